@@ -1,0 +1,125 @@
+"""bayes_lstm = char_lstm + variational weights: sites, scaling, KL, predictive figures."""
+
+import math
+
+import pyro
+import pyro.poutine as poutine
+import pytest
+import torch
+
+from guides.empty import NoLatents
+from guides.weights import LowRankWeights, MeanFieldWeights
+from tests.helpers import toy_text
+from zoo.data.batch import collate
+from zoo.errors import ZooError
+from zoo.infer.likelihood import weight_kl, weight_posterior_nll
+from zoo.infer.sites import GuideMismatch, check_guide_covers, latent_sites
+from zoo.models.bayesian_weights import BayesianWeights
+from zoo.models.char_lstm import CharLSTM
+from zoo.objectives import ELBO
+
+
+@pytest.fixture
+def data():
+    return toy_text()
+
+
+@pytest.fixture
+def model(data):
+    torch.manual_seed(0)
+    return BayesianWeights(CharLSTM(data.spec, hidden_size=8), prior_scale=0.3)
+
+
+def test_every_weight_is_one_latent_site(model):
+    net_names = {f"w.{n}" for n, _ in model.net.named_parameters()}
+    assert set(model.weight_sites) == net_names
+    assert set(latent_sites(model, collate(toy_text().train[:2]))) == net_names
+
+
+def test_the_network_runs_with_the_sampled_weights(model, data):
+    """The likelihood under w is the deterministic network's likelihood with its parameters set to w."""
+    batch = collate(data.train[:3])
+    weights = MeanFieldWeights(model, init_scale=0.1)()
+    expected_net = CharLSTM(data.spec, hidden_size=8)
+    expected_net.load_state_dict({n: weights[f"w.{n}"].reshape(p.shape) for n, p in expected_net.named_parameters()})
+    torch.testing.assert_close(model.log_prob(batch, weights), expected_net.log_prob(batch))
+    # and the wrapped network gets its own parameters back afterwards
+    for name, p in model.net.named_parameters():
+        assert isinstance(p, torch.nn.Parameter)
+    torch.testing.assert_close(model.net.log_prob(batch), model.net.log_prob(batch))
+
+
+@pytest.mark.parametrize("make_guide", [MeanFieldWeights, LowRankWeights])
+def test_guides_cover_the_weight_sites(model, data, make_guide):
+    check_guide_covers(model, make_guide(model), collate(data.train[:2]))
+
+
+def test_a_guide_that_misses_sites_is_refused_by_name(model, data):
+    class Partial(MeanFieldWeights):
+        def forward(self, batch=None):
+            return {n: pyro.sample(n, self.distribution(j)) for j, n in enumerate(self.names) if "lstm" in n}
+
+    with pytest.raises(GuideMismatch, match=r"w\.emitter\.output\.weight"):
+        check_guide_covers(model, Partial(model), collate(data.train[:2]))
+    with pytest.raises(GuideMismatch, match="not covered"):
+        check_guide_covers(model, NoLatents(model), collate(data.train[:2]))
+
+
+def test_weight_guide_on_a_model_without_weights_is_a_clear_error(data):
+    with pytest.raises(ZooError, match="bayes_lstm"):
+        MeanFieldWeights(CharLSTM(data.spec, hidden_size=8))
+
+
+def test_likelihood_is_scaled_by_data_set_size_and_the_prior_is_not(model, data):
+    batch = collate(data.train[:3], dataset_size=len(data.train))
+    guide = MeanFieldWeights(model)
+    guide_trace = poutine.trace(guide).get_trace(batch)
+    trace = poutine.trace(poutine.replay(model, guide_trace)).get_trace(batch)
+    assert trace.nodes["x"]["scale"] == pytest.approx(len(data.train) / 3)
+    assert all(s["scale"] == 1.0 for n, s in trace.nodes.items() if n.startswith("w."))
+
+
+def test_elbo_is_expected_nll_times_scale_plus_kl(model, data):
+    """With a guide of tiny spread, -ELBO = -(N/B) log p(x_B | mu) + KL(q || p)."""
+    batch = collate(data.train[:3], dataset_size=len(data.train))
+    guide = MeanFieldWeights(model, init_scale=1e-6)
+    loss = ELBO(analytic_kl=True)(model, guide, batch)
+    means = {n: guide.loc[j] for j, n in enumerate(guide.names)}
+    nll = -model.log_prob(batch, means).sum() * len(data.train) / 3
+    torch.testing.assert_close(loss, nll + weight_kl(model, guide), rtol=1e-4, atol=1e-2)
+
+
+@torch.no_grad()
+def test_analytic_kl_matches_its_monte_carlo_estimate(model):
+    guide = MeanFieldWeights(model, init_scale=0.05)
+    analytic = weight_kl(model, guide)
+    draws = []
+    for _ in range(400):
+        tr = poutine.trace(guide).get_trace()
+        draws.append(sum(float(s["fn"].log_prob(s["value"]) - model.weight_prior(s["value"].shape[-1], "cpu").log_prob(s["value"]))
+                         for s in tr.nodes.values() if s["type"] == "sample"))
+    mc = torch.tensor(draws)
+    assert abs(mc.mean() - analytic) < 4 * mc.std() / math.sqrt(len(draws))
+
+
+def test_scale_mixture_prior_density():
+    net = CharLSTM(toy_text().spec, hidden_size=4)
+    model = BayesianWeights(net, prior="scale_mixture", mixture_scales=(1.0, 0.1), mixture_weight=0.25)
+    w = torch.tensor([0.0, 0.5, -2.0])
+    normal = torch.distributions.Normal
+    expected = torch.log(0.25 * normal(0, 1.0).log_prob(w).exp() + 0.75 * normal(0, 0.1).log_prob(w).exp()).sum()
+    torch.testing.assert_close(model.weight_prior(3, "cpu").log_prob(w), expected)
+
+
+def test_posterior_predictive_is_no_worse_than_the_expected_nll(model, data):
+    """-sum_i log mean_s p(x_i | w_s) <= mean_s -sum_i log p(x_i | w_s) (Jensen), and both
+    collapse onto one value when q has no spread."""
+    guide = MeanFieldWeights(model, init_scale=0.2)
+    torch.manual_seed(1)
+    elbo, predictive = weight_posterior_nll(model, guide, data, "test", num_samples=20)
+    kl_per_step = weight_kl(model, guide) / data.num_steps("train")
+    assert predictive.nats_per_step <= elbo.nats_per_step - kl_per_step + 1e-9
+    sharp = MeanFieldWeights(model, init_scale=1e-7)
+    elbo, predictive = weight_posterior_nll(model, sharp, data, "test", num_samples=5)
+    kl_per_step = weight_kl(model, sharp) / data.num_steps("train")
+    assert predictive.nats_per_step == pytest.approx(elbo.nats_per_step - kl_per_step, abs=1e-4)

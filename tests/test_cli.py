@@ -1,0 +1,72 @@
+"""End-to-end runs of `python -m zoo.run` on small slices, and its answers to bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+QUICK = ["train.max_epochs=2", "train.steps_per_epoch=3", "train.progress=false", "model.net.hidden_size=32",
+         "train.valid_limit=40", "evaluate.test_limit=40", "evaluate.num_samples=3", "sample.length=50"]
+
+
+def run(tmp_path: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo.run", f"hydra.run.dir={tmp_path}", *overrides],
+        capture_output=True, text=True, env=os.environ.copy(), timeout=600,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_bayes_lstm_on_shakespeare_end_to_end(tmp_path):
+    result = run(tmp_path, "model=bayes_lstm", "data.max_train_chars=20000", *QUICK)
+    assert "posterior predictive (S=3)" in result.stdout and "-ELBO" in result.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    kinds = [f["kind"] for f in metrics["test"]]
+    assert kinds == ["-ELBO", "posterior predictive (S=3)"]
+    assert all(f["nats_per_step"] > 0 for f in metrics["test"])
+    text = (tmp_path / "samples.txt").read_text()
+    assert text.count("--- sample") == 4
+    for name in ("best.pt", "last.pt", "metrics.csv", "training_curve.png", ".hydra/config.yaml"):
+        assert (tmp_path / name).exists(), name
+
+
+def test_char_lstm_on_jsb_reports_exact_nats_per_frame(tmp_path):
+    result = run(tmp_path, "model=char_lstm", "data=jsb_chorales", *QUICK)
+    assert "exact" in result.stdout and "nats/step" in result.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test"][0]["kind"] == "exact"
+    assert metrics["test"][0]["num_sequences"] == 40
+    assert (tmp_path / "samples.png").exists()
+
+
+def test_resume_continues_a_run(tmp_path):
+    run(tmp_path / "a", "model=char_lstm", "data=jsb_chorales", *QUICK)
+    run(tmp_path / "b", "model=char_lstm", "data=jsb_chorales", *QUICK, "train.max_epochs=3",
+        f"train.resume={tmp_path / 'a'}")
+    history = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+def test_a_guide_that_does_not_fit_the_model_is_refused(tmp_path):
+    result = run(tmp_path, "model=char_lstm", "guide=mean_field", "data=jsb_chorales", *QUICK, check=False)
+    assert result.returncode == 2
+    assert "weight sites" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_option_lists_the_choices(tmp_path):
+    result = run(tmp_path, "model=no_such_model", check=False)
+    assert result.returncode != 0
+    assert "char_lstm" in result.stderr and "bayes_lstm" in result.stderr
+
+
+def test_a_missing_data_file_is_named(tmp_path):
+    result = run(tmp_path, "model=char_lstm", "data=text", f"data.path={tmp_path / 'missing.txt'}", *QUICK,
+                 check=False)
+    assert result.returncode == 2
+    assert "missing.txt" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,86 @@
+"""The training loop: it learns, checkpoints atomically, resumes exactly, stops early."""
+
+import pytest
+import torch
+
+from guides.empty import NoLatents
+from guides.weights import MeanFieldWeights
+from tests.helpers import toy_text
+from zoo.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.models.bayesian_weights import BayesianWeights
+from zoo.models.char_lstm import CharLSTM
+from zoo.objectives import ELBO
+
+OPTIONS = dict(batch_size=4, lr=0.01, progress=False, patience=100, lr_schedule="none")
+
+
+def make_trainer(run_dir, bayesian=False, **options):
+    data = toy_text(num_sequences=24)
+    torch.manual_seed(0)
+    model = CharLSTM(data.spec, hidden_size=8)
+    if bayesian:
+        model = BayesianWeights(model, prior_scale=0.3)
+        guide = MeanFieldWeights(model, init_scale=0.01)
+    else:
+        guide = NoLatents(model)
+    return Trainer(model, guide, ELBO(), data, TrainOptions(**{**OPTIONS, **options}), run_dir)
+
+
+def test_training_lowers_the_validation_nll(tmp_path):
+    history = make_trainer(tmp_path, max_epochs=15).fit()
+    assert history[-1]["valid_nats_per_step"] < history[0]["valid_nats_per_step"] - 0.05
+    assert {"best.pt", "last.pt", "metrics.csv"} <= {p.name for p in tmp_path.iterdir()}
+
+
+@pytest.mark.parametrize("bayesian", [False, True])
+def test_a_resumed_run_continues_the_uninterrupted_loss_curve(tmp_path, bayesian):
+    straight = make_trainer(tmp_path / "a", bayesian, max_epochs=4).fit()
+    make_trainer(tmp_path / "b", bayesian, max_epochs=2).fit()
+    resumed = make_trainer(tmp_path / "c", bayesian, max_epochs=4).fit(resume=tmp_path / "b")
+    assert [h["epoch"] for h in resumed] == [1, 2, 3, 4]
+    for a, b in zip(straight, resumed):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
+        assert a["valid_nats_per_step"] == pytest.approx(b["valid_nats_per_step"], rel=1e-6)
+
+
+def test_checkpoints_load_without_unpickling_objects(tmp_path):
+    trainer = make_trainer(tmp_path, max_epochs=1)
+    trainer.fit()
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["epoch"] == 1 and state["data_spec"]["vocab"] == list("abcde")
+
+
+def test_an_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"epoch": 1}, path)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({"epoch": 2}, path)
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_resuming_on_other_data_is_refused(tmp_path):
+    make_trainer(tmp_path / "a", max_epochs=1).fit()
+    trainer = make_trainer(tmp_path / "b", max_epochs=2)
+    trainer.data.spec.vocab.tokens[0] = "z"
+    with pytest.raises(CheckpointError, match="trained on"):
+        trainer.fit(resume=tmp_path / "a")
+
+
+def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
+    trainer = make_trainer(tmp_path, max_epochs=50, patience=2, lr=0.5)
+    history = trainer.fit()
+    figures = [h["valid_nats_per_step"] for h in history]
+    best = figures.index(min(figures))
+    assert len(history) < 50 and len(figures) - 1 - best == 2
+
+
+def test_missing_checkpoint_names_the_path(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "nowhere")

@@ -1,0 +1,93 @@
+"""Splits of sequences with what a model needs to know about their values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from zoo.data.batch import Batch, collate
+from zoo.data.vocab import Vocabulary
+from zoo.errors import ZooError
+
+KINDS = ("categorical", "bernoulli", "real")
+
+
+@dataclass
+class DataSpec:
+    """What the values at one step are.
+
+    kind   "categorical": token ids in [0, dim); "bernoulli": {0,1}^dim frames
+           (piano rolls); "real": R^dim frames.
+    dim    vocabulary size or frame size.
+    vocab  the characters behind the ids, for text.
+    """
+
+    kind: str
+    dim: int
+    vocab: Vocabulary | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ZooError(f"data kind {self.kind!r} is not one of {KINDS}")
+
+    def state_dict(self) -> dict:
+        return {"kind": self.kind, "dim": self.dim, "vocab": self.vocab.tokens if self.vocab else None}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> DataSpec:
+        vocab = Vocabulary(state["vocab"]) if state["vocab"] is not None else None
+        return cls(state["kind"], state["dim"], vocab)
+
+
+@dataclass
+class SequenceData:
+    """Fixed train / valid / test splits of one data set.
+
+    Each split is a list of tensors, (T_i,) long for tokens or (T_i, D) float
+    for frames.
+    """
+
+    name: str
+    spec: DataSpec
+    train: list[Tensor]
+    valid: list[Tensor]
+    test: list[Tensor]
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for split in ("train", "valid", "test"):
+            seqs = getattr(self, split)
+            if not seqs:
+                raise ZooError(f"data set {self.name!r}: the {split} split is empty")
+            if any(len(s) == 0 for s in seqs):
+                raise ZooError(f"data set {self.name!r}: the {split} split has an empty sequence")
+
+    def split(self, name: str) -> list[Tensor]:
+        if name not in ("train", "valid", "test"):
+            raise ZooError(f"no split {name!r}; use train, valid or test")
+        return getattr(self, name)
+
+    def num_steps(self, split: str) -> int:
+        return sum(len(s) for s in self.split(split))
+
+    def batches(
+        self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0, limit: int | None = None
+    ) -> Iterator[Batch]:
+        """Minibatches of a split. Shuffling uses its own generator seeded by `seed`,
+        so an epoch's order depends only on (seed, epoch) and a resumed run sees the
+        same batches as an uninterrupted one. `limit` keeps the first sequences only."""
+        seqs = self.split(split)[:limit] if limit else self.split(split)
+        if shuffle:
+            order = torch.randperm(len(seqs), generator=torch.Generator().manual_seed(seed)).tolist()
+        else:
+            order = range(len(seqs))
+        order = list(order)
+        for i in range(0, len(order), batch_size):
+            yield collate([seqs[j] for j in order[i : i + batch_size]], dataset_size=len(seqs))
+
+    def num_batches(self, split: str, batch_size: int, limit: int | None = None) -> int:
+        n = min(len(self.split(split)), limit) if limit else len(self.split(split))
+        return -(-n // batch_size)

@@ -1,0 +1,48 @@
+"""Draw new sequences from a trained model/guide pair, and write them out by data type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from zoo.data.dataset import DataSpec
+from zoo.errors import ZooError
+
+
+def draw(model, guide, n: int, length: int, temperature: float = 1.0, prime: torch.Tensor | None = None):
+    """n sequences of `length` new steps. A model with weight latents uses one draw
+    w ~ q(w) for all n (a single network from the posterior)."""
+    model.eval()
+    if hasattr(model, "weight_sites"):
+        with torch.no_grad():
+            weights = guide()
+        return model.sample(weights, n, length, temperature, prime)
+    return model.sample(n, length, temperature, prime)
+
+
+def encode_prime(spec: DataSpec, prime: str | None) -> torch.Tensor | None:
+    """A text prefix as token ids; piano-roll models are primed from data, not from the CLI."""
+    if not prime:
+        return None
+    if spec.vocab is None:
+        raise ZooError("sample.prime is a text prefix, but this data set is not text")
+    return spec.vocab.encode(prime)
+
+
+def write_samples(samples: torch.Tensor, spec: DataSpec, run_dir: Path, stem: str = "samples") -> list[Path]:
+    """Text as a .txt (one sample per block); piano rolls as one .png of stacked rolls."""
+    if spec.kind == "categorical" and spec.vocab is not None:
+        path = run_dir / f"{stem}.txt"
+        texts = [spec.vocab.decode(s.tolist()) for s in samples.cpu()]
+        path.write_text("\n\n".join(f"--- sample {i} ---\n{t}" for i, t in enumerate(texts)) + "\n")
+        return [path]
+    if spec.kind == "bernoulli":
+        from zoo.infer.plots import plot_piano_rolls
+
+        path = run_dir / f"{stem}.png"
+        plot_piano_rolls(samples.cpu(), path)
+        return [path]
+    path = run_dir / f"{stem}.pt"
+    torch.save(samples.cpu(), path)
+    return [path]

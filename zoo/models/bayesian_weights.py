@@ -1,0 +1,97 @@
+"""Variational weights for any network: every weight becomes a latent variable
+(Graves 2011, "Practical variational inference for neural networks"; Blundell et al. 2015;
+Fortunato et al. 2017, "Bayesian recurrent neural networks", arXiv 1704.02798).
+
+    w ~ p(w)                     Gaussian N(0, sigma^2 I), or the scale mixture
+                                 pi N(0, sigma_1^2) + (1 - pi) N(0, sigma_2^2) per weight
+    x ~ p(x | w)                 the wrapped network's own Pyro model, run with w
+
+Each parameter tensor `name` of the network is one flat sample site `w.name`, so a weight
+guide (guides.weights) and any guide of the network's own latents meet the model through
+site names. One draw of w serves a whole minibatch, as in Graves 2011 and Fortunato 2017;
+the network's minibatch plate scales its likelihood by dataset_size / B, so the KL term
+counts once per data set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch import Tensor, nn
+
+from zoo.data.batch import Batch
+from zoo.nn.swap import swap_parameters
+from zoo.errors import ZooError
+
+PRIORS = ("gaussian", "scale_mixture")
+
+
+class BayesianWeights(nn.Module):
+    """p(w) p(x | w) around a deterministic network `net` whose forward is a Pyro model."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        prior: str = "gaussian",
+        prior_scale: float = 0.1,
+        mixture_scales: tuple[float, float] = (1.0, math.exp(-6)),
+        mixture_weight: float = 0.5,
+    ):
+        super().__init__()
+        if prior not in PRIORS:
+            raise ZooError(f"model.prior={prior!r} is not one of {PRIORS}")
+        self.net = net.requires_grad_(False)  # its values are only the guide's initial means
+        self.prior = prior
+        self.prior_scale = prior_scale
+        self.mixture_scales = tuple(mixture_scales)
+        self.mixture_weight = mixture_weight
+
+    @property
+    def spec(self):
+        return self.net.spec
+
+    @property
+    def weight_sites(self) -> dict[str, Tensor]:
+        """Latent site name -> the network's initial value of that weight, flattened."""
+        return {f"w.{name}": p.detach().reshape(-1) for name, p in self.net.named_parameters()}
+
+    def weight_prior(self, numel: int, device) -> dist.Distribution:
+        """p(w) for one flat weight tensor of `numel` entries (event shape (numel,))."""
+        zeros = torch.zeros(numel, device=device)
+        if self.prior == "gaussian":
+            return dist.Normal(zeros, self.prior_scale).to_event(1)
+        pi = torch.tensor([self.mixture_weight, 1 - self.mixture_weight], device=device)
+        scales = torch.tensor(self.mixture_scales, device=device).expand(numel, 2)
+        components = dist.Normal(zeros[:, None].expand(numel, 2), scales)  # batch (numel, 2)
+        return dist.MixtureSameFamily(dist.Categorical(pi.expand(numel, 2)), components).to_event(1)
+
+    def sample_weights(self) -> dict[str, Tensor]:
+        """w ~ p(w) at the sites w.name; returns the network's parameter dict."""
+        weights = {}
+        for name, p in self.net.named_parameters():
+            w = pyro.sample(f"w.{name}", self.weight_prior(p.numel(), p.device))  # (numel,)
+            weights[name] = w.reshape(p.shape)
+        return weights
+
+    def forward(self, batch: Batch):
+        """The Pyro model: w ~ p(w), then the network's model of x given w."""
+        with swap_parameters(self.net, self.sample_weights()):
+            return self.net(batch)
+
+    def log_prob(self, batch: Batch, weights: dict[str, Tensor]) -> Tensor:
+        """log p(x | w) per sequence, (B,), for weights keyed by site name."""
+        with swap_parameters(self.net, self.parameters_from_sites(weights)):
+            return self.net.log_prob(batch)
+
+    @torch.no_grad()
+    def sample(self, weights: dict[str, Tensor], *args, **kwargs) -> Tensor:
+        """New sequences from the network with weights w (keyed by site name)."""
+        with swap_parameters(self.net, self.parameters_from_sites(weights)):
+            return self.net.sample(*args, **kwargs)
+
+    def parameters_from_sites(self, weights: dict[str, Tensor]) -> dict[str, Tensor]:
+        shapes = {name: p.shape for name, p in self.net.named_parameters()}
+        return {name: weights[f"w.{name}"].reshape(shape) for name, shape in shapes.items()}

@@ -1,0 +1,83 @@
+"""Next-step prediction with an LSTM (Graves 2013, "Generating sequences with recurrent
+neural networks", arXiv 1308.0850, section 2).
+
+    h_t = LSTM(x_{t-1}, h_{t-1})        x_0 is a zero vector ("start")
+    x_t ~ p(x_t | h_t)                  softmax over characters or Bernoulli notes
+
+    log p(x) = sum_t log p(x_t | h_t) is exact: there are no latent variables.
+"""
+
+from __future__ import annotations
+
+import pyro
+import torch
+from torch import Tensor, nn
+
+from zoo.data.batch import Batch
+from zoo.data.dataset import DataSpec
+from zoo.nn.emissions import make_emitter
+
+
+class CharLSTM(nn.Module):
+    """p(x) = prod_t p(x_t | x_{<t}) with the past summarised by an LSTM state h_t."""
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        embedding_size: int | None = None,
+        dropout: float = 0.0,
+        emission: str = "auto",
+    ):
+        super().__init__()
+        self.spec = spec
+        self.emitter = make_emitter(spec, hidden_size, emission, embedding_size)
+        self.lstm = nn.LSTM(
+            self.emitter.feature_size, hidden_size, num_layers, batch_first=True, dropout=dropout
+        )
+
+    def next_step(self, x: Tensor, state=None, temperature: float = 1.0):
+        """p(x_t | x_{<t}) for every t, reading x shifted right by one step.
+
+        x (B, T[, D]) -> distribution with batch shape (B, T), and the final LSTM state.
+        """
+        features = self.emitter.features(x)  # (B, T, F)
+        start = features.new_zeros(features.shape[0], 1, features.shape[2])  # (B, 1, F)
+        inputs = torch.cat([start, features[:, :-1]], dim=1)  # x_{t-1}: (B, T, F)
+        h, state = self.lstm(inputs, state)  # (B, T, H)
+        return self.emitter(h, temperature), state
+
+    def forward(self, batch: Batch) -> None:
+        """The Pyro model: observe every sequence, masked past its length."""
+        p_x, _ = self.next_step(batch.x)  # batch shape (B, T)
+        with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
+            pyro.sample("x", p_x.mask(batch.mask).to_event(1), obs=batch.x)
+
+    def log_prob(self, batch: Batch) -> Tensor:
+        """Exact log p(x) per sequence, (B,), in nats."""
+        p_x, _ = self.next_step(batch.x)
+        return (p_x.log_prob(batch.x) * batch.mask).sum(-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None) -> Tensor:
+        """n sequences of `length` new steps, ancestrally, optionally continuing `prime`
+        ((P,) ids or (P, D) frames, shared by all n). Returns (n, P + length[, D])."""
+        shape = (n, 1) if self.spec.kind == "categorical" else (n, 1, self.spec.dim)
+        x_t = torch.zeros(shape, dtype=torch.long if len(shape) == 2 else torch.float)
+        x_t = x_t.to(self.lstm.weight_hh_l0.device)  # (a sampled weight when w is swapped in)
+        pieces, state = [], None
+        if prime is not None and len(prime) > 0:
+            prime = prime.to(x_t.device).expand(n, *prime.shape)  # (n, P[, D])
+            _, state = self.next_step(prime, temperature=temperature)
+            pieces.append(prime)
+            x_t = prime[:, -1:]
+            inputs = self.emitter.features(x_t)  # continue from the last primed step
+        else:
+            inputs = self.emitter.features(x_t).zero_()  # the start vector
+        for _ in range(length):
+            h, state = self.lstm(inputs, state)  # (n, 1, H)
+            x_t = self.emitter(h, temperature).sample()  # (n, 1[, D])
+            pieces.append(x_t)
+            inputs = self.emitter.features(x_t)
+        return torch.cat(pieces, dim=1)

@@ -1,0 +1,121 @@
+"""The command line: compose a config, build data, model, guide and objective, train,
+evaluate on the test split, sample, and write everything to the run folder.
+
+    python -m zoo.run model=bayes_lstm
+    python -m zoo.run model=char_lstm data=jsb_chorales train.max_epochs=5
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from zoo.data.dataset import DataSpec
+from zoo.errors import ZooError
+from zoo.infer.checkpoint import CheckpointError, load_checkpoint
+from zoo.infer.generate import draw, encode_prime, write_samples
+from zoo.infer.likelihood import held_out_figures
+from zoo.infer.plots import plot_curve
+from zoo.infer.sites import check_guide_covers
+from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.models.bayesian_weights import BayesianWeights
+
+
+def build_model(cfg: DictConfig, spec: DataSpec):
+    """The network of `model.net`, with its weights made latent if `model.bayesian_weights`."""
+    net = instantiate(cfg.model.net, spec=spec)
+    if cfg.model.get("bayesian_weights", False):
+        return BayesianWeights(net, **cfg.model.weights)
+    return net
+
+
+def build(cfg: DictConfig, spec: DataSpec | None = None):
+    """(data, model, guide, objective) from a composed config. `spec` (from a checkpoint)
+    must match the data's when given."""
+    data = instantiate(cfg.data)
+    if spec is not None and spec.state_dict() != data.spec.state_dict():
+        raise CheckpointError(
+            f"the data set {data.name} ({data.spec.kind}, {data.spec.dim} symbols) does not match the "
+            f"checkpoint's ({spec.kind}, {spec.dim} symbols): use the data set the model was trained on"
+        )
+    torch.manual_seed(cfg.train.seed)  # the initial weights depend on the seed alone
+    model = build_model(cfg, data.spec)
+    guide = instantiate(cfg.guide, model=model)
+    objective = instantiate(cfg.objective)
+    return data, model, guide, objective
+
+
+def summary_table(figures, split: str = "test") -> str:
+    """One line per figure: kind, nats and bits per step, nats per sequence."""
+    lines = [f"{split} NLL        nats/step   bits/step   nats/seq   kind",
+             "-" * 72]
+    for f in figures:
+        lines.append(f"{'':18s}{f.nats_per_step:9.4f}   {f.bits_per_step:9.4f}   {f.nats_per_sequence:8.2f}   {f.kind}")
+    return "\n".join(lines)
+
+
+def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
+    data, model, guide, objective = build(cfg)
+    first = next(data.batches("train", 2))
+    check_guide_covers(model, guide, first)
+    options = TrainOptions(**{k: v for k, v in cfg.train.items() if k != "resume"})
+    config = OmegaConf.to_container(cfg, resolve=True)
+    trainer = Trainer(model, guide, objective, data, options, run_dir, config=config)
+    print(f"{cfg.model.name} on {data.name}: {sum(p.numel() for p in trainer.params):,} parameters, "
+          f"{len(data.train)} training sequences ({trainer.train_steps:,} steps); run folder {run_dir}")
+    history = trainer.fit(resume=cfg.train.resume)
+    plot_curve(history, run_dir / "training_curve.png")
+
+    trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
+    model.eval()
+    guide.eval()
+    e = cfg.evaluate
+    figures = held_out_figures(
+        model, guide, data, "test", num_samples=e.num_samples, train_steps=trainer.train_steps,
+        batch_size=options.eval_batch_size, device=trainer.device, limit=e.test_limit,
+    )
+    print(summary_table(figures))
+
+    s = cfg.sample
+    samples = draw(model, guide, s.n, s.length, s.temperature, encode_prime(data.spec, s.prime))
+    sample_files = write_samples(samples, data.spec, run_dir)
+    metrics = {
+        "model": cfg.model.name,
+        "data": data.name,
+        "test": [f.as_dict() for f in figures],
+        "best_valid_nats_per_step": trainer.best,
+        "epochs": trainer.epoch,
+        "minutes": history[-1]["minutes"],
+        "samples": [p.name for p in sample_files],
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+@hydra.main(config_path="../configs", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        train_and_report(cfg, run_dir)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the last whole checkpoint is {run_dir / 'last.pt'}; "
+              f"continue with train.resume={run_dir}", file=sys.stderr)
+        sys.exit(130)
+    except (ZooError, InstantiationException) as e:  # bad input: one clear message, not a stack trace
+        if os.environ.get("ZOO_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
