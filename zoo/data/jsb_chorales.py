@@ -1,0 +1,87 @@
+"""JSB Chorales: 382 four-part Bach chorales as binary piano rolls (Boulanger-Lewandowski et al. 2012).
+
+The file is pyro-ppl/datasets polyphonic/jsb_chorales.pickle, checked by
+sha256: a dict with keys train, valid, test (229, 76 and 77 chorales, the
+published split), each chorale a list of time steps (quarter notes), each step
+a tuple of the MIDI numbers sounding then (numpy int64 scalars; mostly four, a
+few steps are rests). Each chorale becomes a (T, 88) float32 roll whose column
+k is MIDI note 21 + k, the piano's range A0..C8.
+
+A pickle can run any code when loaded, so it is read with `SafeUnpickler`,
+which builds only plain containers and numpy integer scalars.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from zoo.data.dataset import DataSpec, SequenceData
+from zoo.data.errors import DataError
+from zoo.data.fetch import fetch
+
+NAME = "jsb_chorales.pickle"
+URL = "https://github.com/pyro-ppl/datasets/raw/master/polyphonic/jsb_chorales.pickle"
+SHA256 = "69dc4c3e52800959ac0ab3b82aa3e5f55285ce64f1705acb3e3a8ef77a5c051c"
+LOWEST_NOTE, NUM_NOTES = 21, 88  # MIDI A0, and the 88 keys up to C8
+SPLITS = ("train", "valid", "test")
+
+
+def _integer_scalar(dtype: np.dtype, data: bytes | str):
+    """numpy's scalar reconstructor, for integer dtypes only (an object dtype could smuggle anything).
+    Python 2 pickles hold the bytes as a str, decoded as latin-1."""
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "iu":
+        raise pickle.UnpicklingError(f"numpy scalar of dtype {dtype!r}, only integers are allowed")
+    raw = data.encode("latin-1") if isinstance(data, str) else data
+    return np.frombuffer(raw, dtype=dtype)[0]
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickles only builtin containers and numbers, numpy dtypes and numpy integer scalars."""
+
+    ALLOWED = {
+        ("numpy", "dtype"): np.dtype,
+        ("numpy.core.multiarray", "scalar"): _integer_scalar,
+        ("numpy._core.multiarray", "scalar"): _integer_scalar,
+    }
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self.ALLOWED[module, name]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}") from None
+
+
+def safe_load(data: bytes, source: str):
+    """Unpickle `data` with SafeUnpickler; any refusal or malformation is a DataError naming `source`."""
+    try:
+        return SafeUnpickler(io.BytesIO(data), encoding="latin-1").load()
+    except Exception as e:
+        raise DataError(f"{source} is not a plain pickle of note lists ({e}); delete it to download it again") from e
+
+
+def piano_roll(steps: list, source: str) -> Tensor:
+    """(T, 88) float32 roll of one chorale: roll[t, midi - 21] = 1 for every note sounding at step t."""
+    roll = np.zeros((len(steps), NUM_NOTES), dtype=np.float32)
+    for t, notes in enumerate(steps):
+        columns = np.asarray(notes, dtype=np.int64) - LOWEST_NOTE
+        if ((columns < 0) | (columns >= NUM_NOTES)).any():
+            raise DataError(f"{source}: step {t} has MIDI notes {list(map(int, notes))} outside 21..108")
+        roll[t, columns] = 1.0
+    return torch.from_numpy(roll)
+
+
+def load(data_dir: str | os.PathLike | None = None) -> SequenceData:
+    """The JSB chorales as (T, 88) binary piano rolls, in the published 229/76/77 split."""
+    path = fetch(NAME, URL, SHA256, data_dir)
+    raw = safe_load(path.read_bytes(), str(path))
+    if not isinstance(raw, dict) or not set(SPLITS) <= raw.keys():
+        raise DataError(f"{path} should hold a dict with keys {SPLITS}; delete it to download it again")
+    splits = {s: [piano_roll(steps, f"{path} {s}[{i}]") for i, steps in enumerate(raw[s])] for s in SPLITS}
+    spec = DataSpec("bernoulli", NUM_NOTES)
+    return SequenceData("jsb_chorales", spec, **splits, info={"path": str(path), "lowest_midi": LOWEST_NOTE})
