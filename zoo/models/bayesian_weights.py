@@ -60,13 +60,13 @@ class BayesianWeights(nn.Module):
 
     def weight_prior(self, numel: int, device) -> dist.Distribution:
         """p(w) for one flat weight tensor of `numel` entries (event shape (numel,))."""
-        zeros = torch.zeros(numel, device=device)
+        zero = torch.zeros((), device=device)
         if self.prior == "gaussian":
-            return dist.Normal(zeros, self.prior_scale).to_event(1)
+            return dist.Normal(zero, self.prior_scale).expand([numel]).to_event(1)
         pi = torch.tensor([self.mixture_weight, 1 - self.mixture_weight], device=device)
-        scales = torch.tensor(self.mixture_scales, device=device).expand(numel, 2)
-        components = dist.Normal(zeros[:, None].expand(numel, 2), scales)  # batch (numel, 2)
-        return dist.MixtureSameFamily(dist.Categorical(pi.expand(numel, 2)), components).to_event(1)
+        components = dist.Normal(zero, torch.tensor(self.mixture_scales, device=device))  # batch (2,)
+        mixture = dist.MixtureSameFamily(dist.Categorical(pi), components)  # one weight
+        return mixture.expand([numel]).to_event(1)
 
     def sample_weights(self) -> dict[str, Tensor]:
         """w ~ p(w) at the sites w.name; returns the network's parameter dict."""

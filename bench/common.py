@@ -1,0 +1,31 @@
+"""Shared timing helper for the bench scripts: interleaved repeats, median seconds."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+
+def time_steps(steps: dict, repeats: int = 7, inner: int = 5, warmup: int = 3) -> dict[str, float]:
+    """Median seconds per call of each zero-argument step, the contenders interleaved so that
+    machine noise falls on all of them alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    samples = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(inner):
+                step()
+            samples[name].append((time.perf_counter() - start) / inner)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def write_json(name: str, payload: dict) -> Path:
+    out = Path(__file__).parent / "results" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2))
+    return out
