@@ -123,3 +123,14 @@ def test_posterior_predictive_is_no_worse_than_the_expected_nll(model, data):
     elbo, predictive = weight_posterior_nll(model, sharp, data, "test", num_samples=5)
     kl_per_step = weight_kl(model, sharp) / data.num_steps("train")
     assert predictive.nats_per_step == pytest.approx(elbo.nats_per_step - kl_per_step, abs=1e-4)
+
+
+def test_swapping_weights_leaves_the_network_as_it_was(model, data):
+    before = [(n, p) for n, p in model.net.named_parameters()]
+    batch = collate(data.train[:3])
+    log_p = model.net.log_prob(batch)
+    model.log_prob(batch, MeanFieldWeights(model, init_scale=0.5)())
+    after = [(n, p) for n, p in model.net.named_parameters()]
+    assert [n for n, _ in before] == [n for n, _ in after]
+    assert all(a is b for (_, a), (_, b) in zip(before, after))
+    torch.testing.assert_close(model.net.log_prob(batch), log_p)

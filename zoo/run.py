@@ -8,6 +8,7 @@ evaluate on the test split, sample, and write everything to the run folder.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -28,6 +29,8 @@ from zoo.infer.plots import plot_curve
 from zoo.infer.sites import check_guide_covers
 from zoo.infer.trainer import Trainer, TrainOptions
 from zoo.models.bayesian_weights import BayesianWeights
+
+log = logging.getLogger("zoo")
 
 
 def build_model(cfg: DictConfig, spec: DataSpec):
@@ -70,7 +73,7 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
     options = TrainOptions(**{k: v for k, v in cfg.train.items() if k != "resume"})
     config = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(model, guide, objective, data, options, run_dir, config=config)
-    print(f"{cfg.model.name} on {data.name}: {sum(p.numel() for p in trainer.params):,} parameters, "
+    log.info(f"{cfg.model.name} on {data.name}: {sum(p.numel() for p in trainer.params):,} parameters, "
           f"{len(data.train)} training sequences ({trainer.train_steps:,} steps); run folder {run_dir}")
     history = trainer.fit(resume=cfg.train.resume)
     plot_curve(history, run_dir / "training_curve.png")
@@ -83,7 +86,7 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
         model, guide, data, "test", num_samples=e.num_samples, train_steps=trainer.train_steps,
         batch_size=options.eval_batch_size, device=trainer.device, limit=e.test_limit,
     )
-    print(summary_table(figures))
+    log.info(summary_table(figures))
 
     s = cfg.sample
     samples = draw(model, guide, s.n, s.length, s.temperature, encode_prime(data.spec, s.prime))
@@ -113,7 +116,8 @@ def main(cfg: DictConfig) -> None:
     except (ZooError, InstantiationException) as e:  # bad input: one clear message, not a stack trace
         if os.environ.get("ZOO_DEBUG"):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        cause = e.__cause__ if isinstance(e.__cause__, ZooError) else e  # unwrap Hydra's wrapper
+        print(f"error: {cause}", file=sys.stderr)
         sys.exit(2)
 
 

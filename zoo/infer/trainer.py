@@ -8,6 +8,8 @@ share one loop, one checkpoint format and one progress display.
 from __future__ import annotations
 
 import csv
+import itertools
+import logging
 import math
 import random
 import time
@@ -25,15 +27,16 @@ from zoo.infer.likelihood import held_out_figures
 from zoo.errors import ZooError
 
 SCHEDULES = ("none", "plateau", "cosine")
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainOptions:
     """How to train. Each field is one CLI option `train.<field>=...`."""
 
-    max_epochs: int = 10  # passes over the training split
+    max_epochs: int = 30  # validation rounds; an epoch is steps_per_epoch minibatches
     max_minutes: float | None = None  # stop (after validating) once training has run this long
-    steps_per_epoch: int | None = None  # cap on minibatches per epoch; None = the whole split
+    steps_per_epoch: int | None = None  # minibatches between validations (passes wrap); None = one pass
     batch_size: int = 64
     lr: float = 2e-3  # Adam's step size
     lr_schedule: str = "plateau"  # none | plateau (halve when validation stalls) | cosine (to 0 over the run)
@@ -88,8 +91,7 @@ class Trainer:
         if o.lr_schedule == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=0)
         if o.lr_schedule == "cosine":
-            per_epoch = self.data.num_batches("train", o.batch_size)
-            per_epoch = min(per_epoch, o.steps_per_epoch or per_epoch)
+            per_epoch = o.steps_per_epoch or self.data.num_batches("train", o.batch_size)
             return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=o.max_epochs * per_epoch)
         return None
 
@@ -134,18 +136,24 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
 
+    def minibatches(self):
+        """Shuffled training minibatches, pass after pass. The order depends only on
+        (seed, epoch, pass), so a resumed run sees the batches an uninterrupted one would."""
+        o = self.options
+        for n in itertools.count():
+            seed = (o.seed * 1_000_003 + self.epoch) * 1009 + n
+            yield from self.data.batches("train", o.batch_size, shuffle=True, seed=seed)
+
     def train_epoch(self, deadline: float) -> float:
-        """One pass (or steps_per_epoch minibatches) over the shuffled training split; the mean
-        loss in nats per step. Stops early at the deadline."""
+        """steps_per_epoch minibatches (or one pass when it is None); the mean loss in nats
+        per step. Stops early at the deadline."""
         o = self.options
         self.model.train()
         self.guide.train()
         total = o.steps_per_epoch or self.data.num_batches("train", o.batch_size)
-        total = min(total, self.data.num_batches("train", o.batch_size))
-        batches = self.data.batches("train", o.batch_size, shuffle=True, seed=o.seed * 100_003 + self.epoch)
         bar = tqdm(total=total, desc=f"epoch {self.epoch}", disable=not o.progress, leave=False, unit="step")
         losses = []
-        for _, batch in zip(range(total), batches):
+        for _, batch in zip(range(total), self.minibatches()):
             loss = self.objective(self.model, self.guide, batch.to(self.device)) / self.train_steps
             if not torch.isfinite(loss):
                 raise FloatingPointError(
@@ -222,7 +230,7 @@ class Trainer:
         return len(figures) - 1 - best_epoch >= self.options.patience
 
     def log(self, row: dict) -> None:
-        tqdm.write(
+        log.info(
             f"epoch {row['epoch']:3d}  step {row['step']:6d}  train {row['train_loss']:.4f}  "
             f"valid {row['valid_nats_per_step']:.4f} nats/step ({row['valid_kind']})  "
             f"lr {row['lr']:.2g}  {row['minutes']:.1f} min"
