@@ -14,6 +14,7 @@ $ZOO_DATA_DIR (or the network). Writes bench/results/bayes_vs_mle.json.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 from pathlib import Path
 
@@ -75,6 +76,7 @@ def main():
     parser.add_argument("--samples", type=int, default=10, help="weight draws S for the predictive NLL")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     data = tiny_shakespeare.load(max_train_chars=args.chars)
     print(f"tiny_shakespeare: {data.num_steps('train'):,} training characters, "

@@ -70,3 +70,15 @@ def test_a_missing_data_file_is_named(tmp_path):
                  check=False)
     assert result.returncode == 2
     assert "missing.txt" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("guide,objective", [("vrnn_filtering", "elbo_analytic_kl"), ("vrnn_smoothing", "iwae")])
+def test_vrnn_on_jsb_reports_elbo_and_iwae(tmp_path, guide, objective):
+    result = run(tmp_path, "model=vrnn", f"guide={guide}", f"objective={objective}", *QUICK,
+                 "evaluate.num_particles=20", "objective.anneal_steps=5" if objective != "iwae" else "model.net.z_size=4")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    kinds = [f["kind"] for f in metrics["test"]]
+    assert kinds == ["-ELBO", "-IWAE (K=20)"]
+    elbo, iwae = (f["nats_per_step"] for f in metrics["test"])
+    assert iwae <= elbo
+    assert (tmp_path / "samples.png").exists()

@@ -83,7 +83,8 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
     guide.eval()
     e = cfg.evaluate
     figures = held_out_figures(
-        model, guide, data, "test", num_samples=e.num_samples, train_steps=trainer.train_steps,
+        model, guide, data, "test", num_samples=e.num_samples, num_particles=e.num_particles,
+        train_steps=trainer.train_steps,
         batch_size=options.eval_batch_size, device=trainer.device, limit=e.test_limit,
     )
     log.info(summary_table(figures))

@@ -40,6 +40,12 @@ class Batch:
         """Real (unpadded) steps in the batch."""
         return int(self.lengths.sum())
 
+    def tile(self, k: int) -> Batch:
+        """k copies of every sequence, copy-major: row j * B + b is copy j of sequence b. The
+        tiled batch is its own data set (dataset_size = k * B), so nothing is rescaled."""
+        reps = (k,) + (1,) * (self.x.dim() - 1)
+        return Batch(self.x.repeat(reps), self.lengths.repeat(k), self.mask.repeat(k, 1), k * self.batch_size)
+
     def to(self, device) -> Batch:
         return Batch(self.x.to(device), self.lengths.to(device), self.mask.to(device), self.dataset_size)
 

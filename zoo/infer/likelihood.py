@@ -9,6 +9,8 @@ exact                  log p(x) of a model with no latent variables (char_lstm).
                        objective per step evaluated on held-out data.
 posterior predictive   -sum_i log (1/S) sum_s p(x_i | w_s), w_s ~ q(w): each held-out
                        sequence i predicted by the average of S weight draws.
+-ELBO, -IWAE-K         for per-sequence latents (vrnn): each sequence's own bounds,
+                       -ELBO <= ... and IWAE-K <= log p(x) (zoo.infer.importance).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from torch.distributions import kl_divergence
 
 from zoo.data.dataset import SequenceData
+from zoo.infer.importance import sequence_bounds
 
 
 @dataclass
@@ -102,8 +105,37 @@ def weight_posterior_nll(
     ]
 
 
-def held_out_figures(model, guide, data: SequenceData, split: str, num_samples: int = 10, **kw) -> list[Figure]:
-    """Every figure this model has on a split; the first is the one to select models by."""
+@torch.no_grad()
+def latent_nll(
+    model, guide, data: SequenceData, split: str, num_particles: int = 100, batch_size: int = 256,
+    device="cpu", limit=None, max_rows: int = 8192,
+) -> list[Figure]:
+    """-ELBO and -IWAE-K per step of a model with per-sequence latents, each sequence bounded
+    with its own K particles, drawn max_rows sequence-particles at a time."""
+    elbo, iwae = [], []
+    for batch in data.batches(split, batch_size, limit=limit):
+        chunk = max(1, max_rows // batch.batch_size)
+        e, i = sequence_bounds(model, guide, batch.to(device), num_particles, chunk)
+        elbo.append(e.cpu())
+        iwae.append(i.cpu())
+    steps, n = _steps(data, split, limit)
+    figures = [Figure("-ELBO", float(-torch.cat(elbo).sum()) / steps, steps, n)]
+    if num_particles > 1:
+        figures.append(Figure(f"-IWAE (K={num_particles})", float(-torch.cat(iwae).sum()) / steps, steps, n))
+    return figures
+
+
+def held_out_figures(
+    model, guide, data: SequenceData, split: str, num_samples: int = 10, num_particles: int = 100,
+    train_steps: int | None = None, **kw,
+) -> list[Figure]:
+    """Every figure this model has on a split; the first is the one to select models by.
+
+    Weight latents: -ELBO and posterior predictive with S = num_samples weight draws.
+    Per-sequence latents: -ELBO and IWAE-K with K = num_particles.
+    No latents: the exact NLL."""
     if hasattr(model, "weight_sites"):
-        return weight_posterior_nll(model, guide, data, split, num_samples, **kw)
-    return [exact_nll(model, data, split, **{k: v for k, v in kw.items() if k != "train_steps"})]
+        return weight_posterior_nll(model, guide, data, split, num_samples, train_steps, **kw)
+    if hasattr(model, "log_prob"):
+        return [exact_nll(model, data, split, **kw)]
+    return latent_nll(model, guide, data, split, num_particles, **kw)

@@ -154,7 +154,7 @@ class Trainer:
         bar = tqdm(total=total, desc=f"epoch {self.epoch}", disable=not o.progress, leave=False, unit="step")
         losses = []
         for _, batch in zip(range(total), self.minibatches()):
-            loss = self.objective(self.model, self.guide, batch.to(self.device)) / self.train_steps
+            loss = self.objective(self.model, self.guide, batch.to(self.device), step=self.step) / self.train_steps
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"the loss became {loss.item()} at step {self.step}: lower train.lr or set train.clip_norm"
@@ -180,7 +180,7 @@ class Trainer:
         self.model.eval()
         self.guide.eval()
         return held_out_figures(
-            self.model, self.guide, self.data, "valid", num_samples=1, train_steps=self.train_steps,
+            self.model, self.guide, self.data, "valid", num_samples=1, num_particles=1, train_steps=self.train_steps,
             batch_size=o.eval_batch_size, device=self.device, limit=o.valid_limit,
         )[0]
 

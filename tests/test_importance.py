@@ -1,0 +1,109 @@
+"""The per-sequence IWAE estimator against a linear-Gaussian state space model, whose exact
+log-likelihood the Kalman filter gives."""
+
+import math
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+
+from zoo.data.batch import collate
+from zoo.infer.importance import log_weights, sequence_bounds
+
+A, Q, R = 0.9, 0.5, 0.7  # z_t = A z_{t-1} + N(0, Q^2); x_t = z_t + N(0, R^2); z_1 ~ N(0, 1)
+
+
+def lgssm(batch):
+    """p(x, z) of the linear-Gaussian state space model, one site per step, masked past each length."""
+    x, mask = batch.x[..., 0], batch.mask  # (B, T)
+    with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
+        z = None
+        for t in range(x.shape[1]):
+            p_z = dist.Normal(0.0, 1.0) if z is None else dist.Normal(A * z, Q)
+            z = pyro.sample(f"z_{t}", p_z.expand([batch.batch_size]).mask(mask[:, t]))
+            pyro.sample(f"x_{t}", dist.Normal(z, R).mask(mask[:, t]), obs=x[:, t])
+
+
+def kalman(x: torch.Tensor, mask: torch.Tensor):
+    """Filtering means and variances of p(z_t | x_{1:t}), (B, T) each, and the exact log p(x)
+    of every sequence, (B,): the Kalman filter, run over a padded batch."""
+    B, T = x.shape
+    mean, var, log_p = torch.zeros(B, dtype=torch.float64), torch.ones(B, dtype=torch.float64), 0.0
+    means, variances = [], []
+    for t in range(T):
+        if t > 0:
+            mean, var = A * mean, A * A * var + Q * Q
+        s = var + R * R
+        log_p = log_p + mask[:, t] * -0.5 * (torch.log(2 * math.pi * s) + (x[:, t] - mean) ** 2 / s)
+        gain = var / s
+        mean, var = mean + gain * (x[:, t] - mean), (1 - gain) * var
+        means.append(mean)
+        variances.append(var)
+    return torch.stack(means, 1), torch.stack(variances, 1), log_p
+
+
+def exact_posterior(batch, widen: float = 1.0):
+    """q(z | x) = p(z | x) exactly, by backward sampling from the Kalman filter: then every
+    importance weight equals p(x). widen > 1 multiplies every step's scale: a looser guide."""
+    x, mask, last = batch.x[..., 0].double(), batch.mask, batch.lengths - 1
+    means, variances, _ = kalman(x, mask)
+    with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
+        z_next = None
+        for t in reversed(range(x.shape[1])):
+            m, v = means[:, t], variances[:, t]
+            if z_next is not None:  # condition on z_{t+1} where the sequence goes on: p(z_t | z_{t+1}, x_{1:t})
+                precision = 1 / v + A * A / (Q * Q)
+                m = torch.where(t < last, (m / v + A * z_next.double() / (Q * Q)) / precision, m)
+                v = torch.where(t < last, 1 / precision, v)
+            p_z = dist.Normal(m.float(), widen * v.sqrt().float())
+            z_next = pyro.sample(f"z_{t}", p_z.mask(mask[:, t]))
+
+
+def wide_posterior(batch):
+    return exact_posterior(batch, widen=1.5)
+
+
+@pytest.fixture
+def ragged():
+    torch.manual_seed(0)
+    seqs = []
+    for length in (6, 3, 5, 1):
+        z, xs = torch.randn(()), []
+        for t in range(length):
+            z = z if t == 0 else A * z + Q * torch.randn(())
+            xs.append(z + R * torch.randn(()))
+        seqs.append(torch.stack(xs)[:, None])  # (T, 1)
+    return seqs
+
+
+def exact_log_p(seqs) -> torch.Tensor:
+    batch = collate(seqs)
+    return kalman(batch.x[..., 0].double(), batch.mask)[2].float()
+
+
+def test_weights_of_the_exact_posterior_are_the_kalman_likelihood(ragged):
+    log_w = log_weights(lgssm, exact_posterior, collate(ragged), num_particles=3)  # (3, B)
+    torch.testing.assert_close(log_w, exact_log_p(ragged).expand(3, -1), atol=1e-4, rtol=1e-4)
+
+
+def test_iwae_rises_with_k_towards_the_exact_log_likelihood(ragged):
+    """IWAE-K from disjoint blocks of the same 4096 weights: nested blocks make the rise with K
+    hold draw by draw (log of a mean >= mean of logs), and K = 4096 is near log p(x)."""
+    torch.manual_seed(1)
+    log_w = log_weights(lgssm, wide_posterior, collate(ragged), 4096).double()  # (4096, B)
+    exact = float(exact_log_p(ragged).sum())
+    bounds = []
+    for k in (1, 4, 16, 64, 256, 1024, 4096):
+        blocks = log_w.reshape(4096 // k, k, -1)
+        bounds.append(float((torch.logsumexp(blocks, 1) - math.log(k)).mean(0).sum()))
+    assert bounds == sorted(bounds) and bounds[0] < bounds[-1] - 1.0
+    assert abs(bounds[-1] - exact) < 0.02
+    elbo, iwae = sequence_bounds(lgssm, wide_posterior, collate(ragged), 64, chunk=16)
+    assert (elbo <= iwae).all() and float(elbo.sum()) < exact - 1.0
+
+
+def test_ragged_batches_give_the_figures_of_sequences_one_by_one(ragged):
+    together = log_weights(lgssm, exact_posterior, collate(ragged), 2)
+    alone = torch.cat([log_weights(lgssm, exact_posterior, collate([s]), 2) for s in ragged], 1)
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)

@@ -1,0 +1,147 @@
+"""The VRNN and its guides: site coverage, the state hand-over, KL forms, masks, bounds."""
+
+import pyro
+import pyro.poutine as poutine
+import pytest
+import torch
+
+from guides.vrnn import VRNNFiltering, VRNNSmoothing
+from tests.helpers import toy_rolls, toy_text
+from zoo.data.batch import collate
+from zoo.errors import ZooError
+from zoo.infer.importance import log_weights, sequence_bounds
+from zoo.infer.sites import check_guide_covers
+from zoo.models.char_lstm import CharLSTM
+from zoo.models.vrnn import VRNN
+from zoo.objectives import ELBO, IWAE
+from zoo.objectives.anneal import ScaleLatents
+
+
+@pytest.fixture
+def rolls():
+    return toy_rolls()
+
+
+@pytest.fixture
+def model(rolls):
+    torch.manual_seed(0)
+    return VRNN(rolls.spec, hidden_size=16, z_size=3)
+
+
+@pytest.mark.parametrize("make_guide", [VRNNFiltering, VRNNSmoothing])
+def test_guides_cover_the_path_site(model, rolls, make_guide):
+    check_guide_covers(model, make_guide(model), collate(rolls.train[:3]))
+
+
+def test_vrnn_guides_refuse_other_models(rolls):
+    with pytest.raises(ZooError, match="vrnn"):
+        VRNNFiltering(CharLSTM(rolls.spec, hidden_size=4))
+
+
+def test_the_guide_does_not_own_the_model_parameters(model):
+    guide = VRNNFiltering(model)
+    model_ids = {id(p) for p in model.parameters()}
+    assert not model_ids & {id(p) for p in guide.parameters()}
+
+
+def test_handing_the_states_over_changes_no_value_or_gradient(model, rolls):
+    """The model reusing the filtering guide's h_{t-1} computes what running eq. 7 again computes."""
+    batch = collate(rolls.train[:4])
+    guide = VRNNFiltering(model)
+    params = list(model.parameters()) + list(guide.parameters())
+
+    def loss_and_grads():
+        torch.manual_seed(3)
+        loss = ELBO(analytic_kl=True)(model, guide, batch)
+        return loss, torch.autograd.grad(loss, params)
+
+    with_handover = loss_and_grads()
+    remember, model.remember = model.remember, lambda *a: None
+    without = loss_and_grads()
+    model.remember = remember
+    torch.testing.assert_close(with_handover[0], without[0])
+    for a, b in zip(with_handover[1], without[1]):
+        torch.testing.assert_close(a, b)
+
+
+def test_analytic_and_monte_carlo_kl_agree_in_expectation(model, rolls):
+    batch = collate(rolls.train[:4])
+    guide = VRNNFiltering(model)
+    with torch.no_grad():
+        mc = torch.stack([ELBO()(model, guide, batch) for _ in range(300)])
+        analytic = torch.stack([ELBO(analytic_kl=True)(model, guide, batch) for _ in range(300)])
+    assert abs(mc.mean() - analytic.mean()) < 4 * (mc.var() / 300 + analytic.var() / 300).sqrt()
+    assert analytic.var() < mc.var()
+
+
+def test_padding_changes_no_importance_weight(model, rolls, monkeypatch):
+    """With the noise fixed at zero (every z_t at its guide mean), each sequence's weight in a
+    ragged batch equals its weight alone."""
+    monkeypatch.setattr(torch, "randn_like", torch.zeros_like)
+    guide = VRNNFiltering(model)
+    seqs = rolls.train[:4]
+    together = log_weights(model, guide, collate(seqs), 1)
+    alone = torch.cat([log_weights(model, guide, collate([s]), 1) for s in seqs], 1)
+    torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-5)
+
+
+def test_iwae_bound_is_above_the_elbo_and_rises_with_k(model, rolls):
+    batch = collate(rolls.test)
+    guide = VRNNSmoothing(model)
+    torch.manual_seed(0)
+    elbo, iwae_1 = sequence_bounds(model, guide, batch, 1)
+    torch.testing.assert_close(elbo, iwae_1)
+    _, iwae_50 = sequence_bounds(model, guide, batch, 50, chunk=10)
+    _, iwae_500 = sequence_bounds(model, guide, batch, 500, chunk=100)
+    assert iwae_1.sum() < iwae_50.sum() < iwae_500.sum()
+
+
+def test_kl_annealing_weights_only_the_latent_terms(model, rolls):
+    """With the same draws, -ELBO(beta) = NLL + beta KL, so it is linear in beta."""
+    batch = collate(rolls.train[:4])
+    guide = VRNNFiltering(model)
+    elbo = ELBO(analytic_kl=True)
+
+    def loss(beta):
+        torch.manual_seed(5)
+        return elbo.elbo.differentiable_loss(ScaleLatents(beta)(model), ScaleLatents(beta)(guide), batch)
+
+    l0, half, l1 = loss(0.0), loss(0.5), loss(1.0)
+    torch.testing.assert_close(half, (l0 + l1) / 2)
+    assert l1 > l0  # the KL is positive
+    anneal = ELBO(analytic_kl=True, anneal_steps=10)
+    torch.manual_seed(5)
+    torch.testing.assert_close(anneal(model, guide, batch, step=5), half)
+
+
+def test_standard_prior_is_vrnn_i(rolls):
+    model = VRNN(rolls.spec, hidden_size=8, z_size=3, prior="standard")
+    loc, scale = model.prior(torch.randn(2, 5, 8))
+    assert (loc == 0).all() and (scale == 1).all()
+
+
+def test_iwae_objective_trains_and_refuses_weight_models(model, rolls):
+    guide = VRNNFiltering(model)
+    loss = IWAE(num_particles=3)(model, guide, collate(rolls.train[:4], dataset_size=8))
+    loss.backward()
+    assert torch.isfinite(loss) and model.phi_prior.loc.weight.grad is not None
+
+
+def test_samples_continue_a_prime(rolls):
+    torch.manual_seed(0)
+    text = toy_text()
+    model = VRNN(text.spec, hidden_size=8, z_size=2)
+    prime = text.spec.vocab.encode("ab")
+    out = model.sample(3, 6, prime=prime)
+    assert out.shape == (3, 8) and (out[:, :2] == prime).all()
+    rolls_model = VRNN(rolls.spec, hidden_size=8, z_size=2)
+    assert rolls_model.sample(2, 5).shape == (2, 5, rolls.spec.dim)
+
+
+def test_model_alone_draws_its_path_from_the_prior(model, rolls):
+    batch = collate(rolls.train[:2])
+    trace = poutine.trace(model).get_trace(batch)
+    z = trace.nodes["z"]["value"]
+    assert z.shape == (2, batch.mask.shape[1], 3)
+    assert torch.isfinite(trace.log_prob_sum())
+    pyro.clear_param_store()

@@ -1,0 +1,188 @@
+"""The variational recurrent neural network (Chung et al. 2015, "A recurrent latent variable
+model for sequential data", arXiv 1506.02216, equations 5-7).
+
+    (mu_0t, sigma_0t) = phi_prior(h_{t-1})                     prior, eq. 5
+    z_t   ~ N(mu_0t, diag sigma_0t^2)                           (VRNN-I: N(0, I))
+    x_t   ~ p(x_t | phi_dec(phi_z(z_t), h_{t-1}))               decoder, eq. 6
+    h_t   = f(phi_x(x_t), phi_z(z_t), h_{t-1})                  recurrence, eq. 7 (a GRU cell)
+
+The whole path z_{1:T} of a sequence is one sample site "z", so a guide meets the model
+through one name and Pyro's cost does not grow with T. A filtering guide that runs the
+model's recurrence on its own draws hands the states h_{t-1} over (`remember`), and the
+model reuses them instead of running the recurrence a second time.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.distributions import constraints
+from torch import Tensor, nn
+from torch.distributions import kl_divergence, register_kl
+
+from zoo.data.batch import Batch
+from zoo.data.dataset import DataSpec
+from zoo.errors import ZooError
+from zoo.nn.emissions import make_emitter
+from zoo.nn.gaussian_path import GaussianPath
+from zoo.nn.layers import MLP, GaussianHead
+
+PRIORS = ("learned", "standard")
+
+
+class VRNN(nn.Module):
+    """p(x_{1:T}, z_{1:T}) = prod_t p(x_t | z_t, h_{t-1}) p(z_t | h_{t-1})."""
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        hidden_size: int = 128,
+        z_size: int = 16,
+        feature_size: int | None = None,
+        prior: str = "learned",
+        emission: str = "auto",
+        embedding_size: int | None = None,
+    ):
+        super().__init__()
+        if prior not in PRIORS:
+            raise ZooError(f"model.net.prior={prior!r} is not one of {PRIORS}")
+        features = feature_size or hidden_size
+        self.spec, self.prior_kind, self.z_size, self.hidden_size = spec, prior, z_size, hidden_size
+        self.emitter = make_emitter(spec, hidden_size, emission, embedding_size)
+        self.phi_x = MLP(self.emitter.feature_size, features)  # feature extractor of x_t
+        self.phi_z = MLP(z_size, features)  # feature extractor of z_t
+        self.phi_prior = GaussianHead(hidden_size, z_size)  # eq. 5
+        self.phi_dec = MLP(features + hidden_size, hidden_size)  # eq. 6, before the emitter
+        self.rnn = nn.GRUCell(2 * features, hidden_size)  # f of eq. 7
+        self._memo = None  # (weakref x, weakref z, h_prev) left by a guide
+
+    # -- the factors -------------------------------------------------------------------------
+
+    def features(self, x: Tensor) -> Tensor:
+        """phi_x(x_t) for every t: (B, T[, D]) -> (B, T, F)."""
+        return self.phi_x(self.emitter.features(x))
+
+    def prior(self, h_prev: Tensor) -> tuple[Tensor, Tensor]:
+        """(mu_0t, sigma_0t) of p(z_t | h_{t-1}), eq. 5; VRNN-I's N(0, I) when prior=standard."""
+        if self.prior_kind == "standard":
+            zeros = h_prev.new_zeros(*h_prev.shape[:-1], self.z_size)
+            return zeros, torch.ones_like(zeros)
+        return self.phi_prior(h_prev)
+
+    def decoder(self, z: Tensor, h_prev: Tensor, temperature: float = 1.0) -> dist.Distribution:
+        """p(x_t | z_t, h_{t-1}), eq. 6."""
+        return self.emitter(self.phi_dec(torch.cat([self.phi_z(z), h_prev], -1)), temperature)
+
+    def step(self, phi_x_t: Tensor, z_t: Tensor, h: Tensor) -> Tensor:
+        """h_t = f(phi_x(x_t), phi_z(z_t), h_{t-1}), eq. 7: (B, F), (B, Z), (B, H) -> (B, H)."""
+        return self.rnn(torch.cat([phi_x_t, self.phi_z(z_t)], -1), h)
+
+    def initial_state(self, batch_size: int, like: Tensor) -> Tensor:
+        return like.new_zeros(batch_size, self.hidden_size)  # h_0
+
+    # -- the recurrence over a whole path ------------------------------------------------------
+
+    def remember(self, x: Tensor, z: Tensor, h_prev: Tensor) -> None:
+        """A guide that ran eq. 7 on its own draws z leaves h_{0:T-1} here for the model."""
+        self._memo = (weakref.ref(x), weakref.ref(z), h_prev)
+
+    def states(self, x: Tensor, phi_x: Tensor, z: Tensor) -> Tensor:
+        """h_{t-1} for every t given x and a path z: (B, T, H). Reuses a guide's states for
+        this very (x, z), else runs eq. 7."""
+        memo, self._memo = self._memo, None
+        if memo is not None and memo[0]() is x and memo[1]() is z:
+            return memo[2]
+        h = self.initial_state(z.shape[0], phi_x)
+        h_prev = []
+        for t in range(z.shape[1]):
+            h_prev.append(h)
+            h = self.step(phi_x[:, t], z[:, t], h)
+        return torch.stack(h_prev, 1)
+
+    # -- the Pyro model ------------------------------------------------------------------------
+
+    def forward(self, batch: Batch) -> None:
+        x, mask = batch.x, batch.mask
+        phi_x = self.features(x)  # (B, T, F)
+        with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
+            p_z = VRNNPrior(self, x, phi_x, mask)
+            z = pyro.sample("z", p_z)  # (B, T, Z)
+            p_x = self.decoder(z, p_z.states(z))  # batch shape (B, T)
+            pyro.sample("x", p_x.mask(mask).to_event(1), obs=x)
+
+    @torch.no_grad()
+    def sample(self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None) -> Tensor:
+        """Ancestral sampling from the prior for `length` steps, after reading a prime (its z_t
+        drawn from the prior given the primed x). Returns (n, P + length[, D])."""
+        device = self.rnn.weight_hh.device
+        h = torch.zeros(n, self.hidden_size, device=device)
+        pieces = []
+        if prime is not None and len(prime) > 0:
+            prime = prime.to(device).expand(n, *prime.shape)  # (n, P[, D])
+            phi_x = self.features(prime)
+            for t in range(prime.shape[1]):
+                loc, scale = self.prior(h)
+                h = self.step(phi_x[:, t], loc + scale * torch.randn_like(loc), h)
+            pieces.append(prime)
+        for _ in range(length):
+            loc, scale = self.prior(h)
+            z_t = loc + scale * torch.randn_like(loc)  # (n, Z)
+            x_t = self.decoder(z_t, h, temperature).sample()  # (n[, D])
+            pieces.append(x_t[:, None])
+            h = self.step(self.features(x_t[:, None])[:, 0], z_t, h)
+        return torch.cat(pieces, 1)
+
+
+class VRNNPrior(dist.TorchDistribution):
+    """p(z_{1:T} | x) = prod_t N(z_t | mu_0t, sigma_0t), with h_{t-1} from eq. 7 along the
+    path itself; steps past a sequence's length are masked out. Batch (B,), event (T, Z)."""
+
+    arg_constraints = {}
+    support = constraints.independent(constraints.real, 2)
+    has_rsample = True
+
+    def __init__(self, vrnn: VRNN, x: Tensor, phi_x: Tensor, mask: Tensor):
+        self.vrnn, self.x, self.phi_x, self.mask = vrnn, x, phi_x, mask
+        self._path = None  # (z, h_prev) of the last path scored or drawn
+        B, T = mask.shape
+        super().__init__(torch.Size([B]), torch.Size([T, vrnn.z_size]), validate_args=False)
+
+    def states(self, z: Tensor) -> Tensor:
+        if self._path is None or self._path[0] is not z:
+            self._path = (z, self.vrnn.states(self.x, self.phi_x, z))
+        return self._path[1]
+
+    def params(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return self.vrnn.prior(self.states(z))  # (B, T, Z) x2
+
+    def rsample(self, sample_shape=torch.Size()) -> Tensor:
+        if sample_shape:
+            raise NotImplementedError("draw one path per call")
+        B, T = self.mask.shape
+        h = self.vrnn.initial_state(B, self.phi_x)
+        zs, h_prev = [], []
+        for t in range(T):
+            loc, scale = self.vrnn.prior(h)
+            zs.append(loc + scale * torch.randn_like(loc))
+            h_prev.append(h)
+            h = self.vrnn.step(self.phi_x[:, t], zs[-1], h)
+        z = torch.stack(zs, 1)
+        self._path = (z, torch.stack(h_prev, 1))
+        return z
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        loc, scale = self.params(z)
+        step = dist.Normal(loc, scale).log_prob(z).sum(-1)  # (B, T)
+        return (step * self.mask).sum(-1)  # (B,)
+
+
+@register_kl(GaussianPath, VRNNPrior)
+def _kl_path_prior(q: GaussianPath, p: VRNNPrior) -> Tensor:
+    """sum_t KL(q(z_t | .) || p(z_t | h_{t-1})) in closed form per step, along q's drawn path:
+    the KL term of Chung et al. 2015, eq. 10."""
+    loc, scale = p.params(q.z)
+    step = kl_divergence(dist.Normal(q.loc, q.scale), dist.Normal(loc, scale)).sum(-1)  # (B, T)
+    return (step * q.mask).sum(-1)
