@@ -46,10 +46,11 @@ class VRNNFiltering(nn.Module):
             scales.append(scale)
             h_prev.append(h)
             h = vrnn.step(phi_x[:, t], zs[-1], h)  # eq. 7
-        z = torch.stack(zs, 1)  # (B, T, Z)
-        vrnn.remember(x, z, torch.stack(h_prev, 1))
+        path = GaussianPath(torch.stack(zs, 1), torch.stack(locs, 1), torch.stack(scales, 1), batch.mask)
         with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
-            return pyro.sample("z", GaussianPath(z, torch.stack(locs, 1), torch.stack(scales, 1), batch.mask))
+            z = pyro.sample("z", path)  # (B, T, Z)
+        vrnn.remember(x, z, torch.stack(h_prev, 1))  # the model, replaying this z, reuses h
+        return z
 
 
 class VRNNSmoothing(nn.Module):

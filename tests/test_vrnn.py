@@ -55,10 +55,14 @@ def test_handing_the_states_over_changes_no_value_or_gradient(model, rolls):
         loss = ELBO(analytic_kl=True)(model, guide, batch)
         return loss, torch.autograd.grad(loss, params)
 
+    calls = []
+    model.rnn.register_forward_hook(lambda *a: calls.append(1))
     with_handover = loss_and_grads()
+    assert len(calls) == batch.mask.shape[1]  # eq. 7 ran once per step: in the guide only
     remember, model.remember = model.remember, lambda *a: None
     without = loss_and_grads()
     model.remember = remember
+    assert len(calls) == 3 * batch.mask.shape[1]
     torch.testing.assert_close(with_handover[0], without[0])
     for a, b in zip(with_handover[1], without[1]):
         torch.testing.assert_close(a, b)

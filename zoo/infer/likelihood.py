@@ -108,7 +108,7 @@ def weight_posterior_nll(
 @torch.no_grad()
 def latent_nll(
     model, guide, data: SequenceData, split: str, num_particles: int = 100, batch_size: int = 256,
-    device="cpu", limit=None, max_rows: int = 8192,
+    device="cpu", limit=None, max_rows: int = 4096,
 ) -> list[Figure]:
     """-ELBO and -IWAE-K per step of a model with per-sequence latents, each sequence bounded
     with its own K particles, drawn max_rows sequence-particles at a time."""

@@ -158,6 +158,8 @@ class VRNNPrior(dist.TorchDistribution):
     def params(self, z: Tensor) -> tuple[Tensor, Tensor]:
         return self.vrnn.prior(self.states(z))  # (B, T, Z) x2
 
+    expand = GaussianPath.expand
+
     def rsample(self, sample_shape=torch.Size()) -> Tensor:
         if sample_shape:
             raise NotImplementedError("draw one path per call")

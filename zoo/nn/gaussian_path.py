@@ -29,6 +29,13 @@ class GaussianPath(dist.TorchDistribution):
         self.z, self.loc, self.scale, self.mask = z, loc, scale, mask  # (B, T, Z) x3, (B, T)
         super().__init__(z.shape[:1], z.shape[1:], validate_args=False)
 
+    def expand(self, batch_shape, _instance=None):
+        """A plate of the path's own batch size leaves it as it is (no wrapper, so the drawn
+        path keeps its identity through Pyro's replay)."""
+        if torch.Size(batch_shape) != self.batch_shape:
+            raise NotImplementedError(f"a path of batch {tuple(self.batch_shape)} cannot expand to {tuple(batch_shape)}")
+        return self
+
     def rsample(self, sample_shape=torch.Size()) -> Tensor:
         if sample_shape:
             raise NotImplementedError("a GaussianPath holds one drawn path; draw more by running the guide again")
