@@ -51,7 +51,8 @@ def run(name: str, data, args) -> dict:
     model, guide, objective = build(name, data, args)
     options = TrainOptions(
         max_epochs=100_000, max_minutes=args.minutes, steps_per_epoch=args.steps_per_epoch,
-        batch_size=args.batch, lr=args.lr, patience=args.patience, lr_schedule="plateau", seed=args.seed,
+        batch_size=args.batch, lr=args.lr, patience=args.patience, lr_schedule="plateau",
+        lr_patience=args.lr_patience, seed=args.seed,
         progress=False,
     )
     run_dir = Path(__file__).parent / "results" / "jsb" / name
@@ -81,6 +82,7 @@ def main():
     parser.add_argument("--anneal-steps", type=int, default=1000)
     parser.add_argument("--steps-per-epoch", type=int, default=50)
     parser.add_argument("--patience", type=int, default=8)
+    parser.add_argument("--lr-patience", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from zoo.data.batch import collate
-from zoo.infer.importance import log_weights, sequence_bounds
+from zoo.infer.importance import chunked_log_weights, iwae_bound, log_weights
 
 A, Q, R = 0.9, 0.5, 0.7  # z_t = A z_{t-1} + N(0, Q^2); x_t = z_t + N(0, R^2); z_1 ~ N(0, 1)
 
@@ -99,7 +99,9 @@ def test_iwae_rises_with_k_towards_the_exact_log_likelihood(ragged):
         bounds.append(float((torch.logsumexp(blocks, 1) - math.log(k)).mean(0).sum()))
     assert bounds == sorted(bounds) and bounds[0] < bounds[-1] - 1.0
     assert abs(bounds[-1] - exact) < 0.02
-    elbo, iwae = sequence_bounds(lgssm, wide_posterior, collate(ragged), 64, chunk=16)
+    log_w = chunked_log_weights(lgssm, wide_posterior, collate(ragged), 64, chunk=16)
+    elbo, iwae = log_w.mean(0), iwae_bound(log_w)
+    assert log_w.shape == (64, len(ragged))
     assert (elbo <= iwae).all() and float(elbo.sum()) < exact - 1.0
 
 

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.data.dataset import DataSpec
-from zoo.errors import ZooError
+from zoo.cli import user_errors
 from zoo.infer.checkpoint import CheckpointError, load_checkpoint
 from zoo.infer.generate import draw, encode_prime, write_samples
 from zoo.infer.likelihood import held_out_figures
@@ -109,18 +107,12 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        train_and_report(cfg, run_dir)
+        with user_errors():
+            train_and_report(cfg, run_dir)
     except KeyboardInterrupt:
         print(f"\ninterrupted: the last whole checkpoint is {run_dir / 'last.pt'}; "
               f"continue with train.resume={run_dir}", file=sys.stderr)
         sys.exit(130)
-    except (ZooError, InstantiationException) as e:  # bad input: one clear message, not a stack trace
-        if os.environ.get("ZOO_DEBUG"):
-            raise
-        cause = e.__cause__ if isinstance(e.__cause__, ZooError) else e  # unwrap Hydra's wrapper
-        print(f"error: {cause}", file=sys.stderr)
-        sys.exit(2)
-
 
 if __name__ == "__main__":
     main()

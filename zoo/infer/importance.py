@@ -34,17 +34,12 @@ def log_weights(model, guide, batch: Batch, num_particles: int) -> Tensor:
     return log_w.reshape(num_particles, batch.batch_size)
 
 
-@torch.no_grad()
-def sequence_bounds(model, guide, batch: Batch, num_particles: int, chunk: int = 1) -> tuple[Tensor, Tensor]:
-    """(ELBO, IWAE-K) of every sequence, each (B,), nats, with K = num_particles drawn
-    `chunk` particles at a time."""
-    lse = torch.full((batch.batch_size,), -math.inf, dtype=torch.float64, device=batch.x.device)
-    mean = torch.zeros(batch.batch_size, dtype=torch.float64, device=batch.x.device)
-    done = 0
-    while done < num_particles:
-        k = min(chunk, num_particles - done)
-        log_w = log_weights(model, guide, batch, k).double()  # (k, B)
-        lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
-        mean += log_w.sum(0)
-        done += k
-    return mean / num_particles, lse - math.log(num_particles)
+def chunked_log_weights(model, guide, batch: Batch, num_particles: int, chunk: int) -> Tensor:
+    """log_weights with the K particles drawn `chunk` at a time: (K, B)."""
+    return torch.cat([log_weights(model, guide, batch, min(chunk, num_particles - done))
+                      for done in range(0, num_particles, chunk)])
+
+
+def iwae_bound(log_w: Tensor) -> Tensor:
+    """log (1/K) sum_k w_k per sequence: (K, B) -> (B,)."""
+    return torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])

@@ -23,17 +23,28 @@ import torch
 from torch.distributions import kl_divergence
 
 from zoo.data.dataset import SequenceData
-from zoo.infer.importance import sequence_bounds
+from zoo.infer.importance import chunked_log_weights, iwae_bound
 
 
 @dataclass
 class Figure:
-    """One negative log-likelihood on a split."""
+    """One negative log-likelihood on a split, per step, with its standard error over sequences."""
 
-    kind: str  # "exact", "-ELBO", "posterior predictive (S=10)"
+    kind: str  # "exact", "-ELBO", "posterior predictive (S=10)", "-IWAE (K=500)"
     nats_per_step: float
+    stderr: float  # of nats_per_step, from the spread over sequences (a ratio estimator)
     num_steps: int
     num_sequences: int
+
+    @classmethod
+    def from_sequences(cls, kind: str, nll: torch.Tensor, lengths: torch.Tensor) -> Figure:
+        """sum_i nll_i / sum_i T_i, and its standard error se = sd_i(nll_i - r T_i) sqrt(N) / sum_i T_i."""
+        nll, lengths = nll.double(), lengths.double()
+        steps, n = float(lengths.sum()), len(nll)
+        rate = float(nll.sum()) / steps
+        residual = nll - rate * lengths
+        stderr = float(residual.std() * math.sqrt(n) / steps) if n > 1 else math.nan
+        return cls(kind, rate, stderr, int(steps), n)
 
     @property
     def bits_per_step(self) -> float:
@@ -47,23 +58,22 @@ class Figure:
         return {**asdict(self), "bits_per_step": self.bits_per_step, "nats_per_sequence": self.nats_per_sequence}
 
 
-def _log_likelihoods(log_prob, data: SequenceData, split: str, batch_size: int, device, limit=None) -> torch.Tensor:
-    """log p(x_i) for every sequence i of the split, (N,), from log_prob(batch) -> (B,)."""
-    out = [log_prob(b.to(device)).double().cpu() for b in data.batches(split, batch_size, limit=limit)]
-    return torch.cat(out)
+def _per_sequence(fn, data: SequenceData, split: str, batch_size: int, device, limit=None) -> torch.Tensor:
+    """fn(batch) -> (..., B) for every batch of the split, joined along the last dim: (..., N)."""
+    out = [fn(b.to(device)).double().cpu() for b in data.batches(split, batch_size, limit=limit)]
+    return torch.cat(out, -1)
 
 
-def _steps(data: SequenceData, split: str, limit=None) -> tuple[int, int]:
+def lengths_of(data: SequenceData, split: str, limit=None) -> torch.Tensor:
     seqs = data.split(split)[:limit] if limit else data.split(split)
-    return sum(len(s) for s in seqs), len(seqs)
+    return torch.tensor([len(s) for s in seqs])
 
 
 @torch.no_grad()
 def exact_nll(model, data: SequenceData, split: str, batch_size: int = 256, device="cpu", limit=None) -> Figure:
     """-log p(x) per step for a model with an exact `log_prob`."""
-    log_p = _log_likelihoods(model.log_prob, data, split, batch_size, device, limit)
-    steps, n = _steps(data, split, limit)
-    return Figure("exact", float(-log_p.sum()) / steps, steps, n)
+    log_p = _per_sequence(model.log_prob, data, split, batch_size, device, limit)
+    return Figure.from_sequences("exact", -log_p, lengths_of(data, split, limit))
 
 
 @torch.no_grad()
@@ -72,7 +82,7 @@ def weight_kl(model, guide) -> float:
     estimate from one draw of w."""
     guide_trace = poutine.trace(guide).get_trace()
     total = 0.0
-    for name, site in guide_trace.nodes.items():
+    for site in guide_trace.nodes.values():
         if site["type"] != "sample":
             continue
         q = site["fn"]
@@ -93,35 +103,36 @@ def weight_posterior_nll(
     log_p = []  # (S, N): log p(x_i | w_s)
     for _ in range(num_samples):
         weights = guide()
-        log_p.append(_log_likelihoods(lambda b: model.log_prob(b, weights), data, split, batch_size, device, limit))
+        log_p.append(_per_sequence(lambda b: model.log_prob(b, weights), data, split, batch_size, device, limit))
     log_p = torch.stack(log_p)
-    steps, n = _steps(data, split, limit)
-    expected_nll = float(-log_p.sum(1).mean()) / steps
+    lengths = lengths_of(data, split, limit)
     kl_per_step = weight_kl(model, guide) / (train_steps or data.num_steps("train"))
-    predictive = -(torch.logsumexp(log_p, 0) - math.log(num_samples)).sum()
-    return [
-        Figure("-ELBO", expected_nll + kl_per_step, steps, n),
-        Figure(f"posterior predictive (S={num_samples})", float(predictive) / steps, steps, n),
-    ]
+    expected = Figure.from_sequences("-ELBO", -log_p.mean(0), lengths)
+    expected.nats_per_step += kl_per_step
+    predictive = -(torch.logsumexp(log_p, 0) - math.log(num_samples))  # (N,)
+    return [expected, Figure.from_sequences(f"posterior predictive (S={num_samples})", predictive, lengths)]
 
 
 @torch.no_grad()
-def latent_nll(
+def latent_log_weights(
     model, guide, data: SequenceData, split: str, num_particles: int = 100, batch_size: int = 256,
     device="cpu", limit=None, max_rows: int = 4096,
-) -> list[Figure]:
-    """-ELBO and -IWAE-K per step of a model with per-sequence latents, each sequence bounded
-    with its own K particles, drawn max_rows sequence-particles at a time."""
-    elbo, iwae = [], []
-    for batch in data.batches(split, batch_size, limit=limit):
-        chunk = max(1, max_rows // batch.batch_size)
-        e, i = sequence_bounds(model, guide, batch.to(device), num_particles, chunk)
-        elbo.append(e.cpu())
-        iwae.append(i.cpu())
-    steps, n = _steps(data, split, limit)
-    figures = [Figure("-ELBO", float(-torch.cat(elbo).sum()) / steps, steps, n)]
+) -> torch.Tensor:
+    """log w_k(x_i) = log p(x_i, z_k) - log q(z_k | x_i) for every sequence i of the split,
+    (K, N), drawn at most max_rows sequence-particles at a time."""
+
+    def batch_weights(batch):
+        return chunked_log_weights(model, guide, batch, num_particles, max(1, max_rows // batch.batch_size))
+
+    return _per_sequence(batch_weights, data, split, batch_size, device, limit)
+
+
+def latent_figures(log_w: torch.Tensor, lengths: torch.Tensor) -> list[Figure]:
+    """-ELBO (the mean log weight) and -IWAE-K (log of the mean weight) per step from (K, N)."""
+    num_particles = log_w.shape[0]
+    figures = [Figure.from_sequences("-ELBO", -log_w.mean(0), lengths)]
     if num_particles > 1:
-        figures.append(Figure(f"-IWAE (K={num_particles})", float(-torch.cat(iwae).sum()) / steps, steps, n))
+        figures.append(Figure.from_sequences(f"-IWAE (K={num_particles})", -iwae_bound(log_w), lengths))
     return figures
 
 
@@ -138,4 +149,5 @@ def held_out_figures(
         return weight_posterior_nll(model, guide, data, split, num_samples, train_steps, **kw)
     if hasattr(model, "log_prob"):
         return [exact_nll(model, data, split, **kw)]
-    return latent_nll(model, guide, data, split, num_particles, **kw)
+    log_w = latent_log_weights(model, guide, data, split, num_particles, **kw)
+    return latent_figures(log_w, lengths_of(data, split, kw.get("limit")))

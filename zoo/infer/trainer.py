@@ -40,6 +40,7 @@ class TrainOptions:
     batch_size: int = 64
     lr: float = 2e-3  # Adam's step size
     lr_schedule: str = "plateau"  # none | plateau (halve when validation stalls) | cosine (to 0 over the run)
+    lr_patience: int = 2  # plateau: epochs without a better validation figure before halving
     clip_norm: float | None = 5.0  # gradient norm clipping (Graves 2013 clips too); None = off
     patience: int = 3  # early stopping: epochs without a better validation figure
     seed: int = 0
@@ -89,7 +90,7 @@ class Trainer:
     def _schedule(self):
         o = self.options
         if o.lr_schedule == "plateau":
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=0)
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=o.lr_patience)
         if o.lr_schedule == "cosine":
             per_epoch = o.steps_per_epoch or self.data.num_batches("train", o.batch_size)
             return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=o.max_epochs * per_epoch)

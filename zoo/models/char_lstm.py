@@ -29,10 +29,11 @@ class CharLSTM(nn.Module):
         embedding_size: int | None = None,
         dropout: float = 0.0,
         emission: str = "auto",
+        components: int = 5,
     ):
         super().__init__()
         self.spec = spec
-        self.emitter = make_emitter(spec, hidden_size, emission, embedding_size)
+        self.emitter = make_emitter(spec, hidden_size, emission, embedding_size, components)
         self.lstm = nn.LSTM(
             self.emitter.feature_size, hidden_size, num_layers, batch_first=True, dropout=dropout
         )

@@ -45,13 +45,14 @@ class VRNN(nn.Module):
         prior: str = "learned",
         emission: str = "auto",
         embedding_size: int | None = None,
+        components: int = 5,
     ):
         super().__init__()
         if prior not in PRIORS:
             raise ZooError(f"model.net.prior={prior!r} is not one of {PRIORS}")
         features = feature_size or hidden_size
         self.spec, self.prior_kind, self.z_size, self.hidden_size = spec, prior, z_size, hidden_size
-        self.emitter = make_emitter(spec, hidden_size, emission, embedding_size)
+        self.emitter = make_emitter(spec, hidden_size, emission, embedding_size, components)
         self.phi_x = MLP(self.emitter.feature_size, features)  # feature extractor of x_t
         self.phi_z = MLP(z_size, features)  # feature extractor of z_t
         self.phi_prior = GaussianHead(hidden_size, z_size)  # eq. 5

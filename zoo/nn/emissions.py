@@ -1,4 +1,6 @@
-"""Emitters: p(x_t | h_t) for each kind of value, and the features x_t feeds back.
+"""Emitters: p(x_t | h_t) for each kind of value, and the features x_t feeds back:
+softmax for tokens, Bernoulli for binary frames, diagonal Gaussian or a Gaussian mixture
+for real frames (`model.net.emission=auto|softmax|bernoulli|gaussian|gmm`).
 
 An emitter does two things for a recurrent generator:
   features(x)   what the network reads at the next step, (B, T, ...) -> (B, T, F)
@@ -10,6 +12,7 @@ from __future__ import annotations
 import pyro.distributions as dist
 import torch
 from torch import Tensor, nn
+from torch.nn.functional import softplus
 
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
@@ -56,15 +59,72 @@ class BernoulliEmitter(nn.Module):
         return dist.Bernoulli(logits=self.output(h) / temperature).to_event(1)  # batch (B, T)
 
 
-def make_emitter(spec: DataSpec, hidden_size: int, emission: str = "auto", embedding_size: int | None = None):
-    """The emitter for a data set: `auto` takes the one its kind of values calls for."""
-    kind = {"auto": spec.kind, "softmax": "categorical", "bernoulli": "bernoulli"}.get(emission)
-    if kind is None:
-        raise ZooError(f"model.emission={emission!r} is not one of auto, softmax, bernoulli")
-    if kind != spec.kind:
-        raise ZooError(f"model.emission={emission!r} cannot model {spec.kind} data; use model.emission=auto")
-    if kind == "categorical":
+class GaussianEmitter(nn.Module):
+    """p(x_t | h_t) = N(mu(h_t), diag sigma(h_t)^2) over real frames; sigma = softplus(.) + a floor."""
+
+    def __init__(self, dim: int, hidden_size: int, min_scale: float = 1e-3):
+        super().__init__()
+        self.dim, self.min_scale = dim, min_scale
+        self.loc = nn.Linear(hidden_size, dim)
+        self.scale = nn.Linear(hidden_size, dim)
+
+    @property
+    def feature_size(self) -> int:
+        return self.dim
+
+    def features(self, x: Tensor) -> Tensor:
+        return x  # (B, T, D)
+
+    def forward(self, h: Tensor, temperature: float = 1.0) -> dist.Distribution:
+        scale = (softplus(self.scale(h)) + self.min_scale) * temperature
+        return dist.Normal(self.loc(h), scale).to_event(1)  # batch (B, T)
+
+
+class GaussianMixtureEmitter(nn.Module):
+    """p(x_t | h_t) = sum_m pi_m(h_t) N(x_t | mu_m(h_t), diag sigma_m(h_t)^2): a mixture density
+    output (Bishop 1994; Graves 2013 section 4 without the pen bit). Temperature divides the
+    mixture logits and scales the sigmas."""
+
+    def __init__(self, dim: int, hidden_size: int, components: int = 5, min_scale: float = 1e-3):
+        super().__init__()
+        self.dim, self.components, self.min_scale = dim, components, min_scale
+        self.logits = nn.Linear(hidden_size, components)
+        self.loc = nn.Linear(hidden_size, components * dim)
+        self.scale = nn.Linear(hidden_size, components * dim)
+
+    @property
+    def feature_size(self) -> int:
+        return self.dim
+
+    def features(self, x: Tensor) -> Tensor:
+        return x  # (B, T, D)
+
+    def forward(self, h: Tensor, temperature: float = 1.0) -> dist.Distribution:
+        shape = (*h.shape[:-1], self.components, self.dim)
+        loc = self.loc(h).reshape(shape)  # (B, T, M, D)
+        scale = (softplus(self.scale(h)).reshape(shape) + self.min_scale) * temperature
+        mixture = dist.Categorical(logits=self.logits(h) / temperature)  # batch (B, T)
+        return dist.MixtureSameFamily(mixture, dist.Normal(loc, scale).to_event(1))  # batch (B, T), event (D,)
+
+
+EMISSIONS = {"softmax": "categorical", "bernoulli": "bernoulli", "gaussian": "real", "gmm": "real"}
+
+
+def make_emitter(
+    spec: DataSpec, hidden_size: int, emission: str = "auto", embedding_size: int | None = None, components: int = 5
+):
+    """The emitter for a data set: `auto` takes softmax for tokens, bernoulli for binary
+    frames and gaussian for real frames."""
+    if emission == "auto":
+        emission = {"categorical": "softmax", "bernoulli": "bernoulli", "real": "gaussian"}[spec.kind]
+    if emission not in EMISSIONS:
+        raise ZooError(f"model.net.emission={emission!r} is not one of auto, {', '.join(EMISSIONS)}")
+    if EMISSIONS[emission] != spec.kind:
+        raise ZooError(f"model.net.emission={emission!r} cannot model {spec.kind} data; use model.net.emission=auto")
+    if emission == "softmax":
         return CategoricalEmitter(spec.dim, hidden_size, embedding_size)
-    if kind == "bernoulli":
+    if emission == "bernoulli":
         return BernoulliEmitter(spec.dim, hidden_size)
-    raise ZooError(f"no emitter for {spec.kind} data yet")
+    if emission == "gaussian":
+        return GaussianEmitter(spec.dim, hidden_size)
+    return GaussianMixtureEmitter(spec.dim, hidden_size, components)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
-import torch
 from torch import Tensor
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
-from zoo.infer.importance import log_weights
+from zoo.infer.importance import iwae_bound, log_weights
 
 
 class IWAE:
@@ -26,6 +23,5 @@ class IWAE:
         if hasattr(model, "weight_sites"):
             raise ZooError("objective=iwae bounds each sequence with its own particles; a model with "
                            "weight latents shares them across sequences: use objective=elbo")
-        log_w = log_weights(model, guide, batch, self.num_particles)  # (K, B)
-        bounds = torch.logsumexp(log_w, 0) - math.log(self.num_particles)  # (B,)
+        bounds = iwae_bound(log_weights(model, guide, batch, self.num_particles))  # (B,)
         return -bounds.sum() * batch.dataset_size / batch.batch_size

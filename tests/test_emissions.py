@@ -1,0 +1,72 @@
+"""Emitters p(x_t | h_t): their densities against the formulas, written out by hand."""
+
+import math
+
+import pytest
+import torch
+
+from tests.helpers import toy_rolls
+from zoo.data.batch import collate
+from zoo.data.dataset import DataSpec, SequenceData
+from zoo.errors import ZooError
+from zoo.models.char_lstm import CharLSTM
+from zoo.models.vrnn import VRNN
+from zoo.nn.emissions import BernoulliEmitter, GaussianEmitter, GaussianMixtureEmitter, make_emitter
+
+
+def test_bernoulli_log_prob_is_the_binary_cross_entropy():
+    torch.manual_seed(0)
+    emitter = BernoulliEmitter(4, 3)
+    h, x = torch.randn(2, 5, 3), (torch.rand(2, 5, 4) < 0.5).float()
+    p = torch.sigmoid(emitter.output(h))
+    expected = (x * p.log() + (1 - x) * (1 - p).log()).sum(-1)
+    torch.testing.assert_close(emitter(h).log_prob(x), expected)
+
+
+def test_gaussian_log_prob_is_the_diagonal_normal_density():
+    torch.manual_seed(0)
+    emitter = GaussianEmitter(3, 4)
+    h, x = torch.randn(2, 5, 4), torch.randn(2, 5, 3)
+    d = emitter(h)
+    mu, sigma = d.base_dist.loc, d.base_dist.scale
+    expected = (-0.5 * ((x - mu) / sigma) ** 2 - sigma.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+    torch.testing.assert_close(d.log_prob(x), expected)
+
+
+def test_mixture_log_prob_is_the_log_of_the_weighted_sum():
+    torch.manual_seed(0)
+    emitter = GaussianMixtureEmitter(2, 4, components=3)
+    h, x = torch.randn(5, 4), torch.randn(5, 2)
+    d = emitter(h)
+    pi = torch.softmax(emitter.logits(h), -1)  # (5, 3)
+    mu = emitter.loc(h).reshape(5, 3, 2)
+    sigma = torch.nn.functional.softplus(emitter.scale(h)).reshape(5, 3, 2) + emitter.min_scale
+    density = torch.exp(-0.5 * ((x[:, None] - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+    expected = torch.log((pi * density.prod(-1)).sum(-1))
+    torch.testing.assert_close(d.log_prob(x), expected)
+
+
+def test_lower_temperature_narrows_the_gaussian():
+    emitter = GaussianEmitter(2, 3)
+    h = torch.randn(4, 3)
+    assert (emitter(h, 0.5).base_dist.scale < emitter(h).base_dist.scale).all()
+
+
+def test_an_emission_that_cannot_model_the_data_is_refused():
+    with pytest.raises(ZooError, match="cannot model bernoulli"):
+        make_emitter(DataSpec("bernoulli", 4), 8, "gmm")
+    with pytest.raises(ZooError, match="not one of"):
+        make_emitter(DataSpec("real", 4), 8, "laplace")
+
+
+@pytest.mark.parametrize("emission", ["gaussian", "gmm"])
+@pytest.mark.parametrize("make_model", [CharLSTM, VRNN])
+def test_real_frames_train_and_sample(emission, make_model):
+    rolls = toy_rolls()
+    frames = [r + 0.1 * torch.randn_like(r) for r in rolls.train]
+    data = SequenceData("real", DataSpec("real", rolls.spec.dim), frames, frames[:2], frames[2:4])
+    model = make_model(data.spec, hidden_size=8, emission=emission, components=2)
+    batch = collate(data.train[:3])
+    if make_model is CharLSTM:
+        assert torch.isfinite(model.log_prob(batch)).all()
+    assert model.sample(2, 4).shape == (2, 4, data.spec.dim)
