@@ -22,6 +22,7 @@ import pyro.poutine as poutine
 import torch
 from torch.distributions import kl_divergence
 
+from zoo.data.batch import collate
 from zoo.data.dataset import SequenceData
 from zoo.infer.importance import chunked_log_weights, iwae_bound
 
@@ -59,9 +60,18 @@ class Figure:
 
 
 def _per_sequence(fn, data: SequenceData, split: str, batch_size: int, device, limit=None) -> torch.Tensor:
-    """fn(batch) -> (..., B) for every batch of the split, joined along the last dim: (..., N)."""
-    out = [fn(b.to(device)).double().cpu() for b in data.batches(split, batch_size, limit=limit)]
-    return torch.cat(out, -1)
+    """fn(batch) -> (..., B) over the split, (..., N) in the split's order. Batches hold
+    sequences of similar length, so little is computed on padding."""
+    seqs = data.split(split)[:limit] if limit else data.split(split)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    pieces = []
+    for start in range(0, len(order), batch_size):
+        batch = collate([seqs[i] for i in order[start : start + batch_size]])
+        pieces.append(fn(batch.to(device)).double().cpu())
+    values = torch.cat(pieces, -1)
+    result = torch.empty_like(values)
+    result[..., order] = values
+    return result
 
 
 def lengths_of(data: SequenceData, split: str, limit=None) -> torch.Tensor:
@@ -124,6 +134,7 @@ def latent_log_weights(
     def batch_weights(batch):
         return chunked_log_weights(model, guide, batch, num_particles, max(1, max_rows // batch.batch_size))
 
+    batch_size = min(batch_size, max(1, max_rows // num_particles))  # K particles of a batch in one pass
     return _per_sequence(batch_weights, data, split, batch_size, device, limit)
 
 
