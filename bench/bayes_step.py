@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroSample
 
-from bench.common import time_steps, write_json
+from bench.common import time_steps, train_step, write_json
 from guides.empty import NoLatents
 from guides.weights import MeanFieldWeights
 from zoo.data.batch import collate
@@ -67,19 +67,6 @@ def pyrosample_model(vocab: int, hidden: int, scale: float):
             pyro.sample("x", dist.Categorical(logits=logits).to_event(1), obs=x)
 
     return model
-
-
-def train_step(loss_fn, params):
-    opt = torch.optim.Adam(params, lr=1e-3)
-
-    def step():
-        loss = loss_fn()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
-
-    return step
 
 
 def main():

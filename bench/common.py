@@ -7,6 +7,8 @@ import statistics
 import time
 from pathlib import Path
 
+import torch
+
 
 def time_steps(steps: dict, repeats: int = 7, inner: int = 5, warmup: int = 3) -> dict[str, float]:
     """Median seconds per call of each zero-argument step, the contenders interleaved so that
@@ -22,6 +24,20 @@ def time_steps(steps: dict, repeats: int = 7, inner: int = 5, warmup: int = 3) -
                 step()
             samples[name].append((time.perf_counter() - start) / inner)
     return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def train_step(loss_fn, params, lr: float = 1e-3, clip_norm: float = 5.0):
+    """A zero-argument training step as the trainer runs it: loss, backward, clipping, Adam."""
+    optimizer = torch.optim.Adam(params, lr=lr)
+
+    def step():
+        loss = loss_fn()
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, clip_norm)
+        optimizer.step()
+
+    return step
 
 
 def write_json(name: str, payload: dict) -> Path:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
-from bench.common import time_steps, write_json
+from bench.common import time_steps, train_step, write_json
 from guides.vrnn import VRNNFiltering
 from zoo.data.batch import collate
 from zoo.data.dataset import DataSpec
@@ -48,19 +48,6 @@ def torch_vrnn_loss(model: VRNN, guide: VRNNFiltering, x: torch.Tensor) -> torch
     logits = model.emitter.output(model.phi_dec(torch.cat([model.phi_z(z), h_prev], -1)))
     nll = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
     return nll + kl
-
-
-def step_of(loss_fn, params):
-    opt = torch.optim.Adam(params, lr=1e-3)
-
-    def step():
-        loss = loss_fn()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
-
-    return step
 
 
 def main():
@@ -92,10 +79,10 @@ def main():
             model.remember = remember
 
     steps = {
-        "torch": step_of(lambda: torch_vrnn_loss(model, guide, x), params),
-        "zoo": step_of(lambda: analytic(model, guide, batch), params),
-        "zoo_mc_kl": step_of(lambda: monte_carlo(model, guide, batch), params),
-        "zoo_no_handover": step_of(zoo_without_handover, params),
+        "torch": train_step(lambda: torch_vrnn_loss(model, guide, x), params),
+        "zoo": train_step(lambda: analytic(model, guide, batch), params),
+        "zoo_mc_kl": train_step(lambda: monte_carlo(model, guide, batch), params),
+        "zoo_no_handover": train_step(zoo_without_handover, params),
     }
     with pyro.validation_enabled(False):  # as the trainer runs its steps
         seconds = time_steps(steps, repeats=args.repeats)

@@ -39,14 +39,12 @@ class CategoricalEmitter(nn.Module):
         return dist.Categorical(logits=self.output(h) / temperature)  # batch (B, T)
 
 
-class BernoulliEmitter(nn.Module):
-    """p(x_t | h_t) = prod_d Bernoulli(x_td | sigmoid(W_y h_t + b_y)_d): independent notes
-    of a piano roll given the state (Graves 2013 section 3's binary output; Boulanger-Lewandowski 2012)."""
+class _FrameEmitter(nn.Module):
+    """Emitters of D-dimensional frames read the frame itself back as the next input."""
 
-    def __init__(self, dim: int, hidden_size: int):
+    def __init__(self, dim: int):
         super().__init__()
         self.dim = dim
-        self.output = nn.Linear(hidden_size, dim)
 
     @property
     def feature_size(self) -> int:
@@ -54,50 +52,45 @@ class BernoulliEmitter(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         return x  # (B, T, D)
+
+
+class BernoulliEmitter(_FrameEmitter):
+    """p(x_t | h_t) = prod_d Bernoulli(x_td | sigmoid(W_y h_t + b_y)_d): independent notes
+    of a piano roll given the state (Graves 2013 section 3's binary output; Boulanger-Lewandowski 2012)."""
+
+    def __init__(self, dim: int, hidden_size: int):
+        super().__init__(dim)
+        self.output = nn.Linear(hidden_size, dim)
 
     def forward(self, h: Tensor, temperature: float = 1.0) -> dist.Distribution:
         return dist.Bernoulli(logits=self.output(h) / temperature).to_event(1)  # batch (B, T)
 
 
-class GaussianEmitter(nn.Module):
+class GaussianEmitter(_FrameEmitter):
     """p(x_t | h_t) = N(mu(h_t), diag sigma(h_t)^2) over real frames; sigma = softplus(.) + a floor."""
 
     def __init__(self, dim: int, hidden_size: int, min_scale: float = 1e-3):
-        super().__init__()
-        self.dim, self.min_scale = dim, min_scale
+        super().__init__(dim)
+        self.min_scale = min_scale
         self.loc = nn.Linear(hidden_size, dim)
         self.scale = nn.Linear(hidden_size, dim)
-
-    @property
-    def feature_size(self) -> int:
-        return self.dim
-
-    def features(self, x: Tensor) -> Tensor:
-        return x  # (B, T, D)
 
     def forward(self, h: Tensor, temperature: float = 1.0) -> dist.Distribution:
         scale = (softplus(self.scale(h)) + self.min_scale) * temperature
         return dist.Normal(self.loc(h), scale).to_event(1)  # batch (B, T)
 
 
-class GaussianMixtureEmitter(nn.Module):
+class GaussianMixtureEmitter(_FrameEmitter):
     """p(x_t | h_t) = sum_m pi_m(h_t) N(x_t | mu_m(h_t), diag sigma_m(h_t)^2): a mixture density
     output (Bishop 1994; Graves 2013 section 4 without the pen bit). Temperature divides the
     mixture logits and scales the sigmas."""
 
     def __init__(self, dim: int, hidden_size: int, components: int = 5, min_scale: float = 1e-3):
-        super().__init__()
-        self.dim, self.components, self.min_scale = dim, components, min_scale
+        super().__init__(dim)
+        self.components, self.min_scale = components, min_scale
         self.logits = nn.Linear(hidden_size, components)
         self.loc = nn.Linear(hidden_size, components * dim)
         self.scale = nn.Linear(hidden_size, components * dim)
-
-    @property
-    def feature_size(self) -> int:
-        return self.dim
-
-    def features(self, x: Tensor) -> Tensor:
-        return x  # (B, T, D)
 
     def forward(self, h: Tensor, temperature: float = 1.0) -> dist.Distribution:
         shape = (*h.shape[:-1], self.components, self.dim)
