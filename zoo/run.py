@@ -18,8 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.data.dataset import DataSpec
 from zoo.cli import user_errors
+from zoo.data.dataset import DataSpec
 from zoo.infer.checkpoint import CheckpointError, load_checkpoint
 from zoo.infer.generate import draw, encode_prime, write_samples
 from zoo.infer.likelihood import held_out_figures
@@ -35,7 +35,7 @@ def build_model(cfg: DictConfig, spec: DataSpec):
     """The network of `model.net`, with its weights made latent if `model.bayesian_weights`."""
     net = instantiate(cfg.model.net, spec=spec)
     if cfg.model.get("bayesian_weights", False):
-        return BayesianWeights(net, **cfg.model.weights)
+        return BayesianWeights(net, **cfg.model.get("weights", {}))
     return net
 
 
@@ -56,11 +56,12 @@ def build(cfg: DictConfig, spec: DataSpec | None = None):
 
 
 def summary_table(figures, split: str = "test") -> str:
-    """One line per figure: kind, nats and bits per step, nats per sequence."""
-    lines = [f"{split} NLL        nats/step   bits/step   nats/seq   kind",
-             "-" * 72]
+    """One line per figure: nats per step with its standard error over sequences, bits per
+    step, nats per sequence, and the kind."""
+    lines = [f"{split} NLL   nats/step  (s.e.)    bits/step   nats/seq   kind", "-" * 76]
     for f in figures:
-        lines.append(f"{'':18s}{f.nats_per_step:9.4f}   {f.bits_per_step:9.4f}   {f.nats_per_sequence:8.2f}   {f.kind}")
+        lines.append(f"{'':9s}{f.nats_per_step:10.4f}  ({f.stderr:.4f})  {f.bits_per_step:9.4f}  "
+                     f"{f.nats_per_sequence:9.2f}   {f.kind}")
     return "\n".join(lines)
 
 
@@ -72,7 +73,7 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
     config = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(model, guide, objective, data, options, run_dir, config=config)
     log.info(f"{cfg.model.name} on {data.name}: {sum(p.numel() for p in trainer.params):,} parameters, "
-          f"{len(data.train)} training sequences ({trainer.train_steps:,} steps); run folder {run_dir}")
+             f"{len(data.train)} training sequences ({trainer.train_steps:,} steps); run folder {run_dir}")
     history = trainer.fit(resume=cfg.train.resume)
     plot_curve(history, run_dir / "training_curve.png")
 

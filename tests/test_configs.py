@@ -1,0 +1,56 @@
+"""The config groups compose as the README says, without running anything."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from tests.helpers import toy_rolls, toy_text
+from zoo.data.batch import collate
+from zoo.infer.sites import check_guide_covers
+from zoo.run import build_model
+
+CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
+
+
+def composed(*overrides: str):
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def test_bayes_lstm_is_char_lstm_with_variational_weights():
+    bayes = composed("model=bayes_lstm")
+    char = composed("model=char_lstm", "model.bayesian_weights=true", "guide=mean_field")
+    assert bayes.model.net == char.model.net and bayes.model.weights == char.model.weights
+    assert bayes.guide == char.guide and bayes.model.bayesian_weights
+
+
+@pytest.mark.parametrize("model,guide,data", [
+    ("char_lstm", "guides.empty.NoLatents", "zoo.data.shakespeare.load"),
+    ("bayes_lstm", "guides.weights.MeanFieldWeights", "zoo.data.shakespeare.load"),
+    ("vrnn", "guides.vrnn.VRNNFiltering", "zoo.data.jsb_chorales.load"),
+])
+def test_each_model_names_its_guide_and_data_set(model, guide, data):
+    cfg = composed(f"model={model}")
+    assert cfg.guide._target_ == guide and cfg.data._target_ == data
+
+
+def test_the_command_line_wins_over_a_model_default():
+    cfg = composed("model=vrnn", "data=npz", "guide=vrnn_smoothing")
+    assert cfg.data._target_ == "zoo.data.npz.load" and cfg.guide._target_ == "guides.vrnn.VRNNSmoothing"
+
+
+def test_an_experiment_preset_sets_groups_and_values():
+    cfg = composed("experiment=jsb_vrnn", "train.max_minutes=5")
+    assert cfg.model.name == "vrnn" and cfg.evaluate.num_particles == 500
+    assert cfg.objective.anneal_steps == 1000 and cfg.train.max_minutes == 5
+
+
+@pytest.mark.parametrize("model", ["char_lstm", "bayes_lstm", "vrnn"])
+@pytest.mark.parametrize("make_data", [toy_text, toy_rolls])
+def test_every_model_builds_from_config_with_a_guide_that_fits_it(model, make_data):
+    cfg = composed(f"model={model}", "model.net.hidden_size=8")
+    data = make_data()
+    net = build_model(cfg, data.spec)
+    check_guide_covers(net, instantiate(cfg.guide, model=net), collate(data.train[:2]))
