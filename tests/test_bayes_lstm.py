@@ -12,7 +12,7 @@ from guides.weights import LowRankWeights, MeanFieldWeights
 from tests.helpers import toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
-from zoo.infer.likelihood import weight_kl, weight_posterior_nll
+from zoo.infer.likelihood import Figure, weight_kl, weight_posterior_nll
 from zoo.infer.sites import GuideMismatch, check_guide_covers, latent_sites
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
@@ -134,3 +134,13 @@ def test_swapping_weights_leaves_the_network_as_it_was(model, data):
     assert [n for n, _ in before] == [n for n, _ in after]
     assert all(a is b for (_, a), (_, b) in zip(before, after))
     torch.testing.assert_close(model.net.log_prob(batch), log_p)
+
+
+def test_figures_carry_a_standard_error_over_sequences():
+    nll, lengths = torch.tensor([10.0, 30.0, 20.0]), torch.tensor([5, 10, 10])
+    f = Figure.from_sequences("exact", nll, lengths)
+    assert f.nats_per_step == pytest.approx(60 / 25)
+    residual = nll - 2.4 * lengths
+    assert f.stderr == pytest.approx(float(residual.std()) * 3**0.5 / 25)
+    single = Figure.from_sequences("exact", nll[:1], lengths[:1])
+    assert math.isnan(single.stderr) and single.as_dict()["stderr"] is None

@@ -108,7 +108,8 @@ def report(result: dict) -> str:
     unreliable = result["diagnostics"] and result["diagnostics"]["fraction_k_over_0.7"] > 0
     for f in result["figures"]:
         flag = " (unreliable: Pareto k >= 0.7)" if unreliable and f["kind"] != "exact" else ""
-        lines.append(f"| {f['kind']}{flag} | {f['nats_per_step']:.4f} | {f['stderr']:.4f} | {f['bits_per_step']:.4f} "
+        stderr = "n/a" if f["stderr"] is None else f"{f['stderr']:.4f}"
+        lines.append(f"| {f['kind']}{flag} | {f['nats_per_step']:.4f} | {stderr} | {f['bits_per_step']:.4f} "
                      f"| {f['nats_per_sequence']:.2f} | {f['num_steps']} | {f['num_sequences']} |")
     d = result["diagnostics"]
     if d:

@@ -56,7 +56,9 @@ class Figure:
         return self.nats_per_step * self.num_steps / self.num_sequences
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "bits_per_step": self.bits_per_step, "nats_per_sequence": self.nats_per_sequence}
+        """JSON-ready: an undefined standard error (one sequence) is null."""
+        row = {**asdict(self), "bits_per_step": self.bits_per_step, "nats_per_sequence": self.nats_per_sequence}
+        return {**row, "stderr": None if math.isnan(self.stderr) else self.stderr}
 
 
 def _per_sequence(fn, data: SequenceData, split: str, batch_size: int, device, limit=None) -> torch.Tensor:
