@@ -116,11 +116,30 @@ def test_evaluate_gives_the_exact_figure_of_char_lstm_again(tmp_path):
     assert again["nats_per_step"] == pytest.approx(trained["nats_per_step"], rel=1e-5)
 
 
-def test_sample_continues_a_prime_from_a_trained_run(tmp_path):
-    run(tmp_path, "model=bayes_lstm", "data.max_train_chars=20000", *QUICK)
-    result = command("zoo.sample", f"run={tmp_path}", "n=2", "length=30", "prime=ROMEO:", "temperature=0.8")
+@pytest.fixture(scope="module")
+def bayes_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bayes_run")
+    run(path, "model=bayes_lstm", "data.max_train_chars=20000", *QUICK)
+    return path
+
+
+def test_sample_continues_a_prime_from_a_trained_run(bayes_run):
+    result = command("zoo.sample", f"run={bayes_run}", "n=2", "length=30", "prime=ROMEO:", "temperature=0.8")
     assert result.stdout.count("--- sample") == 2 and "ROMEO:" in result.stdout
-    assert (tmp_path / "samples-T0.8.txt").exists()
+    assert (bayes_run / "samples-T0.8.txt").exists()
+
+
+def test_evaluate_exports_the_weight_posterior_through_arviz(bayes_run):
+    import xarray
+
+    command("zoo.evaluate", f"run={bayes_run}", "limit=30", "num_samples=6", "export_weights=3")
+    result = json.loads((bayes_run / "evaluation" / "metrics.json").read_text())
+    assert [f["kind"] for f in result["figures"]] == ["-ELBO", "posterior predictive (S=6)"]
+    posterior = xarray.open_dataset(bayes_run / "evaluation" / "weights.nc", group="posterior")
+    assert posterior["w.lstm.weight_hh_l0"].shape == (1, 6, 3)  # (chain, draw, weight)
+    assert (posterior["w.lstm.weight_hh_l0"].std("draw") > 0).all()
+    assert "w.lstm.weight_hh_l0[2]" in (bayes_run / "evaluation" / "report.md").read_text()
+    assert (bayes_run / "evaluation" / "weights.png").exists()
 
 
 def test_evaluate_and_sample_explain_bad_arguments(tmp_path):

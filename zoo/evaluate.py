@@ -2,12 +2,14 @@
 
     python -m zoo.evaluate run=PATH [checkpoint=best.pt] [split=test] [num_samples=10]
                            [num_particles=100] [batch_size=256] [device=auto] [limit=null]
-                           [data.<field>=...]
+                           [export_weights=5] [data.<field>=...]
 
 PATH is a run folder or a checkpoint file. Writes evaluation/metrics.json and
 evaluation/report.md beside the checkpoint: every figure with its kind, unit and standard
-error over sequences, and for models with per-sequence latents the Pareto k of each
-sequence's importance weights (k >= 0.7 marks the ELBO and IWAE figures as unreliable).
+error over sequences; for models with per-sequence latents the Pareto k of each
+sequence's importance weights (k >= 0.7 marks the ELBO and IWAE figures as unreliable); for
+models with weight latents, draws of the first `export_weights` weights of each tensor as
+ArviZ data (weights.nc), their summary table and a posterior plot (weights.png).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from omegaconf import OmegaConf
 from zoo.data.dataset import DataSpec
 from zoo.cli import user_errors
 from zoo.errors import ZooError
-from zoo.infer.arviz_bridge import K_UNRELIABLE, pareto_k
+from zoo.infer.arviz_bridge import K_UNRELIABLE, pareto_k, weight_posterior
 from zoo.infer.checkpoint import load_checkpoint, resolve_checkpoint
 from zoo.infer.likelihood import held_out_figures, latent_figures, latent_log_weights, lengths_of
 from zoo.infer.trainer import resolve_device
@@ -32,7 +34,7 @@ log = logging.getLogger("zoo")
 
 TEXT = {"run", "checkpoint", "split", "device", "prime"}  # options taken as typed
 DEFAULTS = {"run": None, "checkpoint": "best.pt", "split": "test", "num_samples": 10, "num_particles": 100,
-            "batch_size": 256, "device": "auto", "limit": None, "seed": 0}
+            "batch_size": 256, "device": "auto", "limit": None, "seed": 0, "export_weights": 5}
 
 
 def parse(argv: list[str], defaults: dict = DEFAULTS) -> tuple[dict, list[str]]:
@@ -75,7 +77,11 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     cfg, data, model, guide, state = load_run(str(ckpt), overrides=overrides, device=device)
     torch.manual_seed(options["seed"])
     split, kw = options["split"], {"batch_size": options["batch_size"], "device": device, "limit": options["limit"]}
-    diagnostics = None
+    diagnostics, weights_table = None, None
+    out = ckpt.parent / "evaluation"
+    out.mkdir(exist_ok=True)
+    if hasattr(model, "weight_sites"):
+        weights_table = export_weights(guide, options["num_samples"], options["export_weights"], out)
     if hasattr(model, "weight_sites") or hasattr(model, "log_prob"):
         figures = held_out_figures(model, guide, data, split, options["num_samples"], options["num_particles"],
                                    train_steps=data.num_steps("train"), **kw)
@@ -89,14 +95,21 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         }
     result = {
         "run": str(ckpt), "model": cfg.model.name, "data": data.name, "split": split,
-        "figures": [f.as_dict() for f in figures], "diagnostics": diagnostics,
+        "figures": [f.as_dict() for f in figures], "diagnostics": diagnostics, "weights_table": weights_table,
     }
-    out = ckpt.parent / "evaluation"
-    out.mkdir(exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     (out / "report.md").write_text(report(result))
     log.info(report(result))
     return result
+
+
+@torch.no_grad()
+def export_weights(guide, num_samples: int, per_site: int, out: Path) -> str:
+    """S draws w_s ~ q(w) of the first `per_site` weights of every site, through ArviZ:
+    weights.nc, weights.png and a summary table."""
+    draws = [guide() for _ in range(num_samples)]
+    by_site = {name: torch.stack([d[name][:per_site] for d in draws]).cpu().numpy() for name in draws[0]}
+    return weight_posterior(by_site, out / "weights.nc", out / "weights.png")
 
 
 def report(result: dict) -> str:
@@ -118,6 +131,10 @@ def report(result: dict) -> str:
                   f"- Pareto k: median {k.median():.2f}, max {d['max_k']:.2f}; "
                   f"{100 * d['fraction_k_over_0.7']:.1f}% of sequences at k >= 0.7",
                   f"- effective sample size: median {torch.tensor(d['ess']).median():.1f} of {d['num_particles']}"]
+    if result["weights_table"]:
+        lines += ["", "Weight posterior q(w): the first weights of each tensor, from `num_samples` draws "
+                  "(ArviZ data in weights.nc):", "", "![posterior of the first weights](weights.png)", "",
+                  result["weights_table"]]
     return "\n".join(lines) + "\n"
 
 
