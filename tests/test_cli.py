@@ -30,6 +30,7 @@ def test_bayes_lstm_on_shakespeare_end_to_end(tmp_path):
     kinds = [f["kind"] for f in metrics["test"]]
     assert kinds == ["-ELBO", "posterior predictive (S=3)"]
     assert all(f["nats_per_step"] > 0 for f in metrics["test"])
+    assert 0 < metrics["sample_statistics"]["js_2gram_nats"] < 0.7
     text = (tmp_path / "samples.txt").read_text()
     assert text.count("--- sample") == 4
     for name in ("best.pt", "last.pt", "metrics.csv", "training_curve.png", ".hydra/config.yaml"):
@@ -43,6 +44,7 @@ def test_char_lstm_on_jsb_reports_exact_nats_per_frame(tmp_path):
     assert metrics["test"][0]["kind"] == "exact"
     assert metrics["test"][0]["num_sequences"] == 40
     assert (tmp_path / "samples.png").exists()
+    assert set(metrics["sample_statistics"]) >= {"notes_per_frame", "js_polyphony_nats", "js_pitch_class_nats"}
 
 
 def test_resume_continues_a_run(tmp_path):

@@ -47,6 +47,12 @@ def test_an_experiment_preset_sets_groups_and_values():
     assert cfg.objective.anneal_steps == 1000 and cfg.train.max_minutes == 5
 
 
+@pytest.mark.parametrize("objective", ["elbo", "elbo_analytic_kl", "elbo_kl_annealed", "iwae"])
+def test_every_objective_instantiates_under_every_preset(objective):
+    for preset in ("jsb_vrnn", "small_data_bayes"):
+        instantiate(composed(f"experiment={preset}", f"objective={objective}").objective)
+
+
 @pytest.mark.parametrize("model", ["char_lstm", "bayes_lstm", "vrnn"])
 @pytest.mark.parametrize("make_data", [toy_text, toy_rolls])
 def test_every_model_builds_from_config_with_a_guide_that_fits_it(model, make_data):

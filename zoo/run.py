@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from zoo.cli import user_errors
 from zoo.data.dataset import DataSpec
 from zoo.infer.checkpoint import CheckpointError, load_checkpoint
-from zoo.infer.generate import draw, encode_prime, write_samples
+from zoo.infer.generate import draw, encode_prime, sample_statistics, write_samples
 from zoo.infer.likelihood import held_out_figures
 from zoo.infer.plots import plot_curve
 from zoo.infer.sites import check_guide_covers
@@ -91,6 +91,9 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
     s = cfg.sample
     samples = draw(model, guide, s.n, s.length, s.temperature, encode_prime(data.spec, s.prime))
     sample_files = write_samples(samples, data.spec, run_dir)
+    statistics = sample_statistics(samples, data)
+    if statistics:
+        log.info("samples against test data: " + ", ".join(f"{k} {v:.3f}" for k, v in statistics.items()))
     metrics = {
         "model": cfg.model.name,
         "data": data.name,
@@ -99,6 +102,7 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
         "epochs": trainer.epoch,
         "minutes": history[-1]["minutes"],
         "samples": [p.name for p in sample_files],
+        "sample_statistics": statistics,
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from zoo.data.dataset import DataSpec
+from zoo.data.dataset import DataSpec, SequenceData
 from zoo.errors import ZooError
 
 
@@ -28,6 +28,20 @@ def encode_prime(spec: DataSpec, prime: str | None) -> torch.Tensor | None:
     if spec.vocab is None:
         raise ZooError("sample.prime is a text prefix, but this data set is not text")
     return spec.vocab.encode(prime)
+
+
+def sample_statistics(samples: torch.Tensor, data: SequenceData, limit: int = 500) -> dict | None:
+    """Statistics of samples against the first `limit` test sequences (zoo.infer.sample_stats);
+    None for kinds of data they do not cover yet."""
+    from zoo.infer.sample_stats import roll_statistics, text_statistics
+
+    reference = data.test[:limit]
+    if data.spec.kind == "categorical" and data.spec.vocab is not None:
+        decode = data.spec.vocab.decode
+        return text_statistics([decode(s.tolist()) for s in samples.cpu()], [decode(r.tolist()) for r in reference])
+    if data.spec.kind == "bernoulli" and data.spec.dim == 88:
+        return roll_statistics(list(samples.cpu()), reference)
+    return None
 
 
 def write_samples(samples: torch.Tensor, spec: DataSpec, run_dir: Path, stem: str = "samples") -> list[Path]:
