@@ -109,6 +109,7 @@ class Trainer:
             "best": self.best,
             "history": self.history,
             "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "config": self.config,
             "data_spec": self.data.spec.state_dict(),
         }
@@ -129,6 +130,8 @@ class Trainer:
         self.epoch, self.step, self.best = state["epoch"], state["step"], state["best"]
         self.history = list(state["history"])
         torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
 
     def save(self, name: str) -> Path:
         path = self.run_dir / name
