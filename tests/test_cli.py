@@ -83,6 +83,10 @@ def test_vrnn_on_jsb_reports_elbo_and_iwae(tmp_path, guide, objective):
     assert kinds == ["-ELBO", "-IWAE (K=20)"]
     elbo, iwae = (f["nats_per_step"] for f in metrics["test"])
     assert iwae <= elbo
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    history = torch.load(tmp_path / "last.pt", weights_only=True)["history"]
+    assert history[0]["valid_kind"] == ("-IWAE (K=5)" if objective == "iwae" else "-ELBO")
+    assert summary["best_valid_nats_per_step"] == min(h["valid_nats_per_step"] for h in history)
     assert (tmp_path / "samples.png").exists()
 
 

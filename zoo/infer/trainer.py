@@ -180,13 +180,17 @@ class Trainer:
         return sum(losses) / len(losses)
 
     def validate(self):
+        """The figure models are selected by, on the validation split: exact, -ELBO, or -IWAE-K
+        when the objective trains an IWAE-K bound."""
         o = self.options
         self.model.eval()
         self.guide.eval()
-        return held_out_figures(
-            self.model, self.guide, self.data, "valid", num_samples=1, num_particles=1, train_steps=self.train_steps,
-            batch_size=o.eval_batch_size, device=self.device, limit=o.valid_limit,
-        )[0]
+        particles = getattr(self.objective, "validation_particles", 1)  # IWAE-K for objective=iwae
+        figures = held_out_figures(
+            self.model, self.guide, self.data, "valid", num_samples=1, num_particles=particles,
+            train_steps=self.train_steps, batch_size=o.eval_batch_size, device=self.device, limit=o.valid_limit,
+        )
+        return figures[-1] if particles > 1 else figures[0]
 
     def fit(self, resume: str | None = None) -> list[dict]:
         """Train until max_epochs, max_minutes or early stopping; returns the metric history.

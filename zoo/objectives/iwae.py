@@ -18,6 +18,7 @@ class IWAE:
         if num_particles < 1:
             raise ZooError(f"objective.num_particles={num_particles} must be at least 1")
         self.num_particles = num_particles
+        self.validation_particles = num_particles  # select models by the bound this objective trains
 
     def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
         if hasattr(model, "weight_sites"):
