@@ -36,7 +36,7 @@ def train(name: str, data, args) -> dict:
     torch.manual_seed(args.seed)
     net = CharLSTM(data.spec, hidden_size=args.hidden)
     if name == "bayes_lstm":
-        model = BayesianWeights(net, prior_scale=args.prior_scale)
+        model = BayesianWeights(net, prior=args.prior, prior_scale=args.prior_scale)
         guide = MeanFieldWeights(model, init_scale=args.init_scale)
     else:
         model, guide = net, NoLatents(net)
@@ -71,6 +71,7 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--prior", default="gaussian", choices=["gaussian", "adaptive", "scale_mixture"])
     parser.add_argument("--prior-scale", type=float, default=0.1)
     parser.add_argument("--init-scale", type=float, default=1e-3)
     parser.add_argument("--samples", type=int, default=10, help="weight draws S for the predictive NLL")

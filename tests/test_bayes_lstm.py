@@ -96,8 +96,8 @@ def test_analytic_kl_matches_its_monte_carlo_estimate(model):
     draws = []
     for _ in range(400):
         tr = poutine.trace(guide).get_trace()
-        draws.append(sum(float(s["fn"].log_prob(s["value"]) - model.weight_prior(s["value"].shape[-1], "cpu").log_prob(s["value"]))
-                         for s in tr.nodes.values() if s["type"] == "sample"))
+        draws.append(sum(float(s["fn"].log_prob(s["value"]) - model.weight_prior(n).log_prob(s["value"]))
+                         for n, s in tr.nodes.items() if s["type"] == "sample"))
     mc = torch.tensor(draws)
     assert abs(mc.mean() - analytic) < 4 * mc.std() / math.sqrt(len(draws))
 
@@ -105,10 +105,28 @@ def test_analytic_kl_matches_its_monte_carlo_estimate(model):
 def test_scale_mixture_prior_density():
     net = CharLSTM(toy_text().spec, hidden_size=4)
     model = BayesianWeights(net, prior="scale_mixture", mixture_scales=(1.0, 0.1), mixture_weight=0.25)
-    w = torch.tensor([0.0, 0.5, -2.0])
+    w = torch.randn(net.emitter.output.bias.numel())
     normal = torch.distributions.Normal
     expected = torch.log(0.25 * normal(0, 1.0).log_prob(w).exp() + 0.75 * normal(0, 0.1).log_prob(w).exp()).sum()
-    torch.testing.assert_close(model.weight_prior(3, "cpu").log_prob(w), expected)
+    torch.testing.assert_close(model.weight_prior("w.emitter.output.bias").log_prob(w), expected)
+
+
+def test_adaptive_prior_fits_graves_closed_form_optimum(data):
+    """For a fixed q, maximising the ELBO over the prior's sigma_j gives
+    sigma_j^2 = mean_i (mu_i^2 + s_i^2) over tensor j (Graves 2011)."""
+    torch.manual_seed(0)
+    model = BayesianWeights(CharLSTM(data.spec, hidden_size=6), prior="adaptive", prior_scale=1.0)
+    guide = MeanFieldWeights(model, init_scale=0.05).requires_grad_(False)
+    optimizer = torch.optim.Adam([model.log_prior_scale], lr=0.05)
+    batch = collate(data.train[:2])
+    for _ in range(400):
+        optimizer.zero_grad()
+        ELBO(analytic_kl=True)(model, guide, batch).backward()
+        optimizer.step()
+    for j, name in enumerate(guide.names):
+        mu, s = guide.loc[j], torch.nn.functional.softplus(guide.rho[j])
+        optimum = (mu**2 + s**2).mean().sqrt()
+        assert float(model.log_prior_scale[j].detach().exp()) == pytest.approx(float(optimum), rel=0.02), name
 
 
 def test_posterior_predictive_is_no_worse_than_the_expected_nll(model, data):

@@ -94,11 +94,10 @@ def weight_kl(model, guide) -> float:
     estimate from one draw of w."""
     guide_trace = poutine.trace(guide).get_trace()
     total = 0.0
-    for site in guide_trace.nodes.values():
+    for name, site in guide_trace.nodes.items():
         if site["type"] != "sample":
             continue
-        q = site["fn"]
-        p = model.weight_prior(site["value"].shape[-1], site["value"].device)
+        q, p = site["fn"], model.weight_prior(name)
         try:
             total += float(kl_divergence(q, p))
         except NotImplementedError:

@@ -2,7 +2,9 @@
 (Graves 2011, "Practical variational inference for neural networks"; Blundell et al. 2015;
 Fortunato et al. 2017, "Bayesian recurrent neural networks", arXiv 1704.02798).
 
-    w ~ p(w)                     Gaussian N(0, sigma^2 I), or the scale mixture
+    w ~ p(w)                     Gaussian N(0, sigma^2 I); adaptive: N(0, sigma_j^2 I) per weight
+                                 tensor j with sigma_j fitted by the ELBO (Graves 2011's
+                                 optimised prior); or the scale mixture
                                  pi N(0, sigma_1^2) + (1 - pi) N(0, sigma_2^2) per weight
     x ~ p(x | w)                 the wrapped network's own Pyro model, run with w
 
@@ -26,7 +28,7 @@ from zoo.data.batch import Batch
 from zoo.nn.swap import swap_parameters
 from zoo.errors import ZooError
 
-PRIORS = ("gaussian", "scale_mixture")
+PRIORS = ("gaussian", "adaptive", "scale_mixture")
 
 
 class BayesianWeights(nn.Module):
@@ -42,12 +44,16 @@ class BayesianWeights(nn.Module):
     ):
         super().__init__()
         if prior not in PRIORS:
-            raise ZooError(f"model.prior={prior!r} is not one of {PRIORS}")
+            raise ZooError(f"model.weights.prior={prior!r} is not one of {PRIORS}")
         self.net = net.requires_grad_(False)  # its values are only the guide's initial means
         self.prior = prior
         self.prior_scale = prior_scale
         self.mixture_scales = tuple(mixture_scales)
         self.mixture_weight = mixture_weight
+        self.shapes = {f"w.{name}": p.shape for name, p in net.named_parameters()}
+        self.index = {site: j for j, site in enumerate(self.shapes)}
+        if prior == "adaptive":  # Graves 2011: one sigma_j per weight tensor, fitted by the ELBO
+            self.log_prior_scale = nn.Parameter(torch.full((len(self.shapes),), math.log(prior_scale)))
 
     @property
     def spec(self):
@@ -58,11 +64,14 @@ class BayesianWeights(nn.Module):
         """Latent site name -> the network's initial value of that weight, flattened."""
         return {f"w.{name}": p.detach().reshape(-1) for name, p in self.net.named_parameters()}
 
-    def weight_prior(self, numel: int, device) -> dist.Distribution:
-        """p(w) for one flat weight tensor of `numel` entries (event shape (numel,))."""
+    def weight_prior(self, site: str) -> dist.Distribution:
+        """p(w) for the flat weight tensor of one site (event shape (numel,))."""
+        numel, device = self.shapes[site].numel(), self.net.get_parameter(site[2:]).device
         zero = torch.zeros((), device=device)
         if self.prior == "gaussian":
             return dist.Normal(zero, self.prior_scale).expand([numel]).to_event(1)
+        if self.prior == "adaptive":
+            return dist.Normal(zero, self.log_prior_scale[self.index[site]].exp()).expand([numel]).to_event(1)
         pi = torch.tensor([self.mixture_weight, 1 - self.mixture_weight], device=device)
         components = dist.Normal(zero, torch.tensor(self.mixture_scales, device=device))  # batch (2,)
         mixture = dist.MixtureSameFamily(dist.Categorical(pi), components)  # one weight
@@ -72,7 +81,7 @@ class BayesianWeights(nn.Module):
         """w ~ p(w) at the sites w.name; returns the network's parameter dict."""
         weights = {}
         for name, p in self.net.named_parameters():
-            w = pyro.sample(f"w.{name}", self.weight_prior(p.numel(), p.device))  # (numel,)
+            w = pyro.sample(f"w.{name}", self.weight_prior(f"w.{name}"))  # (numel,)
             weights[name] = w.reshape(p.shape)
         return weights
 
