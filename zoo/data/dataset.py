@@ -65,21 +65,20 @@ class SequenceData:
             if any(len(s) == 0 for s in seqs):
                 raise ZooError(f"data set {self.name!r}: the {split} split has an empty sequence")
 
-    def split(self, name: str) -> list[Tensor]:
+    def split(self, name: str, limit: int | None = None) -> list[Tensor]:
+        """The sequences of a split; with `limit`, its first `limit` sequences only."""
         if name not in ("train", "valid", "test"):
             raise ZooError(f"no split {name!r}; use train, valid or test")
-        return getattr(self, name)
+        return getattr(self, name)[:limit] if limit else getattr(self, name)
 
     def num_steps(self, split: str) -> int:
         return sum(len(s) for s in self.split(split))
 
-    def batches(
-        self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0, limit: int | None = None
-    ) -> Iterator[Batch]:
+    def batches(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0) -> Iterator[Batch]:
         """Minibatches of a split. Shuffling uses its own generator seeded by `seed`,
         so an epoch's order depends only on (seed, epoch) and a resumed run sees the
-        same batches as an uninterrupted one. `limit` keeps the first sequences only."""
-        seqs = self.split(split)[:limit] if limit else self.split(split)
+        same batches as an uninterrupted one."""
+        seqs = self.split(split)
         if shuffle:
             order = torch.randperm(len(seqs), generator=torch.Generator().manual_seed(seed)).tolist()
         else:
@@ -88,6 +87,5 @@ class SequenceData:
         for i in range(0, len(order), batch_size):
             yield collate([seqs[j] for j in order[i : i + batch_size]], dataset_size=len(seqs))
 
-    def num_batches(self, split: str, batch_size: int, limit: int | None = None) -> int:
-        n = min(len(self.split(split)), limit) if limit else len(self.split(split))
-        return -(-n // batch_size)
+    def num_batches(self, split: str, batch_size: int) -> int:
+        return -(-len(self.split(split)) // batch_size)

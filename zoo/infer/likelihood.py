@@ -64,7 +64,7 @@ class Figure:
 def _per_sequence(fn, data: SequenceData, split: str, batch_size: int, device, limit=None) -> torch.Tensor:
     """fn(batch) -> (..., B) over the split, (..., N) in the split's order. Batches hold
     sequences of similar length, so little is computed on padding."""
-    seqs = data.split(split)[:limit] if limit else data.split(split)
+    seqs = data.split(split, limit)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     pieces = []
     for start in range(0, len(order), batch_size):
@@ -77,7 +77,7 @@ def _per_sequence(fn, data: SequenceData, split: str, batch_size: int, device, l
 
 
 def lengths_of(data: SequenceData, split: str, limit=None) -> torch.Tensor:
-    seqs = data.split(split)[:limit] if limit else data.split(split)
+    seqs = data.split(split, limit)
     return torch.tensor([len(s) for s in seqs])
 
 
