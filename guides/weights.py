@@ -25,8 +25,8 @@ class _WeightGuide(nn.Module):
         super().__init__()
         if not hasattr(model, "weight_sites"):
             raise ZooError(
-                f"guide {type(self).__name__} covers weight sites w.*, but {type(model).__name__} has none: "
-                "use it with model=bayes_lstm, or use guide=none"
+                f"{type(self).__name__} is a guide of weight sites w.*, but {type(model).__name__} has none: "
+                "set model.bayesian_weights=true (model=bayes_lstm does)"
             )
         sites = model.weight_sites
         self.names = list(sites)

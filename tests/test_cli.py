@@ -56,9 +56,9 @@ def test_resume_continues_a_run(tmp_path):
 
 
 def test_a_guide_that_does_not_fit_the_model_is_refused(tmp_path):
-    result = run(tmp_path, "model=char_lstm", "guide=mean_field", "data=jsb_chorales", *QUICK, check=False)
+    result = run(tmp_path, "model=char_lstm", "guide=vrnn_filtering", "data=jsb_chorales", *QUICK, check=False)
     assert result.returncode == 2
-    assert "weight sites" in result.stderr and "Traceback" not in result.stderr
+    assert "guide=vrnn_filtering" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_an_unknown_option_lists_the_choices(tmp_path):
@@ -88,6 +88,16 @@ def test_vrnn_on_jsb_reports_elbo_and_iwae(tmp_path, guide, objective):
     assert history[0]["valid_kind"] == ("-IWAE (K=5)" if objective == "iwae" else "-ELBO")
     assert summary["best_valid_nats_per_step"] == min(h["valid_nats_per_step"] for h in history)
     assert (tmp_path / "samples.png").exists()
+
+
+def test_vrnn_with_variational_weights_end_to_end(tmp_path):
+    run(tmp_path, "model=vrnn", "model.bayesian_weights=true", *QUICK, "evaluate.num_particles=10")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [f["kind"] for f in metrics["test"]] == ["-ELBO", "posterior predictive (S=3, IWAE K=10)"]
+    command("zoo.evaluate", f"run={tmp_path}", "num_samples=2", "num_particles=5", "limit=10", "export_weights=2")
+    again = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
+    assert again["figures"][1]["kind"] == "posterior predictive (S=2, IWAE K=5)"
+    assert (tmp_path / "evaluation" / "weights.nc").exists()
 
 
 def command(module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from tests.helpers import toy_rolls, toy_text
 from zoo.data.batch import collate
 from zoo.infer.sites import check_guide_covers
-from zoo.run import build_model
+from zoo.run import build_guide, build_model
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 
@@ -21,14 +21,15 @@ def composed(*overrides: str):
 
 def test_bayes_lstm_is_char_lstm_with_variational_weights():
     bayes = composed("model=bayes_lstm")
-    char = composed("model=char_lstm", "model.bayesian_weights=true", "guide=mean_field")
+    char = composed("model=char_lstm", "model.bayesian_weights=true")
     assert bayes.model.net == char.model.net and bayes.model.weights == char.model.weights
-    assert bayes.guide == char.guide and bayes.model.bayesian_weights
+    assert bayes.guide == char.guide and bayes.weight_guide == char.weight_guide and bayes.model.bayesian_weights
+    assert bayes.weight_guide._target_ == "guides.weights.MeanFieldWeights"
 
 
 @pytest.mark.parametrize("model,guide,data", [
     ("char_lstm", "guides.empty.NoLatents", "zoo.data.shakespeare.load"),
-    ("bayes_lstm", "guides.weights.MeanFieldWeights", "zoo.data.shakespeare.load"),
+    ("bayes_lstm", "guides.empty.NoLatents", "zoo.data.shakespeare.load"),
     ("vrnn", "guides.vrnn.VRNNFiltering", "zoo.data.jsb_chorales.load"),
 ])
 def test_each_model_names_its_guide_and_data_set(model, guide, data):
@@ -53,10 +54,11 @@ def test_every_objective_instantiates_under_every_preset(objective):
         instantiate(composed(f"experiment={preset}", f"objective={objective}").objective)
 
 
-@pytest.mark.parametrize("model", ["char_lstm", "bayes_lstm", "vrnn"])
+@pytest.mark.parametrize("model", ["char_lstm", "bayes_lstm", "vrnn", "vrnn model.bayesian_weights=true"])
 @pytest.mark.parametrize("make_data", [toy_text, toy_rolls])
 def test_every_model_builds_from_config_with_a_guide_that_fits_it(model, make_data):
-    cfg = composed(f"model={model}", "model.net.hidden_size=8")
+    model, *overrides = model.split()
+    cfg = composed(f"model={model}", "model.net.hidden_size=8", *overrides)
     data = make_data()
     net = build_model(cfg, data.spec)
-    check_guide_covers(net, instantiate(cfg.guide, model=net), collate(data.train[:2]))
+    check_guide_covers(net, build_guide(cfg, net), collate(data.train[:2]))

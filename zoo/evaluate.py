@@ -2,14 +2,16 @@
 
     python -m zoo.evaluate run=PATH [checkpoint=best.pt] [split=test] [num_samples=10]
                            [num_particles=100] [batch_size=256] [device=auto] [limit=null]
-                           [export_weights=5] [data.<field>=...]
+                           [export_weights=5] [oracle_samples=2000] [data.<field>=...]
 
 PATH is a run folder or a checkpoint file. Writes evaluation/metrics.json and
 evaluation/report.md beside the checkpoint: every figure with its kind, unit and standard
 error over sequences; for models with per-sequence latents the Pareto k of each
 sequence's importance weights (k >= 0.7 marks the ELBO and IWAE figures as unreliable); for
 models with weight latents, draws of the first `export_weights` weights of each tensor as
-ArviZ data (weights.nc), their summary table and a posterior plot (weights.png).
+ArviZ data (weights.nc), their summary table and a posterior plot (weights.png). On data drawn
+from a known oracle (data=oracle), the NLL-oracle of `oracle_samples` sequences drawn from the
+model too (zoo.infer.oracle_metrics).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ log = logging.getLogger("zoo")
 
 TEXT = {"run", "checkpoint", "split", "device", "prime"}  # options taken as typed
 DEFAULTS = {"run": None, "checkpoint": "best.pt", "split": "test", "num_samples": 10, "num_particles": 100,
-            "batch_size": 256, "device": "auto", "limit": None, "seed": 0, "export_weights": 5}
+            "batch_size": 256, "device": "auto", "limit": None, "seed": 0, "export_weights": 5,
+            "oracle_samples": 2000}
 
 
 def parse(argv: list[str], defaults: dict = DEFAULTS) -> tuple[dict, list[str]]:
@@ -82,7 +85,7 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     out.mkdir(exist_ok=True)
     if hasattr(model, "weight_sites"):
         weights_table = export_weights(guide, options["num_samples"], options["export_weights"], out)
-    if hasattr(model, "weight_sites") or hasattr(model, "log_prob"):
+    if any(hasattr(model, a) for a in ("weight_sites", "log_prob", "reconstruction_log_prob")):
         figures = held_out_figures(model, guide, data, split, options["num_samples"], options["num_particles"],
                                    train_steps=data.num_steps("train"), **kw)
     else:
@@ -93,9 +96,13 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
             "pareto_k": k.tolist(), "ess": ess.tolist(), "num_particles": options["num_particles"],
             "fraction_k_over_0.7": float((k >= K_UNRELIABLE).mean()), "max_k": float(k.max()),
         }
+    from zoo.run import oracle_report  # NLL-oracle as the run reported it, when the data have an oracle
+
+    oracle = oracle_report(model, guide, data, options["oracle_samples"], option="oracle_samples")
     result = {
         "run": str(ckpt), "model": cfg.model.name, "data": data.name, "split": split,
         "figures": [f.as_dict() for f in figures], "diagnostics": diagnostics, "weights_table": weights_table,
+        **({"oracle": [f.as_dict() for f in oracle]} if oracle else {}),
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     (out / "report.md").write_text(report(result))
@@ -124,6 +131,10 @@ def report(result: dict) -> str:
         stderr = "n/a" if f["stderr"] is None else f"{f['stderr']:.4f}"
         lines.append(f"| {f['kind']}{flag} | {f['nats_per_step']:.4f} | {stderr} | {f['bits_per_step']:.4f} "
                      f"| {f['nats_per_sequence']:.2f} | {f['num_steps']} | {f['num_sequences']} |")
+    for f in result.get("oracle", []):
+        stderr = "n/a" if f["stderr"] is None else f"{f['stderr']:.4f}"
+        lines += ["", f"Samples under the oracle: {f['kind']} {f['nats_per_step']:.4f} nats/token "
+                  f"(± {stderr}) over {f['num_sequences']} sequences drawn from the model."]
     d = result["diagnostics"]
     if d:
         k = torch.tensor(d["pareto_k"])

@@ -20,13 +20,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo.cli import user_errors
 from zoo.data.dataset import DataSpec
+from zoo.data.oracle import oracle_for
+from zoo.errors import ZooError
 from zoo.infer.checkpoint import CheckpointError, load_checkpoint
+from zoo.infer.code_report import write_code_report
 from zoo.infer.generate import draw, encode_prime, sample_statistics, write_samples
 from zoo.infer.likelihood import held_out_figures
+from zoo.infer.oracle_metrics import model_nll_oracle
 from zoo.infer.plots import plot_curve
 from zoo.infer.sites import check_guide_covers
 from zoo.infer.trainer import Trainer, TrainOptions
 from zoo.models.bayesian_weights import BayesianWeights
+from guides.with_weights import WeightsThenLatents
 
 log = logging.getLogger("zoo")
 
@@ -37,6 +42,14 @@ def build_model(cfg: DictConfig, spec: DataSpec):
     if cfg.model.get("bayesian_weights", False):
         return BayesianWeights(net, **cfg.model.get("weights", {}))
     return net
+
+
+def build_guide(cfg: DictConfig, model):
+    """The guide of `guide`; with variational weights, q(w) of `weight_guide` followed by it."""
+    if isinstance(model, BayesianWeights):
+        return WeightsThenLatents(model, instantiate(cfg.weight_guide, model=model),
+                                  instantiate(cfg.guide, model=model.net))
+    return instantiate(cfg.guide, model=model)
 
 
 def build(cfg: DictConfig, spec: DataSpec | None = None):
@@ -50,7 +63,7 @@ def build(cfg: DictConfig, spec: DataSpec | None = None):
         )
     torch.manual_seed(cfg.train.seed)  # the initial weights depend on the seed alone
     model = build_model(cfg, data.spec)
-    guide = instantiate(cfg.guide, model=model)
+    guide = build_guide(cfg, model)
     objective = instantiate(cfg.objective)
     return data, model, guide, objective
 
@@ -63,6 +76,20 @@ def summary_table(figures, split: str = "test") -> str:
         lines.append(f"{'':9s}{f.nats_per_step:10.4f}  ({f.stderr:.4f})  {f.bits_per_step:9.4f}  "
                      f"{f.nats_per_sequence:9.2f}   {f.kind}")
     return "\n".join(lines)
+
+
+def oracle_report(model, guide, data, num_samples: int, option: str = "evaluate.oracle_samples") -> list:
+    """[NLL-oracle of `num_samples` sequences drawn from the model] when the data come from a
+    known oracle (data=oracle), logged as a table; [] for other data. `option` names the
+    setting of `num_samples` in errors."""
+    oracle = oracle_for(data)
+    if oracle is None:
+        return []
+    if num_samples < 1:
+        raise ZooError(f"{option}={num_samples}; NLL-oracle needs at least one sample")
+    figures = [model_nll_oracle(model, guide, oracle, num_samples)]
+    log.info(summary_table(figures, "oracle"))
+    return figures
 
 
 def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
@@ -87,6 +114,9 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
         batch_size=options.eval_batch_size, device=trainer.device, limit=e.test_limit,
     )
     log.info(summary_table(figures))
+    code = write_code_report(model, guide, data, run_dir, batch_size=options.eval_batch_size,
+                             device=trainer.device, limit=e.test_limit)  # None for models without a code
+    oracle_figures = oracle_report(model, guide, data, e.oracle_samples)
 
     s = cfg.sample
     samples = draw(model, guide, s.n, s.length, s.temperature, encode_prime(data.spec, s.prime))
@@ -98,11 +128,13 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
         "model": cfg.model.name,
         "data": data.name,
         "test": [f.as_dict() for f in figures],
+        **({"oracle": [f.as_dict() for f in oracle_figures]} if oracle_figures else {}),
         "best_valid_nats_per_step": trainer.best,
         "epochs": trainer.epoch,
         "minutes": history[-1]["minutes"],
         "samples": [p.name for p in sample_files],
         "sample_statistics": statistics,
+        **({"latent_code": code["latent_code"], "code_files": code["files"]} if code else {}),
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

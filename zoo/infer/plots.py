@@ -27,14 +27,16 @@ def plot_curve(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_piano_rolls(rolls: torch.Tensor, path: Path, lowest_midi: int = 21) -> None:
-    """rolls (N, T, 88) binary -> one panel per roll, time across, pitch up."""
+def plot_piano_rolls(rolls: torch.Tensor, path: Path, lowest_midi: int = 21, titles: list[str] | None = None) -> None:
+    """rolls (N, T, 88) binary -> one panel per roll, time across, pitch up; optional panel titles."""
     n = rolls.shape[0]
     fig, axes = plt.subplots(n, 1, figsize=(10, 2.2 * n), squeeze=False)
-    for roll, ax in zip(rolls, axes[:, 0]):
+    for i, (roll, ax) in enumerate(zip(rolls, axes[:, 0])):
         ax.imshow(roll.T.numpy(), aspect="auto", origin="lower", cmap="Greys", interpolation="nearest",
                   extent=(0, roll.shape[0], lowest_midi, lowest_midi + roll.shape[1]))
         ax.set_ylabel("MIDI pitch")
+        if titles:
+            ax.set_title(titles[i], fontsize=9, loc="left")
     axes[-1, 0].set_xlabel("frame")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -46,6 +46,7 @@ class VRNN(nn.Module):
         emission: str = "auto",
         embedding_size: int | None = None,
         components: int = 5,
+        dropout: float = 0.0,
     ):
         super().__init__()
         if prior not in PRIORS:
@@ -58,6 +59,7 @@ class VRNN(nn.Module):
         self.phi_prior = GaussianHead(hidden_size, z_size)  # eq. 5
         self.phi_dec = MLP(features + hidden_size, hidden_size)  # eq. 6, before the emitter
         self.rnn = nn.GRUCell(2 * features, hidden_size)  # f of eq. 7
+        self.dropout = nn.Dropout(dropout)  # on the decoder's features, in training only
         self._memo = None  # (weakref x, weakref z, h_prev) left by a guide
 
     # -- the factors -------------------------------------------------------------------------
@@ -75,7 +77,7 @@ class VRNN(nn.Module):
 
     def decoder(self, z: Tensor, h_prev: Tensor, temperature: float = 1.0) -> dist.Distribution:
         """p(x_t | z_t, h_{t-1}), eq. 6."""
-        return self.emitter(self.phi_dec(torch.cat([self.phi_z(z), h_prev], -1)), temperature)
+        return self.emitter(self.dropout(self.phi_dec(torch.cat([self.phi_z(z), h_prev], -1))), temperature)
 
     def step(self, phi_x_t: Tensor, z_t: Tensor, h: Tensor) -> Tensor:
         """h_t = f(phi_x(x_t), phi_z(z_t), h_{t-1}), eq. 7: (B, F), (B, Z), (B, H) -> (B, H)."""
@@ -147,17 +149,23 @@ class VRNNPrior(dist.TorchDistribution):
 
     def __init__(self, vrnn: VRNN, x: Tensor, phi_x: Tensor, mask: Tensor):
         self.vrnn, self.x, self.phi_x, self.mask = vrnn, x, phi_x, mask
-        self._path = None  # (z, h_prev) of the last path scored or drawn
+        self._path = None  # (z, h_prev, (mu_0, sigma_0)) of the last path scored or drawn
         B, T = mask.shape
         super().__init__(torch.Size([B]), torch.Size([T, vrnn.z_size]), validate_args=False)
 
     def states(self, z: Tensor) -> Tensor:
+        """h_{t-1} along the path z: (B, T, H). The prior's parameters are computed with them,
+        at once, so both come from the weights in place now: a KL or log-density evaluated
+        later (after variational weights have been swapped out) still uses these."""
         if self._path is None or self._path[0] is not z:
-            self._path = (z, self.vrnn.states(self.x, self.phi_x, z))
+            h_prev = self.vrnn.states(self.x, self.phi_x, z)
+            self._path = (z, h_prev, self.vrnn.prior(h_prev))
         return self._path[1]
 
     def params(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        return self.vrnn.prior(self.states(z))  # (B, T, Z) x2
+        """(mu_0t, sigma_0t) for every t along the path z: (B, T, Z) x2."""
+        self.states(z)
+        return self._path[2]
 
     expand = GaussianPath.expand
 
@@ -173,7 +181,8 @@ class VRNNPrior(dist.TorchDistribution):
             h_prev.append(h)
             h = self.vrnn.step(self.phi_x[:, t], zs[-1], h)
         z = torch.stack(zs, 1)
-        self._path = (z, torch.stack(h_prev, 1))
+        h_prev = torch.stack(h_prev, 1)
+        self._path = (z, h_prev, self.vrnn.prior(h_prev))
         return z
 
     def log_prob(self, z: Tensor) -> Tensor:

@@ -6,7 +6,9 @@ from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 from torch import Tensor
 
 from zoo.data.batch import Batch
-from zoo.objectives.anneal import annealed, linear_beta
+from zoo.errors import ZooError
+from zoo.objectives.anneal import annealed, kl_weight
+from zoo.objectives.free_bits import free_bits_loss
 
 
 class ELBO:
@@ -16,15 +18,33 @@ class ELBO:
     num_particles  samples of z per step (averaged).
     analytic_kl    use KL(q || p) in closed form where it is registered (TraceMeanField_ELBO;
                    for the VRNN, the per-step Gaussian KLs along the drawn path); else Monte Carlo.
-    anneal_steps   KL annealing: the latent terms weighted by min(1, step / anneal_steps).
+    anneal_steps   KL annealing: the latent terms weighted by beta(step), rising to 1 at anneal_steps.
+    anneal_shape   linear: beta = step / anneal_steps; sigmoid: a logistic rise (Bowman et al. 2015).
+    free_bits      lambda > 0: each latent dimension's KL (closed form, averaged over the minibatch)
+                   counts as at least lambda nats (Kingma et al. 2016); needs analytic_kl and
+                   Normal latent sites.
     """
 
-    def __init__(self, num_particles: int = 1, analytic_kl: bool = False, anneal_steps: int = 0):
+    def __init__(self, num_particles: int = 1, analytic_kl: bool = False, anneal_steps: int = 0,
+                 anneal_shape: str = "linear", free_bits: float = 0.0):
+        kl_weight(0, anneal_steps, anneal_shape)  # refuses an unknown shape, naming the field
+        if free_bits < 0:
+            raise ZooError(f"objective.free_bits={free_bits} must be at least 0 (nats per latent dimension)")
+        if free_bits > 0 and not analytic_kl:
+            raise ZooError("objective.free_bits clamps the closed-form KL of each latent dimension: set "
+                           "objective.analytic_kl=true (or use objective=elbo_free_bits)")
         estimator = TraceMeanField_ELBO if analytic_kl else Trace_ELBO
         self.elbo = estimator(num_particles=num_particles)
-        self.anneal_steps = anneal_steps
+        self.num_particles = num_particles
+        self.anneal_steps, self.anneal_shape, self.free_bits = anneal_steps, anneal_shape, free_bits
+
+    def beta(self, step: int | None) -> float:
+        """The weight of the KL term at a training step; 1 outside training (step None)."""
+        return 1.0 if step is None else kl_weight(step, self.anneal_steps, self.anneal_shape)
 
     def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
-        beta = 1.0 if step is None else linear_beta(step, self.anneal_steps)
+        beta = self.beta(step)
+        if self.free_bits > 0:
+            return free_bits_loss(model, guide, batch, self.free_bits, beta, self.num_particles)
         model, guide = annealed(model, guide, beta)
         return self.elbo.differentiable_loss(model, guide, batch)

@@ -1,0 +1,125 @@
+"""Sequence autoencoders on short sequences: test figures and what the codes carry.
+
+    python -m bench.seq_autoencoders [--data jsb_phrases --minutes 3 --particles 100]
+
+Each contender trains for the same wall-clock budget with early stopping on its validation
+figure, reloads its best checkpoint and is evaluated on the test split:
+
+    char_lstm            exact NLL: the reference with no code at all
+    seq_ae               reconstruction -log p(x | c(x)): not a likelihood of x
+    seq_vae              plain ELBO (closed-form KL), no cure for posterior collapse
+    seq_vae_bowman       KL annealing along a logistic curve + word dropout 0.25 (Bowman et al. 2015)
+    seq_vae_free_bits    free bits, lambda nats per latent dimension (Kingma et al. 2016)
+
+For the VAEs: -ELBO and -IWAE-K per step, and the code diagnostics (KL per sequence, active
+units, I(x; z)). Reconstructions and homotopies go to bench/results/seq_autoencoders/<data>/<name>/.
+Writes bench/results/seq_autoencoders_<data>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+
+from bench.common import write_json
+from guides.empty import NoLatents
+from guides.seq_encoder import SeqEncoder
+from zoo.data import jsb_phrases, shakespeare_lines
+from zoo.infer.checkpoint import load_checkpoint
+from zoo.infer.code_report import write_code_report
+from zoo.infer.likelihood import held_out_figures
+from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.models.char_lstm import CharLSTM
+from zoo.models.seq_ae import SeqAE
+from zoo.models.seq_vae import SeqVAE
+from zoo.objectives import ELBO
+
+MODELS = ("char_lstm", "seq_ae", "seq_vae", "seq_vae_bowman", "seq_vae_free_bits")
+
+
+def build(name: str, data, args):
+    torch.manual_seed(args.seed)
+    if name == "char_lstm":
+        model = CharLSTM(data.spec, hidden_size=args.hidden)
+        return model, NoLatents(model), ELBO()
+    if name == "seq_ae":
+        model = SeqAE(data.spec, hidden_size=args.hidden)
+        return model, NoLatents(model), ELBO()
+    model = SeqVAE(data.spec, hidden_size=args.hidden, z_size=args.z,
+                   word_dropout=args.word_dropout if name == "seq_vae_bowman" else 0.0)
+    objective = {
+        "seq_vae": ELBO(analytic_kl=True),
+        "seq_vae_bowman": ELBO(analytic_kl=True, anneal_steps=args.anneal_steps, anneal_shape="sigmoid"),
+        "seq_vae_free_bits": ELBO(analytic_kl=True, free_bits=args.free_bits),
+    }[name]
+    return model, SeqEncoder(model), objective
+
+
+def run(name: str, data, args) -> dict:
+    model, guide, objective = build(name, data, args)
+    options = TrainOptions(max_epochs=100_000, max_minutes=args.minutes, steps_per_epoch=args.steps_per_epoch,
+                           batch_size=args.batch, lr=args.lr, patience=args.patience, lr_patience=args.lr_patience,
+                           seed=args.seed, valid_limit=args.valid_limit, progress=False)
+    run_dir = Path(__file__).parent / "results" / "seq_autoencoders" / args.data / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(model, guide, objective, data, options, run_dir)
+    history = trainer.fit()
+    trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
+    model.eval()
+    guide.eval()
+    torch.manual_seed(args.seed)
+    figures = held_out_figures(model, guide, data, "test", num_particles=args.particles, batch_size=64,
+                               limit=args.test_limit)
+    code = write_code_report(model, guide, data, run_dir, limit=args.test_limit)
+    best = min(history, key=lambda h: h["valid_nats_per_step"])
+    return {"test": [f.as_dict() for f in figures], "code": code, "best_minute": best["minutes"],
+            "best_step": best["step"], "steps": history[-1]["step"], "minutes": history[-1]["minutes"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", choices=["jsb_phrases", "shakespeare_lines"], default="jsb_phrases")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--minutes", type=float, default=3.0, help="training budget for each model")
+    parser.add_argument("--particles", type=int, default=100, help="K for the IWAE bound")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--z", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--anneal-steps", type=int, default=2000)
+    parser.add_argument("--word-dropout", type=float, default=0.25)
+    parser.add_argument("--free-bits", type=float, default=0.25, help="lambda, nats per latent dimension")
+    parser.add_argument("--steps-per-epoch", type=int, default=100)
+    parser.add_argument("--patience", type=int, default=8)
+    parser.add_argument("--lr-patience", type=int, default=3)
+    parser.add_argument("--valid-limit", type=int, default=None, help="validate on the first N sequences only")
+    parser.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test sequences only")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    data = jsb_phrases.load() if args.data == "jsb_phrases" else shakespeare_lines.load()
+    results = {}
+    for name in args.models:
+        logging.info(f"--- {name}")
+        results[name] = run(name, data, args)
+
+    steps = sum(len(s) for s in data.split("test", args.test_limit))
+    print(f"\n{data.name} test split ({len(data.split('test', args.test_limit))} sequences, {steps} steps); "
+          f"{args.minutes} min of training each on {torch.get_num_threads()} CPU threads; nats per step")
+    for name, r in results.items():
+        for f in r["test"]:
+            print(f"  {name:18s} {f['nats_per_step']:7.3f}  {f['kind']:16s} best at {r['best_minute']:.1f} min "
+                  f"(step {r['best_step']})")
+        c = (r["code"] or {}).get("latent_code")
+        if c:
+            print(f"  {'':18s} code: KL {c['kl']:.2f} nats/seq, active units {c['active_units']}/{len(c['activity'])}, "
+                  f"I(x; z) {c['mutual_information']:.2f} nats, collapse {c['posterior_collapse']}")
+    write_json(f"seq_autoencoders_{args.data}", {"args": vars(args), "data": data.name, "results": results})
+
+
+if __name__ == "__main__":
+    main()

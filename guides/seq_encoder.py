@@ -1,0 +1,38 @@
+"""The guide of the sequence VAE (zoo.models.seq_vae): one Gaussian code per sequence."""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+from torch import nn
+
+from zoo.data.batch import Batch
+from zoo.errors import ZooError
+from zoo.nn.layers import GaussianHead
+from zoo.nn.sequence_encoder import SequenceEncoder
+
+
+class SeqEncoder(nn.Module):
+    """q(z | x) = N(mu(e), diag sigma(e)^2), e = the final state of an LSTM over x (with
+    bidirectional, both directions' final states): the encoder of Fabius & van Amersfoort 2014
+    and Bowman et al. 2015. It reads x through the model's input features (shared, not owned)."""
+
+    def __init__(self, model: nn.Module, hidden_size: int | None = None, num_layers: int = 1,
+                 bidirectional: bool = False):
+        super().__init__()
+        if not all(hasattr(model, a) for a in ("z_size", "features", "feature_size", "decode")):
+            raise ZooError(f"guide=seq_encoder is a guide for model=seq_vae, not for {type(model).__name__}")
+        object.__setattr__(self, "vae", model)  # shared, not owned
+        self.encoder = SequenceEncoder(model.feature_size, hidden_size or model.hidden_size, num_layers, bidirectional)
+        self.head = GaussianHead(self.encoder.output_size, model.z_size)
+
+    def posterior(self, batch: Batch) -> dist.Distribution:
+        """q(z | x): batch (B,), event (Z,)."""
+        e = self.encoder(self.vae.features(batch.x), batch.lengths)  # (B, directions * H)
+        loc, scale = self.head(e)  # (B, Z) x2
+        return dist.Normal(loc, scale).to_event(1)
+
+    def forward(self, batch: Batch):
+        q = self.posterior(batch)
+        with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
+            return pyro.sample("z", q)  # (B, Z)

@@ -1,0 +1,94 @@
+"""The ELBO plus a term that makes the aggregate posterior of the per-step states match the
+prior, for models with a latent z_t per step (the VRNN):
+
+    loss = -ELBO + lambda * N_steps * D( q_agg(z_t), p_agg(z_t) )
+
+q_agg pools the guide's draws z_t over every step of the minibatch; p_agg pools draws from
+the prior p(z_t | h_{t-1}) at the same steps (h along the guide's path). D is
+
+    mmd   the squared MMD with a mixture of Gaussian kernels at median-heuristic
+          bandwidths (Li et al. 2015; zoo.infer.mmd), or
+    aae   an adversarial critic's non-saturating loss -log D(z_q) (Makhzani et al. 2015):
+          a small MLP is trained, one step per call, to tell prior draws from posterior ones.
+
+N_steps = dataset_size x the minibatch's mean length, so the term reads lambda * D per step
+once the trainer divides the loss by the training steps, as the ELBO does.
+"""
+
+from __future__ import annotations
+
+import pyro.poutine as poutine
+import torch
+from torch import Tensor, nn
+from torch.nn.functional import binary_cross_entropy_with_logits as bce
+
+from zoo.data.batch import Batch
+from zoo.errors import ZooError
+from zoo.infer.mmd import median_bandwidths, mmd2
+from zoo.objectives.elbo import ELBO
+
+KINDS = ("mmd", "aae")
+
+
+class StateRegularisedELBO:
+    """-ELBO (zoo.objectives.ELBO with its options) + weight * N_steps * D(q_agg, p_agg) at `site`."""
+
+    def __init__(self, state_regulariser: str = "mmd", weight: float = 1.0, site: str = "z",
+                 critic_size: int = 64, critic_lr: float = 1e-3, **elbo_options):
+        if state_regulariser not in KINDS:
+            raise ZooError(f"objective.state_regulariser={state_regulariser!r} is not one of {KINDS}")
+        if weight < 0:
+            raise ZooError(f"objective.weight={weight} must be at least 0")
+        self.elbo = ELBO(**elbo_options)
+        self.kind, self.weight, self.site = state_regulariser, weight, site
+        self.critic_size, self.critic_lr = critic_size, critic_lr
+        self.critic, self.critic_optimizer = None, None
+
+    def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
+        traces = {}
+
+        def traced(program, name):
+            def run(*args, **kwargs):
+                handler = poutine.trace(program)
+                out = handler(*args, **kwargs)
+                traces[name] = handler.trace
+                return out
+            return run
+
+        loss = self.elbo(traced(model, "model"), traced(guide, "guide"), batch, step)
+        if self.weight == 0:
+            return loss
+        z_q, z_p = self.state_draws(traces["model"], traces["guide"], batch)
+        steps = batch.dataset_size * batch.lengths.float().mean()
+        return loss + self.weight * steps * self.divergence(z_q, z_p)
+
+    def state_draws(self, model_trace, guide_trace, batch: Batch) -> tuple[Tensor, Tensor]:
+        """z_t ~ q and z_t ~ p(z_t | h_{t-1}) at every unpadded step: (n, Z) each."""
+        if self.site not in guide_trace.nodes or not hasattr(model_trace.nodes[self.site]["fn"], "params"):
+            raise ZooError(f"objective.state_regulariser needs a model whose site {self.site!r} is a path of "
+                           "per-step states with a prior p(z_t | h_{t-1}) (model=vrnn)")
+        z = guide_trace.nodes[self.site]["value"]  # (B, T, Z)
+        loc, scale = model_trace.nodes[self.site]["fn"].params(z)  # (B, T, Z) x2
+        prior_draw = loc + scale * torch.randn_like(loc)
+        mask = batch.mask.bool()
+        return z[mask], prior_draw[mask]
+
+    def divergence(self, z_q: Tensor, z_p: Tensor) -> Tensor:
+        if self.kind == "mmd":
+            return mmd2(z_q, z_p, median_bandwidths(z_q, z_p, (0.5, 1.0, 2.0)))
+        critic = self._critic(z_q)
+        self.critic_optimizer.zero_grad()  # one critic step: prior draws are "real", posterior ones "fake"
+        real, fake = critic(z_p.detach()), critic(z_q.detach())
+        (bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))).backward()
+        self.critic_optimizer.step()
+        for p in critic.parameters():
+            p.grad = None
+        fooled = critic(z_q)
+        return bce(fooled, torch.ones_like(fooled))  # -log D(z_q), the encoder's side
+
+    def _critic(self, like: Tensor) -> nn.Module:
+        if self.critic is None:
+            z, h = like.shape[-1], self.critic_size
+            self.critic = nn.Sequential(nn.Linear(z, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1)).to(like.device)
+            self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr)
+        return self.critic
