@@ -54,7 +54,8 @@ def test_every_objective_instantiates_under_every_preset(objective):
         instantiate(composed(f"experiment={preset}", f"objective={objective}").objective)
 
 
-@pytest.mark.parametrize("model", ["char_lstm", "bayes_lstm", "vrnn", "vrnn model.bayesian_weights=true"])
+@pytest.mark.parametrize("model", ["char_lstm", "bayes_lstm", "vrnn", "seq_ae", "seq_vae"] + [
+    f"{m} model.bayesian_weights=true" for m in ("vrnn", "seq_ae", "seq_vae")])
 @pytest.mark.parametrize("make_data", [toy_text, toy_rolls])
 def test_every_model_builds_from_config_with_a_guide_that_fits_it(model, make_data):
     model, *overrides = model.split()

@@ -164,3 +164,14 @@ def test_the_state_kl_uses_the_drawn_weights_not_the_networks_stored_ones(rolls)
         loc, scale = model.net.prior(model.net.states(batch.x, model.net.features(batch.x), q.z))
         within = kl_divergence(dist.Normal(q.loc, q.scale), dist.Normal(loc, scale)).sum(-1)
     assert torch.allclose(after, (within * batch.mask).sum(-1), atol=1e-4)
+
+
+def test_an_autoencoder_with_variational_weights_reports_reconstruction_figures(rolls):
+    from guides.empty import NoLatents
+    from zoo.models.seq_ae import SeqAE
+
+    torch.manual_seed(0)
+    model = BayesianWeights(SeqAE(rolls.spec, hidden_size=8))
+    guide = WeightsThenLatents(model, MeanFieldWeights(model), NoLatents(model.net))
+    figures = held_out_figures(model, guide, rolls, "test", num_samples=2, num_particles=50, batch_size=8)
+    assert [f.kind for f in figures] == ["-ELBO of the reconstruction", "reconstruction posterior predictive (S=2)"]

@@ -27,6 +27,7 @@ import pyro.poutine as poutine
 import torch
 from torch.distributions import kl_divergence
 
+from guides.empty import NoLatents
 from zoo.data.batch import collate
 from zoo.data.dataset import SequenceData
 from zoo.infer.importance import chunked_log_weights, iwae_bound
@@ -160,7 +161,10 @@ def weight_latent_nll(
 ) -> list[Figure]:
     """-ELBO and posterior predictive NLL per step of p(w) p(x, z | w) under q(w) q(z | x, w)
     (guides.with_weights): for S draws w_s, each sequence's K-particle log weights under the
-    network with weights w_s."""
+    network with weights w_s. A network without latents of its own (seq_ae) needs one particle;
+    its figures are reconstruction figures and say so."""
+    if isinstance(guide.latents, NoLatents):
+        num_particles = 1
     elbo, iwae = [], []  # (S, N) each
     for _ in range(num_samples):
         w = guide()  # w_s ~ q(w)
@@ -172,7 +176,9 @@ def weight_latent_nll(
     expected = Figure.from_sequences("-ELBO", -torch.stack(elbo).mean(0), lengths)
     expected.nats_per_step += weight_kl(model, guide) / (train_steps or data.num_steps("train"))
     predictive = -(torch.logsumexp(torch.stack(iwae), 0) - math.log(num_samples))  # (N,)
-    kind = f"posterior predictive (S={num_samples}, IWAE K={num_particles})"
+    kind = f"posterior predictive (S={num_samples}" + (f", IWAE K={num_particles})" if num_particles > 1 else ")")
+    if hasattr(model.net, "reconstruction_log_prob"):
+        expected.kind, kind = "-ELBO of the reconstruction", "reconstruction " + kind
     return [expected, Figure.from_sequences(kind, predictive, lengths)]
 
 
