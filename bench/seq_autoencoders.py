@@ -10,9 +10,13 @@ figure, reloads its best checkpoint and is evaluated on the test split:
     seq_vae              plain ELBO (closed-form KL), no cure for posterior collapse
     seq_vae_bowman       KL annealing along a logistic curve + word dropout 0.25 (Bowman et al. 2015)
     seq_vae_free_bits    free bits, lambda nats per latent dimension (Kingma et al. 2016)
+    seq_ae_mmd           seq_ae + a generator of codes trained on the MMD (Li et al. 2015)
+    seq_ae_gan           seq_ae + a generator of codes trained against a critic (Goodfellow et al. 2014)
+    seq_ae_aae           seq_ae whose codes a critic pushes towards N(0, I) (Makhzani et al. 2015)
 
 For the VAEs: -ELBO and -IWAE-K per step, and the code diagnostics (KL per sequence, active
-units, I(x; z)). Reconstructions and homotopies go to bench/results/seq_autoencoders/<data>/<name>/.
+units, I(x; z)); for the code generators, the MMD between their new codes and the encoded
+test codes. Reconstructions and homotopies go to bench/results/seq_autoencoders/<data>/<name>/.
 Writes bench/results/seq_autoencoders_<data>.json.
 """
 
@@ -36,8 +40,12 @@ from zoo.models.char_lstm import CharLSTM
 from zoo.models.seq_ae import SeqAE
 from zoo.models.seq_vae import SeqVAE
 from zoo.objectives import ELBO
+from zoo.objectives.latent_code import AAE, GANLatent, MMDLatent
 
-MODELS = ("char_lstm", "seq_ae", "seq_vae", "seq_vae_bowman", "seq_vae_free_bits")
+MODELS = ("char_lstm", "seq_ae", "seq_vae", "seq_vae_bowman", "seq_vae_free_bits", "seq_ae_mmd", "seq_ae_gan",
+          "seq_ae_aae")
+CODE_OBJECTIVES = {"seq_ae_mmd": ("generator", MMDLatent), "seq_ae_gan": ("generator", GANLatent),
+                   "seq_ae_aae": ("prior", AAE)}
 
 
 def build(name: str, data, args):
@@ -48,6 +56,10 @@ def build(name: str, data, args):
     if name == "seq_ae":
         model = SeqAE(data.spec, hidden_size=args.hidden)
         return model, NoLatents(model), ELBO()
+    if name in CODE_OBJECTIVES:
+        source, objective = CODE_OBJECTIVES[name]
+        model = SeqAE(data.spec, hidden_size=args.hidden, code_source=source)
+        return model, NoLatents(model), objective(weight=args.code_weight)
     model = SeqVAE(data.spec, hidden_size=args.hidden, z_size=args.z,
                    word_dropout=args.word_dropout if name == "seq_vae_bowman" else 0.0)
     objective = {
@@ -92,6 +104,7 @@ def main():
     parser.add_argument("--anneal-steps", type=int, default=2000)
     parser.add_argument("--word-dropout", type=float, default=0.25)
     parser.add_argument("--free-bits", type=float, default=0.25, help="lambda, nats per latent dimension")
+    parser.add_argument("--code-weight", type=float, default=0.01, help="lambda of the code generators' terms")
     parser.add_argument("--steps-per-epoch", type=int, default=100)
     parser.add_argument("--patience", type=int, default=8)
     parser.add_argument("--lr-patience", type=int, default=3)
@@ -115,7 +128,9 @@ def main():
             print(f"  {name:18s} {f['nats_per_step']:7.3f}  {f['kind']:16s} best at {r['best_minute']:.1f} min "
                   f"(step {r['best_step']})")
         c = (r["code"] or {}).get("latent_code")
-        if c:
+        if c and "code_mmd" in c:
+            print(f"  {'':18s} MMD of new codes to encoded test codes: {c['code_mmd']:.3f}")
+        elif c:
             print(f"  {'':18s} code: KL {c['kl']:.2f} nats/seq, active units {c['active_units']}/{len(c['activity'])}, "
                   f"I(x; z) {c['mutual_information']:.2f} nats, collapse {c['posterior_collapse']}")
     write_json(f"seq_autoencoders_{args.data}", {"args": vars(args), "data": data.name, "results": results})

@@ -173,7 +173,7 @@ class Trainer:
             self.step += 1
             losses.append(loss.item())
             bar.update()
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", **getattr(self.objective, "progress", {}))
             if time.monotonic() > deadline:
                 break
         bar.close()

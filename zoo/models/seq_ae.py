@@ -8,8 +8,11 @@ The code is a deterministic function of x, so the Pyro model has no latent site 
 and its one observed site scores log p(x | c(x)): a reconstruction figure, not a likelihood
 of x. Training maximises it.
 
-To generate, codes are drawn from N(m, diag v), a Gaussian fitted to the codes of the
-training sequences (running moments kept while training) and decoded.
+To generate, codes come from `code_source` and are decoded:
+    gaussian    c ~ N(m, diag v), a Gaussian fitted to the training codes (running moments)
+    generator   c = G(u), u ~ N(0, I): a network trained to imitate the training codes by
+                objective=gan_latent or mmd_latent (zoo.objectives.latent_code)
+    prior       c ~ N(0, I), the prior objective=aae pushes the codes towards
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ from torch import Tensor, nn
 
 from zoo.data.batch import Batch
 from zoo.data.dataset import DataSpec
+from zoo.errors import ZooError
+from zoo.nn.layers import MLP
 from zoo.nn.sequence_decoder import RecurrentDecoder
 from zoo.nn.sequence_encoder import SequenceEncoder
+
+
+CODE_SOURCES = ("gaussian", "generator", "prior")
 
 
 class SeqAE(nn.Module):
@@ -39,6 +47,8 @@ class SeqAE(nn.Module):
         embedding_size: int | None = None,
         components: int = 5,
         code_momentum: float = 0.01,
+        code_source: str = "gaussian",
+        noise_size: int = 32,
     ):
         super().__init__()
         self.spec, self.hidden_size, self.code_momentum = spec, hidden_size, code_momentum
@@ -49,6 +59,11 @@ class SeqAE(nn.Module):
         self.encoder = SequenceEncoder(self.decoder.emitter.feature_size, hidden_size, num_layers, bidirectional)
         self.register_buffer("code_mean", torch.zeros(code_size))  # m, running mean of training codes
         self.register_buffer("code_var", torch.ones(code_size))  # v, running variance of training codes
+        if code_source not in CODE_SOURCES:
+            raise ZooError(f"model.net.code_source={code_source!r} is not one of {CODE_SOURCES}")
+        self.code_source, self.noise_size = code_source, noise_size
+        if code_source == "generator":  # G: u -> c
+            self.code_generator = nn.Sequential(MLP(noise_size, hidden_size, layers=2), nn.Linear(hidden_size, code_size))
 
     def code(self, batch: Batch) -> Tensor:
         """c(x) = h_T of the encoder: (B, C)."""
@@ -80,10 +95,15 @@ class SeqAE(nn.Module):
         """Sequences of `length` steps from given codes: (n, C) -> (n, length[, D])."""
         return self.decoder.generate(code, length, temperature, greedy)
 
+    def new_codes(self, n: int) -> Tensor:
+        """n codes from `code_source`: (n, C)."""
+        device = self.code_mean.device
+        if self.code_source == "generator":
+            return self.code_generator(torch.randn(n, self.noise_size, device=device))
+        noise = torch.randn(n, self.code_mean.shape[0], device=device)
+        return noise if self.code_source == "prior" else self.code_mean + self.code_var.sqrt() * noise
+
     @torch.no_grad()
     def sample(self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None) -> Tensor:
-        """n sequences decoded from codes c ~ N(m, diag v), optionally continuing `prime`.
-        Returns (n, P + length[, D])."""
-        noise = torch.randn(n, self.code_mean.shape[0], device=self.code_mean.device)
-        code = self.code_mean + self.code_var.sqrt() * noise  # (n, C)
-        return self.decoder.generate(code, length, temperature, prime=prime)
+        """n sequences decoded from new codes, optionally continuing `prime`. Returns (n, P + length[, D])."""
+        return self.decoder.generate(self.new_codes(n), length, temperature, prime=prime)
