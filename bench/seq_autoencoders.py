@@ -16,7 +16,8 @@ figure, reloads its best checkpoint and is evaluated on the test split:
 
 For the VAEs: -ELBO and -IWAE-K per step, and the code diagnostics (KL per sequence, active
 units, I(x; z)); for the code generators, the MMD between their new codes and the encoded
-test codes. Reconstructions and homotopies go to bench/results/seq_autoencoders/<data>/<name>/.
+test codes (a seq_ae's fitted Gaussian too); for every model, statistics of `--samples` drawn
+sequences against the test split. Reconstructions and homotopies go to bench/results/seq_autoencoders/<data>/<name>/.
 Writes bench/results/seq_autoencoders_<data>.json.
 """
 
@@ -33,6 +34,7 @@ from guides.empty import NoLatents
 from guides.seq_encoder import SeqEncoder
 from zoo.data import jsb_phrases, shakespeare_lines
 from zoo.infer.checkpoint import load_checkpoint
+from zoo.infer.generate import draw, sample_statistics
 from zoo.infer.code_report import write_code_report
 from zoo.infer.likelihood import held_out_figures
 from zoo.infer.trainer import Trainer, TrainOptions
@@ -86,8 +88,10 @@ def run(name: str, data, args) -> dict:
     figures = held_out_figures(model, guide, data, "test", num_particles=args.particles, batch_size=64,
                                limit=args.test_limit)
     code = write_code_report(model, guide, data, run_dir, limit=args.test_limit)
+    samples = draw(model, guide, args.samples, max(len(s) for s in data.test))
+    statistics = sample_statistics(samples, data)
     best = min(history, key=lambda h: h["valid_nats_per_step"])
-    return {"test": [f.as_dict() for f in figures], "code": code, "best_minute": best["minutes"],
+    return {"test": [f.as_dict() for f in figures], "code": code, "sample_statistics": statistics, "best_minute": best["minutes"],
             "best_step": best["step"], "steps": history[-1]["step"], "minutes": history[-1]["minutes"]}
 
 
@@ -104,6 +108,7 @@ def main():
     parser.add_argument("--anneal-steps", type=int, default=2000)
     parser.add_argument("--word-dropout", type=float, default=0.25)
     parser.add_argument("--free-bits", type=float, default=0.25, help="lambda, nats per latent dimension")
+    parser.add_argument("--samples", type=int, default=100, help="sequences drawn for the sample statistics")
     parser.add_argument("--code-weight", type=float, default=0.01, help="lambda of the code generators' terms")
     parser.add_argument("--steps-per-epoch", type=int, default=100)
     parser.add_argument("--patience", type=int, default=8)
@@ -130,6 +135,11 @@ def main():
         c = (r["code"] or {}).get("latent_code")
         if c and "code_mmd" in c:
             print(f"  {'':18s} MMD of new codes to encoded test codes: {c['code_mmd']:.3f}")
+        s = r["sample_statistics"] or {}
+        if "mmd" in s:
+            shown = ("notes_per_frame", "js_polyphony_nats", "js_pitch_class_nats", "js_note_length_nats",
+                     "js_2gram_nats", "bleu_2", "self_bleu_2", "mmd", "mmd_reference")
+            print(f"  {'':18s} samples: " + ", ".join(f"{k} {s[k]:.3f}" for k in shown if k in s))
         elif c:
             print(f"  {'':18s} code: KL {c['kl']:.2f} nats/seq, active units {c['active_units']}/{len(c['activity'])}, "
                   f"I(x; z) {c['mutual_information']:.2f} nats, collapse {c['posterior_collapse']}")
