@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import pyro.poutine as poutine
 import torch
-from torch import Tensor, nn
-from torch.nn.functional import binary_cross_entropy_with_logits as bce
+from torch import Tensor
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
 from zoo.infer.mmd import median_bandwidths, mmd2
+from zoo.objectives.critic import Critic, dataset_steps
 from zoo.objectives.elbo import ELBO
 
 KINDS = ("mmd", "aae")
@@ -41,8 +41,7 @@ class StateRegularisedELBO:
             raise ZooError(f"objective.weight={weight} must be at least 0")
         self.elbo = ELBO(**elbo_options)
         self.kind, self.weight, self.site = state_regulariser, weight, site
-        self.critic_size, self.critic_lr = critic_size, critic_lr
-        self.critic, self.critic_optimizer = None, None
+        self.critic = Critic(critic_size, critic_lr)
 
     def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
         traces = {}
@@ -59,8 +58,7 @@ class StateRegularisedELBO:
         if self.weight == 0:
             return loss
         z_q, z_p = self.state_draws(traces["model"], traces["guide"], batch)
-        steps = batch.dataset_size * batch.lengths.float().mean()
-        return loss + self.weight * steps * self.divergence(z_q, z_p)
+        return loss + self.weight * dataset_steps(batch) * self.divergence(z_q, z_p)
 
     def state_draws(self, model_trace, guide_trace, batch: Batch) -> tuple[Tensor, Tensor]:
         """z_t ~ q and z_t ~ p(z_t | h_{t-1}) at every unpadded step: (n, Z) each."""
@@ -76,19 +74,5 @@ class StateRegularisedELBO:
     def divergence(self, z_q: Tensor, z_p: Tensor) -> Tensor:
         if self.kind == "mmd":
             return mmd2(z_q, z_p, median_bandwidths(z_q, z_p, (0.5, 1.0, 2.0)))
-        critic = self._critic(z_q)
-        self.critic_optimizer.zero_grad()  # one critic step: prior draws are "real", posterior ones "fake"
-        real, fake = critic(z_p.detach()), critic(z_q.detach())
-        (bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))).backward()
-        self.critic_optimizer.step()
-        for p in critic.parameters():
-            p.grad = None
-        fooled = critic(z_q)
-        return bce(fooled, torch.ones_like(fooled))  # -log D(z_q), the encoder's side
-
-    def _critic(self, like: Tensor) -> nn.Module:
-        if self.critic is None:
-            z, h = like.shape[-1], self.critic_size
-            self.critic = nn.Sequential(nn.Linear(z, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1)).to(like.device)
-            self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=self.critic_lr)
-        return self.critic
+        self.critic.step(real=z_p, fake=z_q)  # prior draws are "real", posterior ones "fake"
+        return self.critic.fooled(z_q)  # -log D(z_q), the encoder's side
