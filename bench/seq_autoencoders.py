@@ -74,7 +74,8 @@ def build(name: str, data, args):
 
 def run(name: str, data, args) -> dict:
     model, guide, objective = build(name, data, args)
-    options = TrainOptions(max_epochs=100_000, max_minutes=args.minutes, steps_per_epoch=args.steps_per_epoch,
+    max_epochs = args.steps // args.steps_per_epoch if args.steps else 100_000
+    options = TrainOptions(max_epochs=max_epochs, max_minutes=args.minutes, steps_per_epoch=args.steps_per_epoch,
                            batch_size=args.batch, lr=args.lr, patience=args.patience, lr_patience=args.lr_patience,
                            seed=args.seed, valid_limit=args.valid_limit, progress=False)
     run_dir = Path(__file__).parent / "results" / "seq_autoencoders" / args.data / name
@@ -95,11 +96,19 @@ def run(name: str, data, args) -> dict:
             "best_step": best["step"], "steps": history[-1]["step"], "minutes": history[-1]["minutes"]}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def budget(args) -> str:
+    parts = ([f"{args.minutes} min"] if args.minutes else []) + ([f"{args.steps} steps"] if args.steps else [])
+    return " or ".join(parts) or "unbounded"
+
+
+def main(description: str = __doc__, **defaults):
+    """Parse the command line (with `defaults` in place of the parser's own), train, evaluate, print."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=["jsb_phrases", "shakespeare_lines"], default="jsb_phrases")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--minutes", type=float, default=3.0, help="training budget for each model")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="train every model for this many steps at most (equal steps, not equal minutes)")
     parser.add_argument("--particles", type=int, default=100, help="K for the IWAE bound")
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--z", type=int, default=32)
@@ -116,6 +125,7 @@ def main():
     parser.add_argument("--valid-limit", type=int, default=None, help="validate on the first N sequences only")
     parser.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test sequences only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(**defaults)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -127,11 +137,11 @@ def main():
 
     steps = sum(len(s) for s in data.split("test", args.test_limit))
     print(f"\n{data.name} test split ({len(data.split('test', args.test_limit))} sequences, {steps} steps); "
-          f"{args.minutes} min of training each on {torch.get_num_threads()} CPU threads; nats per step")
+          f"training budget {budget(args)} each on {torch.get_num_threads()} CPU threads; nats per step")
     for name, r in results.items():
         for f in r["test"]:
             print(f"  {name:18s} {f['nats_per_step']:7.3f}  {f['kind']:16s} best at {r['best_minute']:.1f} min "
-                  f"(step {r['best_step']})")
+                  f"(step {r['best_step']} of {r['steps']})")
         c = (r["code"] or {}).get("latent_code")
         if c and "code_mmd" in c:
             print(f"  {'':18s} MMD of new codes to encoded test codes: {c['code_mmd']:.3f}")

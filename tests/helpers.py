@@ -23,3 +23,17 @@ def toy_rolls(num_sequences: int = 8, dim: int = 6, seed: int = 0) -> SequenceDa
     seqs = [(torch.rand(int(torch.randint(2, 8, (1,), generator=g)), dim, generator=g) < 0.3).float()
             for _ in range(num_sequences)]
     return SequenceData("toy_rolls", DataSpec("bernoulli", dim), seqs, seqs[:3], seqs[3:6])
+
+
+def toy_strokes(num_sequences: int = 8, seed: int = 0) -> SequenceData:
+    """Pen drawings of 2..7 steps (dx, dy, end of stroke), the last step ending the stroke."""
+    from zoo.data.strokes import stroke_data
+
+    g = torch.Generator().manual_seed(seed)
+    seqs = []
+    for _ in range(num_sequences):
+        T = int(torch.randint(2, 8, (1,), generator=g))
+        steps = torch.cat([torch.randn(T, 2, generator=g), torch.zeros(T, 1)], -1)
+        steps[-1, 2] = 1
+        seqs.append(steps.double().numpy())
+    return stroke_data("toy_strokes", seqs, seqs[:3], seqs[3:6])

@@ -6,7 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from tests.helpers import toy_rolls, toy_text
+from tests.helpers import toy_rolls, toy_strokes, toy_text
 from zoo.data.batch import collate
 from zoo.infer.sites import check_guide_covers
 from zoo.run import build_guide, build_model
@@ -48,6 +48,14 @@ def test_an_experiment_preset_sets_groups_and_values():
     assert cfg.objective.anneal_steps == 1000 and cfg.train.max_minutes == 5
 
 
+def test_the_handwriting_preset_is_graves_mixture_density_lstm_on_lasa():
+    cfg = composed("experiment=handwriting")
+    assert cfg.model.name == "char_lstm" and cfg.data._target_ == "zoo.data.lasa_handwriting.load"
+    assert cfg.model.net.emission == "mdn" and cfg.model.net.components == 20
+    cfg = composed("experiment=handwriting", "model=vrnn")  # VRNN-GMM keeps the data and the output
+    assert cfg.model.name == "vrnn" and cfg.model.net.emission == "mdn" and cfg.guide._target_ == "guides.vrnn.VRNNFiltering"
+
+
 @pytest.mark.parametrize("objective", ["elbo", "elbo_analytic_kl", "elbo_kl_annealed", "iwae"])
 def test_every_objective_instantiates_under_every_preset(objective):
     for preset in ("jsb_vrnn", "small_data_bayes"):
@@ -56,7 +64,7 @@ def test_every_objective_instantiates_under_every_preset(objective):
 
 @pytest.mark.parametrize("model", ["char_lstm", "bayes_lstm", "vrnn", "seq_ae", "seq_vae"] + [
     f"{m} model.bayesian_weights=true" for m in ("vrnn", "seq_ae", "seq_vae")])
-@pytest.mark.parametrize("make_data", [toy_text, toy_rolls])
+@pytest.mark.parametrize("make_data", [toy_text, toy_rolls, toy_strokes])
 def test_every_model_builds_from_config_with_a_guide_that_fits_it(model, make_data):
     model, *overrides = model.split()
     cfg = composed(f"model={model}", "model.net.hidden_size=8", *overrides)

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from zoo.cli import user_errors
 from zoo.data.dataset import DataSpec
 from zoo.data.oracle import oracle_for
+from zoo.infer.handwriting import sampling_bias, write_stroke_sheets
 from zoo.errors import ZooError
 from zoo.infer.checkpoint import CheckpointError, load_checkpoint
 from zoo.infer.code_report import write_code_report
@@ -119,8 +120,11 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
     oracle_figures = oracle_report(model, guide, data, e.oracle_samples)
 
     s = cfg.sample
-    samples = draw(model, guide, s.n, s.length, s.temperature, encode_prime(data.spec, s.prime))
+    with sampling_bias(model, s.bias):
+        samples = draw(model, guide, s.n, s.length, s.temperature, encode_prime(data.spec, s.prime))
     sample_files = write_samples(samples, data.spec, run_dir)
+    if data.spec.kind == "strokes":
+        sample_files += write_stroke_sheets(model, guide, data, run_dir, n=s.n)
     statistics = sample_statistics(samples, data)
     if statistics:
         log.info("samples against test data: " + ", ".join(f"{k} {v:.3f}" for k, v in statistics.items()))

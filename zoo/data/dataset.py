@@ -12,7 +12,7 @@ from zoo.data.batch import Batch, collate
 from zoo.data.vocab import Vocabulary
 from zoo.errors import ZooError
 
-KINDS = ("categorical", "bernoulli", "real")
+KINDS = ("categorical", "bernoulli", "real", "strokes")
 
 
 @dataclass
@@ -20,26 +20,33 @@ class DataSpec:
     """What the values at one step are.
 
     kind   "categorical": token ids in [0, dim); "bernoulli": {0,1}^dim frames
-           (piano rolls); "real": R^dim frames.
+           (piano rolls); "real": R^dim frames; "strokes": (dx, dy, end of stroke)
+           pen steps, dim 3 (zoo.data.strokes).
     dim    vocabulary size or frame size.
     vocab  the characters behind the ids, for text.
+    scale  strokes: the pen offsets were divided by this (their training standard
+           deviation); it travels with checkpoints so pictures can undo it.
     """
 
     kind: str
     dim: int
     vocab: Vocabulary | None = None
+    scale: float | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ZooError(f"data kind {self.kind!r} is not one of {KINDS}")
+        if self.kind == "strokes" and self.dim != 3:
+            raise ZooError(f"stroke data has 3 values per step (dx, dy, end of stroke), not {self.dim}")
 
     def state_dict(self) -> dict:
-        return {"kind": self.kind, "dim": self.dim, "vocab": self.vocab.tokens if self.vocab else None}
+        return {"kind": self.kind, "dim": self.dim, "vocab": self.vocab.tokens if self.vocab else None,
+                "scale": self.scale}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> DataSpec:
         vocab = Vocabulary(state["vocab"]) if state["vocab"] is not None else None
-        return cls(state["kind"], state["dim"], vocab)
+        return cls(state["kind"], state["dim"], vocab, state.get("scale"))
 
 
 @dataclass

@@ -47,7 +47,8 @@ def sample_statistics(samples: torch.Tensor, data: SequenceData, limit: int = 50
 
 
 def write_samples(samples: torch.Tensor, spec: DataSpec, run_dir: Path, stem: str = "samples") -> list[Path]:
-    """Text as a .txt (one sample per block); piano rolls as one .png of stacked rolls."""
+    """Text as a .txt (one sample per block); piano rolls as one .png of stacked rolls; pen
+    strokes as one .png of drawings."""
     if spec.kind == "categorical" and spec.vocab is not None:
         path = run_dir / f"{stem}.txt"
         texts = [spec.vocab.decode(s.tolist()) for s in samples.cpu()]
@@ -58,6 +59,13 @@ def write_samples(samples: torch.Tensor, spec: DataSpec, run_dir: Path, stem: st
 
         path = run_dir / f"{stem}.png"
         plot_piano_rolls(samples.cpu(), path)
+        return [path]
+    if spec.kind == "strokes":
+        from zoo.data.strokes import to_strokes
+        from zoo.infer.plots import plot_strokes
+
+        path = run_dir / f"{stem}.png"
+        plot_strokes([to_strokes(s, spec.scale or 1.0) for s in samples], path)
         return [path]
     path = run_dir / f"{stem}.pt"
     torch.save(samples.cpu(), path)

@@ -41,3 +41,32 @@ def plot_piano_rolls(rolls: torch.Tensor, path: Path, lowest_midi: int = 21, tit
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_strokes(drawings: list[list], path: Path, titles: list[str] | None = None, ncols: int = 4,
+                 row_labels: list[str] | None = None, given: list[list | None] | None = None) -> None:
+    """Drawings (each a list of (N_k, 2) pen positions, one line per stroke, strokes in alternating
+    colours) on a grid, ncols across, equal axes; optional panel titles, row labels (for example
+    the sampling bias of a row), and per panel a `given` drawing laid over it in thick grey (the
+    prime of a continuation)."""
+    n = len(drawings)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.4 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.axis("off")
+            continue
+        for k, stroke in enumerate(drawings[i]):
+            ax.plot(stroke[:, 0], stroke[:, 1], color="C0" if k % 2 == 0 else "C3", linewidth=1.2)
+        for stroke in (given[i] or []) if given else []:
+            ax.plot(stroke[:, 0], stroke[:, 1], color="0.6", linewidth=3, zorder=0)
+        ax.set_aspect("equal", adjustable="datalim")
+        if titles:
+            ax.set_title(titles[i], fontsize=8)
+        if row_labels and i % ncols == 0:
+            ax.set_ylabel(row_labels[i // ncols], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

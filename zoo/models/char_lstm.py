@@ -29,7 +29,7 @@ class CharLSTM(nn.Module):
         embedding_size: int | None = None,
         dropout: float = 0.0,
         emission: str = "auto",
-        components: int = 5,
+        components: int | None = None,
     ):
         super().__init__()
         self.spec = spec

@@ -45,7 +45,7 @@ class SeqAE(nn.Module):
         word_dropout: float = 0.0,
         emission: str = "auto",
         embedding_size: int | None = None,
-        components: int = 5,
+        components: int | None = None,
         code_momentum: float = 0.01,
         code_source: str = "gaussian",
         noise_size: int = 32,

@@ -37,7 +37,7 @@ class SeqVAE(nn.Module):
         word_dropout: float = 0.0,
         emission: str = "auto",
         embedding_size: int | None = None,
-        components: int = 5,
+        components: int | None = None,
     ):
         super().__init__()
         self.spec, self.hidden_size, self.z_size = spec, hidden_size, z_size

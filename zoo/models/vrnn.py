@@ -45,7 +45,7 @@ class VRNN(nn.Module):
         prior: str = "learned",
         emission: str = "auto",
         embedding_size: int | None = None,
-        components: int = 5,
+        components: int | None = None,
         dropout: float = 0.0,
     ):
         super().__init__()

@@ -1,6 +1,7 @@
 """Emitters: p(x_t | h_t) for each kind of value, and the features x_t feeds back:
 softmax for tokens, Bernoulli for binary frames, diagonal Gaussian or a Gaussian mixture
-for real frames (`model.net.emission=auto|softmax|bernoulli|gaussian|gmm`).
+for real frames, and Graves's mixture density output for pen strokes
+(`model.net.emission=auto|softmax|bernoulli|gaussian|gmm|mdn`; mdn is in zoo.nn.pen_mixture).
 
 An emitter does two things for a recurrent generator:
   features(x)   what the network reads at the next step, (B, T, ...) -> (B, T, F)
@@ -16,6 +17,7 @@ from torch.nn.functional import softplus
 
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
+from zoo.nn.pen_mixture import MixtureDensityEmitter
 
 
 class CategoricalEmitter(nn.Module):
@@ -100,16 +102,19 @@ class GaussianMixtureEmitter(_FrameEmitter):
         return dist.MixtureSameFamily(mixture, dist.Normal(loc, scale).to_event(1))  # batch (B, T), event (D,)
 
 
-EMISSIONS = {"softmax": "categorical", "bernoulli": "bernoulli", "gaussian": "real", "gmm": "real"}
+EMISSIONS = {"softmax": "categorical", "bernoulli": "bernoulli", "gaussian": "real", "gmm": "real", "mdn": "strokes"}
+AUTO = {"categorical": "softmax", "bernoulli": "bernoulli", "real": "gaussian", "strokes": "mdn"}
 
 
 def make_emitter(
-    spec: DataSpec, hidden_size: int, emission: str = "auto", embedding_size: int | None = None, components: int = 5
+    spec: DataSpec, hidden_size: int, emission: str = "auto", embedding_size: int | None = None,
+    components: int | None = None,
 ):
     """The emitter for a data set: `auto` takes softmax for tokens, bernoulli for binary
-    frames and gaussian for real frames."""
+    frames, gaussian for real frames and mdn for pen strokes. `components` M of a mixture:
+    None takes 5 for gmm and Graves's 20 for mdn."""
     if emission == "auto":
-        emission = {"categorical": "softmax", "bernoulli": "bernoulli", "real": "gaussian"}[spec.kind]
+        emission = AUTO[spec.kind]
     if emission not in EMISSIONS:
         raise ZooError(f"model.net.emission={emission!r} is not one of auto, {', '.join(EMISSIONS)}")
     if EMISSIONS[emission] != spec.kind:
@@ -120,4 +125,6 @@ def make_emitter(
         return BernoulliEmitter(spec.dim, hidden_size)
     if emission == "gaussian":
         return GaussianEmitter(spec.dim, hidden_size)
-    return GaussianMixtureEmitter(spec.dim, hidden_size, components)
+    if emission == "mdn":
+        return MixtureDensityEmitter(hidden_size, components or 20)
+    return GaussianMixtureEmitter(spec.dim, hidden_size, components or 5)

@@ -45,7 +45,7 @@ class RecurrentDecoder(nn.Module):
         word_dropout: float = 0.0,
         emission: str = "auto",
         embedding_size: int | None = None,
-        components: int = 5,
+        components: int | None = None,
     ):
         super().__init__()
         if not 0.0 <= word_dropout <= 1.0:
