@@ -194,7 +194,8 @@ class Trainer:
 
     def fit(self, resume: str | None = None) -> list[dict]:
         """Train until max_epochs, max_minutes or early stopping; returns the metric history.
-        Checkpoints last.pt each epoch and best.pt at each better validation figure."""
+        Checkpoints last.pt each epoch and best.pt at each better validation figure (at every
+        epoch for an objective whose `selects_by_likelihood` is false)."""
         o = self.options
         if resume:
             self.load_state_dict(load_checkpoint(resume))
@@ -210,7 +211,10 @@ class Trainer:
             with pyro.validation_enabled(False):
                 train_loss = self.train_epoch(deadline)
             valid = self.validate()
-            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            # An adversarial objective past its likelihood phase is not judged by validation NLL:
+            # its latest checkpoint is its best, and the NLL neither anneals nor stops it.
+            selecting = getattr(self.objective, "selects_by_likelihood", True)
+            if selecting and isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step(valid.nats_per_step)
             self.history.append({
                 "epoch": self.epoch,
@@ -222,12 +226,14 @@ class Trainer:
                 "minutes": elapsed_before + (time.monotonic() - start) / 60,
             })
             self.log(self.history[-1])
-            if valid.nats_per_step < self.best:
+            if not selecting:
+                self.save("best.pt")
+            elif valid.nats_per_step < self.best:
                 self.best = valid.nats_per_step
                 self.save("best.pt")
             self.save("last.pt")
             self.write_metrics_csv()
-            if self.stalled() or time.monotonic() > deadline:
+            if (selecting and self.stalled()) or time.monotonic() > deadline:
                 break
         return self.history
 

@@ -43,11 +43,14 @@ class CharLSTM(nn.Module):
 
         x (B, T[, D]) -> distribution with batch shape (B, T), and the final LSTM state.
         """
+        h, state = self.lstm(self.shifted_inputs(x), state)  # (B, T, H)
+        return self.emitter(h, temperature), state
+
+    def shifted_inputs(self, x: Tensor) -> Tensor:
+        """What the LSTM reads at each step: x_{t-1}, the start vector at t = 1. (B, T[, D]) -> (B, T, F)."""
         features = self.emitter.features(x)  # (B, T, F)
         start = features.new_zeros(features.shape[0], 1, features.shape[2])  # (B, 1, F)
-        inputs = torch.cat([start, features[:, :-1]], dim=1)  # x_{t-1}: (B, T, F)
-        h, state = self.lstm(inputs, state)  # (B, T, H)
-        return self.emitter(h, temperature), state
+        return torch.cat([start, features[:, :-1]], dim=1)
 
     def forward(self, batch: Batch) -> None:
         """The Pyro model: observe every sequence, masked past its length."""
@@ -62,15 +65,18 @@ class CharLSTM(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None) -> Tensor:
-        """n sequences of `length` new steps, ancestrally, optionally continuing `prime`
-        ((P,) ids or (P, D) frames, shared by all n). Returns (n, P + length[, D])."""
-        shape = (n, 1) if self.spec.kind == "categorical" else (n, 1, self.spec.dim)
-        x_t = torch.zeros(shape, dtype=torch.long if len(shape) == 2 else torch.float)
+        """n sequences of `length` new steps, ancestrally, optionally continuing `prime`:
+        (P,) ids or (P, D) frames shared by all n, or one prime per sequence, (n, P[, D]).
+        Returns (n, P + length[, D])."""
+        frames = self.spec.kind != "categorical"
+        shape = (n, 1, self.spec.dim) if frames else (n, 1)
+        x_t = torch.zeros(shape, dtype=torch.float if frames else torch.long)
         x_t = x_t.to(self.lstm.weight_hh_l0.device)  # (a sampled weight when w is swapped in)
         pieces, state = [], None
-        if prime is not None and len(prime) > 0:
-            prime = prime.to(x_t.device).expand(n, *prime.shape)  # (n, P[, D])
-            _, state = self.next_step(prime, temperature=temperature)
+        if prime is not None and prime.shape[-2 if frames else -1] > 0:
+            per_sequence = prime.dim() == len(shape)
+            prime = prime.to(x_t.device) if per_sequence else prime.to(x_t.device).expand(n, *prime.shape)
+            _, state = self.lstm(self.shifted_inputs(prime))  # the state after x_{P-1}; x_P is read next
             pieces.append(prime)
             x_t = prime[:, -1:]
             inputs = self.emitter.features(x_t)  # continue from the last primed step

@@ -1,0 +1,141 @@
+"""SeqGAN: the policy-gradient estimator against an exact gradient, its rollouts and baseline,
+the recurrent discriminator, and the objective through the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.helpers import toy_text
+from zoo.data.batch import collate
+from zoo.data.dataset import DataSpec
+from zoo.models.char_lstm import CharLSTM
+from zoo.nn.discriminator import RecurrentDiscriminator
+from zoo.objectives.policy_gradient import leave_one_out_baseline, reinforce_surrogate, rollout_values
+
+V, T = 3, 3
+
+
+def all_sequences() -> torch.Tensor:
+    return torch.cartesian_prod(*[torch.arange(V)] * T)  # (V^T, T)
+
+
+def table_reward(table: torch.Tensor):
+    """R(y) looked up in a table over all V^T sequences (lengths are all T here)."""
+    def reward(x, lengths):
+        return table[(x * V ** torch.arange(T - 1, -1, -1)).sum(-1)]
+    return reward
+
+
+@pytest.mark.parametrize("baseline", [True, False])
+def test_policy_gradient_is_unbiased_for_the_exact_gradient(baseline):
+    torch.manual_seed(0)
+    G = CharLSTM(DataSpec("categorical", V), hidden_size=4)
+    params = list(G.parameters())
+    table = torch.rand(V ** T)
+    reward = table_reward(table)
+
+    ys = all_sequences()
+    p_y, _ = G.next_step(ys)
+    J = (p_y.log_prob(ys).sum(-1).exp() * table).sum()  # sum_y G(y) R(y), by enumeration
+    exact = torch.cat([g.flatten() for g in torch.autograd.grad(J, params)])
+
+    estimates = []
+    for _ in range(30):
+        B = 2000
+        y = G.sample(B, T)  # (B, T)
+        lengths = torch.full((B,), T)
+        Q = rollout_values(lambda prefix, steps: G.sample(len(prefix), steps, prime=prefix), reward, y, lengths, 4)
+        p, _ = G.next_step(y)
+        surrogate = reinforce_surrogate(p.log_prob(y), Q, torch.ones(B, T), baseline) * T  # -J per sequence
+        estimates.append(-torch.cat([g.flatten() for g in torch.autograd.grad(surrogate, params)]))
+    estimates = torch.stack(estimates)  # (30, P)
+    mean, se = estimates.mean(0), estimates.std(0) / len(estimates) ** 0.5
+    assert exact.abs().max() > 1e-3  # a gradient worth estimating
+    z = (mean - exact) / (se + 1e-6)
+    assert z.abs().max() < 4.5, f"largest z-score {z.abs().max():.2f}"
+    assert (z.abs() < 2).float().mean() > 0.85  # about 95% of coordinates within 2 s.e.
+
+
+def test_rollout_values_are_the_reward_when_it_is_settled_early_and_at_the_end():
+    torch.manual_seed(1)
+    G = CharLSTM(DataSpec("categorical", V), hidden_size=4)
+    y = G.sample(50, T)
+    lengths = torch.full((50,), T)
+    first = lambda x, lengths: (x[:, 0] == 1).float()  # noqa: E731  decided by the first token
+    Q = rollout_values(lambda p, s: G.sample(len(p), s, prime=p), first, y, lengths, 3)
+    assert torch.equal(Q, (y[:, :1] == 1).float().expand(-1, T))
+    table = torch.rand(V ** T)
+    Q = rollout_values(lambda p, s: G.sample(len(p), s, prime=p), table_reward(table), y, lengths, 3)
+    assert torch.allclose(Q[:, -1], table_reward(table)(y, lengths))
+
+
+def test_rollout_values_score_each_sequence_at_its_own_length():
+    G = CharLSTM(DataSpec("categorical", V), hidden_size=4)
+    y = torch.tensor([[1, 2, 0, 0], [2, 2, 2, 1]])
+    lengths = torch.tensor([2, 4])
+    last = lambda x, lengths: x[torch.arange(len(x)), lengths - 1].float()  # noqa: E731  the last real token
+    Q = rollout_values(lambda p, s: G.sample(len(p), s, prime=p), last, y, lengths, 2)
+    assert Q[0, 1] == 2 and Q[1, 3] == 1  # the whole sequence's reward at its last step
+    assert Q[0, 0] in (0, 1, 2)  # a rollout's value before it
+
+
+def test_leave_one_out_baseline_by_hand():
+    Q = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    b = leave_one_out_baseline(Q, mask)
+    expected = torch.tensor([[4.0, 9.0], [3.0, 5.5], [2.0, 2.0]])  # step 2: only sequences 1 and 3 reach it
+    assert torch.allclose(b, expected)
+
+
+def test_the_discriminator_never_reads_padding_and_learns_an_easy_difference():
+    torch.manual_seed(2)
+    spec = DataSpec("categorical", 4)
+    for bidirectional in (False, True):
+        D = RecurrentDiscriminator(spec, hidden_size=8, embedding_size=8, bidirectional=bidirectional)
+        x = torch.tensor([[1, 2, 3, 0, 0]])
+        garbage = torch.tensor([[1, 2, 3, 3, 1]])
+        assert torch.allclose(D(x, torch.tensor([3])), D(garbage, torch.tensor([3])))
+        assert torch.allclose(D(x, torch.tensor([3])), D(x[:, :3], torch.tensor([3])))
+    D = RecurrentDiscriminator(spec, hidden_size=8, embedding_size=8)
+    optimizer = torch.optim.Adam(D.parameters(), lr=0.05)
+    real, fake = torch.zeros(16, 6, dtype=torch.long), torch.randint(1, 4, (16, 6))
+    lengths = torch.full((16,), 6)
+    for _ in range(60):
+        loss = D.loss(real, lengths, fake, lengths)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert D.score(real, lengths).min() > 0.9 and D.score(fake, lengths).max() < 0.1
+
+
+def run(tmp_path, *overrides):
+    result = subprocess.run([sys.executable, "-m", "zoo.run", f"hydra.run.dir={tmp_path}", *overrides],
+                            capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_seqgan_on_the_oracle_through_the_cli(tmp_path):
+    run(tmp_path, "experiment=seqgan", "objective.pretrain_steps=6", "objective.discriminator_pretrain_steps=3",
+        "objective.rollouts=2", "train.steps_per_epoch=4", "train.max_epochs=3", "train.batch_size=8",
+        "train.progress=false", "data.num_train=200", "data.num_valid=50", "data.num_test=50",
+        "evaluate.oracle_samples=50")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["oracle"][0]["kind"] == "NLL-oracle" and metrics["test"][0]["kind"] == "exact"
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert best["step"] == 12  # adversarial epochs keep their latest checkpoint as the one to evaluate
+
+
+def test_seqgan_trains_a_bayesian_generator_of_piano_rolls(tmp_path):
+    result = run(tmp_path, "model=bayes_lstm", "data=jsb_phrases", "objective=seqgan", "objective.pretrain_steps=2",
+                 "objective.discriminator_pretrain_steps=1", "objective.rollouts=2", "objective.mle_weight=1.0",
+                 "model.net.hidden_size=16", "train.steps_per_epoch=3", "train.max_epochs=2", "train.batch_size=4",
+                 "train.progress=false", "train.valid_limit=20", "evaluate.test_limit=20", "evaluate.num_samples=2",
+                 "sample.length=16")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [f["kind"] for f in metrics["test"]] == ["-ELBO", "posterior predictive (S=2)"]
+    assert torch.load(tmp_path / "best.pt", weights_only=True)["step"] == 6
