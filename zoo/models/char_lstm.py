@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from zoo.data.batch import Batch
 from zoo.data.dataset import DataSpec
+from zoo.errors import ZooError
 from zoo.nn.emissions import make_emitter
 
 
@@ -68,6 +69,20 @@ class CharLSTM(nn.Module):
         """n sequences of `length` new steps, ancestrally, optionally continuing `prime`:
         (P,) ids or (P, D) frames shared by all n, or one prime per sequence, (n, P[, D]).
         Returns (n, P + length[, D])."""
+        return self.ancestral(n, length, temperature, prime)
+
+    def rsample(self, n: int, length: int, temperature: float = 1.0) -> Tensor:
+        """n sequences of `length` frames drawn by reparameterisation, so they are differentiable
+        in the network's parameters (C-RNN-GAN's generator); emissions with rsample only
+        (gaussian). Returns (n, length, D)."""
+        if not self.emitter(self.lstm.weight_hh_l0.new_zeros(1, 1, self.lstm.hidden_size)).has_rsample:
+            raise ZooError(f"model.net.emission of {self.spec.kind} data has no reparameterised samples; "
+                           f"use model.net.emission=gaussian (real frames) or objective=seqgan")
+        return self.ancestral(n, length, temperature, reparameterised=True)
+
+    def ancestral(self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None,
+                  reparameterised: bool = False) -> Tensor:
+        """x_t ~ p(x_t | x_{<t}) for `length` steps after the prime, each x_t read back."""
         frames = self.spec.kind != "categorical"
         shape = (n, 1, self.spec.dim) if frames else (n, 1)
         x_t = torch.zeros(shape, dtype=torch.float if frames else torch.long)
@@ -78,13 +93,13 @@ class CharLSTM(nn.Module):
             prime = prime.to(x_t.device) if per_sequence else prime.to(x_t.device).expand(n, *prime.shape)
             _, state = self.lstm(self.shifted_inputs(prime))  # the state after x_{P-1}; x_P is read next
             pieces.append(prime)
-            x_t = prime[:, -1:]
-            inputs = self.emitter.features(x_t)  # continue from the last primed step
+            inputs = self.emitter.features(prime[:, -1:])  # continue from the last primed step
         else:
-            inputs = self.emitter.features(x_t).zero_()  # the start vector
+            inputs = torch.zeros_like(self.emitter.features(x_t))  # the start vector
         for _ in range(length):
             h, state = self.lstm(inputs, state)  # (n, 1, H)
-            x_t = self.emitter(h, temperature).sample()  # (n, 1[, D])
+            p_t = self.emitter(h, temperature)
+            x_t = p_t.rsample() if reparameterised else p_t.sample()  # (n, 1[, D])
             pieces.append(x_t)
             inputs = self.emitter.features(x_t)
         return torch.cat(pieces, dim=1)

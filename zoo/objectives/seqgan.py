@@ -79,17 +79,12 @@ class SeqGAN:
         net_type = type(getattr(model, "net", model))
         if not hasattr(net_type, "next_step"):
             raise ZooError(f"objective=seqgan trains next-step generators (char_lstm, bayes_lstm), not {net_type.__name__}")
-        if self.discriminator is None:
-            self.discriminator = RecurrentDiscriminator(spec, self.discriminator_hidden).to(batch.x.device)
-            self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_lr)
-        mle = self.mle.differentiable_loss(model, guide, batch)  # -log p(x) (or -ELBO), scaled to the data set
         if self.step < self.pretrain_steps:
             if self.step >= self.pretrain_steps - self.discriminator_pretrain_steps:
-                with torch.no_grad(), policy(model, guide) as net:
-                    fake = self.generate(net, batch)
-                self.train_discriminator(batch, fake)
+                self.discriminator_step(model, guide, batch)
             self.progress = {"phase": "mle"}
-            return mle
+            return self.mle.differentiable_loss(model, guide, batch)  # -log p(x) (or -ELBO), scaled
+        self.make_discriminator(spec, batch.x.device)
         with policy(model, guide) as net:
             y = self.generate(net, batch)  # (B, T[, D])
             Q = rollout_values(lambda prefix, steps: net.sample(len(prefix), steps, self.temperature, prime=prefix),
@@ -100,7 +95,21 @@ class SeqGAN:
         d_loss = self.train_discriminator(batch, y)
         reward = Q.gather(1, (batch.lengths - 1)[:, None].to(Q.device)).mean().item()  # mean D(Y)
         self.progress = {"phase": "adv", "reward": f"{reward:.3f}", "d_loss": f"{d_loss:.3f}"}
-        return loss + self.mle_weight * mle if self.mle_weight else loss
+        if self.mle_weight:
+            loss = loss + self.mle_weight * self.mle.differentiable_loss(model, guide, batch)
+        return loss
+
+    def make_discriminator(self, spec, device) -> None:
+        if self.discriminator is None:
+            self.discriminator = RecurrentDiscriminator(spec, self.discriminator_hidden).to(device)
+            self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_lr)
+
+    def discriminator_step(self, model, guide, batch: Batch) -> float:
+        """Train D alone on the minibatch against as many fresh samples of G; G is left as it is."""
+        self.make_discriminator(model.spec, batch.x.device)
+        with torch.no_grad(), policy(model, guide) as net:
+            fake = self.generate(net, batch)
+        return self.train_discriminator(batch, fake)
 
     def generate(self, net, batch: Batch) -> Tensor:
         """As many sequences as the minibatch, as long as its longest; scored at its lengths."""
