@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import statistics
 import time
 from pathlib import Path
 
 import torch
+
+from zoo.infer.trainer import describe_device
 
 
 def time_steps(steps: dict, repeats: int = 7, inner: int = 5, warmup: int = 3) -> dict[str, float]:
@@ -41,7 +44,10 @@ def train_step(loss_fn, params, lr: float = 1e-3, clip_norm: float = 5.0):
 
 
 def write_json(name: str, payload: dict) -> Path:
+    """bench/results/<name>.json, with the hardware it ran on and the command that made it."""
     out = Path(__file__).parent / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
+    payload = {**payload, "hardware": describe_device("cuda" if torch.cuda.is_available() else "cpu"), "command": "python -m " + " ".join(
+        [f"bench.{Path(sys.argv[0]).stem}", *sys.argv[1:]])}
     out.write_text(json.dumps(payload, indent=2))
     return out

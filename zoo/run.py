@@ -30,7 +30,7 @@ from zoo.infer.likelihood import held_out_figures
 from zoo.infer.oracle_metrics import model_nll_oracle
 from zoo.infer.plots import plot_curve
 from zoo.infer.sites import check_guide_covers
-from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.infer.trainer import Trainer, TrainOptions, describe_device
 from zoo.models.bayesian_weights import BayesianWeights
 from guides.with_weights import WeightsThenLatents
 
@@ -136,6 +136,7 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
         "best_valid_nats_per_step": trainer.best,
         "epochs": trainer.epoch,
         "minutes": history[-1]["minutes"],
+        "hardware": describe_device(trainer.device),
         "samples": [p.name for p in sample_files],
         "sample_statistics": statistics,
         **({"latent_code": code["latent_code"], "code_files": code["files"]} if code else {}),

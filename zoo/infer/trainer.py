@@ -11,6 +11,7 @@ import csv
 import itertools
 import logging
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -60,6 +61,15 @@ class TrainOptions:
 
 def resolve_device(name: str) -> torch.device:
     return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+
+
+def describe_device(device: torch.device | str = "cpu") -> str:
+    """Where figures were measured: the GPU's name, or the CPU threads torch uses."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    threads = torch.get_num_threads()
+    return f"CPU, {threads} thread{'s' if threads > 1 else ''} ({os.cpu_count()} cores)"
 
 
 def seed_everything(seed: int) -> None:
