@@ -37,12 +37,18 @@ ANCHORS = {"DMM -ELBO": 6.93, "DMM importance-sampled": 6.39, "DMM-Aug": 6.29, "
            "RNN-NADE": 5.56, "LSTM (Bai 2018)": 8.45}
 
 
+def stem(args) -> str:
+    """jsb, or jsb_<tag> for a named variant: where its run folders and JSON go."""
+    return f"jsb_{args.tag}" if args.tag else "jsb"
+
+
 def build(name: str, data, args):
     torch.manual_seed(args.seed)
+    emission = {"emission": args.emission, "components": args.nade_hidden if args.emission == "nade" else None}
     if name == "char_lstm":
-        model = CharLSTM(data.spec, hidden_size=args.lstm_hidden)
+        model = CharLSTM(data.spec, hidden_size=args.lstm_hidden, **emission)
         return model, NoLatents(model), ELBO()
-    model = VRNN(data.spec, hidden_size=args.hidden, z_size=args.z)
+    model = VRNN(data.spec, hidden_size=args.hidden, z_size=args.z, dropout=args.dropout, **emission)
     guide = VRNNFiltering(model) if name == "vrnn_filtering" else VRNNSmoothing(model)
     return model, guide, ELBO(analytic_kl=True, anneal_steps=args.anneal_steps)
 
@@ -55,7 +61,7 @@ def run(name: str, data, args) -> dict:
         lr_patience=args.lr_patience, seed=args.seed,
         progress=False,
     )
-    run_dir = Path(__file__).parent / "results" / "jsb" / name
+    run_dir = Path(__file__).parent / "results" / stem(args) / name
     trainer = Trainer(model, guide, objective, data, options, run_dir)
     history = trainer.fit()
     trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
@@ -76,6 +82,10 @@ def main():
     parser.add_argument("--particles", type=int, default=500, help="K for the IWAE bound")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--z", type=int, default=16)
+    parser.add_argument("--emission", choices=["bernoulli", "nade"], default="bernoulli",
+                        help="independent notes, or RNN-NADE's output (notes of a frame depend on each other)")
+    parser.add_argument("--nade-hidden", type=int, default=100, help="hidden units of the NADE output")
+    parser.add_argument("--dropout", type=float, default=0.0, help="vrnn: dropout on the decoder's features")
     parser.add_argument("--lstm-hidden", type=int, default=256)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -84,6 +94,7 @@ def main():
     parser.add_argument("--patience", type=int, default=8)
     parser.add_argument("--lr-patience", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", default="", help="names a variant: bench/results/jsb_<tag>.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -94,13 +105,13 @@ def main():
         results[name] = run(name, data, args)
 
     print(f"\nJSB chorales test NLL, nats per frame ({data.num_steps('test')} frames, {len(data.test)} chorales); "
-          f"{args.minutes} min of training each on {torch.get_num_threads()} CPU threads")
+          f"{args.minutes} min of training each on {torch.get_num_threads()} CPU threads; emission {args.emission}")
     for name, r in results.items():
         for f in r["test"]:
             print(f"  {name:15s} {f['nats_per_step']:7.3f}  {f['kind']:16s} best at {r['best_minute']:.1f} min "
                   f"(step {r['best_step']}); evaluated in {r['eval_seconds']:.0f} s")
     print("anchors: " + ", ".join(f"{k} {v}" for k, v in ANCHORS.items()))
-    write_json("jsb", {"args": vars(args), "results": results, "anchors": ANCHORS})
+    write_json(stem(args), {"args": vars(args), "results": results, "anchors": ANCHORS})
 
 
 if __name__ == "__main__":

@@ -61,11 +61,13 @@ def data_of(name: str, payload: dict, model: str) -> str:
         return name.removeprefix("seq_autoencoders_")
     if name.startswith("seqgan_"):
         return name.removeprefix("seqgan_")
+    if name.startswith("jsb_"):  # variants of bench.jsb (--tag)
+        return "jsb_chorales"
     return DATA.get(name, name)
 
 
 def script_of(name: str) -> str:
-    return next((s for s in ("seq_autoencoders", "seqgan") if name.startswith(s)), name)
+    return next((s for s in ("seq_autoencoders", "seqgan", "jsb") if name.startswith(s)), name)
 
 
 def bench_rows(file: Path) -> tuple[list[dict], list[dict]]:

@@ -51,7 +51,10 @@ def figures(model, guide, data, args) -> dict:
     if teacher is not None:
         out["nll_oracle"] = model_nll_oracle(model, guide, teacher, args.samples).as_dict()
     length = max(len(s) for s in data.test)
-    out["sample_statistics"] = sample_statistics(draw(model, guide, args.samples, length), data)
+    samples = draw(model, guide, args.samples, length)
+    out["sample_statistics"] = sample_statistics(samples, data)
+    if data.spec.vocab is not None:  # the first lines, as text, for the samples file
+        out["examples"] = [data.spec.vocab.decode(s.tolist()).split("\n")[0] for s in samples[:10]]
     return out
 
 
@@ -100,6 +103,10 @@ def main():
     adversarial_minutes = (time.perf_counter() - start) / 60
     adversarial = figures(model, guide, data, args)
 
+    if "examples" in adversarial:
+        (folder / "samples.txt").write_text("".join(
+            f"{name}:\n" + "\n".join(f"  {line}" for line in f["examples"]) + "\n\n"
+            for name, f in (("after maximum likelihood", mle), ("after SeqGAN", adversarial))))
     rows = {"MLE": (mle, args.mle_steps, mle_minutes), "SeqGAN": (adversarial, history[-1]["step"], adversarial_minutes)}
     print(f"\n{data.name}: char_lstm (embedding {args.embedding}, hidden {args.hidden}) on "
           f"{torch.get_num_threads()} CPU threads; nats per token")

@@ -70,3 +70,50 @@ def test_real_frames_train_and_sample(emission, make_model):
     if make_model is CharLSTM:
         assert torch.isfinite(model.log_prob(batch)).all()
     assert model.sample(2, 4).shape == (2, 4, data.spec.dim)
+
+
+def test_nade_is_normalised_and_matches_its_definition():
+    import itertools
+
+    from zoo.nn.nade import NADEEmitter
+
+    torch.manual_seed(0)
+    D = 4
+    emitter = NADEEmitter(D, hidden_size=3, nade_hidden=5).double()
+    with torch.no_grad():
+        emitter.W.normal_()
+        emitter.V.normal_()
+    h = torch.randn(2, 3, dtype=torch.float64)
+    p = emitter(h)
+    frames = torch.tensor(list(itertools.product([0.0, 1.0], repeat=D)), dtype=torch.float64)  # (16, D)
+    log_p = p.log_prob(frames[:, None, :])  # (16, 2)
+    assert torch.allclose(log_p.exp().sum(0), torch.ones(2, dtype=torch.float64))  # sums to 1 over all frames
+    b, c = emitter.b(h), emitter.c(h)  # the definition, note by note, for one frame
+    x = frames[11]
+    expected = torch.zeros(2, dtype=torch.float64)
+    for d in range(D):
+        a = c + emitter.W[:, :d] @ x[:d]
+        p_d = torch.sigmoid(b[:, d] + torch.sigmoid(a) @ emitter.V[d])
+        expected += torch.log(p_d if x[d] == 1 else 1 - p_d)
+    assert torch.allclose(p.log_prob(x), expected)
+    draws = p.sample((20000,))[:, 0]  # frequencies of the 16 frames against their probabilities
+    index = (draws * 2 ** torch.arange(D - 1, -1, -1)).sum(-1).long()
+    freq = torch.bincount(index, minlength=16).double() / len(index)
+    assert torch.allclose(freq, log_p[:, 0].exp(), atol=0.015)
+    mode = p.mode[0]
+    assert mode.shape == (D,) and set(mode.tolist()) <= {0.0, 1.0}
+
+
+def test_nade_serves_char_lstm_and_vrnn_on_piano_rolls():
+    from tests.helpers import toy_rolls
+    from zoo.data.batch import collate
+    from zoo.models.char_lstm import CharLSTM
+    from zoo.models.vrnn import VRNN
+
+    data = toy_rolls()
+    batch = collate(data.train[:3])
+    lstm = CharLSTM(data.spec, hidden_size=8, emission="nade", components=6)
+    assert lstm.log_prob(batch).shape == (3,) and (lstm.log_prob(batch) < 0).all()
+    assert lstm.sample(2, 4).shape == (2, 4, data.spec.dim)
+    vrnn = VRNN(data.spec, hidden_size=8, z_size=2, emission="nade")
+    assert vrnn.sample(2, 4).shape == (2, 4, data.spec.dim)

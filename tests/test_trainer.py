@@ -84,3 +84,19 @@ def test_early_stopping_after_patience_epochs_without_improvement(tmp_path):
 def test_missing_checkpoint_names_the_path(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint(tmp_path / "nowhere")
+
+
+def test_a_checkpoint_from_before_the_spec_had_a_scale_still_loads(tmp_path):
+    """Checkpoints keep a DataSpec's state; fields added later (scale) must not reject old ones."""
+    from guides.empty import NoLatents
+    from tests.helpers import toy_rolls
+    from zoo.infer.trainer import Trainer, TrainOptions
+    from zoo.models.char_lstm import CharLSTM
+    from zoo.objectives import ELBO
+
+    data = toy_rolls()
+    model = CharLSTM(data.spec, hidden_size=4)
+    trainer = Trainer(model, NoLatents(model), ELBO(), data, TrainOptions(progress=False), tmp_path)
+    state = trainer.state_dict()
+    del state["data_spec"]["scale"]
+    trainer.load_state_dict(state)

@@ -22,7 +22,7 @@ import pyro
 import torch
 from tqdm.auto import tqdm
 
-from zoo.data.dataset import SequenceData
+from zoo.data.dataset import DataSpec, SequenceData
 from zoo.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from zoo.infer.likelihood import held_out_figures
 from zoo.errors import ZooError
@@ -126,7 +126,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         spec = self.data.spec.state_dict()
-        if state["data_spec"] != spec:
+        if DataSpec.from_state_dict(state["data_spec"]).state_dict() != spec:  # older checkpoints lack new fields
             raise CheckpointError(
                 f"the checkpoint was trained on data of kind {state['data_spec']['kind']} with "
                 f"{state['data_spec']['dim']} symbols, this data set ({self.data.name}) has kind "

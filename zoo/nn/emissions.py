@@ -1,7 +1,9 @@
 """Emitters: p(x_t | h_t) for each kind of value, and the features x_t feeds back:
 softmax for tokens, Bernoulli for binary frames, diagonal Gaussian or a Gaussian mixture
-for real frames, and Graves's mixture density output for pen strokes
-(`model.net.emission=auto|softmax|bernoulli|gaussian|gmm|mdn`; mdn is in zoo.nn.pen_mixture).
+for real frames, Graves's mixture density output for pen strokes, and RNN-NADE's output for
+binary frames whose notes depend on each other
+(`model.net.emission=auto|softmax|bernoulli|nade|gaussian|gmm|mdn`; mdn is in zoo.nn.pen_mixture,
+nade in zoo.nn.nade).
 
 An emitter does two things for a recurrent generator:
   features(x)   what the network reads at the next step, (B, T, ...) -> (B, T, F)
@@ -17,6 +19,7 @@ from torch.nn.functional import softplus
 
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
+from zoo.nn.nade import NADEEmitter
 from zoo.nn.pen_mixture import MixtureDensityEmitter
 
 
@@ -102,7 +105,8 @@ class GaussianMixtureEmitter(_FrameEmitter):
         return dist.MixtureSameFamily(mixture, dist.Normal(loc, scale).to_event(1))  # batch (B, T), event (D,)
 
 
-EMISSIONS = {"softmax": "categorical", "bernoulli": "bernoulli", "gaussian": "real", "gmm": "real", "mdn": "strokes"}
+EMISSIONS = {"softmax": "categorical", "bernoulli": "bernoulli", "nade": "bernoulli", "gaussian": "real", "gmm": "real",
+             "mdn": "strokes"}
 AUTO = {"categorical": "softmax", "bernoulli": "bernoulli", "real": "gaussian", "strokes": "mdn"}
 
 
@@ -111,8 +115,9 @@ def make_emitter(
     components: int | None = None,
 ):
     """The emitter for a data set: `auto` takes softmax for tokens, bernoulli for binary
-    frames, gaussian for real frames and mdn for pen strokes. `components` M of a mixture:
-    None takes 5 for gmm and Graves's 20 for mdn."""
+    frames, gaussian for real frames and mdn for pen strokes. `components`, the size of the
+    emission's inner layer: mixture components (None: 5 for gmm, Graves's 20 for mdn), or
+    NADE's hidden units (None: 100)."""
     if emission == "auto":
         emission = AUTO[spec.kind]
     if emission not in EMISSIONS:
@@ -123,6 +128,8 @@ def make_emitter(
         return CategoricalEmitter(spec.dim, hidden_size, embedding_size)
     if emission == "bernoulli":
         return BernoulliEmitter(spec.dim, hidden_size)
+    if emission == "nade":
+        return NADEEmitter(spec.dim, hidden_size, components or 100)
     if emission == "gaussian":
         return GaussianEmitter(spec.dim, hidden_size)
     if emission == "mdn":

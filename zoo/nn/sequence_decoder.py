@@ -19,11 +19,14 @@ from torch.distributions import Bernoulli, Categorical, Independent
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
 from zoo.nn.emissions import make_emitter
+from zoo.nn.nade import NADE
 
 
 def most_likely(p: dist.Distribution) -> Tensor:
     """The greedy choice at one step: the most probable token, each note on iff p > 1/2, or the
     mean of a real frame."""
+    if isinstance(p, NADE):
+        return p.mode
     base = p.base_dist if isinstance(p, Independent) else p
     if isinstance(base, Categorical):
         return base.logits.argmax(-1)

@@ -1,0 +1,100 @@
+"""The pictures of the model pages: samples drawn from the benches' trained checkpoints.
+
+    python -m bench.pictures
+
+Reads the best checkpoints under bench/results/ (run the benches first) and writes to docs/images/:
+
+    char_lstm_samples.txt, bayes_lstm_samples.txt   text, from bench.hybrids --pairs text
+    vrnn_samples.png                                piano rolls, from bench.jsb
+    seq_vae_homotopy.png                            a homotopy, from bench.seq_autoencoders
+    handwriting_sheet.png, handwriting_primed.png   strokes, from bench.handwriting
+    seqgan_samples.txt                              lines after SeqGAN, from bench.seqgan --data shakespeare_lines
+
+A picture whose checkpoint is missing is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from guides.vrnn import VRNNFiltering
+from guides.weights import MeanFieldWeights
+from guides.with_weights import WeightsThenLatents
+from guides.empty import NoLatents
+from zoo.data.dataset import DataSpec
+from zoo.infer.generate import draw
+from zoo.infer.plots import plot_piano_rolls
+from zoo.models.bayesian_weights import BayesianWeights
+from zoo.models.char_lstm import CharLSTM
+from zoo.models.vrnn import VRNN
+
+RESULTS = Path(__file__).parent / "results"
+IMAGES = Path(__file__).parents[1] / "docs" / "images"
+
+
+def load(folder: Path):
+    state = torch.load(folder / "best.pt", weights_only=False, map_location="cpu")
+    return state, DataSpec.from_state_dict(state["data_spec"])
+
+
+def text(samples: torch.Tensor, spec: DataSpec) -> str:
+    return "\n\n".join(spec.vocab.decode(s.tolist()) for s in samples) + "\n"
+
+
+def char_lstm_text(args_hidden: int) -> str:
+    state, spec = load(RESULTS / "hybrids" / "char_lstm")
+    model = CharLSTM(spec, hidden_size=args_hidden)
+    model.load_state_dict(state["model"])
+    return text(draw(model, NoLatents(model), 2, 300, temperature=0.8), spec)
+
+
+def bayes_lstm_text(args: dict) -> str:
+    state, spec = load(RESULTS / "hybrids" / "bayes_lstm")
+    model = BayesianWeights(CharLSTM(spec, hidden_size=args["lstm_hidden"]), prior_scale=args["prior_scale"])
+    guide = WeightsThenLatents(model, MeanFieldWeights(model, init_scale=args["init_scale"]), NoLatents(model.net))
+    model.load_state_dict(state["model"])
+    guide.load_state_dict(state["guide"])
+    return text(draw(model, guide, 2, 300, temperature=0.8), spec)
+
+
+def vrnn_rolls(args: dict) -> None:
+    state, spec = load(RESULTS / "jsb" / "vrnn_filtering")
+    model = VRNN(spec, hidden_size=args["hidden"], z_size=args["z"])
+    model.load_state_dict(state["model"])
+    plot_piano_rolls(draw(model, VRNNFiltering(model), 3, 64), IMAGES / "vrnn_samples.png",
+                     titles=[f"vrnn sample {i + 1} (64 frames)" for i in range(3)])
+
+
+def main():
+    torch.manual_seed(0)
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    jobs = {
+        "char_lstm_samples.txt": lambda: (IMAGES / "char_lstm_samples.txt").write_text(
+            char_lstm_text(json.loads((RESULTS / "hybrids.json").read_text())["args"]["lstm_hidden"])),
+        "bayes_lstm_samples.txt": lambda: (IMAGES / "bayes_lstm_samples.txt").write_text(
+            bayes_lstm_text(json.loads((RESULTS / "hybrids.json").read_text())["args"])),
+        "vrnn_samples.png": lambda: vrnn_rolls(json.loads((RESULTS / "jsb.json").read_text())["args"]),
+        "seq_vae_homotopy.png": lambda: shutil.copy(
+            RESULTS / "seq_autoencoders" / "jsb_phrases" / "seq_vae_free_bits" / "homotopy.png",
+            IMAGES / "seq_vae_homotopy.png"),
+        "handwriting_sheet.png": lambda: shutil.copy(RESULTS / "handwriting" / "char_lstm" / "sample_sheet.png",
+                                                     IMAGES / "handwriting_sheet.png"),
+        "handwriting_primed.png": lambda: shutil.copy(RESULTS / "handwriting" / "char_lstm" / "primed.png",
+                                                      IMAGES / "handwriting_primed.png"),
+        "seqgan_samples.txt": lambda: shutil.copy(RESULTS / "seqgan_shakespeare_lines" / "samples.txt",
+                                                  IMAGES / "seqgan_samples.txt"),
+    }
+    for name, job in jobs.items():
+        try:
+            job()
+            print(f"wrote docs/images/{name}")
+        except (FileNotFoundError, KeyError) as e:
+            print(f"skipped {name}: {e}")
+
+
+if __name__ == "__main__":
+    main()
