@@ -78,7 +78,7 @@ def run(name: str, data, args) -> dict:
     options = TrainOptions(max_epochs=max_epochs, max_minutes=args.minutes, steps_per_epoch=args.steps_per_epoch,
                            batch_size=args.batch, lr=args.lr, patience=args.patience, lr_patience=args.lr_patience,
                            seed=args.seed, valid_limit=args.valid_limit, progress=False)
-    run_dir = Path(__file__).parent / "results" / "seq_autoencoders" / args.data / name
+    run_dir = Path(__file__).parent / "results" / "seq_autoencoders" / args.data / (args.tag or "") / name
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(model, guide, objective, data, options, run_dir)
     history = trainer.fit()
@@ -125,6 +125,7 @@ def main(description: str = __doc__, **defaults):
     parser.add_argument("--valid-limit", type=int, default=None, help="validate on the first N sequences only")
     parser.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test sequences only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", default="", help="names a variant: bench/results/seq_autoencoders_<data>_<tag>.json")
     parser.set_defaults(**defaults)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -153,7 +154,7 @@ def main(description: str = __doc__, **defaults):
         elif c:
             print(f"  {'':18s} code: KL {c['kl']:.2f} nats/seq, active units {c['active_units']}/{len(c['activity'])}, "
                   f"I(x; z) {c['mutual_information']:.2f} nats, collapse {c['posterior_collapse']}")
-    write_json(f"seq_autoencoders_{args.data}", {"args": vars(args), "data": data.name, "results": results})
+    write_json(f"seq_autoencoders_{args.data}" + (f"_{args.tag}" if args.tag else ""), {"args": vars(args), "data": data.name, "results": results})
 
 
 if __name__ == "__main__":

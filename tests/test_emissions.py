@@ -117,3 +117,15 @@ def test_nade_serves_char_lstm_and_vrnn_on_piano_rolls():
     assert lstm.sample(2, 4).shape == (2, 4, data.spec.dim)
     vrnn = VRNN(data.spec, hidden_size=8, z_size=2, emission="nade")
     assert vrnn.sample(2, 4).shape == (2, 4, data.spec.dim)
+
+
+def test_gumbel_max_draws_follow_the_softmax():
+    import pyro.distributions as dist
+
+    from zoo.nn.emissions import draw_sample
+
+    torch.manual_seed(0)
+    logits = torch.tensor([2.0, 0.0, -1.0, 1.0])
+    draws = draw_sample(dist.Categorical(logits=logits.expand(100_000, 4)))
+    freq = torch.bincount(draws, minlength=4).float() / len(draws)
+    assert torch.allclose(freq, torch.softmax(logits, 0), atol=0.006)

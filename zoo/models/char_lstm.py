@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from zoo.data.batch import Batch
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
-from zoo.nn.emissions import make_emitter
+from zoo.nn.emissions import draw_sample, make_emitter
 
 
 class CharLSTM(nn.Module):
@@ -99,7 +99,7 @@ class CharLSTM(nn.Module):
         for _ in range(length):
             h, state = self.lstm(inputs, state)  # (n, 1, H)
             p_t = self.emitter(h, temperature)
-            x_t = p_t.rsample() if reparameterised else p_t.sample()  # (n, 1[, D])
+            x_t = p_t.rsample() if reparameterised else draw_sample(p_t)  # (n, 1[, D])
             pieces.append(x_t)
             inputs = self.emitter.features(x_t)
         return torch.cat(pieces, dim=1)
