@@ -63,7 +63,10 @@ def run(name: str, data, args) -> dict:
     )
     run_dir = Path(__file__).parent / "results" / stem(args) / name
     trainer = Trainer(model, guide, objective, data, options, run_dir)
-    history = trainer.fit()
+    if args.evaluate_only:  # a finished run: its best checkpoint, and its history from last.pt
+        history = load_checkpoint(run_dir, "last.pt")["history"]
+    else:
+        history = trainer.fit()
     trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
     model.eval()
     guide.eval()
@@ -94,6 +97,8 @@ def main():
     parser.add_argument("--patience", type=int, default=8)
     parser.add_argument("--lr-patience", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="evaluate the checkpoints a finished run left in bench/results/jsb[_<tag>]/ instead of training")
     parser.add_argument("--tag", default="", help="names a variant: bench/results/jsb_<tag>.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -44,7 +44,7 @@ def test_the_command_line_wins_over_a_model_default():
 
 def test_an_experiment_preset_sets_groups_and_values():
     cfg = composed("experiment=jsb_vrnn", "train.max_minutes=5")
-    assert cfg.model.name == "vrnn" and cfg.evaluate.num_particles == 500
+    assert cfg.model.name == "vrnn" and cfg.evaluate.num_particles == 500 and cfg.model.net.emission == "nade"
     assert cfg.objective.anneal_steps == 1000 and cfg.train.max_minutes == 5
 
 

@@ -129,3 +129,16 @@ def test_gumbel_max_draws_follow_the_softmax():
     draws = draw_sample(dist.Categorical(logits=logits.expand(100_000, 4)))
     freq = torch.bincount(draws, minlength=4).float() / len(draws)
     assert torch.allclose(freq, torch.softmax(logits, 0), atol=0.006)
+
+
+def test_nade_note_by_note_equals_all_notes_at_once(monkeypatch):
+    from zoo.nn import nade
+    from zoo.nn.nade import NADEEmitter
+
+    torch.manual_seed(1)
+    emitter = NADEEmitter(6, hidden_size=3, nade_hidden=4).double()
+    h = torch.randn(5, 7, 3, dtype=torch.float64)
+    x = (torch.rand(5, 7, 6) < 0.4).double()
+    at_once = emitter(h).log_prob(x)
+    monkeypatch.setattr(nade, "VECTORISED", 0)
+    assert torch.allclose(emitter(h).log_prob(x), at_once)

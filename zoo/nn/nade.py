@@ -19,6 +19,8 @@ from torch import Tensor, nn
 from torch.distributions import constraints
 from torch.nn.functional import binary_cross_entropy_with_logits
 
+VECTORISED = 2**25  # elements of the all-notes pre-activation tensor (128 MB in float32)
+
 
 class NADE(dist.TorchDistribution):
     """p(x | b, c) of binary frames x in {0, 1}^D. b (..., D), c (..., H'), W (H', D), V (D, H').
@@ -42,10 +44,20 @@ class NADE(dist.TorchDistribution):
         return new
 
     def logits(self, x: Tensor) -> Tensor:
-        """The logit of p(x_d = 1 | x_{<d}) for every note d at once: (..., D)."""
-        contribution = x[..., :, None] * self.W.T  # W_{:, d} x_d for each d: (..., D, H')
-        a = self.c[..., None, :] + torch.cumsum(contribution, -2) - contribution  # sum over j < d: (..., D, H')
-        return self.b + (torch.sigmoid(a) * self.V).sum(-1)
+        """The logit of p(x_d = 1 | x_{<d}) for every note d: (..., D). All notes at once when the
+        (..., D, H') pre-activations fit in VECTORISED elements, else note by note (evaluation
+        with many particles), the same numbers either way."""
+        shape = torch.broadcast_shapes(x.shape[:-1], self.c.shape[:-1])
+        if shape.numel() * self.W.numel() <= VECTORISED:
+            contribution = x[..., :, None] * self.W.T  # W_{:, d} x_d for each d: (..., D, H')
+            a = self.c[..., None, :] + torch.cumsum(contribution, -2) - contribution  # sum over j < d
+            return self.b + (torch.sigmoid(a) * self.V).sum(-1)
+        a = self.c.expand(shape + self.c.shape[-1:])  # (..., H')
+        logits = []
+        for d in range(self.b.shape[-1]):
+            logits.append((torch.sigmoid(a) * self.V[d]).sum(-1))
+            a = a + x[..., d, None] * self.W[:, d]
+        return self.b + torch.stack(logits, -1)
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
