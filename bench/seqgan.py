@@ -3,7 +3,8 @@
     python -m bench.seqgan [--data oracle --mle-steps 3000 --adversarial-minutes 20]
     python -m bench.seqgan --data shakespeare_lines --hidden 128 --embedding 32 --lr 0.002
 
-1. char_lstm trains by maximum likelihood for `--mle-steps` (the MLE generator).
+1. char_lstm trains by maximum likelihood for at most `--mle-steps`, stopping early on the
+   validation NLL; its best checkpoint is the MLE generator.
 2. A recurrent discriminator trains alone for `--discriminator-steps` against its samples.
 3. The generator trains by SeqGAN's REINFORCE with `--rollouts` Monte Carlo rollouts and a
    leave-one-out baseline for `--adversarial-minutes` (optionally with `--mle-weight` times the
@@ -22,6 +23,7 @@ Writes bench/results/seqgan_<data>.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ import torch
 from bench.common import write_json
 from guides.empty import NoLatents
 from zoo.data import oracle, shakespeare_lines
+from zoo.infer.checkpoint import load_checkpoint
 from zoo.infer.generate import draw, sample_statistics
 from zoo.infer.likelihood import held_out_figures
 from zoo.infer.oracle_metrics import model_nll_oracle
@@ -66,7 +69,7 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.01, help="Adam step size of the MLE phase")
     parser.add_argument("--mle-steps", type=int, default=3000)
-    parser.add_argument("--discriminator-steps", type=int, default=300)
+    parser.add_argument("--discriminator-steps", type=int, default=3000)
     parser.add_argument("--adversarial-minutes", type=float, default=20.0)
     parser.add_argument("--adversarial-lr", type=float, default=1e-3)
     parser.add_argument("--rollouts", type=int, default=16)
@@ -85,15 +88,18 @@ def main():
     folder = Path(__file__).parent / "results" / f"seqgan_{args.data}"
     per_epoch = 100
     start = time.perf_counter()
-    Trainer(model, guide, ELBO(), data, TrainOptions(
+    mle_trainer = Trainer(model, guide, ELBO(), data, TrainOptions(
         max_epochs=args.mle_steps // per_epoch, steps_per_epoch=per_epoch, batch_size=args.batch, lr=args.lr,
-        lr_schedule="none", patience=10**6, seed=args.seed, progress=False), folder / "mle").fit()
+        patience=5, lr_patience=2, seed=args.seed, progress=False, valid_limit=500), folder / "mle")
+    mle_steps = mle_trainer.fit()[-1]["step"]
+    mle_trainer.load_state_dict(load_checkpoint(folder / "mle", "best.pt"))  # the early-stopped generator
     mle_minutes = (time.perf_counter() - start) / 60
     mle = figures(model, guide, data, args)
 
     objective = SeqGAN(pretrain_steps=0, rollouts=args.rollouts, mle_weight=args.mle_weight)
     start = time.perf_counter()
-    for _, batch in zip(range(args.discriminator_steps), data.batches("train", args.batch, shuffle=True, seed=1)):
+    epochs = (data.batches("train", args.batch, shuffle=True, seed=epoch) for epoch in itertools.count(1))
+    for _, batch in zip(range(args.discriminator_steps), itertools.chain.from_iterable(epochs)):
         d_loss = objective.discriminator_step(model, guide, batch)
     logging.info(f"discriminator pre-trained for {args.discriminator_steps} steps, loss {d_loss:.3f}")
     history = Trainer(model, guide, objective, data, TrainOptions(
@@ -107,7 +113,7 @@ def main():
         (folder / "samples.txt").write_text("".join(
             f"{name}:\n" + "\n".join(f"  {line}" for line in f["examples"]) + "\n\n"
             for name, f in (("after maximum likelihood", mle), ("after SeqGAN", adversarial))))
-    rows = {"MLE": (mle, args.mle_steps, mle_minutes), "SeqGAN": (adversarial, history[-1]["step"], adversarial_minutes)}
+    rows = {"MLE": (mle, mle_trainer.step, mle_minutes), "SeqGAN": (adversarial, history[-1]["step"], adversarial_minutes)}
     print(f"\n{data.name}: char_lstm (embedding {args.embedding}, hidden {args.hidden}) on "
           f"{torch.get_num_threads()} CPU threads; nats per token")
     for name, (f, steps, minutes) in rows.items():
@@ -121,6 +127,7 @@ def main():
     if args.data == "oracle":
         print("anchors: " + ", ".join(f"{k} {v}" for k, v in ANCHORS.items()))
     write_json(f"seqgan_{args.data}", {"args": vars(args), "mle": mle, "seqgan": adversarial,
+                                       "mle_steps": mle_steps, "mle_best_step": mle_trainer.step,
                                        "adversarial_steps": history[-1]["step"], "mle_minutes": mle_minutes,
                                        "adversarial_minutes": adversarial_minutes, "anchors": ANCHORS})
 
