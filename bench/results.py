@@ -147,7 +147,7 @@ def main():
     for file in sorted(RESULTS.glob("*.json")):
         r, a = bench_rows(file)
         rows += r
-        anchors += a
+        anchors += [x for x in a if (x["data"], x["name"]) not in {(y["data"], y["name"]) for y in anchors}]
     for root in args.runs:
         for metrics in sorted(Path(root).rglob("metrics.json")):
             rows += run_rows(metrics.parent)
