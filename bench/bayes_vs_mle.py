@@ -20,11 +20,10 @@ from pathlib import Path
 
 import torch
 
-from bench.common import write_json
+from bench.common import reload_best, write_json
 from guides.empty import NoLatents
 from guides.weights import MeanFieldWeights
 from zoo.data import tiny_shakespeare
-from zoo.infer.checkpoint import load_checkpoint
 from zoo.infer.likelihood import held_out_figures
 from zoo.infer.trainer import Trainer, TrainOptions
 from zoo.models.bayesian_weights import BayesianWeights
@@ -47,8 +46,7 @@ def train(name: str, data, args) -> dict:
     run_dir = Path(__file__).parent / "results" / "bayes_vs_mle" / name
     trainer = Trainer(model, guide, ELBO(), data, options, run_dir)
     history = trainer.fit()
-    trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
-    model.eval()
+    reload_best(trainer)
     figures = held_out_figures(model, guide, data, "test", num_samples=args.samples,
                                train_steps=trainer.train_steps)
     best = min(history, key=lambda h: h["valid_nats_per_step"])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from zoo.infer.checkpoint import load_checkpoint
 from zoo.infer.trainer import describe_device
 
 
@@ -41,6 +42,13 @@ def train_step(loss_fn, params, lr: float = 1e-3, clip_norm: float = 5.0):
         optimizer.step()
 
     return step
+
+
+def reload_best(trainer) -> None:
+    """After fit(): the trainer's best.pt back into its model and guide, both in evaluation mode."""
+    trainer.load_state_dict(load_checkpoint(trainer.run_dir, "best.pt"))
+    trainer.model.eval()
+    trainer.guide.eval()
 
 
 def write_json(name: str, payload: dict) -> Path:

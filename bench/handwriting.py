@@ -31,13 +31,12 @@ from pathlib import Path
 
 import torch
 
-from bench.common import write_json
+from bench.common import reload_best, write_json
 from guides.empty import NoLatents
 from guides.vrnn import VRNNFiltering
 from guides.weights import MeanFieldWeights
 from guides.with_weights import WeightsThenLatents
 from zoo.data import lasa_handwriting
-from zoo.infer.checkpoint import load_checkpoint
 from zoo.infer.handwriting import write_stroke_sheets
 from zoo.infer.likelihood import held_out_figures
 from zoo.infer.trainer import Trainer, TrainOptions
@@ -74,9 +73,7 @@ def run(name: str, data, args) -> dict:
     run_dir = Path(__file__).parent / "results" / "handwriting" / name
     trainer = Trainer(model, guide, objective, data, options, run_dir)
     history = trainer.fit()
-    trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
-    model.eval()
-    guide.eval()
+    reload_best(trainer)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     figures = held_out_figures(model, guide, data, "test", num_samples=args.samples, num_particles=args.particles,

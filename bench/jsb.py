@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import write_json
+from bench.common import reload_best, write_json
 from guides.empty import NoLatents
 from guides.vrnn import VRNNFiltering, VRNNSmoothing
 from zoo.data import jsb_chorales
@@ -67,9 +67,7 @@ def run(name: str, data, args) -> dict:
         history = load_checkpoint(run_dir, "last.pt")["history"]
     else:
         history = trainer.fit()
-    trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
-    model.eval()
-    guide.eval()
+    reload_best(trainer)
     start = time.perf_counter()
     figures = held_out_figures(model, guide, data, "test", num_particles=args.particles, batch_size=77)
     seconds = time.perf_counter() - start

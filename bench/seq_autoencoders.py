@@ -29,11 +29,10 @@ from pathlib import Path
 
 import torch
 
-from bench.common import write_json
+from bench.common import reload_best, write_json
 from guides.empty import NoLatents
 from guides.seq_encoder import SeqEncoder
 from zoo.data import jsb_phrases, shakespeare_lines
-from zoo.infer.checkpoint import load_checkpoint
 from zoo.infer.generate import draw, sample_statistics
 from zoo.infer.code_report import write_code_report
 from zoo.infer.likelihood import held_out_figures
@@ -82,9 +81,7 @@ def run(name: str, data, args) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(model, guide, objective, data, options, run_dir)
     history = trainer.fit()
-    trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
-    model.eval()
-    guide.eval()
+    reload_best(trainer)
     torch.manual_seed(args.seed)
     figures = held_out_figures(model, guide, data, "test", num_particles=args.particles, batch_size=64,
                                limit=args.test_limit)
