@@ -51,11 +51,16 @@ def reload_best(trainer) -> None:
     trainer.guide.eval()
 
 
+def command_line() -> str:
+    """The command that is running, as `python -m bench.<script> <arguments>`."""
+    return "python -m " + " ".join([f"bench.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
+
+
 def write_json(name: str, payload: dict) -> Path:
     """bench/results/<name>.json, with the hardware it ran on and the command that made it."""
     out = Path(__file__).parent / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
-    payload = {**payload, "hardware": describe_device("cuda" if torch.cuda.is_available() else "cpu"), "command": "python -m " + " ".join(
-        [f"bench.{Path(sys.argv[0]).stem}", *sys.argv[1:]])}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    payload = {**payload, "hardware": describe_device(device), "command": command_line()}
     out.write_text(json.dumps(payload, indent=2))
     return out

@@ -89,7 +89,8 @@ def bench_rows(file: Path) -> tuple[list[dict], list[dict]]:
         rows.append({"data": data_of(name, payload, model.split(" ")[0]), "model": model,
                      "nats_per_step": f["nats_per_step"], "stderr": f.get("stderr"), "kind": f["kind"],
                      "minutes": minutes, "hardware": payload.get("hardware", "not recorded"),
-                     "command": payload.get("command", f"python -m bench.{script_of(name)} (arguments not recorded)")})
+                     "command": results.get(model.split(" ")[0], {}).get("command") or payload.get(
+                         "command", f"python -m bench.{script_of(name)} (arguments not recorded)")})
     anchors = [{"data": data_of(name, payload, ""), "name": k, "value": v}
                for k, v in (payload.get("anchors") or {}).items()]
     return rows, anchors

@@ -24,12 +24,13 @@ Writes bench/results/seq_autoencoders_<data>.json.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
 import torch
 
-from bench.common import reload_best, write_json
+from bench.common import command_line, reload_best, write_json
 from guides.empty import NoLatents
 from guides.seq_encoder import SeqEncoder
 from zoo.data import jsb_phrases, shakespeare_lines
@@ -61,14 +62,14 @@ def build(name: str, data, args):
         source, objective = CODE_OBJECTIVES[name]
         model = SeqAE(data.spec, hidden_size=args.hidden, code_source=source)
         return model, NoLatents(model), objective(weight=args.code_weight)
-    model = SeqVAE(data.spec, hidden_size=args.hidden, z_size=args.z,
+    model = SeqVAE(data.spec, hidden_size=args.hidden, z_size=args.z, feed_latent=args.feed_latent,
                    word_dropout=args.word_dropout if name == "seq_vae_bowman" else 0.0)
     objective = {
         "seq_vae": ELBO(analytic_kl=True),
         "seq_vae_bowman": ELBO(analytic_kl=True, anneal_steps=args.anneal_steps, anneal_shape="sigmoid"),
         "seq_vae_free_bits": ELBO(analytic_kl=True, free_bits=args.free_bits),
     }[name]
-    return model, SeqEncoder(model), objective
+    return model, SeqEncoder(model, bidirectional=args.bidirectional), objective
 
 
 def run(name: str, data, args) -> dict:
@@ -77,7 +78,8 @@ def run(name: str, data, args) -> dict:
     options = TrainOptions(max_epochs=max_epochs, max_minutes=args.minutes, steps_per_epoch=args.steps_per_epoch,
                            batch_size=args.batch, lr=args.lr, patience=args.patience, lr_patience=args.lr_patience,
                            seed=args.seed, valid_limit=args.valid_limit, progress=False)
-    run_dir = Path(__file__).parent / "results" / "seq_autoencoders" / args.data / (args.tag or "") / name
+    run_dir = Path(__file__).parent / "results" / "seq_autoencoders" / args.data / (args.tag or "")
+    run_dir = run_dir / label(name, args)
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(model, guide, objective, data, options, run_dir)
     history = trainer.fit()
@@ -89,8 +91,22 @@ def run(name: str, data, args) -> dict:
     samples = draw(model, guide, args.samples, max(len(s) for s in data.test))
     statistics = sample_statistics(samples, data)
     best = min(history, key=lambda h: h["valid_nats_per_step"])
-    return {"test": [f.as_dict() for f in figures], "code": code, "sample_statistics": statistics, "best_minute": best["minutes"],
-            "best_step": best["step"], "steps": history[-1]["step"], "minutes": history[-1]["minutes"]}
+    return {"args": vars(args), "command": command_line(), "test": [f.as_dict() for f in figures], "code": code,
+            "sample_statistics": statistics, "best_minute": best["minutes"], "best_step": best["step"],
+            "steps": history[-1]["step"], "minutes": history[-1]["minutes"]}
+
+
+def label(name: str, args) -> str:
+    """The model's name in the results, with the seq_vae's architecture options that differ from the default."""
+    if not name.startswith("seq_vae"):
+        return name
+    return name + ("_bidirectional" if args.bidirectional else "") + ("_feed_latent" if args.feed_latent else "")
+
+
+def earlier_results(name: str) -> dict:
+    """The models of an earlier run under the same name (each with the arguments it ran with)."""
+    path = Path(__file__).parent / "results" / f"{name}.json"
+    return json.loads(path.read_text())["results"] if path.exists() else {}
 
 
 def budget(args) -> str:
@@ -111,6 +127,9 @@ def main(description: str = __doc__, **defaults):
     parser.add_argument("--z", type=int, default=32)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--feed-latent", action="store_true", help="seq_vae: z fed to the decoder at every step")
+    parser.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=False,
+                        help="seq_vae: a bidirectional LSTM encoder (Bowman et al.'s reads one way)")
     parser.add_argument("--anneal-steps", type=int, default=2000)
     parser.add_argument("--word-dropout", type=float, default=0.25)
     parser.add_argument("--free-bits", type=float, default=0.25, help="lambda, nats per latent dimension")
@@ -122,7 +141,8 @@ def main(description: str = __doc__, **defaults):
     parser.add_argument("--valid-limit", type=int, default=None, help="validate on the first N sequences only")
     parser.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test sequences only")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tag", default="", help="names a variant: bench/results/seq_autoencoders_<data>_<tag>.json")
+    parser.add_argument("--tag", default="", help="names a variant: bench/results/seq_autoencoders_<data>_<tag>.json; "
+                        "runs of one tag accumulate there, so its models can train in parallel processes")
     parser.set_defaults(**defaults)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -131,8 +151,10 @@ def main(description: str = __doc__, **defaults):
     results = {}
     for name in args.models:
         logging.info(f"--- {name}")
-        results[name] = run(name, data, args)
+        results[label(name, args)] = run(name, data, args)
 
+    out = f"seq_autoencoders_{args.data}" + (f"_{args.tag}" if args.tag else "")
+    results = {**earlier_results(out), **results}
     steps = sum(len(s) for s in data.split("test", args.test_limit))
     print(f"\n{data.name} test split ({len(data.split('test', args.test_limit))} sequences, {steps} steps); "
           f"training budget {budget(args)} each on {torch.get_num_threads()} CPU threads; nats per step")
@@ -151,7 +173,7 @@ def main(description: str = __doc__, **defaults):
         elif c:
             print(f"  {'':18s} code: KL {c['kl']:.2f} nats/seq, active units {c['active_units']}/{len(c['activity'])}, "
                   f"I(x; z) {c['mutual_information']:.2f} nats, collapse {c['posterior_collapse']}")
-    write_json(f"seq_autoencoders_{args.data}" + (f"_{args.tag}" if args.tag else ""), {"args": vars(args), "data": data.name, "results": results})
+    write_json(out, {"args": vars(args), "data": data.name, "results": results})
 
 
 if __name__ == "__main__":

@@ -13,12 +13,15 @@ from zoo.nn.sequence_encoder import SequenceEncoder
 
 
 class SeqEncoder(nn.Module):
-    """q(z | x) = N(mu(e), diag sigma(e)^2), e = the final state of an LSTM over x (with
-    bidirectional, both directions' final states): the encoder of Fabius & van Amersfoort 2014
-    and Bowman et al. 2015. It reads x through the model's input features (shared, not owned)."""
+    """q(z | x) = N(mu(e), diag sigma(e)^2), e = the final states of a bidirectional LSTM over x;
+    with bidirectional=False, the one-way encoder of Fabius & van Amersfoort 2014 and Bowman et
+    al. 2015, whose final state sees the start of a line only through every later step. Both
+    directions by default: on Shakespeare lines they lower the validation -ELBO from 1.460 to
+    1.419 nats per character at equal steps (bench.seq_vae). It reads x through the model's input
+    features (shared, not owned)."""
 
     def __init__(self, model: nn.Module, hidden_size: int | None = None, num_layers: int = 1,
-                 bidirectional: bool = False):
+                 bidirectional: bool = True):
         super().__init__()
         if not all(hasattr(model, a) for a in ("z_size", "features", "feature_size", "decode")):
             raise ZooError(f"guide=seq_encoder is a guide for model=seq_vae, not for {type(model).__name__}")
