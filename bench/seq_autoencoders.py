@@ -14,11 +14,13 @@ figure, reloads its best checkpoint and is evaluated on the test split:
     seq_ae_gan           seq_ae + a generator of codes trained against a critic (Goodfellow et al. 2014)
     seq_ae_aae           seq_ae whose codes a critic pushes towards N(0, I) (Makhzani et al. 2015)
 
-For the VAEs: -ELBO and -IWAE-K per step, and the code diagnostics (KL per sequence, active
-units, I(x; z)); for the code generators, the MMD between their new codes and the encoded
-test codes (a seq_ae's fitted Gaussian too); for every model, statistics of `--samples` drawn
-sequences against the test split. Reconstructions and homotopies go to bench/results/seq_autoencoders/<data>/<name>/.
-Writes bench/results/seq_autoencoders_<data>.json.
+The seq_vae's encoder reads one way here, as Bowman et al.'s (`--bidirectional`: both ways,
+the default of guide=seq_encoder and of bench.seq_vae). For the VAEs: -ELBO and -IWAE-K per
+step, and the code diagnostics (KL per sequence, active units, I(x; z)); for the code
+generators, the MMD between their new codes and the encoded test codes (a seq_ae's fitted
+Gaussian too); for every model, statistics of `--samples` drawn sequences against the test
+split. Reconstructions and homotopies go to bench/results/seq_autoencoders/<data>/[<tag>/]<name>/.
+Writes bench/results/seq_autoencoders_<data>[_<tag>].json.
 """
 
 from __future__ import annotations
