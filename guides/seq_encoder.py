@@ -16,9 +16,10 @@ class SeqEncoder(nn.Module):
     """q(z | x) = N(mu(e), diag sigma(e)^2), e = the final states of a bidirectional LSTM over x;
     with bidirectional=False, the one-way encoder of Fabius & van Amersfoort 2014 and Bowman et
     al. 2015, whose final state sees the start of a line only through every later step. Both
-    directions by default: on Shakespeare lines they lower the validation -ELBO from 1.460 to
-    1.419 nats per character at equal steps (bench.seq_vae). It reads x through the model's input
-    features (shared, not owned)."""
+    directions by default: on Shakespeare lines, at equal steps, they lower the validation -ELBO
+    from 1.460 to 1.419 nats per character and raise I(x; z) from 1.3 to 3.4 nats, for the same
+    IWAE-500 bound (bench.seq_vae). It reads x through the model's input features (shared, not
+    owned)."""
 
     def __init__(self, model: nn.Module, hidden_size: int | None = None, num_layers: int = 1,
                  bidirectional: bool = True):
