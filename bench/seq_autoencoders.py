@@ -99,7 +99,7 @@ def run(name: str, data, args) -> dict:
 
 
 def label(name: str, args) -> str:
-    """The model's name in the results, with the seq_vae's architecture options that differ from the default."""
+    """The model's name in the results and its run folder, with the seq_vae's encoder and decoder options when set."""
     if not name.startswith("seq_vae"):
         return name
     return name + ("_bidirectional" if args.bidirectional else "") + ("_feed_latent" if args.feed_latent else "")
