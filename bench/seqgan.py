@@ -30,10 +30,9 @@ from pathlib import Path
 
 import torch
 
-from bench.common import write_json
+from bench.common import reload_best, write_json
 from guides.empty import NoLatents
 from zoo.data import oracle, shakespeare_lines
-from zoo.infer.checkpoint import load_checkpoint
 from zoo.infer.generate import draw, sample_statistics
 from zoo.infer.likelihood import held_out_figures
 from zoo.infer.oracle_metrics import model_nll_oracle
@@ -92,7 +91,7 @@ def main():
         max_epochs=args.mle_steps // per_epoch, steps_per_epoch=per_epoch, batch_size=args.batch, lr=args.lr,
         patience=5, lr_patience=2, seed=args.seed, progress=False, valid_limit=500), folder / "mle")
     mle_steps = mle_trainer.fit()[-1]["step"]
-    mle_trainer.load_state_dict(load_checkpoint(folder / "mle", "best.pt"))  # the early-stopped generator
+    reload_best(mle_trainer)  # the early-stopped generator
     mle_minutes = (time.perf_counter() - start) / 60
     mle = figures(model, guide, data, args)
 
