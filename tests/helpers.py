@@ -1,6 +1,11 @@
-"""Small synthetic data sets for model tests."""
+"""What tests share: small synthetic data sets, and the commands run as a user runs them."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 
@@ -37,3 +42,35 @@ def toy_strokes(num_sequences: int = 8, seed: int = 0) -> SequenceData:
         steps[-1, 2] = 1
         seqs.append(steps.double().numpy())
     return stroke_data("toy_strokes", seqs, seqs[:3], seqs[3:6])
+
+
+# -- the commands, as a user runs them -----------------------------------------------------------
+
+CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
+
+# A run that trains for a few steps and evaluates on a slice: every end-to-end test starts here.
+QUICK = ["train.max_epochs=2", "train.steps_per_epoch=3", "train.max_minutes=null", "train.progress=false",
+         "model.net.hidden_size=32", "train.valid_limit=40", "evaluate.test_limit=40", "evaluate.num_samples=3",
+         "sample.length=50"]
+
+
+def command(module: str, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m module args...` in a fresh process on one thread; with check, it must succeed."""
+    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=timeout)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def run_zoo(run_dir: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`python -m zoo.run` writing its run folder to `run_dir`."""
+    return command("zoo.run", f"hydra.run.dir={run_dir}", *overrides, check=check)
+
+
+def composed(*overrides: str):
+    """The config `python -m zoo.run overrides...` would compose, without running anything."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        return compose("config", overrides=list(overrides))
