@@ -21,7 +21,7 @@ import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
 from pyro.infer.autoguide import AutoNormal
-from pyro.nn import PyroModule, PyroSample
+from pyro.nn import PyroSample
 
 from bench.common import time_steps, train_step, write_json
 from guides.empty import NoLatents

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import zipfile
 
 import numpy as np
 import pytest
@@ -310,9 +311,35 @@ def test_bad_settings_are_zoo_errors(tmp_path):
         load_text(path, seq_len=0)
     with pytest.raises(ZooError, match="data.valid_fraction=0.6"):
         load_text(path, valid_fraction=0.6, test_fraction=0.5)
-    with pytest.raises(ZooError, match="at least 1"):
-        load_text(path, max_chars=0)
+    with pytest.raises(ZooError, match="data.max_train_chars=0 must be at least 1"):
+        load_text(path, max_train_chars=0)
     assert issubclass(DataError, ZooError) and issubclass(DataError, ValueError)
+
+
+def test_max_train_chars_is_one_option_across_text_data_sets(tmp_path):
+    """text, shakespeare and tiny_shakespeare take the same data.max_train_chars, checked before any file."""
+    path = tmp_path / "mine.txt"
+    path.write_text("enough text to split into three parts\n" * 10, encoding="utf-8")
+    assert load_text(path, max_train_chars=25).num_steps("train") == 25
+    for load in (lambda n: load_text(path, max_train_chars=n), lambda n: shakespeare.load(max_train_chars=n),
+                 lambda n: tiny_shakespeare.load(data_dir=tmp_path / "absent", max_train_chars=n)):
+        with pytest.raises(ZooError, match=r"data\.max_train_chars=2\.5 is not a valid value") as error:
+            load(2.5)
+        assert not isinstance(error.value, DataError)  # refused before any file is looked for
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "match"),
+    [("seq_len", None, "data.seq_len=null"), ("seq_len", "100", "data.seq_len='100'"),
+     ("seq_len", True, "data.seq_len=true"), ("valid_fraction", float("nan"), "data.valid_fraction=nan"),
+     ("test_fraction", None, "data.test_fraction=null"), ("path", None, "data.path=null")],
+)
+def test_text_options_of_the_wrong_type_are_named(tmp_path, option, value, match):
+    """A value of the wrong type is named as the user wrote it, not a TypeError from inside."""
+    path = tmp_path / "mine.txt"
+    path.write_text("enough text to split into three parts\n" * 10, encoding="utf-8")
+    with pytest.raises(ZooError, match=re.escape(match)):
+        load_text(**{"path": path, option: value})
 
 
 def test_vocabulary_encodes_any_unicode():
@@ -376,6 +403,76 @@ def test_npz_errors_name_the_file_and_field(tmp_path, fields, match):
     with pytest.raises(DataError, match=match) as error:
         npz.load(path)
     assert str(path) in str(error.value)
+
+
+def _npz_member(name: str, data: bytes) -> bytes:
+    """A zip archive of one stored member."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _saved(**fields) -> bytes:
+    """The bytes numpy.savez_compressed writes for `fields`."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **fields)
+    return buffer.getvalue()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    """The bytes numpy.save writes for `array`."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _flipped(data: bytes, at: int) -> bytes:
+    """`data` with every bit of byte `at` flipped."""
+    out = bytearray(data)
+    out[at] ^= 0xFF
+    return bytes(out)
+
+
+def _compression_method(data: bytes, method: int) -> bytes:
+    """A one-member zip claiming compression method `method` in its local and central headers."""
+    out = bytearray(data)
+    for at in (8, data.index(b"PK\x01\x02") + 10):
+        out[at : at + 2] = method.to_bytes(2, "little")
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("contents", "match"),
+    [
+        (b"", "is empty"),
+        (_npy(np.zeros((4, 3, 1))), r"one bare array \(\.npy format\)"),
+        (_npz_member("train", b"not an array"), r"fields \['train'\] are not arrays"),
+        (_saved(train=np.zeros((40, 30, 2)))[:-60], "not a readable .npz"),  # cut short
+        (_flipped(_saved(train=np.random.default_rng(0).random((4, 3, 2))), 80), "not a readable .npz"),
+        (_compression_method(_npz_member("train.npy", _npy(np.zeros((4, 3, 1)))), 99), "not a readable .npz"),
+        (_saved(train=np.zeros((4, 3, 0))), r"shape \(4, 3, 0\), frames of no values"),
+        (_saved(train=np.full((4, 3, 1), 1e300)), "beyond float32's range"),
+    ],
+)
+def test_npz_unreadable_or_empty_files_are_data_errors(tmp_path, contents, match):
+    """Files the fuzzing found escaping as other exceptions (or loading with no values) are DataErrors."""
+    path = tmp_path / "seqs.npz"
+    path.write_bytes(contents)
+    with pytest.raises(DataError, match=match) as error:
+        npz.load(path, kind="real")
+    assert str(path) in str(error.value)
+
+
+def test_npz_options_are_checked_before_the_file(tmp_path):
+    """A bad data.kind or fraction is named even when the file does not exist."""
+    absent = tmp_path / "absent.npz"
+    with pytest.raises(ZooError, match="data.kind='strokes' is not one of categorical, bernoulli, real"):
+        npz.load(absent, kind="strokes")
+    for fractions in ((float("nan"), 0.1), (0.1, float("inf")), (None, 0.1), (0.6, 0.5)):
+        with pytest.raises(ZooError, match=r"data\.(valid|test)_fraction") as error:
+            npz.load(absent, "real", *fractions)
+        assert not isinstance(error.value, DataError)
 
 
 def test_npz_refuses_pickled_objects_and_missing_files(tmp_path):

@@ -16,48 +16,86 @@ model too (zoo.infer.oracle_metrics).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
+from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
+from zoo.cli import check_key, user_errors
 from zoo.data.dataset import DataSpec
-from zoo.cli import user_errors
 from zoo.errors import ZooError
 from zoo.infer.arviz_bridge import K_UNRELIABLE, pareto_k, weight_posterior
-from zoo.infer.checkpoint import load_checkpoint, resolve_checkpoint
+from zoo.infer.checkpoint import load_checkpoint, load_module_state, resolve_checkpoint
+from zoo.infer.eval_plan import evaluation_plan
 from zoo.infer.likelihood import held_out_figures, latent_figures, latent_log_weights, lengths_of
-from zoo.infer.trainer import resolve_device
+from zoo.infer.trainer import check_device, resolve_device
+from zoo.options import build_record, check_at_least, check_choice, check_fields, check_targets, unknown
 
 log = logging.getLogger("zoo")
 
-TEXT = {"run", "checkpoint", "split", "device", "prime"}  # options taken as typed
-DEFAULTS = {"run": None, "checkpoint": "best.pt", "split": "test", "num_samples": 10, "num_particles": 100,
-            "batch_size": 256, "device": "auto", "limit": None, "seed": 0, "export_weights": 5,
-            "oracle_samples": 2000}
+@dataclass
+class EvaluateOptions:
+    """The options of zoo.evaluate, each `name=value` on its command line."""
+
+    command: ClassVar[str] = "python -m zoo.evaluate"
+    run: str | None = None  # a run folder or a .pt checkpoint
+    checkpoint: str = "best.pt"  # inside the run folder
+    split: str = "test"
+    num_samples: int = 10  # S weight draws (posterior predictive)
+    num_particles: int = 100  # K particles per sequence (IWAE)
+    batch_size: int = 256
+    device: str = "auto"
+    limit: int | None = None  # the first N sequences of the split only
+    seed: int = 0
+    export_weights: int = 5  # weights per tensor exported through ArviZ
+    oracle_samples: int = 2000  # data=oracle: sequences drawn for NLL-oracle
+
+    def __post_init__(self):
+        check_fields(self)
+        check_at_least(self, {"num_samples": 1, "num_particles": 1, "batch_size": 1, "limit": 1,
+                              "export_weights": 0, "oracle_samples": 1})
+        check_choice(self, "split", ("train", "valid", "test"))
+        check_device(self.device, "device")
 
 
-def parse(argv: list[str], defaults: dict = DEFAULTS) -> tuple[dict, list[str]]:
-    """key=value arguments: the command's own options, and data.* overrides for the run's config."""
-    options, overrides = dict(defaults), []
+TEXT = {"run", "checkpoint", "split", "device", "prime"}  # options taken as typed, never as YAML
+
+
+def parse(argv: list[str], record=EvaluateOptions) -> tuple[dict, list[str]]:
+    """key=value arguments: the command's own options (the fields of `record`, checked), and
+    data.* overrides for the run's config."""
+    options, overrides = {}, []
+    names = [f.name for f in dataclasses.fields(record)]
     for arg in argv:
         key, sep, value = arg.partition("=")
         if not sep:
-            raise ZooError(f"argument {arg!r} is not key=value")
+            raise ZooError(f"argument {arg!r} is not key=value; the options are {', '.join(names)} and data.<field>")
         if key.startswith("data."):
             overrides.append(arg)
         elif key in TEXT:
-            options[key] = value  # as typed: a prime such as "ROMEO:" is text, not YAML
-        elif key in options:
-            options[key] = OmegaConf.from_dotlist([arg])[key]
+            options[key] = value  # a prime such as "ROMEO:" is text, not YAML
+        elif key in names:
+            options[key] = yaml_value(key, value)
         else:
-            raise ZooError(f"unknown option {key!r}; options are {', '.join(options)} and data.<field>")
+            raise unknown(key, key, names, record.command)
+    options = dataclasses.asdict(build_record(record, options))
     if options["run"] is None:
         raise ZooError("give the run to load: run=PATH (a run folder or a .pt checkpoint)")
     return options, overrides
+
+
+def yaml_value(key: str, value: str):
+    """A command-line value read as YAML (10 -> int, 1e-3 -> float, null -> None), as Hydra reads it."""
+    try:
+        return OmegaConf.from_dotlist([f"{key}={value}"])[key]
+    except Exception:
+        raise ZooError(f"{key}={value!r} cannot be read as a value") from None
 
 
 def load_run(path: str, checkpoint: str = "best.pt", overrides: list[str] = (), device="cpu"):
@@ -65,10 +103,16 @@ def load_run(path: str, checkpoint: str = "best.pt", overrides: list[str] = (), 
     from zoo.run import build  # the run's own wiring, so evaluation rebuilds exactly what was trained
 
     state = load_checkpoint(path, checkpoint)
-    cfg = OmegaConf.merge(OmegaConf.create(state["config"]), OmegaConf.from_dotlist(list(overrides)))
+    cfg = OmegaConf.create(state["config"])
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if OmegaConf.select(cfg, key, default=KeyError) is KeyError:
+            check_key(cfg, key)
+        OmegaConf.update(cfg, key, yaml_value(key, value))
+    check_targets(cfg)
     data, model, guide, _ = build(cfg, DataSpec.from_state_dict(state["data_spec"]))
-    model.load_state_dict(state["model"])
-    guide.load_state_dict(state["guide"])
+    load_module_state(model, state["model"], "model")
+    load_module_state(guide, state["guide"], "guide")
     model.to(device).eval()
     guide.to(device).eval()
     return cfg, data, model, guide, state
@@ -85,11 +129,14 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     out.mkdir(exist_ok=True)
     if hasattr(model, "weight_sites"):
         weights_table = export_weights(guide, options["num_samples"], options["export_weights"], out)
+    progress = cfg.train.get("progress", True)  # the run's train.progress: a bar with the time left
+    log.info(evaluation_plan(model, guide, data, split, options["num_samples"], options["num_particles"],
+                             options["limit"]).describe())
     if any(hasattr(model, a) for a in ("weight_sites", "log_prob", "reconstruction_log_prob")):
         figures = held_out_figures(model, guide, data, split, options["num_samples"], options["num_particles"],
-                                   train_steps=data.num_steps("train"), **kw)
+                                   train_steps=data.num_steps("train"), progress=progress, **kw)
     else:
-        log_w = latent_log_weights(model, guide, data, split, options["num_particles"], **kw)
+        log_w = latent_log_weights(model, guide, data, split, options["num_particles"], progress=progress, **kw)
         figures = latent_figures(log_w, lengths_of(data, split, options["limit"]))
         k, ess = pareto_k(log_w)
         diagnostics = {

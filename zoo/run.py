@@ -18,30 +18,36 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.cli import user_errors
+from zoo.cli import check_overrides, user_errors
 from zoo.data.dataset import DataSpec
 from zoo.data.oracle import oracle_for
-from zoo.infer.handwriting import sampling_bias, write_stroke_sheets
+from zoo.infer.handwriting import biased_emitters, sampling_bias, write_stroke_sheets
 from zoo.errors import ZooError
 from zoo.infer.checkpoint import CheckpointError, load_checkpoint
 from zoo.infer.code_report import write_code_report
-from zoo.infer.generate import draw, encode_prime, sample_statistics, write_samples
+from zoo.infer.eval_plan import HeldOutOptions, evaluation_plan
+from zoo.infer.generate import SampleOptions, draw, encode_prime, sample_statistics, write_samples
 from zoo.infer.likelihood import held_out_figures
 from zoo.infer.oracle_metrics import model_nll_oracle
 from zoo.infer.plots import plot_curve
 from zoo.infer.sites import check_guide_covers
-from zoo.infer.trainer import Trainer, TrainOptions, describe_device
+from zoo.infer.trainer import Trainer, TrainingFault, TrainOptions, describe_device
 from zoo.models.bayesian_weights import BayesianWeights
+from zoo.options import build_record, check_arguments, check_targets, check_value
 from guides.with_weights import WeightsThenLatents
 
 log = logging.getLogger("zoo")
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def build_model(cfg: DictConfig, spec: DataSpec):
     """The network of `model.net`, with its weights made latent if `model.bayesian_weights`."""
     net = instantiate(cfg.model.net, spec=spec)
     if cfg.model.get("bayesian_weights", False):
-        return BayesianWeights(net, **cfg.model.get("weights", {}))
+        weights = cfg.model.get("weights", {})
+        check_value("model.bayesian_weights", cfg.model.bayesian_weights, bool)
+        check_arguments(BayesianWeights, weights, "model.weights", "BayesianWeights")
+        return BayesianWeights(net, **weights)
     return net
 
 
@@ -94,24 +100,38 @@ def oracle_report(model, guide, data, num_samples: int, option: str = "evaluate.
 
 
 def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
+    check_targets(cfg)
+    options = build_record(TrainOptions, {k: v for k, v in cfg.train.items() if k != "resume"}, "train.", "train")
+    sample = build_record(SampleOptions, cfg.sample, "sample.", "sample")
+    e = build_record(HeldOutOptions, cfg.evaluate, "evaluate.", "evaluate")
     data, model, guide, objective = build(cfg)
     first = next(data.batches("train", 2))
     check_guide_covers(model, guide, first)
-    options = TrainOptions(**{k: v for k, v in cfg.train.items() if k != "resume"})
+    prime = encode_prime(data.spec, sample.prime)  # sampling options are refused before training, not after
+    biased_emitters(model, sample.bias)
     config = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(model, guide, objective, data, options, run_dir, config=config)
     log.info(f"{cfg.model.name} on {data.name}: {sum(p.numel() for p in trainer.params):,} parameters, "
              f"{len(data.train)} training sequences ({trainer.train_steps:,} steps); run folder {run_dir}")
-    history = trainer.fit(resume=cfg.train.resume)
+    try:
+        history = trainer.fit(resume=cfg.train.resume)
+    except TrainingFault as fault:  # the run folder says so too, for whoever reads it without the log
+        status = "diverged" if trainer.diverged else "failed"
+        write_json(run_dir / "metrics.json", {"model": cfg.model.name, "data": data.name, "status": status,
+                                              "error": str(fault), "epochs": trainer.epoch,
+                                              "nonfinite_steps_skipped": trainer.skipped})
+        raise
     plot_curve(history, run_dir / "training_curve.png")
 
     trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
     model.eval()
     guide.eval()
-    e = cfg.evaluate
+    plan = evaluation_plan(model, guide, data, "test", e.num_samples, e.num_particles, e.test_limit,
+                           e.max_particle_steps)
+    log.info(plan.describe())
     figures = held_out_figures(
-        model, guide, data, "test", num_samples=e.num_samples, num_particles=e.num_particles,
-        train_steps=trainer.train_steps,
+        model, guide, data, "test", num_samples=plan.num_samples, num_particles=plan.num_particles,
+        train_steps=trainer.train_steps, progress=options.progress,
         batch_size=options.eval_batch_size, device=trainer.device, limit=e.test_limit,
     )
     log.info(summary_table(figures))
@@ -119,12 +139,11 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
                              device=trainer.device, limit=e.test_limit)  # None for models without a code
     oracle_figures = oracle_report(model, guide, data, e.oracle_samples)
 
-    s = cfg.sample
-    with sampling_bias(model, s.bias):
-        samples = draw(model, guide, s.n, s.length, s.temperature, encode_prime(data.spec, s.prime))
+    with sampling_bias(model, sample.bias):
+        samples = draw(model, guide, sample.n, sample.length, sample.temperature, prime)
     sample_files = write_samples(samples, data.spec, run_dir)
     if data.spec.kind == "strokes":
-        sample_files += write_stroke_sheets(model, guide, data, run_dir, n=s.n)
+        sample_files += write_stroke_sheets(model, guide, data, run_dir, n=sample.n)
     statistics = sample_statistics(samples, data)
     if statistics:
         log.info("samples against test data: " + ", ".join(f"{k} {v:.3f}" for k, v in statistics.items()))
@@ -133,7 +152,11 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
         "data": data.name,
         "test": [f.as_dict() for f in figures],
         **({"oracle": [f.as_dict() for f in oracle_figures]} if oracle_figures else {}),
+        "status": "diverged" if trainer.diverged else "trained",
+        **({"diverged": trainer.diverged} if trainer.diverged else {}),
         "best_valid_nats_per_step": trainer.best,
+        "untrained_valid_nats_per_step": trainer.untrained,
+        "nonfinite_steps_skipped": trainer.skipped,
         "epochs": trainer.epoch,
         "minutes": history[-1]["minutes"],
         "hardware": describe_device(trainer.device),
@@ -141,12 +164,16 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
         "sample_statistics": statistics,
         **({"latent_code": code["latent_code"], "code_files": code["files"]} if code else {}),
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(run_dir / "metrics.json", metrics)
     return metrics
 
 
-@hydra.main(config_path="../configs", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def write_json(path: Path, value: dict) -> None:
+    path.write_text(json.dumps(value, indent=2))
+
+
+@hydra.main(config_path=str(CONFIGS), config_name="config", version_base="1.3")
+def run(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         with user_errors():
@@ -155,6 +182,14 @@ def main(cfg: DictConfig) -> None:
         print(f"\ninterrupted: the last whole checkpoint is {run_dir / 'last.pt'}; "
               f"continue with train.resume={run_dir}", file=sys.stderr)
         sys.exit(130)
+
+
+def main() -> None:
+    """The command: its options checked first (a misspelt one is named with the nearest valid
+    one), then composed and run by Hydra."""
+    with user_errors():
+        check_overrides(sys.argv[1:], CONFIGS)
+    run()
 
 if __name__ == "__main__":
     main()

@@ -11,29 +11,42 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from zoo.cli import user_errors
-from zoo.errors import ZooError
 from zoo.evaluate import load_run, parse
 from zoo.infer.checkpoint import resolve_checkpoint
-from zoo.infer.generate import draw, encode_prime, write_samples
+from zoo.infer.generate import SampleOptions, draw, encode_prime, write_samples
+from zoo.infer.trainer import check_device, resolve_device
 from zoo.infer.handwriting import sampling_bias
 
-DEFAULTS = {"run": None, "checkpoint": "best.pt", "n": 4, "length": 400, "temperature": 1.0, "prime": None,
-            "bias": 0.0, "seed": 0, "device": "cpu"}
+
+@dataclass
+class SampleCommandOptions(SampleOptions):
+    """The options of zoo.sample: how to draw (SampleOptions) and from which run."""
+
+    prefix: ClassVar[str] = ""
+    command: ClassVar[str] = "python -m zoo.sample"
+    run: str | None = None  # a run folder or a .pt checkpoint
+    checkpoint: str = "best.pt"
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_device(self.device, "device")
 
 
 def sample(options: dict, overrides: list[str]) -> list:
     ckpt = resolve_checkpoint(options["run"], options["checkpoint"])
-    _, data, model, guide, _ = load_run(str(ckpt), overrides=overrides)
-    if options["temperature"] <= 0:
-        raise ZooError(f"temperature={options['temperature']} must be positive")
+    _, data, model, guide, _ = load_run(str(ckpt), overrides=overrides, device=resolve_device(options["device"]))
     torch.manual_seed(options["seed"])
     with sampling_bias(model, float(options["bias"])):
         samples = draw(model, guide, options["n"], options["length"], options["temperature"],
-                       encode_prime(data.spec, options["prime"]))
+                       encode_prime(data.spec, options["prime"])).cpu()
     stem = f"samples-T{options['temperature']:g}" + (f"-b{float(options['bias']):g}" if options["bias"] else "")
     files = write_samples(samples, data.spec, ckpt.parent, stem=stem)
     if files[0].suffix == ".txt":
@@ -45,7 +58,7 @@ def sample(options: dict, overrides: list[str]) -> list:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with user_errors():
-        sample(*parse(sys.argv[1:] if argv is None else argv, DEFAULTS))
+        sample(*parse(sys.argv[1:] if argv is None else argv, SampleCommandOptions))
 
 if __name__ == "__main__":
     main()

@@ -19,12 +19,15 @@ class Batch:
     dataset_size  number of sequences in the split the batch was drawn from; the
              likelihood of a minibatch is scaled by dataset_size / B so that global
              latent variables (weights) see the whole data set (Graves 2011).
+    index    (B,) long, where each sequence sits in its split, when the batch was drawn
+             from one (errors name the sequences by it); None otherwise.
     """
 
     x: Tensor
     lengths: Tensor
     mask: Tensor
     dataset_size: int
+    index: Tensor | None = None
 
     def __post_init__(self):
         B, T = self.mask.shape
@@ -44,15 +47,18 @@ class Batch:
         """k copies of every sequence, copy-major: row j * B + b is copy j of sequence b. The
         tiled batch is its own data set (dataset_size = k * B), so nothing is rescaled."""
         reps = (k,) + (1,) * (self.x.dim() - 1)
-        return Batch(self.x.repeat(reps), self.lengths.repeat(k), self.mask.repeat(k, 1), k * self.batch_size)
+        index = None if self.index is None else self.index.repeat(k)
+        return Batch(self.x.repeat(reps), self.lengths.repeat(k), self.mask.repeat(k, 1), k * self.batch_size, index)
 
     def to(self, device) -> Batch:
-        return Batch(self.x.to(device), self.lengths.to(device), self.mask.to(device), self.dataset_size)
+        return Batch(self.x.to(device), self.lengths.to(device), self.mask.to(device), self.dataset_size, self.index)
 
 
-def collate(sequences: list[Tensor], dataset_size: int | None = None) -> Batch:
-    """Pad a list of (T_i,) or (T_i, D) tensors into one Batch."""
+def collate(sequences: list[Tensor], dataset_size: int | None = None, index: list[int] | None = None) -> Batch:
+    """Pad a list of (T_i,) or (T_i, D) tensors into one Batch; `index` says where each sits
+    in its split."""
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
     x = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True)  # (B, T, ...)
     mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]  # (B, T)
-    return Batch(x, lengths, mask, dataset_size or len(sequences))
+    positions = None if index is None else torch.tensor(index, dtype=torch.long)
+    return Batch(x, lengths, mask, dataset_size or len(sequences), positions)

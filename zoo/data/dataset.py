@@ -92,7 +92,8 @@ class SequenceData:
             order = range(len(seqs))
         order = list(order)
         for i in range(0, len(order), batch_size):
-            yield collate([seqs[j] for j in order[i : i + batch_size]], dataset_size=len(seqs))
+            chosen = order[i : i + batch_size]
+            yield collate([seqs[j] for j in chosen], dataset_size=len(seqs), index=chosen)
 
     def num_batches(self, split: str, batch_size: int) -> int:
         return -(-len(self.split(split)) // batch_size)

@@ -13,35 +13,51 @@ Format (`numpy.savez(FILE, train=..., valid=..., test=...)`, no pickled objects)
 Only `train` is required. A missing `valid` or `test` is taken from the end of
 the train sequences: the last `test_fraction` of them test, the
 `valid_fraction` before those validate (at least one sequence each), so the
-split is fixed by the file. Bernoulli frames must be 0 or 1, real frames
-finite. Every fault is a DataError naming the file, the field and the fix.
+split is fixed by the file. Frames have at least one value each; Bernoulli
+frames must be 0 or 1, real frames finite as float32. Bad options (kind,
+fractions) are ZooErrors naming them, raised before the file is read; every
+fault of the file is a DataError naming the file, the field and the fix.
 """
 
 from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from zoo.data.dataset import KINDS, DataSpec, SequenceData
+from zoo.data.checks import file_path, held_out_fractions, shown
+from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
 from zoo.errors import ZooError
 
 SPLITS = ("train", "valid", "test")
+KINDS = ("categorical", "bernoulli", "real")
 KNOWN_KEYS = {*SPLITS, *(f"{s}_lengths" for s in SPLITS), "vocab_size"}
+# What reading a damaged or foreign file raises: numpy's format checks (ValueError), data cut
+# short (EOFError), a damaged zip (BadZipFile; zlib.error in a deflated member;
+# NotImplementedError for an unknown compression method or zip version; RuntimeError for a
+# member flagged as encrypted), a declared shape too large to allocate, and I/O errors.
+UNREADABLE = (
+    ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, MemoryError, OSError
+)
 
 
 def load(
     path: str | os.PathLike, kind: str = "real", valid_fraction: float = 0.1, test_fraction: float = 0.1
 ) -> SequenceData:
     """The sequences of an .npz file in the format of the module docstring."""
-    if kind not in KINDS:
-        raise ZooError(f"data.kind={kind!r} is not one of {', '.join(KINDS)}")
-    path = Path(path).expanduser()
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ZooError(
+            f"data.kind={shown(kind)} is not one of {', '.join(KINDS)}; set it to categorical (token ids), "
+            f"bernoulli (frames of 0 and 1) or real (frames of numbers)"
+        )
+    valid_fraction, test_fraction = held_out_fractions(valid_fraction, test_fraction)
+    path = file_path(path, "an .npz file (see zoo/data/npz.py)")
     arrays = _read(path)
     splits = {s: _sequences(arrays, s, kind, path) for s in SPLITS if s in arrays}
     spec = DataSpec(kind, _dim(arrays, splits, kind, path))
@@ -53,19 +69,38 @@ def load(
 
 
 def _read(path: Path) -> dict[str, np.ndarray]:
+    """Every field of the file, read in full; a file that is not an .npz of plain arrays is a DataError."""
     if not path.is_file():
-        raise DataError(f"npz file {path} does not exist; set data.path to an .npz file (see zoo/data/npz.py)")
+        missing = "is not a file" if path.exists() else "does not exist"
+        raise DataError(f"npz file {path} {missing}; set data.path to an .npz file (see zoo/data/npz.py)")
+    if path.stat().st_size == 0:
+        raise DataError(f"npz file {path} is empty; write the sequences into it with numpy.savez(FILE, train=...)")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {key: f[key] for key in f.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded as f:
+                arrays = {key: f[key] for key in f.files}
+    except UNREADABLE as e:
+        if "pickle" in str(e):
+            fix = "save numeric arrays, not pickled objects or lists of arrays (pad them and give <split>_lengths)"
+        else:
+            fix = "the file is damaged or not an .npz; write it again with numpy.savez(FILE, train=...)"
+        reason = f"{type(e).__name__}: {e}"
+        raise DataError(f"{path} is not a readable .npz of plain numeric arrays ({reason}); {fix}") from e
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise DataError(
-            f"{path} is not an .npz of plain numeric arrays ({e}); save it with numpy.savez and "
-            f"numeric arrays, not lists of arrays (pad them and give <split>_lengths)"
-        ) from e
+            f"{path} holds one bare array (.npy format), not named fields; "
+            f"save it with numpy.savez({path.name!r}, train=...)"
+        )
     unknown = sorted(arrays.keys() - KNOWN_KEYS)
     if unknown:
         raise DataError(f"{path}: unexpected fields {unknown}; the fields are {sorted(KNOWN_KEYS)}")
+    raw = sorted(key for key, value in arrays.items() if not isinstance(value, np.ndarray))
+    if raw:
+        raise DataError(
+            f"{path}: fields {raw} are not arrays (zip members without numpy's .npy format); "
+            f"write the file with numpy.savez"
+        )
     if "train" not in arrays:
         raise DataError(f"{path} has no field 'train' (it has {sorted(arrays)}); save the sequences as train=...")
     return arrays
@@ -82,14 +117,19 @@ def _sequences(arrays: dict[str, np.ndarray], split: str, kind: str, path: Path)
         raise DataError(f"{path}: field {split!r} has dtype {x.dtype}; token ids must be integers")
     if kind != "categorical" and x.dtype.kind not in "biuf":
         raise DataError(f"{path}: field {split!r} has dtype {x.dtype}; frames must be numbers")
+    if x.dtype == np.uint64 and x.size and x.max() > np.iinfo(np.int64).max:
+        raise DataError(f"{path}: field {split!r} has values above 2**63 - 1; store smaller numbers (int64 or float)")
     if x.shape[0] == 0 or x.shape[1] == 0:
-        raise DataError(f"{path}: field {split!r} has shape {x.shape}, no sequences or no steps")
+        raise DataError(f"{path}: field {split!r} has shape {x.shape}, no sequences or no steps; give at least one")
+    if ndim == 3 and x.shape[2] == 0:
+        raise DataError(f"{path}: field {split!r} has shape {x.shape}, frames of no values; give D >= 1")
     lengths = _lengths(arrays, split, x.shape[:2], path)
     dtype = torch.long if kind == "categorical" else torch.float32
     return [torch.as_tensor(x[i, :n]).to(dtype) for i, n in enumerate(lengths)]
 
 
 def _lengths(arrays: dict[str, np.ndarray], split: str, shape: tuple[int, int], path: Path) -> list[int]:
+    """The length of each of the (N, T) sequences of a split: field <split>_lengths, else T."""
     key = f"{split}_lengths"
     n, t = shape
     if key not in arrays:
@@ -152,6 +192,9 @@ def _validate(seqs: list[Tensor], split: str, spec: DataSpec, path: Path) -> Non
                     f"fix the ids or the field 'vocab_size'"
                 )
         elif not torch.isfinite(seq).all():
-            raise DataError(f"{where} has NaN or infinite values; remove or impute them")
+            raise DataError(
+                f"{where} has NaN or infinite values, or values beyond float32's range (3.4e38); "
+                f"remove, impute or rescale them"
+            )
         elif spec.kind == "bernoulli" and not ((seq == 0) | (seq == 1)).all():
             raise DataError(f"{where} has values other than 0 and 1; binarize it or use data.kind=real")

@@ -18,7 +18,7 @@ TEST_PLAYS test, the other 34 train:
 Each play is encoded and cut into pieces of `seq_len` characters on its own,
 so no piece spans two plays. The vocabulary is the characters of all plays.
 `max_train_chars` keeps only the first characters of the train plays, in file
-name order (valid and test stay whole).
+name order (valid and test stay whole), as for data=text.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from zoo.data.checks import optional_whole_number, whole_number
 from zoo.data.dataset import SequenceData
 from zoo.data.errors import DataError
 from zoo.data.fetch import cache_dir
@@ -113,6 +114,8 @@ def split_plays(texts: dict[str, str]) -> dict[str, list[str]]:
 
 def load(seq_len: int = 100, max_train_chars: int | None = None) -> SequenceData:
     """Shakespeare's plays as character ids in pieces of `seq_len`, split by play (see the module docstring)."""
+    seq_len = whole_number("seq_len", seq_len)
+    max_train_chars = optional_whole_number("max_train_chars", max_train_chars)
     texts = plays()
     names = split_plays(texts)
     parts = {s: [texts[p] for p in names[s]] for s in SPLITS}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
+from zoo.data.checks import whole_number
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
 from zoo.data.shakespeare import plays, split_plays
@@ -37,7 +38,8 @@ def load(unit: str = "line", max_length: int = 64, min_length: int = 8) -> Seque
     """Lines or speeches of min_length..max_length characters, split by play (see the module docstring)."""
     if unit not in UNITS:
         raise ZooError(f"data.unit={unit!r} is not one of {', '.join(UNITS)}")
-    if not 1 <= min_length <= max_length:
+    min_length, max_length = whole_number("min_length", min_length), whole_number("max_length", max_length)
+    if min_length > max_length:
         raise ZooError(f"data.min_length={min_length} and data.max_length={max_length}: "
                        "need 1 <= min_length <= max_length")
     texts = plays()

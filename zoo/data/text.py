@@ -5,9 +5,13 @@ whole file, and splits it contiguously as char-rnn does: the first
 1 - valid_fraction - test_fraction of the characters train, the next
 valid_fraction validate, the last test_fraction test. Each part is cut into
 consecutive pieces of `seq_len` characters (the last piece of a part may be
-shorter). `max_chars` keeps only the first `max_chars` characters of the train
-part, for a small-data regime; valid and test stay whole, so numbers stay
-comparable across train sizes.
+shorter). `max_train_chars` keeps only the first `max_train_chars` characters of
+the train part, for a small-data regime; valid and test stay whole, so numbers
+stay comparable across train sizes. The text data sets (text, tiny_shakespeare,
+shakespeare) share this option and its name.
+
+The options are checked before the file is read: a bad one is a ZooError naming
+it (`data.seq_len=0`); a fault in the file is a DataError naming the file.
 """
 
 from __future__ import annotations
@@ -17,18 +21,17 @@ from pathlib import Path
 
 from torch import Tensor
 
+from zoo.data.checks import file_path, held_out_fractions, optional_whole_number, whole_number
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
 from zoo.data.vocab import Vocabulary
-from zoo.errors import ZooError
 
 SPLITS = ("train", "valid", "test")
 
 
 def chunk_text(ids: Tensor, seq_len: int) -> list[Tensor]:
     """Consecutive pieces of `seq_len` ids; the last is shorter if the length does not divide."""
-    if seq_len < 1:
-        raise ZooError(f"data.seq_len={seq_len}; it must be at least 1")
+    seq_len = whole_number("seq_len", seq_len)
     return list(ids.split(seq_len)) if len(ids) else []
 
 
@@ -36,8 +39,12 @@ def read_text(path: str | os.PathLike) -> str:
     """The contents of a non-empty UTF-8 text file, or a DataError saying what is wrong with it."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DataError(f"text file {path} does not exist; set data.path to an existing UTF-8 text file")
-    raw = path.read_bytes()
+        missing = "is not a file" if path.exists() else "does not exist"
+        raise DataError(f"text file {path} {missing}; set data.path to an existing UTF-8 text file")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"text file {path} cannot be read ({e.strerror}); check its permissions") from e
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -52,11 +59,7 @@ def read_text(path: str | os.PathLike) -> str:
 
 def split_text(text: str, valid_fraction: float, test_fraction: float, source: str) -> dict[str, str]:
     """Contiguous train / valid / test parts of `text`, in that order."""
-    if not (valid_fraction > 0 and test_fraction > 0 and valid_fraction + test_fraction < 1):
-        raise ZooError(
-            f"data.valid_fraction={valid_fraction} and data.test_fraction={test_fraction}; "
-            f"both must be positive and sum below 1"
-        )
+    valid_fraction, test_fraction = held_out_fractions(valid_fraction, test_fraction)
     n_valid, n_test = round(len(text) * valid_fraction), round(len(text) * test_fraction)
     n_train = len(text) - n_valid - n_test
     if min(n_train, n_valid, n_test) < 1:
@@ -68,9 +71,8 @@ def split_text(text: str, valid_fraction: float, test_fraction: float, source: s
 
 
 def first_chars(docs: list[str], n: int) -> list[str]:
-    """The first `n` characters of the documents, the last one cut short (a small-data regime)."""
-    if n < 1:
-        raise ZooError(f"the train size limit (data.max_train_chars or data.max_chars) is {n}; it must be at least 1")
+    """The first `n` characters of the documents, the last one cut short (data.max_train_chars)."""
+    n = whole_number("max_train_chars", n)
     kept = []
     for doc in docs:
         if n <= 0:
@@ -111,8 +113,11 @@ def load_text(
     seq_len: int = 100,
     valid_fraction: float = 0.05,
     test_fraction: float = 0.05,
-    max_chars: int | None = None,
+    max_train_chars: int | None = None,
 ) -> SequenceData:
     """A user's own UTF-8 text file as character-level sequences (see the module docstring)."""
-    path = Path(path).expanduser()
-    return from_text(path.stem, path, read_text(path), seq_len, valid_fraction, test_fraction, max_chars)
+    seq_len = whole_number("seq_len", seq_len)
+    valid_fraction, test_fraction = held_out_fractions(valid_fraction, test_fraction)
+    max_train_chars = optional_whole_number("max_train_chars", max_train_chars)
+    path = file_path(path, "a UTF-8 text file")
+    return from_text(path.stem, path, read_text(path), seq_len, valid_fraction, test_fraction, max_train_chars)

@@ -9,7 +9,9 @@ sampled from without unpickling arbitrary objects.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -48,9 +50,56 @@ def resolve_checkpoint(path: str | Path, name: str = "last.pt") -> Path:
     return path
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since torch 1.6 is a zip archive
+KEYS = ("model", "guide", "config", "data_spec", "epoch", "history")  # what every checkpoint of a run holds
+
+
 def load_checkpoint(path: str | Path, name: str = "last.pt") -> dict:
+    """The state saved by Trainer.save. A file that is not one ends in one CheckpointError
+    saying what the file is not: empty, truncated, not a torch file, one that would run code
+    when unpickled (refused, never executed), or a torch file that is not a run's checkpoint."""
     path = resolve_checkpoint(path, name)
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path} is empty, not a checkpoint: give last.pt or best.pt of a run folder")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated file, or one that needs arbitrary unpickling
-        raise CheckpointError(f"cannot read checkpoint {path}: {e}") from None
+        with warnings.catch_warnings():  # torch warns about pickle protocols of foreign files
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a checkpoint: {_why_unreadable(path, e)}") from None
+    if not isinstance(state, dict) or not set(KEYS) <= set(state):
+        what = f"a {type(state).__name__}" if not isinstance(state, dict) else "a dict without " + ", ".join(
+            repr(k) for k in KEYS if k not in state)
+        raise CheckpointError(f"{path} is a torch file but not a zoo checkpoint ({what}): "
+                              "give last.pt or best.pt of a run folder written by python -m zoo.run")
+    return state
+
+
+def _why_unreadable(path: Path, error: Exception) -> str:
+    """What a file that torch.load(weights_only=True) refused is, in a few words."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    refused = re.search(r"GLOBAL ([\w.]+)", str(error))
+    if refused:
+        return (f"it asks to unpickle {refused.group(1)}, which a checkpoint never holds; it was refused "
+                "unread (only tensors and plain values are loaded)")
+    if head == ZIP_MAGIC:
+        return f"a torch zip archive that is truncated or corrupt ({path.stat().st_size:,} bytes)"
+    return "neither a torch zip archive nor a plain pickle of tensors (wrong file, or random bytes)"
+
+
+def load_module_state(module: torch.nn.Module, state: dict, what: str) -> None:
+    """module.load_state_dict(state), or a CheckpointError naming the first tensors whose names
+    or shapes differ: the checkpoint was trained with other options than these."""
+    own = module.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    reshaped = [f"{k}: checkpoint {tuple(state[k].shape)}, here {tuple(own[k].shape)}"
+                for k in own if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape]
+    problems = ([f"missing {missing[:3]}"] if missing else []) + ([f"unexpected {unexpected[:3]}"] if unexpected
+                                                                   else []) + reshaped[:3]
+    if problems:
+        raise CheckpointError(
+            f"the checkpoint's {what} does not fit the {what} these options build ({'; '.join(problems)}): "
+            "use the options it was trained with (the run folder's .hydra/config.yaml)")
+    module.load_state_dict(state)

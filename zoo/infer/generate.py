@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.errors import ZooError
+from zoo.options import check_at_least, check_fields
+
+
+@dataclass
+class SampleOptions:
+    """How to draw samples: `sample.<field>` of zoo.run, `<field>=` of zoo.sample."""
+
+    prefix: ClassVar[str] = "sample."  # how the command line spells the options
+    n: int = 4  # sequences drawn
+    length: int = 400  # new steps each
+    temperature: float = 1.0  # < 1 sharpens the output distribution
+    prime: str | None = None  # a text prefix to continue
+    bias: float = 0.0  # pen strokes (emission mdn): Graves's sampling bias b >= 0; larger = neater
+
+    def __post_init__(self):
+        p = self.prefix
+        check_fields(self, p)
+        check_at_least(self, {"n": 1, "length": 1}, p)
+        if not 0 < self.temperature < float("inf"):
+            raise ZooError(f"{p}temperature={self.temperature:g} must be a positive number")
+        if not 0 <= self.bias < float("inf"):
+            raise ZooError(f"{p}bias={self.bias:g} must be >= 0 (0 = the trained model; larger = neater)")
 
 
 def draw(model, guide, n: int, length: int, temperature: float = 1.0, prime: torch.Tensor | None = None):

@@ -16,16 +16,22 @@ reconstruction         -log p(x | c(x)) of a deterministic autoencoder (seq_ae),
 posterior predictive   for weight and per-sequence latents together (vrnn with variational
 (S, IWAE K)            weights): -sum_i log (1/S) sum_s IWAE-K(x_i | w_s), w_s ~ q(w), the
                        likelihood p(x_i | w_s) of each draw estimated by its IWAE-K bound.
+
+The work of a figure is S x K x T particle-steps, T the split's steps: every step of every
+sequence under each of S weight draws and K particles (S = 1 without weight latents, K = 1
+without per-sequence latents). With `progress`, a bar counts them as they are computed.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import pyro.poutine as poutine
 import torch
 from torch.distributions import kl_divergence
+from tqdm.auto import tqdm
 
 from guides.empty import NoLatents
 from zoo.data.batch import collate
@@ -68,15 +74,19 @@ class Figure:
         return {**row, "stderr": None if math.isnan(self.stderr) else self.stderr}
 
 
-def _per_sequence(fn, data: SequenceData, split: str, batch_size: int, device, limit=None) -> torch.Tensor:
+def _per_sequence(fn, data: SequenceData, split: str, batch_size: int, device, limit=None,
+                  bar=None, passes: int = 1) -> torch.Tensor:
     """fn(batch) -> (..., B) over the split, (..., N) in the split's order. Batches hold
-    sequences of similar length, so little is computed on padding."""
+    sequences of similar length, so little is computed on padding. `bar` advances by
+    passes x T_b after each batch of T_b steps (passes = K particles of each step)."""
     seqs = data.split(split, limit)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     pieces = []
     for start in range(0, len(order), batch_size):
         batch = collate([seqs[i] for i in order[start : start + batch_size]])
         pieces.append(fn(batch.to(device)).double().cpu())
+        if bar is not None:
+            bar.update(passes * batch.num_steps)
     values = torch.cat(pieces, -1)
     result = torch.empty_like(values)
     result[..., order] = values
@@ -84,23 +94,52 @@ def _per_sequence(fn, data: SequenceData, split: str, batch_size: int, device, l
 
 
 def lengths_of(data: SequenceData, split: str, limit=None) -> torch.Tensor:
+    """T_i of every sequence i of the split: (N,)."""
     seqs = data.split(split, limit)
     return torch.tensor([len(s) for s in seqs])
 
 
+def draws(model, guide) -> tuple[bool, bool]:
+    """(whether the figures draw S weights w_s ~ q(w), whether they draw K particles
+    z_k ~ q(z | x) per sequence) for this model and guide, as held_out_figures computes them."""
+    if hasattr(model, "weight_sites"):
+        own_latents = not isinstance(getattr(guide, "latents", None), NoLatents)  # q(z | x, w) after q(w)
+        return True, own_latents and not hasattr(model.net, "log_prob")
+    return False, not any(hasattr(model, a) for a in ("log_prob", "reconstruction_log_prob"))
+
+
+def particle_steps(num_steps: int, num_samples: int = 1, num_particles: int = 1) -> int:
+    """S x K x T: the steps computed for a split of T steps under S weight draws, K particles each."""
+    return num_samples * num_particles * num_steps
+
+
+def progress_bar(progress: bool | tqdm, total: int, split: str):
+    """A bar over `total` particle-steps of a split, shown when `progress` is true; `progress`
+    itself when it is a bar already (a figure computed inside another)."""
+    if not isinstance(progress, bool):
+        return nullcontext(progress)
+    return tqdm(total=total, desc=f"{split} figures", unit="step", unit_scale=True, leave=False,
+                disable=not progress)
+
+
 @torch.no_grad()
-def exact_nll(model, data: SequenceData, split: str, batch_size: int = 256, device="cpu", limit=None) -> Figure:
+def exact_nll(model, data: SequenceData, split: str, batch_size: int = 256, device="cpu", limit=None,
+              progress: bool | tqdm = False) -> Figure:
     """-log p(x) per step for a model with an exact `log_prob`."""
-    log_p = _per_sequence(model.log_prob, data, split, batch_size, device, limit)
-    return Figure.from_sequences("exact", -log_p, lengths_of(data, split, limit))
+    lengths = lengths_of(data, split, limit)
+    with progress_bar(progress, particle_steps(int(lengths.sum())), split) as bar:
+        log_p = _per_sequence(model.log_prob, data, split, batch_size, device, limit, bar)
+    return Figure.from_sequences("exact", -log_p, lengths)
 
 
 @torch.no_grad()
 def reconstruction_nll(model, data: SequenceData, split: str, batch_size: int = 256, device="cpu",
-                       limit=None) -> Figure:
+                       limit=None, progress: bool | tqdm = False) -> Figure:
     """-log p(x | c(x)) per step for a model with a `reconstruction_log_prob` (an autoencoder)."""
-    log_p = _per_sequence(model.reconstruction_log_prob, data, split, batch_size, device, limit)
-    return Figure.from_sequences("reconstruction", -log_p, lengths_of(data, split, limit))
+    lengths = lengths_of(data, split, limit)
+    with progress_bar(progress, particle_steps(int(lengths.sum())), split) as bar:
+        log_p = _per_sequence(model.reconstruction_log_prob, data, split, batch_size, device, limit, bar)
+    return Figure.from_sequences("reconstruction", -log_p, lengths)
 
 
 @torch.no_grad()
@@ -123,15 +162,17 @@ def weight_kl(model, guide) -> float:
 @torch.no_grad()
 def weight_posterior_nll(
     model, guide, data: SequenceData, split: str, num_samples: int = 10, train_steps: int | None = None,
-    batch_size: int = 256, device="cpu", limit=None,
+    batch_size: int = 256, device="cpu", limit=None, progress: bool | tqdm = False,
 ) -> list[Figure]:
     """-ELBO and posterior predictive NLL per step of a model p(w) p(x | w) under guide q(w)."""
-    log_p = []  # (S, N): log p(x_i | w_s)
-    for _ in range(num_samples):
-        weights = guide()
-        log_p.append(_per_sequence(lambda b: model.log_prob(b, weights), data, split, batch_size, device, limit))
-    log_p = torch.stack(log_p)
     lengths = lengths_of(data, split, limit)
+    log_p = []  # (S, N): log p(x_i | w_s)
+    with progress_bar(progress, particle_steps(int(lengths.sum()), num_samples), split) as bar:
+        for _ in range(num_samples):
+            weights = guide()
+            log_p.append(_per_sequence(lambda b: model.log_prob(b, weights), data, split, batch_size, device,
+                                       limit, bar))
+    log_p = torch.stack(log_p)
     kl_per_step = weight_kl(model, guide) / (train_steps or data.num_steps("train"))
     expected = Figure.from_sequences("-ELBO", -log_p.mean(0), lengths)
     expected.nats_per_step += kl_per_step
@@ -142,7 +183,7 @@ def weight_posterior_nll(
 @torch.no_grad()
 def latent_log_weights(
     model, guide, data: SequenceData, split: str, num_particles: int = 100, batch_size: int = 256,
-    device="cpu", limit=None, max_rows: int = 4096,
+    device="cpu", limit=None, max_rows: int = 4096, progress: bool | tqdm = False,
 ) -> torch.Tensor:
     """log w_k(x_i) = log p(x_i, z_k) - log q(z_k | x_i) for every sequence i of the split,
     (K, N), drawn at most max_rows sequence-particles at a time."""
@@ -151,13 +192,15 @@ def latent_log_weights(
         return chunked_log_weights(model, guide, batch, num_particles, max(1, max_rows // batch.batch_size))
 
     batch_size = min(batch_size, max(1, max_rows // num_particles))  # K particles of a batch in one pass
-    return _per_sequence(batch_weights, data, split, batch_size, device, limit)
+    total = particle_steps(int(lengths_of(data, split, limit).sum()), num_particles=num_particles)
+    with progress_bar(progress, total, split) as bar:
+        return _per_sequence(batch_weights, data, split, batch_size, device, limit, bar, passes=num_particles)
 
 
 @torch.no_grad()
 def weight_latent_nll(
     model, guide, data: SequenceData, split: str, num_samples: int = 10, num_particles: int = 100,
-    train_steps: int | None = None, limit=None, **kw,
+    train_steps: int | None = None, limit=None, progress: bool | tqdm = False, **kw,
 ) -> list[Figure]:
     """-ELBO and posterior predictive NLL per step of p(w) p(x, z | w) under q(w) q(z | x, w)
     (guides.with_weights): for S draws w_s, each sequence's K-particle log weights under the
@@ -165,14 +208,16 @@ def weight_latent_nll(
     its figures are reconstruction figures and say so."""
     if isinstance(guide.latents, NoLatents):
         num_particles = 1
-    elbo, iwae = [], []  # (S, N) each
-    for _ in range(num_samples):
-        w = guide()  # w_s ~ q(w)
-        with swap_parameters(model.net, model.parameters_from_sites(w)):
-            log_w = latent_log_weights(model.net, guide.latents, data, split, num_particles, limit=limit, **kw)
-        elbo.append(log_w.mean(0))
-        iwae.append(iwae_bound(log_w))
     lengths = lengths_of(data, split, limit)
+    elbo, iwae = [], []  # (S, N) each
+    with progress_bar(progress, particle_steps(int(lengths.sum()), num_samples, num_particles), split) as bar:
+        for _ in range(num_samples):
+            w = guide()  # w_s ~ q(w)
+            with swap_parameters(model.net, model.parameters_from_sites(w)):
+                log_w = latent_log_weights(model.net, guide.latents, data, split, num_particles, limit=limit,
+                                           progress=bar, **kw)
+            elbo.append(log_w.mean(0))
+            iwae.append(iwae_bound(log_w))
     expected = Figure.from_sequences("-ELBO", -torch.stack(elbo).mean(0), lengths)
     expected.nats_per_step += weight_kl(model, guide) / (train_steps or data.num_steps("train"))
     predictive = -(torch.logsumexp(torch.stack(iwae), 0) - math.log(num_samples))  # (N,)
@@ -200,7 +245,8 @@ def held_out_figures(
     Weight latents: -ELBO and posterior predictive with S = num_samples weight draws.
     Weight and per-sequence latents: the same, each draw's likelihood an IWAE-K bound.
     Per-sequence latents: -ELBO and IWAE-K with K = num_particles.
-    No latents: the exact NLL; for an autoencoder, the reconstruction NLL (not a likelihood of x)."""
+    No latents: the exact NLL; for an autoencoder, the reconstruction NLL (not a likelihood of x).
+    `progress=True` shows a bar over the S x K x T particle-steps with the time left."""
     if hasattr(model, "weight_sites") and not hasattr(model.net, "log_prob"):
         return weight_latent_nll(model, guide, data, split, num_samples, num_particles, train_steps, **kw)
     if hasattr(model, "weight_sites"):

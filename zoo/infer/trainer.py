@@ -14,6 +14,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +24,16 @@ import torch
 from tqdm.auto import tqdm
 
 from zoo.data.dataset import DataSpec, SequenceData
-from zoo.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from zoo.infer.likelihood import held_out_figures
 from zoo.errors import ZooError
+from zoo.infer.checkpoint import (CheckpointError, load_checkpoint, load_module_state, resolve_checkpoint,
+                                  save_checkpoint)
+from zoo.infer.likelihood import held_out_figures
+from zoo.infer.sites import first_nonfinite
+from zoo.options import check_at_least, check_choice, check_fields, did_you_mean
 
 SCHEDULES = ("none", "plateau", "cosine")
+NONFINITE = ("stop", "skip")
+DEVICES = ("auto", "cpu", "cuda")
 log = logging.getLogger(__name__)
 
 
@@ -49,14 +55,32 @@ class TrainOptions:
     eval_batch_size: int = 256
     valid_limit: int | None = None  # validate on the first N sequences only (quick runs)
     progress: bool = True  # a progress bar with the loss, steps/s and ETA
+    on_nonfinite: str = "stop"  # a NaN or inf loss or gradient: stop (naming where) | skip the step and count it
 
     def __post_init__(self):
-        if self.lr_schedule not in SCHEDULES:
-            raise ZooError(f"train.lr_schedule={self.lr_schedule!r} is not one of {SCHEDULES}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ZooError(f"train.device={self.device!r} is not one of auto, cpu, cuda")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ZooError("train.device=cuda but no CUDA device is visible; use train.device=auto")
+        check_fields(self, "train.")
+        check_at_least(self, {"max_epochs": 1, "steps_per_epoch": 1, "batch_size": 1, "eval_batch_size": 1,
+                              "valid_limit": 1, "patience": 1, "lr_patience": 0}, "train.")
+        for name in ("lr", "max_minutes", "clip_norm"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < math.inf:
+                raise ZooError(f"train.{name}={value:g} must be a positive number" + (
+                    "" if name == "lr" else f" (or null for {'no limit' if name == 'max_minutes' else 'no clipping'})"))
+        check_choice(self, "on_nonfinite", NONFINITE, "train.")
+        check_choice(self, "lr_schedule", SCHEDULES, "train.")
+        check_device(self.device, "train.device")
+
+
+class TrainingFault(ZooError):
+    """Training cannot go on: a non-finite loss, or a validation figure that diverged."""
+
+
+def check_device(name: str, option: str) -> None:
+    """auto, cpu, or cuda where a CUDA device is visible."""
+    if name not in DEVICES:
+        raise ZooError(f"{option}={name!r} is not one of {', '.join(DEVICES)}{did_you_mean(name, DEVICES)}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ZooError(f"{option}=cuda but no CUDA device is visible; use {option}=auto")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,15 +120,22 @@ class Trainer:
         self.scheduler = self._schedule()
         self.epoch, self.step, self.history = 0, 0, []
         self.best = math.inf
+        self.untrained = math.nan  # the validation figure before the first step, to tell divergence by
+        self.skipped = 0  # steps skipped for a non-finite loss or gradient (train.on_nonfinite=skip)
+        self.diverged: dict | None = None  # epoch and figures of a validation that diverged
 
     def _schedule(self):
         o = self.options
         if o.lr_schedule == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=o.lr_patience)
         if o.lr_schedule == "cosine":
-            per_epoch = o.steps_per_epoch or self.data.num_batches("train", o.batch_size)
-            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=o.max_epochs * per_epoch)
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.total_steps())
         return None
+
+    def total_steps(self) -> int:
+        """Training steps in max_epochs full epochs: the horizon of the cosine schedule."""
+        o = self.options
+        return o.max_epochs * (o.steps_per_epoch or self.data.num_batches("train", o.batch_size))
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -117,6 +148,8 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "best": self.best,
+            "untrained": self.untrained,
+            "skipped": self.skipped,
             "history": self.history,
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -132,12 +165,15 @@ class Trainer:
                 f"{state['data_spec']['dim']} symbols, this data set ({self.data.name}) has kind "
                 f"{spec['kind']} with {spec['dim']}: resume with the data set it was trained on"
             )
-        self.model.load_state_dict(state["model"])
-        self.guide.load_state_dict(state["guide"])
+        load_module_state(self.model, state["model"], "model")
+        load_module_state(self.guide, state["guide"], "guide")
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+                self.scheduler.T_max = self.total_steps()  # the horizon of this run's max_epochs
         self.epoch, self.step, self.best = state["epoch"], state["step"], state["best"]
+        self.untrained, self.skipped = state.get("untrained", math.nan), state.get("skipped", 0)
         self.history = list(state["history"])
         torch.set_rng_state(state["rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
@@ -167,16 +203,19 @@ class Trainer:
         total = o.steps_per_epoch or self.data.num_batches("train", o.batch_size)
         bar = tqdm(total=total, desc=f"epoch {self.epoch}", disable=not o.progress, leave=False, unit="step")
         losses = []
-        for _, batch in zip(range(total), self.minibatches()):
-            loss = self.objective(self.model, self.guide, batch.to(self.device), step=self.step) / self.train_steps
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the loss became {loss.item()} at step {self.step}: lower train.lr or set train.clip_norm"
-                )
+        for minibatch, batch in zip(range(total), self.minibatches()):
+            batch = batch.to(self.device)
+            loss = self.objective(self.model, self.guide, batch, step=self.step) / self.train_steps
             self.optimizer.zero_grad()
-            loss.backward()
-            if o.clip_norm:
-                torch.nn.utils.clip_grad_norm_(self.params, o.clip_norm)
+            grad_norm = None
+            if torch.isfinite(loss):
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.params, o.clip_norm or math.inf)
+            if grad_norm is None or not torch.isfinite(grad_norm):
+                what = f"the loss is {loss.item()}" if grad_norm is None else f"the gradient norm is {grad_norm.item()}"
+                self.nonfinite(what, minibatch, batch)
+                bar.update()
+                continue
             self.optimizer.step()
             if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
                 self.scheduler.step()
@@ -187,7 +226,26 @@ class Trainer:
             if time.monotonic() > deadline:
                 break
         bar.close()
+        if not losses:
+            raise TrainingFault(f"every step of epoch {self.epoch} had a non-finite loss or gradient "
+                                f"({self.skipped} skipped in all): lower train.lr (now {o.lr:g}) or set train.clip_norm")
         return sum(losses) / len(losses)
+
+    def nonfinite(self, what: str, minibatch: int, batch) -> None:
+        """A step whose loss or gradient is not finite: skipped and counted with
+        train.on_nonfinite=skip, else training stops naming the step, the batch and the first
+        parameter or sample site that is not finite."""
+        o = self.options
+        if o.on_nonfinite == "skip":
+            self.skipped += 1
+            return
+        sequences = "" if batch.index is None else f": training sequences {batch.index[:5].tolist()}" + (
+            "..." if batch.batch_size > 5 else "")
+        raise TrainingFault(
+            f"{what} at step {self.step} (epoch {self.epoch}, minibatch {minibatch}{sequences}); "
+            f"{first_nonfinite(self.model, self.guide, batch)}. Lower train.lr (now {o.lr:g}), set train.clip_norm, "
+            "or skip such steps with train.on_nonfinite=skip"
+        )
 
     def validate(self):
         """The figure models are selected by, on the validation split: exact, -ELBO, or -IWAE-K
@@ -205,12 +263,16 @@ class Trainer:
     def fit(self, resume: str | None = None) -> list[dict]:
         """Train until max_epochs, max_minutes or early stopping; returns the metric history.
         Checkpoints last.pt each epoch and best.pt at each better validation figure (at every
-        epoch for an objective whose `selects_by_likelihood` is false)."""
+        epoch for an objective whose `selects_by_likelihood` is false). A validation figure
+        that explodes (`exploded`) stops training as diverged: the checkpoints keep the last
+        sane epoch, and TrainingFault is raised when there is none."""
         o = self.options
         if resume:
             self.load_state_dict(load_checkpoint(resume))
+            self.keep_best_of(resume)
         else:
             seed_everything(o.seed)
+            self.untrained = self.validate().nats_per_step
         start = time.monotonic()
         deadline = start + 60 * o.max_minutes if o.max_minutes else math.inf
         elapsed_before = self.history[-1]["minutes"] if self.history else 0.0
@@ -218,9 +280,13 @@ class Trainer:
             self.epoch += 1
             # Distributions' argument checks cost a fifth of a small step; the guide check
             # before training has already run the model and guide with them on.
-            with pyro.validation_enabled(False):
+            with pyro.validation_enabled(False), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Encountered NaN")  # handled by on_nonfinite
                 train_loss = self.train_epoch(deadline)
             valid = self.validate()
+            if self.exploded(valid.nats_per_step):
+                self.diverge(valid)
+                break
             # An adversarial objective past its likelihood phase is not judged by validation NLL:
             # its latest checkpoint is its best, and the NLL neither anneals nor stops it.
             selecting = getattr(self.objective, "selects_by_likelihood", True)
@@ -246,6 +312,36 @@ class Trainer:
             if (selecting and self.stalled()) or time.monotonic() > deadline:
                 break
         return self.history
+
+    def keep_best_of(self, resume) -> None:
+        """A run resumed into a new folder starts with the best checkpoint of the one it
+        continues, so best.pt is there even if no later epoch beats it."""
+        source = resolve_checkpoint(resume).parent / "best.pt"
+        target = self.run_dir / "best.pt"
+        if source.is_file() and not target.exists():
+            save_checkpoint(load_checkpoint(source), target)
+
+    def exploded(self, figure: float) -> bool:
+        """A validation figure not finite, or worse than the untrained model's by more than
+        the untrained figure's own size (and at least 1 nat per step): an explosion, not the
+        slow rise of overfitting. Without an untrained figure (older checkpoints), only a
+        figure that is not finite."""
+        if math.isnan(self.untrained):
+            return not math.isfinite(figure)
+        return not figure - self.untrained <= max(abs(self.untrained), 1.0)  # true for NaN too
+
+    def diverge(self, valid) -> None:
+        """Record a diverged validation figure; the checkpoints stay at the last sane epoch.
+        Raises TrainingFault when no epoch was sane."""
+        o = self.options
+        self.diverged = {"epoch": self.epoch, "valid_nats_per_step": valid.nats_per_step,
+                         "untrained_nats_per_step": self.untrained, "kind": valid.kind}
+        what = (f"training diverged at epoch {self.epoch}: the validation figure is {valid.nats_per_step:.4g} "
+                f"nats/step ({valid.kind}), worse than the untrained model's {self.untrained:.4g}")
+        fix = f"lower train.lr (now {o.lr:g}) or set train.clip_norm"
+        if not self.history:
+            raise TrainingFault(f"{what}; no epoch is worth keeping: {fix}")
+        log.warning(f"{what}; stopped, keeping the checkpoints of epoch {self.history[-1]['epoch']}: {fix}")
 
     def stalled(self) -> bool:
         """No better validation figure in the last `patience` epochs."""
