@@ -1,11 +1,16 @@
 """Test setup shared by all tests: real data files come from ../shared/data, which
-may be read-only, and anything derived goes to a temporary cache directory."""
+may be read-only, anything derived goes to a temporary cache directory, and every test
+starts from the same random state and an empty Pyro parameter store."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+import numpy as np
+import pyro
 import pytest
+import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -18,6 +23,27 @@ def data_environment(tmp_path_factory):
     patch.setenv("ZOO_CACHE_DIR", str(tmp_path_factory.mktemp("zoo-cache")))
     yield
     patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Seed torch, numpy, random and Pyro, and empty the parameter store, before each test:
+    a test's draws are the same whichever tests ran before it."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
+    pyro.set_rng_seed(0)
+    pyro.clear_param_store()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """A tiny network is a long string of small ops: one thread runs them fastest, and a second
+    one waiting on a busy core can slow them by orders of magnitude."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -1,30 +1,15 @@
 """End-to-end runs of `python -m zoo.run` on small slices, and its answers to bad input."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-QUICK = ["train.max_epochs=2", "train.steps_per_epoch=3", "train.progress=false", "model.net.hidden_size=32",
-         "train.valid_limit=40", "evaluate.test_limit=40", "evaluate.num_samples=3", "sample.length=50"]
-
-
-def run(tmp_path: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo.run", f"hydra.run.dir={tmp_path}", *overrides],
-        capture_output=True, text=True, env=os.environ.copy(), timeout=600,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
+from tests.helpers import QUICK, command, run_zoo
 
 
 def test_bayes_lstm_on_shakespeare_end_to_end(tmp_path):
-    result = run(tmp_path, "model=bayes_lstm", "data.max_train_chars=20000", *QUICK)
+    result = run_zoo(tmp_path, "model=bayes_lstm", "data.max_train_chars=20000", *QUICK)
     assert "posterior predictive (S=3)" in result.stdout and "-ELBO" in result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     kinds = [f["kind"] for f in metrics["test"]]
@@ -38,7 +23,7 @@ def test_bayes_lstm_on_shakespeare_end_to_end(tmp_path):
 
 
 def test_char_lstm_on_jsb_reports_exact_nats_per_frame(tmp_path):
-    result = run(tmp_path, "model=char_lstm", "data=jsb_chorales", *QUICK)
+    result = run_zoo(tmp_path, "model=char_lstm", "data=jsb_chorales", *QUICK)
     assert "exact" in result.stdout and "nats/step" in result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test"][0]["kind"] == "exact"
@@ -47,51 +32,33 @@ def test_char_lstm_on_jsb_reports_exact_nats_per_frame(tmp_path):
     assert set(metrics["sample_statistics"]) >= {"notes_per_frame", "js_polyphony_nats", "js_pitch_class_nats"}
 
 
-def test_resume_continues_a_run(tmp_path):
-    run(tmp_path / "a", "model=char_lstm", "data=jsb_chorales", *QUICK)
-    run(tmp_path / "b", "model=char_lstm", "data=jsb_chorales", *QUICK, "train.max_epochs=3",
-        f"train.resume={tmp_path / 'a'}")
-    history = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["history"]
-    assert [h["epoch"] for h in history] == [1, 2, 3]
 
 
-def test_a_guide_that_does_not_fit_the_model_is_refused(tmp_path):
-    result = run(tmp_path, "model=char_lstm", "guide=vrnn_filtering", "data=jsb_chorales", *QUICK, check=False)
-    assert result.returncode == 2
-    assert "guide=vrnn_filtering" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_an_unknown_option_lists_the_choices(tmp_path):
-    result = run(tmp_path, "model=no_such_model", check=False)
-    assert result.returncode != 0
-    assert "char_lstm" in result.stderr and "bayes_lstm" in result.stderr
 
 
-def test_a_missing_data_file_is_named(tmp_path):
-    result = run(tmp_path, "model=char_lstm", "data=text", f"data.path={tmp_path / 'missing.txt'}", *QUICK,
-                 check=False)
-    assert result.returncode == 2
-    assert "missing.txt" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("guide,objective", [("vrnn_filtering", "elbo_analytic_kl"), ("vrnn_smoothing", "iwae")])
 def test_vrnn_on_jsb_reports_elbo_and_iwae(tmp_path, guide, objective):
-    result = run(tmp_path, "model=vrnn", f"guide={guide}", f"objective={objective}", *QUICK,
-                 "evaluate.num_particles=20", "objective.anneal_steps=5" if objective != "iwae" else "model.net.z_size=4")
+    run_zoo(tmp_path, "model=vrnn", f"guide={guide}", f"objective={objective}", *QUICK, "evaluate.num_particles=20",
+            "objective.anneal_steps=5" if objective != "iwae" else "model.net.z_size=4")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     kinds = [f["kind"] for f in metrics["test"]]
     assert kinds == ["-ELBO", "-IWAE (K=20)"]
     elbo, iwae = (f["nats_per_step"] for f in metrics["test"])
-    assert iwae <= elbo
-    summary = json.loads((tmp_path / "metrics.json").read_text())
+    # binary frames: -log p(x) > 0, so a true bound is positive; 20 distinct particles of a barely
+    # trained guide leave a gap, which a figure drawn from one particle (or copies of one) would not
+    assert 0 < iwae < elbo
     history = torch.load(tmp_path / "last.pt", weights_only=True)["history"]
     assert history[0]["valid_kind"] == ("-IWAE (K=5)" if objective == "iwae" else "-ELBO")
-    assert summary["best_valid_nats_per_step"] == min(h["valid_nats_per_step"] for h in history)
+    assert metrics["best_valid_nats_per_step"] == min(h["valid_nats_per_step"] for h in history)
     assert (tmp_path / "samples.png").exists()
 
 
 def test_vrnn_with_variational_weights_end_to_end(tmp_path):
-    run(tmp_path, "model=vrnn", "model.bayesian_weights=true", *QUICK, "evaluate.num_particles=10")
+    run_zoo(tmp_path, "model=vrnn", "model.bayesian_weights=true", *QUICK, "evaluate.num_particles=10")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [f["kind"] for f in metrics["test"]] == ["-ELBO", "posterior predictive (S=3, IWAE K=10)"]
     command("zoo.evaluate", f"run={tmp_path}", "num_samples=2", "num_particles=5", "limit=10", "export_weights=2")
@@ -100,16 +67,8 @@ def test_vrnn_with_variational_weights_end_to_end(tmp_path):
     assert (tmp_path / "evaluation" / "weights.nc").exists()
 
 
-def command(module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                            env=os.environ.copy(), timeout=600)
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
 def test_evaluate_recomputes_figures_with_errors_and_pareto_k(tmp_path):
-    run(tmp_path, "model=vrnn", *QUICK, "evaluate.num_particles=10")
+    run_zoo(tmp_path, "model=vrnn", *QUICK, "evaluate.num_particles=10")
     trained = json.loads((tmp_path / "metrics.json").read_text())["test"]
     command("zoo.evaluate", f"run={tmp_path}", "num_particles=10", "limit=40")
     result = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
@@ -124,7 +83,7 @@ def test_evaluate_recomputes_figures_with_errors_and_pareto_k(tmp_path):
 
 
 def test_evaluate_gives_the_exact_figure_of_char_lstm_again(tmp_path):
-    run(tmp_path, "model=char_lstm", "data=jsb_chorales", *QUICK)
+    run_zoo(tmp_path, "model=char_lstm", "data=jsb_chorales", *QUICK)
     trained = json.loads((tmp_path / "metrics.json").read_text())["test"][0]
     command("zoo.evaluate", f"run={tmp_path}", "limit=40")
     again = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())["figures"][0]
@@ -135,7 +94,7 @@ def test_evaluate_gives_the_exact_figure_of_char_lstm_again(tmp_path):
 @pytest.fixture(scope="module")
 def bayes_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("bayes_run")
-    run(path, "model=bayes_lstm", "data.max_train_chars=20000", *QUICK)
+    run_zoo(path, "model=bayes_lstm", "data.max_train_chars=20000", *QUICK)
     return path
 
 
@@ -156,10 +115,3 @@ def test_evaluate_exports_the_weight_posterior_through_arviz(bayes_run):
     assert (posterior["w.lstm.weight_hh_l0"].std("draw") > 0).all()
     assert "w.lstm.weight_hh_l0[2]" in (bayes_run / "evaluation" / "report.md").read_text()
     assert (bayes_run / "evaluation" / "weights.png").exists()
-
-
-def test_evaluate_and_sample_explain_bad_arguments(tmp_path):
-    result = command("zoo.evaluate", f"run={tmp_path / 'nowhere'}", check=False)
-    assert result.returncode == 2 and "no checkpoint" in result.stderr and "Traceback" not in result.stderr
-    result = command("zoo.sample", "n=2", check=False)
-    assert result.returncode == 2 and "run=PATH" in result.stderr

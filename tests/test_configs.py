@@ -1,22 +1,12 @@
 """The config groups compose as the README says, without running anything."""
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from tests.helpers import toy_rolls, toy_strokes, toy_text
+from tests.helpers import composed, toy_rolls, toy_strokes, toy_text
 from zoo.data.batch import collate
 from zoo.infer.sites import check_guide_covers
 from zoo.run import build_guide, build_model
-
-CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
-
-
-def composed(*overrides: str):
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        return compose("config", overrides=list(overrides))
 
 
 def test_bayes_lstm_is_char_lstm_with_variational_weights():

@@ -16,15 +16,6 @@ from zoo.infer.gold_standard import compare, fit_guide, guide_draws, markov_sequ
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 
-@pytest.fixture(scope="module")
-def one_thread():
-    """A network this small is a long string of tiny ops: one thread runs them fastest, and
-    a second one waiting on a busy core can slow them by orders of magnitude."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def gold(one_thread):

@@ -3,14 +3,12 @@ offsets, the LASA and IAM-OnDB loaders, and the CLI from training to sample shee
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
+from tests.helpers import QUICK, command, run_zoo
 from zoo.data import iam_ondb, lasa_handwriting
 from zoo.data.errors import DataError
 from zoo.data.strokes import to_steps, to_strokes
@@ -198,21 +196,10 @@ def test_iam_ondb_bad_input_is_named(tmp_path):
         iam_ondb.load(tmp_path)
 
 
-QUICK = ["train.max_epochs=2", "train.steps_per_epoch=3", "train.max_minutes=null", "train.progress=false",
-         "model.net.hidden_size=32", "data.every=20", "evaluate.num_samples=2", "evaluate.num_particles=5",
-         "sample.length=30"]
-
-
-def zoo(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=os.environ.copy(),
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
 @pytest.mark.parametrize("model", ["char_lstm", "vrnn"])
 def test_handwriting_preset_trains_draws_and_keeps_the_scale(tmp_path, model):
-    zoo("zoo.run", f"hydra.run.dir={tmp_path}", "experiment=handwriting", f"model={model}", *QUICK)
+    run_zoo(tmp_path, "experiment=handwriting", f"model={model}", *QUICK, "data.every=20", "evaluate.num_samples=2",
+            "evaluate.num_particles=5", "sample.length=30")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["data"] == "lasa_handwriting"
     assert metrics["test"][0]["kind"] == ("exact" if model == "char_lstm" else "-ELBO")
@@ -222,5 +209,5 @@ def test_handwriting_preset_trains_draws_and_keeps_the_scale(tmp_path, model):
     assert state["data_spec"]["kind"] == "strokes"
     assert state["data_spec"]["scale"] == pytest.approx(lasa_handwriting.load(every=20).spec.scale)
     if model == "char_lstm":
-        zoo("zoo.sample", f"run={tmp_path}", "n=2", "length=20", "bias=1.5")
+        command("zoo.sample", f"run={tmp_path}", "n=2", "length=20", "bias=1.5")
         assert (tmp_path / "samples-T1-b1.5.png").exists()

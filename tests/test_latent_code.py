@@ -1,15 +1,12 @@
 """Generators of the code of a sequence autoencoder: mmd_latent, gan_latent, aae."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from guides.empty import NoLatents
-from tests.helpers import toy_rolls
+from tests.helpers import QUICK, run_zoo, toy_rolls
 from zoo.data.batch import collate
 from zoo.errors import ZooError
 from zoo.infer.mmd import mmd2
@@ -78,12 +75,8 @@ def test_each_objective_names_the_code_source_it_needs(rolls, make, source):
 
 
 def test_gan_latent_from_the_command_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo.run", f"hydra.run.dir={tmp_path}", "model=seq_ae", "data=jsb_phrases",
-         "objective=gan_latent", "model.net.code_source=generator", "model.net.hidden_size=16",
-         "train.max_epochs=1", "train.steps_per_epoch=5", "train.progress=false", "train.valid_limit=20",
-         "evaluate.test_limit=20", "sample.length=16"],
-        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_zoo(tmp_path, "model=seq_ae", "data=jsb_phrases", "objective=gan_latent", "model.net.code_source=generator",
+            *QUICK, "model.net.hidden_size=16", "train.max_epochs=1", "train.steps_per_epoch=5",
+            "train.valid_limit=20", "evaluate.test_limit=20", "sample.length=16")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test"][0]["kind"] == "reconstruction" and metrics["latent_code"]["code_mmd"] >= 0

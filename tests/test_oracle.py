@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.test_cli import QUICK, command, run
-from tests.test_configs import composed
+from tests.helpers import QUICK, command, composed, run_zoo
 from zoo.data.batch import collate
 from zoo.data.oracle import START, OracleLSTM, load, oracle_for
 from zoo.errors import ZooError
@@ -103,7 +102,7 @@ def test_the_oracle_preset_gives_every_token_model_seqgans_sizes(model):
 
 def test_a_cli_run_on_the_oracle_reports_nll_oracle(tmp_path, small):
     sizes = [f"data.{k}={v}" for k, v in SMALL.items() if k != "num_test"] + ["data.num_test=40"]
-    result = run(tmp_path, "model=char_lstm", "experiment=oracle", *sizes, *QUICK, "evaluate.oracle_samples=60")
+    result = run_zoo(tmp_path, "model=char_lstm", "experiment=oracle", *sizes, *QUICK, "evaluate.oracle_samples=60")
     assert "NLL-oracle" in result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test"][0]["kind"] == "exact"

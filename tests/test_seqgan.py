@@ -2,14 +2,12 @@
 the recurrent discriminator, and the objective through the CLI."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from guides.empty import NoLatents
+from tests.helpers import QUICK, run_zoo
 from zoo.data.batch import collate
 from zoo.data.dataset import DataSpec
 from zoo.models.char_lstm import CharLSTM
@@ -73,14 +71,25 @@ def test_rollout_values_are_the_reward_when_it_is_settled_early_and_at_the_end()
     assert torch.allclose(Q[:, -1], table_reward(table)(y, lengths))
 
 
+def write_positions(prefix: torch.Tensor, steps: int) -> torch.Tensor:
+    """A generator that continues every prefix with the positions of the new steps as tokens."""
+    t = prefix.shape[1]
+    return torch.cat([prefix, torch.arange(t, t + steps).expand(len(prefix), steps)], 1)
+
+
 def test_rollout_values_score_each_sequence_at_its_own_length():
     G = CharLSTM(DataSpec("categorical", V), hidden_size=4)
     y = torch.tensor([[1, 2, 0, 0], [2, 2, 2, 1]])
     lengths = torch.tensor([2, 4])
     last = lambda x, lengths: x[torch.arange(len(x)), lengths - 1].float()  # noqa: E731  the last real token
-    Q = rollout_values(lambda p, s: G.sample(len(p), s, prime=p), last, y, lengths, 2)
-    assert Q[0, 1] == 2 and Q[1, 3] == 1  # the whole sequence's reward at its last step
-    assert Q[0, 0] in (0, 1, 2)  # a rollout's value before it
+    rollouts = 2
+    Q = rollout_values(lambda p, s: G.sample(len(p), s, prime=p), last, y, lengths, rollouts)
+    assert (Q[0, 1:] == 2).all() and Q[1, 3] == 1  # the whole sequence's reward from its last step on
+    before = torch.stack([Q[0, 0], *Q[1, :3]])  # means of `rollouts` rewards, each a token in 0..V-1
+    assert torch.equal(before * rollouts, (before * rollouts).round())
+    assert ((before >= 0) & (before <= V - 1)).all()
+    Q = rollout_values(write_positions, last, y, lengths, rollouts)  # a rollout's reward: its last real step
+    assert torch.equal(Q, torch.tensor([[1.0, 2.0, 2.0, 2.0], [3.0, 3.0, 3.0, 1.0]]))
 
 
 def test_leave_one_out_baseline_by_hand():
@@ -112,18 +121,11 @@ def test_the_discriminator_never_reads_padding_and_learns_an_easy_difference():
     assert D.score(real, lengths).min() > 0.9 and D.score(fake, lengths).max() < 0.1
 
 
-def run(tmp_path, *overrides):
-    result = subprocess.run([sys.executable, "-m", "zoo.run", f"hydra.run.dir={tmp_path}", *overrides],
-                            capture_output=True, text=True, env=os.environ.copy(), timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
 def test_seqgan_on_the_oracle_through_the_cli(tmp_path):
-    run(tmp_path, "experiment=seqgan", "objective.pretrain_steps=6", "objective.discriminator_pretrain_steps=3",
-        "objective.rollouts=2", "train.steps_per_epoch=4", "train.max_epochs=3", "train.batch_size=8",
-        "train.progress=false", "data.num_train=200", "data.num_valid=50", "data.num_test=50",
-        "evaluate.oracle_samples=50")
+    run_zoo(tmp_path, "experiment=seqgan", *QUICK, "objective.pretrain_steps=6",
+            "objective.discriminator_pretrain_steps=3", "objective.rollouts=2", "train.steps_per_epoch=4",
+            "train.max_epochs=3", "train.batch_size=8", "data.num_train=200", "data.num_valid=50",
+            "data.num_test=50", "evaluate.oracle_samples=50", "sample.length=20")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["oracle"][0]["kind"] == "NLL-oracle" and metrics["test"][0]["kind"] == "exact"
     best = torch.load(tmp_path / "best.pt", weights_only=True)
@@ -131,11 +133,10 @@ def test_seqgan_on_the_oracle_through_the_cli(tmp_path):
 
 
 def test_seqgan_trains_a_bayesian_generator_of_piano_rolls(tmp_path):
-    result = run(tmp_path, "model=bayes_lstm", "data=jsb_phrases", "objective=seqgan", "objective.pretrain_steps=2",
-                 "objective.discriminator_pretrain_steps=1", "objective.rollouts=2", "objective.mle_weight=1.0",
-                 "model.net.hidden_size=16", "train.steps_per_epoch=3", "train.max_epochs=2", "train.batch_size=4",
-                 "train.progress=false", "train.valid_limit=20", "evaluate.test_limit=20", "evaluate.num_samples=2",
-                 "sample.length=16")
+    run_zoo(tmp_path, "model=bayes_lstm", "data=jsb_phrases", "objective=seqgan", *QUICK, "objective.pretrain_steps=2",
+            "objective.discriminator_pretrain_steps=1", "objective.rollouts=2", "objective.mle_weight=1.0",
+            "model.net.hidden_size=16", "train.batch_size=4", "train.valid_limit=20", "evaluate.test_limit=20",
+            "evaluate.num_samples=2", "sample.length=16")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [f["kind"] for f in metrics["test"]] == ["-ELBO", "posterior predictive (S=2)"]
     assert torch.load(tmp_path / "best.pt", weights_only=True)["step"] == 6

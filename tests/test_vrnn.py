@@ -78,24 +78,31 @@ def test_analytic_and_monte_carlo_kl_agree_in_expectation(model, rolls):
     assert analytic.var() < mc.var()
 
 
-def test_padding_changes_no_importance_weight(model, rolls, monkeypatch):
-    """With the noise fixed at zero (every z_t at its guide mean), each sequence's weight in a
-    ragged batch equals its weight alone."""
+def test_padding_and_particles_change_no_importance_weight(model, rolls, monkeypatch):
+    """With the noise fixed at zero (every z_t at its guide mean), each of a sequence's particles
+    in a ragged batch has the weight the sequence has alone."""
     monkeypatch.setattr(torch, "randn_like", torch.zeros_like)
     guide = VRNNFiltering(model)
     seqs = rolls.train[:4]
-    together = log_weights(model, guide, collate(seqs), 1)
-    alone = torch.cat([log_weights(model, guide, collate([s]), 1) for s in seqs], 1)
-    torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-5)
+    together = log_weights(model, guide, collate(seqs), 3)  # (3, 4)
+    alone = torch.cat([log_weights(model, guide, collate([s]), 1) for s in seqs], 1)  # (1, 4)
+    assert len(set(alone[0].tolist())) == 4  # the sequences' weights differ, so a mix-up would show
+    torch.testing.assert_close(together, alone.expand(3, -1), atol=1e-4, rtol=1e-5)
 
 
-def test_iwae_bound_is_above_the_elbo_and_rises_with_k(model, rolls):
-    batch = collate(rolls.test)
+def test_importance_weights_average_to_the_elbo_objective_and_iwae_rises_with_k(model, rolls):
+    """The mean log weight per sequence, summed over the batch, estimates the ELBO that the
+    training objective (Pyro's TraceMeanField_ELBO, with the KL in closed form) estimates too;
+    on those weights, IWAE-K of disjoint blocks rises with K."""
+    batch = collate(rolls.test)  # dataset_size = batch size: the objective is the batch's -ELBO
     guide = VRNNSmoothing(model)
     torch.manual_seed(0)
     with torch.no_grad():
         log_w = chunked_log_weights(model, guide, batch, 500, chunk=100)  # (500, B)
+        objective = torch.stack([ELBO(analytic_kl=True)(model, guide, batch) for _ in range(30)])
     elbo, iwae_500 = log_w.mean(0), iwae_bound(log_w)
+    stderr = (log_w.var(0).sum() / 500 + objective.var() / 30).sqrt()
+    assert abs(float(elbo.sum() + objective.mean())) < 4 * float(stderr)
     iwae_50 = torch.stack([iwae_bound(block) for block in log_w.split(50)]).mean(0)  # 10 disjoint blocks
     assert (elbo < iwae_50).all() and (iwae_50 <= iwae_500).all()
 
@@ -124,11 +131,28 @@ def test_standard_prior_is_vrnn_i(rolls):
     assert (loc == 0).all() and (scale == 1).all()
 
 
-def test_iwae_objective_trains_and_refuses_weight_models(model, rolls):
+def test_iwae_objective_is_the_scaled_sum_of_per_sequence_bounds_and_refuses_weight_models(model, rolls):
+    """-(N / B) sum_b IWAE-K(x_b), with the bounds of zoo.infer.importance from the same draws;
+    its gradient reaches the model and the guide. Weight latents are shared across sequences,
+    so a model with them is refused."""
+    from guides.weights import MeanFieldWeights
+    from guides.with_weights import WeightsThenLatents
+    from zoo.models.bayesian_weights import BayesianWeights
+
     guide = VRNNFiltering(model)
-    loss = IWAE(num_particles=3)(model, guide, collate(rolls.train[:4], dataset_size=8))
+    batch = collate(rolls.train[:4], dataset_size=8)
+    pyro.set_rng_seed(1)
+    loss = IWAE(num_particles=3)(model, guide, batch)
+    pyro.set_rng_seed(1)
+    bounds = iwae_bound(log_weights(model, guide, batch, 3))  # (4,)
+    torch.testing.assert_close(loss, -bounds.sum() * 8 / 4)
     loss.backward()
-    assert torch.isfinite(loss) and model.phi_prior.loc.weight.grad is not None
+    assert model.phi_prior.loc.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in guide.parameters() if p.requires_grad)
+    weighted = BayesianWeights(VRNN(rolls.spec, hidden_size=8, z_size=2))
+    both = WeightsThenLatents(weighted, MeanFieldWeights(weighted), VRNNFiltering(weighted.net))
+    with pytest.raises(ZooError, match="objective=elbo"):
+        IWAE(num_particles=3)(weighted, both, batch)
 
 
 def test_samples_continue_a_prime(rolls):
