@@ -1,19 +1,21 @@
 """Guides for the VRNN's path z_{1:T} (zoo.models.vrnn).
 
-Both draw the path step by step and declare it as one site "z" with a GaussianPath.
-They hold the model to read its feature extractors and recurrence; its parameters stay
-the model's (the guide does not own them).
+Both draw the path step by step and declare it as one site "z": a GaussianPath, or with
+`flows=N` a FlowPath whose every step goes through N inverse autoregressive flows shared
+across time (zoo.nn.flows). They hold the model to read its feature extractors and
+recurrence; its parameters stay the model's (the guide does not own them).
 """
 
 from __future__ import annotations
 
 import pyro
+import pyro.distributions as dist
 import torch
 from torch import nn
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
-from zoo.nn.gaussian_path import GaussianPath
+from zoo.nn.flows import IAFStack
 from zoo.nn.layers import MLP, GaussianHead, reverse_padded
 
 
@@ -27,37 +29,42 @@ class VRNNFiltering(nn.Module):
     """q(z_t | x_{<=t}, z_{<t}) = N(mu_zt, sigma_zt), (mu_zt, sigma_zt) = phi_enc(phi_x(x_t), h_{t-1}):
     the encoder of Chung et al. 2015, eq. 9, on the model's own recurrence h."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, flows: int = 0):
         super().__init__()
         object.__setattr__(self, "vrnn", _vrnn_of(model, "vrnn_filtering"))  # shared, not owned
         features = model.phi_x[0].out_features
         self.phi_enc = nn.Sequential(MLP(features + model.hidden_size, model.hidden_size),
                                      GaussianHead(model.hidden_size, model.z_size))
+        self.flows = IAFStack(model.z_size, flows)  # on every z_t; none: the Gaussian of eq. 9
 
     def forward(self, batch: Batch):
         vrnn, x = self.vrnn, batch.x
         phi_x = vrnn.features(x)  # (B, T, F)
         h = vrnn.initial_state(batch.batch_size, phi_x)
-        zs, locs, scales, h_prev = [], [], [], []
+        steps, h_prev = self.flows.steps(), []
         for t in range(x.shape[1]):
             loc, scale = self.phi_enc(torch.cat([phi_x[:, t], h], -1))  # eq. 9
-            zs.append(loc + scale * torch.randn_like(loc))
-            locs.append(loc)
-            scales.append(scale)
+            z_t = steps.draw(loc, scale)  # (B, Z), through the flows if any
             h_prev.append(h)
-            h = vrnn.step(phi_x[:, t], zs[-1], h)  # eq. 7
-        path = GaussianPath(torch.stack(zs, 1), torch.stack(locs, 1), torch.stack(scales, 1), batch.mask)
+            h = vrnn.step(phi_x[:, t], z_t, h)  # eq. 7
         with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
-            z = pyro.sample("z", path)  # (B, T, Z)
+            z = pyro.sample("z", steps.path(batch.mask))  # (B, T, Z)
         vrnn.remember(x, z, torch.stack(h_prev, 1))  # the model, replaying this z, reuses h
         return z
+
+    def smc_proposal(self, context, state, t: int) -> dist.Distribution:
+        """q(z_t | x_{<=t}, z_{<t}) for SMC (zoo.estimators.smc), from the model's context
+        (x, phi_x) and state (h_{t-1},): eq. 9 at one step, batch (R,), event (Z,)."""
+        (_, phi_x), (h,) = context, state
+        loc, scale = self.phi_enc(torch.cat([phi_x[:, t], h], -1))
+        return self.flows.distribution(dist.Normal(loc, scale).to_event(1))
 
 
 class VRNNSmoothing(nn.Module):
     """q(z_t | z_{t-1}, x_{t:T}) = N(mu_t, sigma_t) from the combiner of Krishnan et al. 2017 (DMM):
     g_t = backward GRU over phi_x(x_{t:T}); c_t = (tanh(W z_{t-1} + b) + g_t) / 2; (mu_t, sigma_t) = head(c_t)."""
 
-    def __init__(self, model: nn.Module, hidden_size: int | None = None):
+    def __init__(self, model: nn.Module, hidden_size: int | None = None, flows: int = 0):
         super().__init__()
         object.__setattr__(self, "vrnn", _vrnn_of(model, "vrnn_smoothing"))  # shared, not owned
         hidden = hidden_size or model.hidden_size
@@ -66,20 +73,16 @@ class VRNNSmoothing(nn.Module):
         self.z_to_hidden = nn.Linear(model.z_size, hidden)
         self.head = GaussianHead(hidden, model.z_size)
         self.z_0 = nn.Parameter(torch.zeros(model.z_size))  # z_0, learned
+        self.flows = IAFStack(model.z_size, flows)  # on every z_t, shared across steps
 
     def forward(self, batch: Batch):
         phi_x = self.vrnn.features(batch.x)  # (B, T, F)
         g, _ = self.backward_rnn(reverse_padded(phi_x, batch.lengths))
         g = reverse_padded(g, batch.lengths)  # g_t summarises x_{t:T}: (B, T, H)
         z_t = self.z_0.expand(batch.batch_size, -1)
-        zs, locs, scales = [], [], []
+        steps = self.flows.steps()
         for t in range(g.shape[1]):
             combined = 0.5 * (torch.tanh(self.z_to_hidden(z_t)) + g[:, t])
-            loc, scale = self.head(combined)
-            z_t = loc + scale * torch.randn_like(loc)
-            zs.append(z_t)
-            locs.append(loc)
-            scales.append(scale)
-        path = GaussianPath(torch.stack(zs, 1), torch.stack(locs, 1), torch.stack(scales, 1), batch.mask)
+            z_t = steps.draw(*self.head(combined))  # the next step reads the flowed z_t
         with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
-            return pyro.sample("z", path)
+            return pyro.sample("z", steps.path(batch.mask))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -74,3 +75,38 @@ def composed(*overrides: str):
 
     with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
         return compose("config", overrides=list(overrides))
+
+
+# -- a linear-Gaussian state space model, whose exact likelihood the Kalman filter gives -----------
+
+
+def kalman(x: torch.Tensor, mask: torch.Tensor, A: float, Q: float, R: float):
+    """z_1 ~ N(0, 1), z_t = A z_{t-1} + N(0, Q^2), x_t = z_t + N(0, R^2): the filtering means and
+    variances of p(z_t | x_{1:t}), (B, T) each, and the exact log p(x) of every sequence, (B,),
+    run over a padded batch."""
+    B, T = x.shape
+    mean, var, log_p = torch.zeros(B, dtype=torch.float64), torch.ones(B, dtype=torch.float64), 0.0
+    means, variances = [], []
+    for t in range(T):
+        if t > 0:
+            mean, var = A * mean, A * A * var + Q * Q
+        s = var + R * R
+        log_p = log_p + mask[:, t] * -0.5 * (torch.log(2 * math.pi * s) + (x[:, t] - mean) ** 2 / s)
+        gain = var / s
+        mean, var = mean + gain * (x[:, t] - mean), (1 - gain) * var
+        means.append(mean)
+        variances.append(var)
+    return torch.stack(means, 1), torch.stack(variances, 1), log_p
+
+
+def run_in_process(run_dir: Path, *overrides: str) -> dict:
+    """What `python -m zoo.run overrides...` computes and writes (zoo.run.train_and_report), in
+    this process on one thread, sparing a start-up; its metrics."""
+    from zoo.run import train_and_report
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return train_and_report(composed(*overrides), Path(run_dir))
+    finally:
+        torch.set_num_threads(threads)

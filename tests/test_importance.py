@@ -8,6 +8,7 @@ import pyro.distributions as dist
 import pytest
 import torch
 
+from tests import helpers
 from zoo.data.batch import collate
 from zoo.infer.importance import chunked_log_weights, log_weights
 
@@ -26,21 +27,8 @@ def lgssm(batch):
 
 
 def kalman(x: torch.Tensor, mask: torch.Tensor):
-    """Filtering means and variances of p(z_t | x_{1:t}), (B, T) each, and the exact log p(x)
-    of every sequence, (B,): the Kalman filter, run over a padded batch."""
-    B, T = x.shape
-    mean, var, log_p = torch.zeros(B, dtype=torch.float64), torch.ones(B, dtype=torch.float64), 0.0
-    means, variances = [], []
-    for t in range(T):
-        if t > 0:
-            mean, var = A * mean, A * A * var + Q * Q
-        s = var + R * R
-        log_p = log_p + mask[:, t] * -0.5 * (torch.log(2 * math.pi * s) + (x[:, t] - mean) ** 2 / s)
-        gain = var / s
-        mean, var = mean + gain * (x[:, t] - mean), (1 - gain) * var
-        means.append(mean)
-        variances.append(var)
-    return torch.stack(means, 1), torch.stack(variances, 1), log_p
+    """The Kalman filter of this file's model (tests.helpers.kalman)."""
+    return helpers.kalman(x, mask, A, Q, R)
 
 
 def exact_posterior(batch, widen: float = 1.0):

@@ -9,7 +9,7 @@ import mido
 import pytest
 import torch
 
-from tests.helpers import QUICK, run_zoo, toy_rolls
+from tests.helpers import QUICK, run_in_process, toy_rolls
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
 from zoo.infer.generate import write_samples
@@ -101,7 +101,7 @@ def test_rolls_that_are_not_88_keys_get_no_midi(tmp_path):
 
 
 def test_a_run_on_piano_midi_writes_midi_samples(tmp_path, shared_data):
-    run_zoo(tmp_path, "model=char_lstm", "data=piano_midi", *QUICK, "train.batch_size=8", "evaluate.test_limit=4",
+    run_in_process(tmp_path, "model=char_lstm", "data=piano_midi", *QUICK, "train.batch_size=8", "evaluate.test_limit=4",
             "sample.n=2")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["data"] == "piano_midi" and metrics["samples"] == ["samples.png", "samples-0.mid", "samples-1.mid"]

@@ -16,7 +16,7 @@ EXAMPLES = ROOT / "docs" / "examples"
 
 def test_the_page_shows_the_files_that_are_tested():
     page = (ROOT / "docs" / "tutorial-dmm.md").read_text()
-    for name in ("dmm.py", "configs/model/dmm.yaml", "configs/guide/dmm.yaml"):
+    for name in ("dmm.py", "configs/model/my_dmm.yaml", "configs/guide/my_dmm.yaml"):
         assert f'--8<-- "{name}"' in page and (EXAMPLES / name).is_file(), name
     assert len((EXAMPLES / "dmm.py").read_text().splitlines()) < 100
 
@@ -65,11 +65,13 @@ def test_the_dmm_trains_from_the_command_line(tmp_path, monkeypatch):
     shutil.copy(EXAMPLES / "dmm.py", tmp_path)
     shutil.copytree(EXAMPLES / "configs", tmp_path / "configs")
     monkeypatch.chdir(tmp_path)  # `python -m zoo.run` finds dmm.py and configs/ here
-    command("zoo.run", "--config-dir", "configs", "model=dmm", f"hydra.run.dir={tmp_path / 'run'}", *QUICK,
+    command("zoo.run", "--config-dir", "configs", "model=my_dmm", f"hydra.run.dir={tmp_path / 'run'}", *QUICK,
             "train.steps_per_epoch=5", "train.valid_limit=20", "evaluate.test_limit=20", "evaluate.num_particles=10",
             "sample.length=20")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["model"] == "dmm" and metrics["data"] == "jsb_chorales"
+    assert metrics["model"] == "my_dmm" and metrics["data"] == "jsb_chorales"
+    config = (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
+    assert "_target_: dmm.DMM\n" in config and "_target_: dmm.DMMGuide\n" in config  # the page's own pair
     assert [f["kind"] for f in metrics["test"]] == ["-ELBO", "-IWAE (K=10)"]
     elbo, iwae = (f["nats_per_step"] for f in metrics["test"])
     # binary frames: -log p(x) > 0, so a true bound is positive; 10 distinct particles leave a gap

@@ -33,7 +33,7 @@ from zoo.errors import ZooError
 from zoo.infer.arviz_bridge import K_UNRELIABLE, pareto_k, weight_posterior
 from zoo.infer.checkpoint import load_checkpoint, load_module_state, resolve_checkpoint
 from zoo.infer.eval_plan import evaluation_plan
-from zoo.infer.likelihood import held_out_figures, latent_figures, latent_log_weights, lengths_of
+from zoo.infer.likelihood import fivo_figures, held_out_figures, latent_figures, latent_log_weights, lengths_of
 from zoo.infer.trainer import check_device, resolve_device
 from zoo.options import build_record, check_at_least, check_choice, check_fields, check_targets, unknown
 
@@ -138,6 +138,7 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     else:
         log_w = latent_log_weights(model, guide, data, split, options["num_particles"], progress=progress, **kw)
         figures = latent_figures(log_w, lengths_of(data, split, options["limit"]))
+        figures += fivo_figures(model, guide, data, split, options["num_particles"], progress=progress, **kw)
         k, ess = pareto_k(log_w)
         diagnostics = {
             "pareto_k": k.tolist(), "ess": ess.tolist(), "num_particles": options["num_particles"],
@@ -174,7 +175,7 @@ def report(result: dict) -> str:
              "|---|---|---|---|---|---|---|"]
     unreliable = result["diagnostics"] and result["diagnostics"]["fraction_k_over_0.7"] > 0
     for f in result["figures"]:
-        flag = " (unreliable: Pareto k >= 0.7)" if unreliable and f["kind"] != "exact" else ""
+        flag = " (unreliable: Pareto k >= 0.7)" if unreliable and f["kind"].startswith(("-ELBO", "-IWAE")) else ""
         stderr = "n/a" if f["stderr"] is None else f"{f['stderr']:.4f}"
         lines.append(f"| {f['kind']}{flag} | {f['nats_per_step']:.4f} | {stderr} | {f['bits_per_step']:.4f} "
                      f"| {f['nats_per_sequence']:.2f} | {f['num_steps']} | {f['num_sequences']} |")

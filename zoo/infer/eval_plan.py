@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from zoo.data.dataset import SequenceData
 from zoo.errors import ZooError
+from zoo.estimators.smc import supports_smc
 from zoo.infer.likelihood import draws, lengths_of, particle_steps
 from zoo.options import check_at_least, check_fields
 
@@ -143,6 +144,8 @@ def evaluation_plan(model, guide, data: SequenceData, split: str, num_samples: i
     elif weights:
         figures = f"-ELBO and posterior predictive with S={S} weight draws"
         figures += f", each an IWAE bound with K={K} particles" if particles else ""
+    elif particles and K > 1 and supports_smc(model, guide):
+        figures = f"-ELBO, -IWAE and -FIVO (SMC, a second pass) with K={K} particles"
     elif particles:
         figures = f"-ELBO and -IWAE with K={K} particles" if K > 1 else "-ELBO with K=1 particle"
     else:

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from guides.empty import NoLatents
 from zoo.data.batch import collate
 from zoo.data.dataset import SequenceData
+from zoo.estimators.smc import smc_log_marginal, supports_smc
 from zoo.infer.importance import chunked_log_weights, iwae_bound
 from zoo.nn.swap import swap_parameters
 
@@ -227,6 +228,21 @@ def weight_latent_nll(
     return [expected, Figure.from_sequences(kind, predictive, lengths)]
 
 
+@torch.no_grad()
+def smc_log_marginals(
+    model, guide, data: SequenceData, split: str, num_particles: int = 100, batch_size: int = 256,
+    device="cpu", limit=None, max_rows: int = 4096, progress: bool | tqdm = False,
+) -> torch.Tensor:
+    """log p_hat(x_i) of every sequence of the split from SMC with K particles (zoo.estimators.smc):
+    (N,). The K particles of a sequence are resampled together, so they are never split
+    across passes; a pass holds at most max_rows sequence-particles (at least one sequence)."""
+    batch_size = min(batch_size, max(1, max_rows // num_particles))
+    total = particle_steps(int(lengths_of(data, split, limit).sum()), num_particles=num_particles)
+    with progress_bar(progress, total, split) as bar:
+        return _per_sequence(lambda b: smc_log_marginal(model, guide, b, num_particles), data, split, batch_size,
+                             device, limit, bar, passes=num_particles)
+
+
 def latent_figures(log_w: torch.Tensor, lengths: torch.Tensor) -> list[Figure]:
     """-ELBO (the mean log weight) and -IWAE-K (log of the mean weight) per step from (K, N)."""
     num_particles = log_w.shape[0]
@@ -238,13 +254,15 @@ def latent_figures(log_w: torch.Tensor, lengths: torch.Tensor) -> list[Figure]:
 
 def held_out_figures(
     model, guide, data: SequenceData, split: str, num_samples: int = 10, num_particles: int = 100,
-    train_steps: int | None = None, **kw,
+    train_steps: int | None = None, fivo: bool | None = None, **kw,
 ) -> list[Figure]:
     """Every figure this model has on a split; the first is the one to select models by.
 
     Weight latents: -ELBO and posterior predictive with S = num_samples weight draws.
     Weight and per-sequence latents: the same, each draw's likelihood an IWAE-K bound.
-    Per-sequence latents: -ELBO and IWAE-K with K = num_particles.
+    Per-sequence latents: -ELBO and IWAE-K with K = num_particles; with a filtering guide of a
+    state-space model (zoo.estimators.smc.supports_smc), -FIVO-K too, unless `fivo` is False
+    (True asks for it alone beside -ELBO, as FIVO training validates).
     No latents: the exact NLL; for an autoencoder, the reconstruction NLL (not a likelihood of x).
     `progress=True` shows a bar over the S x K x T particle-steps with the time left."""
     if hasattr(model, "weight_sites") and not hasattr(model.net, "log_prob"):
@@ -255,5 +273,17 @@ def held_out_figures(
         return [exact_nll(model, data, split, **kw)]
     if hasattr(model, "reconstruction_log_prob"):
         return [reconstruction_nll(model, data, split, **kw)]
-    log_w = latent_log_weights(model, guide, data, split, num_particles, **kw)
-    return latent_figures(log_w, lengths_of(data, split, kw.get("limit")))
+    lengths = lengths_of(data, split, kw.get("limit"))
+    log_w = latent_log_weights(model, guide, data, split, num_particles if fivo is not True else 1, **kw)
+    figures = latent_figures(log_w, lengths)
+    if fivo is not False:
+        figures += fivo_figures(model, guide, data, split, num_particles, **kw)
+    return figures
+
+
+def fivo_figures(model, guide, data: SequenceData, split: str, num_particles: int, **kw) -> list[Figure]:
+    """[-FIVO-K per step] for a filtering guide of a state-space model with K > 1, else []."""
+    if num_particles < 2 or not supports_smc(model, guide):
+        return []
+    log_p_hat = smc_log_marginals(model, guide, data, split, num_particles, **kw)
+    return [Figure.from_sequences(f"-FIVO (K={num_particles})", -log_p_hat, lengths_of(data, split, kw.get("limit")))]

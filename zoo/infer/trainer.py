@@ -248,17 +248,20 @@ class Trainer:
         )
 
     def validate(self):
-        """The figure models are selected by, on the validation split: exact, -ELBO, or -IWAE-K
-        when the objective trains an IWAE-K bound."""
+        """The figure models are selected by, on the validation split: exact, -ELBO, or the
+        K-particle bound the objective trains (-IWAE-K, or -FIVO-K for objective=fivo)."""
         o = self.options
         self.model.eval()
         self.guide.eval()
-        particles = getattr(self.objective, "validation_particles", 1)  # IWAE-K for objective=iwae
+        particles = getattr(self.objective, "validation_particles", 1)
+        bound = getattr(self.objective, "validation_bound", "-IWAE")
         figures = held_out_figures(
             self.model, self.guide, self.data, "valid", num_samples=1, num_particles=particles,
             train_steps=self.train_steps, batch_size=o.eval_batch_size, device=self.device, limit=o.valid_limit,
+            fivo=bound == "-FIVO",
         )
-        return figures[-1] if particles > 1 else figures[0]
+        chosen = [f for f in figures if f.kind.startswith(bound)] if particles > 1 else []
+        return chosen[0] if chosen else figures[0]
 
     def fit(self, resume: str | None = None) -> list[dict]:
         """Train until max_epochs, max_minutes or early stopping; returns the metric history.
@@ -274,9 +277,10 @@ class Trainer:
             seed_everything(o.seed)
             self.untrained = self.validate().nats_per_step
         start = time.monotonic()
-        deadline = start + 60 * o.max_minutes if o.max_minutes else math.inf
         elapsed_before = self.history[-1]["minutes"] if self.history else 0.0
-        while self.epoch < o.max_epochs:
+        # the budget is the whole run's: a resumed run spends what the interrupted one left
+        deadline = start + 60 * (o.max_minutes - elapsed_before) if o.max_minutes else math.inf
+        while self.epoch < o.max_epochs and not (self.history and time.monotonic() > deadline):
             self.epoch += 1
             # Distributions' argument checks cost a fifth of a small step; the guide check
             # before training has already run the model and guide with them on.

@@ -105,6 +105,21 @@ class VRNN(nn.Module):
             h = self.step(phi_x[:, t], z[:, t], h)
         return torch.stack(h_prev, 1)
 
+    # -- one step at a time, for SMC (zoo.estimators.smc) ---------------------------------------
+
+    def smc_init(self, batch: Batch) -> tuple[tuple[Tensor, Tensor], tuple[Tensor]]:
+        """Context (x, phi_x(x)) and state (h_0,) of every row of the batch."""
+        phi_x = self.features(batch.x)  # (R, T, F)
+        return (batch.x, phi_x), (self.initial_state(batch.batch_size, phi_x),)
+
+    def smc_step(self, context, state, t: int, z_t: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor]]:
+        """(log p(z_t | h_{t-1}), log p(x_t | z_t, h_{t-1}), (h_t,)): eqs. 5-7 at one step, (R,) each."""
+        (x, phi_x), (h,) = context, state
+        loc, scale = self.prior(h)
+        log_p_z = dist.Normal(loc, scale).log_prob(z_t).sum(-1)  # eq. 5
+        log_p_x = self.decoder(z_t, h).log_prob(x[:, t])  # eq. 6
+        return log_p_z, log_p_x, (self.step(phi_x[:, t], z_t, h),)  # eq. 7
+
     # -- the Pyro model ------------------------------------------------------------------------
 
     def forward(self, batch: Batch) -> None:

@@ -44,3 +44,30 @@ class GaussianPath(dist.TorchDistribution):
     def log_prob(self, value: Tensor) -> Tensor:
         step = dist.Normal(self.loc, self.scale).log_prob(value).sum(-1)  # (B, T)
         return (step * self.mask).sum(-1)  # (B,)
+
+
+class PathSteps:
+    """A Gaussian path drawn step by step by a guide's own loop, then declared as one site:
+
+        steps = PathSteps()                       # or flows.steps() (zoo.nn.flows) for a flowed path
+        for t in range(T):
+            loc, scale = ...                      # from z_{<t} and x
+            z_t = steps.draw(loc, scale)          # z_t = loc + scale * eps_t, eps_t ~ N(0, I): (B, Z)
+        z = pyro.sample("z", steps.path(mask))    # GaussianPath, (B, T, Z)
+    """
+
+    def __init__(self):
+        self.zs, self.locs, self.scales = [], [], []
+
+    def draw(self, loc: Tensor, scale: Tensor) -> Tensor:
+        """z_t ~ N(loc, scale), reparameterised: (B, Z) x2 -> (B, Z)."""
+        z_t = loc + scale * torch.randn_like(loc)
+        self.zs.append(z_t)
+        self.locs.append(loc)
+        self.scales.append(scale)
+        return z_t
+
+    def path(self, mask: Tensor) -> GaussianPath:
+        """The drawn path as one distribution: batch (B,), event (T, Z)."""
+        stack = [torch.stack(steps, 1) for steps in (self.zs, self.locs, self.scales)]  # (B, T, Z) x3
+        return GaussianPath(*stack, mask)

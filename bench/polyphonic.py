@@ -1,0 +1,235 @@
+"""The polyphonic music table: every state-space model on the four Boulanger-Lewandowski sets.
+
+    python -m bench.polyphonic [--sets jsb_chorales nottingham] [--models vrnn srnn] [--minutes 5]
+                               [--seeds 0 1 2] [--particles 500] [--tag short]
+    python -m bench.polyphonic --speed [--sets musedata]      # training frames per second
+
+Each cell (data set, model, seed, budget) is one command, `python -m zoo.run model=... data=...
+train.max_minutes=... train.seed=...`, followed by `python -m zoo.evaluate` of its best
+checkpoint on the whole test pieces with K particles: -ELBO, -IWAE (K) and, for a filtering
+guide, -FIVO (K), in nats per frame, with the share of test pieces whose importance weights
+have Pareto k >= 0.7 and the median effective sample size. Cells live in
+bench/results/polyphonic/<tag>/<set>/<model>/seed<k>/; a finished cell is skipped, an
+interrupted one resumes, so the table accumulates over several invocations. Every cell
+records its commands, budget and hardware in bench/results/polyphonic_<tag>.json, and
+docs/polyphonic.md is generated from it with the published figures beside ours.
+
+--speed trains each model for a fixed number of steps on the same training windows and
+prints frames per second next to char_lstm's (a ratio measured in the same run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from bench.common import command_line, write_json
+from zoo.infer.trainer import describe_device
+
+RESULTS = Path(__file__).parent / "results"
+DOCS_PAGE = Path(__file__).parents[1] / "docs" / "polyphonic.md"
+SETS = ("jsb_chorales", "nottingham", "musedata", "piano_midi")
+
+# model name -> the zoo.run options that make it
+MODELS = {
+    "char_lstm": ["model=char_lstm", "model.net.emission=bernoulli"],
+    "rnn_nade": ["model=char_lstm", "model.net.emission=nade"],
+    "vrnn": ["model=vrnn", "guide=vrnn_filtering"],
+    "vrnn_nade": ["model=vrnn", "guide=vrnn_filtering", "model.net.emission=nade"],
+    "vrnn_fivo": ["model=vrnn", "guide=vrnn_filtering", "objective=fivo"],
+    "srnn": ["model=srnn", "guide=srnn_smoothing"],
+    "srnn_nade": ["model=srnn", "guide=srnn_smoothing", "model.net.emission=nade"],
+    "dmm": ["model=dmm", "guide=dmm"],
+    "dmm_iaf": ["model=dmm", "guide=dmm", "guide.flows=2"],
+}
+
+# Published test NLL, nats per frame: JSB / Nottingham / MuseData / Piano-midi.
+PUBLISHED = {
+    "RNN-RBM (Boulanger-Lewandowski et al. 2012)": (6.27, 2.39, 6.01, 7.09),
+    "RNN-NADE (Boulanger-Lewandowski et al. 2012)": (5.56, None, None, None),
+    "STORN (Bayer & Osendorfer 2014)": (6.91, 2.85, 6.16, 7.13),
+    "SRNN (Fraccaro et al. 2016, polyphonic music table)": (4.74, 2.94, 6.28, 8.20),
+    "DMM, importance sampled (Krishnan et al. 2017)": (6.39, None, None, None),
+}
+
+
+def cell_dir(args, data: str, model: str, seed: int) -> Path:
+    return RESULTS / "polyphonic" / args.tag / data / model / f"seed{seed}"
+
+
+def zoo(*arguments: str, threads: int) -> subprocess.CompletedProcess:
+    """A zoo command in its own process on `threads` threads; its output goes to the log."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    result = subprocess.run([sys.executable, "-m", *arguments], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        logging.error(result.stderr[-2000:])
+    return result
+
+
+def run_cell(args, data: str, model: str, seed: int) -> dict | None:
+    """Train (or resume, or skip) one cell, evaluate its best checkpoint, and return its row."""
+    folder = cell_dir(args, data, model, seed)
+    train = ["zoo.run", *MODELS[model], f"data={data}", f"train.max_minutes={args.minutes}",
+             "train.max_epochs=100000", f"train.seed={seed}", "train.progress=false",
+             f"train.steps_per_epoch={args.steps_per_epoch}", "evaluate.num_particles=2", "evaluate.test_limit=2",
+             f"hydra.run.dir={folder}", *args.options]
+    evaluate = ["zoo.evaluate", f"run={folder}", f"num_particles={args.particles}", f"num_samples={args.samples}",
+                f"batch_size={args.eval_batch}"]
+    trained = folder / "metrics.json"
+    if not (trained.exists() and json.loads(trained.read_text()).get("status") == "trained"):
+        resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
+        logging.info(f"--- {data} / {model} / seed {seed}: training{' (resumed)' if resume else ''}")
+        if zoo(*train, *resume, threads=args.threads).returncode != 0:
+            return None
+    evaluation = folder / "evaluation" / "metrics.json"
+    if not evaluation.exists() or json.loads(evaluation.read_text()).get("num_particles") != args.particles:
+        logging.info(f"--- {data} / {model} / seed {seed}: evaluating with K={args.particles}")
+        start = time.perf_counter()
+        if zoo(*evaluate, threads=args.threads).returncode != 0:
+            return None
+        result = json.loads(evaluation.read_text())
+        result["num_particles"], result["eval_minutes"] = args.particles, (time.perf_counter() - start) / 60
+        evaluation.write_text(json.dumps(result, indent=2))
+    result = json.loads(evaluation.read_text())
+    metrics = json.loads(trained.read_text())
+    diagnostics = result.get("diagnostics") or {}
+    ess = diagnostics.get("ess")
+    return {
+        "test": result["figures"], "minutes": metrics["minutes"], "epochs": metrics["epochs"],
+        "status": metrics["status"], "eval_minutes": result.get("eval_minutes"),
+        "share_k_over_0.7": diagnostics.get("fraction_k_over_0.7"),
+        "median_ess": statistics.median(ess) if ess else None,
+        "commands": ["python -m " + " ".join(train), "python -m " + " ".join(evaluate)],
+        "hardware": metrics.get("hardware"),
+    }
+
+
+def best_figure(row: dict) -> dict:
+    """The tightest bound of a cell (lowest NLL): exact, -IWAE or -FIVO."""
+    return min(row["test"], key=lambda f: f["nats_per_step"])
+
+
+def table(results: dict, sets) -> list[str]:
+    """Markdown rows: each model's tightest test figure per set, mean ± sd over seeds."""
+    lines = ["| model | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
+    models = sorted({m for s in results.values() for m in s})
+    for model in models:
+        cells = []
+        for data in sets:
+            rows = list(results.get(data, {}).get(model, {}).values())
+            if not rows:
+                cells.append("")
+                continue
+            values = [best_figure(r)["nats_per_step"] for r in rows]
+            spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+            kind = best_figure(rows[0])["kind"]
+            k = rows[0].get("share_k_over_0.7")
+            share = f"; k≥0.7: {100 * k:.0f}%" if k is not None else ""
+            cells.append(f"{statistics.mean(values):.2f}{spread} ({kind}, {len(values)} seed"
+                         f"{'s' if len(values) > 1 else ''}, {rows[0]['minutes']:.0f} min{share})")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    for name, figures in PUBLISHED.items():
+        lines.append(f"| {name} | " + " | ".join("" if f is None else f"{f:.2f}" for f in
+                                                   (figures[SETS.index(s)] for s in sets)) + " |")
+    return lines
+
+
+def write_page(payload: dict) -> None:
+    """docs/polyphonic.md from the bench's JSON."""
+    sets = [s for s in SETS if s in payload["results"]]
+    lines = ["# Polyphonic music", "",
+             "Test negative log-likelihood in nats per frame on the four sets of Boulanger-Lewandowski et al. "
+             "(2012), whole test pieces, the sum over the split divided by its frames. Each of our cells is the "
+             "tightest bound measured (exact for char_lstm and RNN-NADE; -IWAE or -FIVO with "
+             f"K={payload['args']['particles']} for the latent-variable models), mean ± standard deviation over "
+             "seeds, with its training budget and the share of test pieces whose importance weights have "
+             "Pareto k ≥ 0.7 (the bound is unreliable there). Published figures below ours, with their sources.",
+             "", *table(payload["results"], sets), "",
+             f"Generated by `{payload['command']}` on {payload['hardware']}. Each cell's commands are in "
+             "bench/results/polyphonic_<tag>.json."]
+    DOCS_PAGE.write_text("\n".join(lines) + "\n")
+
+
+def speed(args) -> dict:
+    """Training frames per second of each model on the same windows, over char_lstm's."""
+    from hydra import compose, initialize_config_dir
+
+    from zoo.run import CONFIGS, build
+
+    rates = {}
+    for data in args.sets:
+        for model in args.models:
+            with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+                cfg = compose("config", overrides=[*MODELS[model], f"data={data}", *args.options])
+            sequences, network, guide, objective = build(cfg)
+            params = [p for m in (network, guide) for p in m.parameters()]
+            optimizer = torch.optim.Adam(params, lr=1e-3)
+            batches = sequences.batches("train", cfg.train.batch_size, shuffle=True, seed=0)
+            frames, seconds = 0, 0.0
+            for step, batch in zip(range(args.speed_steps + 2), batches):
+                start = time.perf_counter()
+                loss = objective(network, guide, batch, step=step)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                if step >= 2:  # the first steps warm up allocators and caches
+                    seconds += time.perf_counter() - start
+                    frames += batch.num_steps
+            rates.setdefault(data, {})[model] = frames / seconds
+            logging.info(f"{data} {model}: {frames / seconds:,.0f} frames/s")
+    for data, by_model in rates.items():
+        base = by_model.get("char_lstm")
+        for model, rate in by_model.items():
+            ratio = f"  cost per frame {base / rate:.2f}x char_lstm's" if base else ""
+            print(f"{data:13s} {model:10s} {rate:9,.0f} frames/s{ratio}")
+    return rates
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--minutes", type=float, default=5.0, help="training budget of each cell")
+    parser.add_argument("--steps-per-epoch", type=int, default=50)
+    parser.add_argument("--particles", type=int, default=500, help="K of the test bounds")
+    parser.add_argument("--samples", type=int, default=10, help="S weight draws, for variational weights")
+    parser.add_argument("--eval-batch", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each cell's process")
+    parser.add_argument("--tag", default="short", help="names the grid: bench/results/polyphonic_<tag>.json")
+    parser.add_argument("--options", nargs="*", default=[], help="more zoo.run options for every cell")
+    parser.add_argument("--speed", action="store_true", help="measure training frames per second instead")
+    parser.add_argument("--speed-steps", type=int, default=20)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    if args.speed:
+        torch.set_num_threads(args.threads)
+        write_json(f"polyphonic_speed_{args.tag}", {"args": vars(args), "frames_per_second": speed(args)})
+        return
+    out = RESULTS / f"polyphonic_{args.tag}.json"
+    payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
+    for data in args.sets:
+        for model in args.models:
+            for seed in args.seeds:
+                row = run_cell(args, data, model, seed)
+                if row is not None:
+                    payload["results"].setdefault(data, {}).setdefault(model, {})[str(seed)] = row
+                    payload.update(args=vars(args), command=command_line(), hardware=describe_device("cpu"))
+                    out.parent.mkdir(exist_ok=True)
+                    out.write_text(json.dumps(payload, indent=2))
+    print("\n".join(table(payload["results"], [s for s in SETS if s in payload["results"]])))
+    write_page(payload)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Guides for the SRNN's path z_{1:T} (zoo.models.srnn), Fraccaro et al. 2016's inference network.
+
+    a_t = summary of what q may see at step t          smoothing: g_a(a_{t+1}, [d_t, phi_x(x_t)]),
+                                                        a backward GRU; filtering: an MLP of [d_t, phi_x(x_t)]
+    (delta_t, sigma_q) = NN_q(z_{t-1}, a_t)
+    mu_q  = mu_p(z_{t-1}, d_t) + delta_t                the paper's residual parameterisation ("Resq")
+    z_t   ~ N(mu_q, diag sigma_q^2)                     q(z_t | z_{t-1}, a_t), z_0 = 0
+
+Both draw the path step by step and declare it as one site "z" with a GaussianPath. They hold
+the model to read d_t, phi_x and mu_p from it; its parameters stay the model's (the guide does
+not own them), so with variational weights the guide runs on the drawn weights too.
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch import Tensor, nn
+
+from zoo.data.batch import Batch
+from zoo.errors import ZooError
+from zoo.models.srnn import MarkovGaussian
+from zoo.nn.gaussian_path import GaussianPath
+from zoo.nn.layers import MLP, reverse_padded
+
+NEEDS = ("z_size", "hidden_size", "feature_size", "recurrence", "transition", "initial_z")
+
+
+class _SRNNGuide(nn.Module):
+    """q(z_{1:T} | x) = prod_t N(z_t | mu_p(z_{t-1}, d_t) + delta(z_{t-1}, a_t), sigma_q(z_{t-1}, a_t)),
+    with a_t (B, T, A) from `summaries`."""
+
+    name = "srnn guide"
+
+    def __init__(self, model: nn.Module, summary_size: int):
+        super().__init__()
+        if not all(hasattr(model, a) for a in NEEDS):
+            raise ZooError(f"guide={self.name} is a guide for model=srnn, not for {type(model).__name__}")
+        object.__setattr__(self, "srnn", model)  # shared, not owned
+        self.combiner = MarkovGaussian(model.z_size, summary_size, model.feature_size)  # NN_q
+
+    def summaries(self, d: Tensor, phi_x: Tensor, lengths: Tensor) -> Tensor:
+        """a_t for every t: (B, T, H), (B, T, F) -> (B, T, A)."""
+        raise NotImplementedError
+
+    def step(self, z_prev: Tensor, prior_in: Tensor, guide_in: Tensor) -> tuple[Tensor, Tensor]:
+        """(mu_q, sigma_q) of q(z_t | z_{t-1}, a_t) from the projected d_t and a_t: (R, Z) x2."""
+        delta, scale = self.combiner.step(z_prev, guide_in)
+        return self.srnn.transition.mean(z_prev, prior_in) + delta, scale
+
+    def forward(self, batch: Batch) -> Tensor:
+        srnn = self.srnn
+        phi_x, d = srnn.recurrence(batch.x, remember=True)  # (B, T, F), (B, T, H); the model reuses them
+        a = self.summaries(d, phi_x, batch.lengths)  # (B, T, A)
+        prior_in, guide_in = srnn.transition.project(d), self.combiner.project(a)  # (B, T, F) x2
+        z_t = srnn.initial_z(batch.batch_size, d)
+        zs, locs, scales = [], [], []
+        for t in range(d.shape[1]):
+            loc, scale = self.step(z_t, prior_in[:, t], guide_in[:, t])
+            z_t = loc + scale * torch.randn_like(loc)
+            zs.append(z_t)
+            locs.append(loc)
+            scales.append(scale)
+        path = GaussianPath(torch.stack(zs, 1), torch.stack(locs, 1), torch.stack(scales, 1), batch.mask)
+        with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
+            return pyro.sample("z", path)  # (B, T, Z)
+
+
+class SRNNSmoothing(_SRNNGuide):
+    """q(z_t | z_{t-1}, d_{t:T}, x_{t:T}): a_t = g_a(a_{t+1}, [d_t, phi_x(x_t)]), a backward GRU,
+    the posterior's own structure (the paper's smoothing inference network)."""
+
+    name = "srnn_smoothing"
+
+    def __init__(self, model: nn.Module, hidden_size: int | None = None):
+        summary = hidden_size or model.hidden_size
+        super().__init__(model, summary)
+        self.backward_rnn = nn.GRU(model.hidden_size + model.feature_size, summary, batch_first=True)  # g_a
+
+    def summaries(self, d: Tensor, phi_x: Tensor, lengths: Tensor) -> Tensor:
+        a, _ = self.backward_rnn(reverse_padded(torch.cat([d, phi_x], -1), lengths))
+        return reverse_padded(a, lengths)  # a_t reads steps t..T_b of its own sequence: (B, T, A)
+
+
+class SRNNFiltering(_SRNNGuide):
+    """q(z_t | z_{t-1}, d_t, x_t): a_t = MLP([d_t, phi_x(x_t)]), no look-ahead (the paper's
+    filtering inference network); also the proposal of sequential Monte Carlo."""
+
+    name = "srnn_filtering"
+
+    def __init__(self, model: nn.Module, hidden_size: int | None = None):
+        summary = hidden_size or model.hidden_size
+        super().__init__(model, summary)
+        self.encoder = MLP(model.hidden_size + model.feature_size, summary)
+
+    def summaries(self, d: Tensor, phi_x: Tensor, lengths: Tensor) -> Tensor:
+        return self.encoder(torch.cat([d, phi_x], -1))  # (B, T, A)
+
+    def smc_proposal(self, context, state, t: int) -> dist.Distribution:
+        """q(z_t | z_{t-1}, d_t, x_t) at column t (0-based) from the model's smc_init context
+        (d, phi_x, x) and state (z_{t-1},): batch (R,), event (Z,)."""
+        d, phi_x, _ = context
+        (z_prev,) = state
+        a_t = self.summaries(d[:, t], phi_x[:, t], None)  # (R, A)
+        loc, scale = self.step(z_prev, self.srnn.transition.project(d[:, t]), self.combiner.project(a_t))
+        return dist.Normal(loc, scale).to_event(1)

@@ -1,0 +1,262 @@
+"""The stochastic recurrent neural network (Fraccaro, Sønderby, Paquet & Winther 2016,
+"Sequential neural models with stochastic layers", NeurIPS 2016, arXiv 1605.07571): a
+deterministic RNN over the past frames, and a state-space layer on top of it.
+
+    u_t   = phi_x(x_{t-1}),  u_1 = 0                              the previous frame's features
+    d_t   = f_d(d_{t-1}, u_t)                                     deterministic layer, a GRU, d_0 = 0
+    (mu_p, sigma_p) = NN_p(z_{t-1}, d_t)                          state-space layer, z_0 = 0
+    z_t   ~ N(mu_p, diag sigma_p^2)                               p(z_t | z_{t-1}, d_t)
+    x_t   ~ p(x_t | NN_x(z_t, d_t))                               emission p(x_t | z_t, d_t)
+
+d_{1:T} depends on x alone, so it is one fused GRU call over the shifted sequence; only the
+chain z_{1:T} is a loop. The whole path is one sample site "z" (`SRNNPrior`), and given a path
+the prior's parameters of every step are one batched pass. The paper's ELBO takes the KL of
+each step in closed form along q's path (`objective=elbo_analytic_kl`).
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.distributions import constraints
+from torch import Tensor, nn
+from torch.distributions import kl_divergence, register_kl
+from torch.nn.functional import pad, relu
+
+from zoo.data.batch import Batch
+from zoo.data.dataset import DataSpec
+from zoo.nn.emissions import draw_sample, make_emitter
+from zoo.nn.gaussian_path import GaussianPath
+from zoo.nn.layers import MLP, GaussianHead
+
+
+class MarkovGaussian(nn.Module):
+    """(mu, sigma) of N(z_t | .) from an MLP of [z_{t-1}, c_t]:
+    (mu, sigma) = GaussianHead(ReLU(W_z z_{t-1} + W_c c_t + b)).
+    The context's share W_c c_t can be computed for every t at once (`project`), so a loop
+    over t does only the z_{t-1} half."""
+
+    def __init__(self, z_size: int, context_size: int, hidden_size: int):
+        super().__init__()
+        self.from_z = nn.Linear(z_size, hidden_size)
+        self.from_context = nn.Linear(context_size, hidden_size, bias=False)
+        self.head = GaussianHead(hidden_size, z_size)
+
+    def project(self, c: Tensor) -> Tensor:
+        """W_c c_t: (..., C) -> (..., F)."""
+        return self.from_context(c)
+
+    def step(self, z_prev: Tensor, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """(mu, sigma) given z_{t-1} (..., Z) and W_c c_t (..., F): (..., Z) x2."""
+        return self.head(relu(self.from_z(z_prev) + projected))
+
+    def mean(self, z_prev: Tensor, projected: Tensor) -> Tensor:
+        """mu alone, as `step` computes it: (..., Z)."""
+        return self.head.loc(relu(self.from_z(z_prev) + projected))
+
+    def forward(self, z_prev: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        return self.step(z_prev, self.project(c))
+
+
+class SRNN(nn.Module):
+    """p(x_{1:T}, z_{1:T} | z_0, d_0) = prod_t p(x_t | z_t, d_t) p(z_t | z_{t-1}, d_t), d_t = f_d(d_{t-1}, x_{t-1}).
+
+    Guides read z_size, hidden_size (units of d_t) and feature_size (width of phi_x and of the
+    MLPs), and use recurrence, transition and initial_z."""
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        hidden_size: int = 300,
+        z_size: int = 100,
+        feature_size: int | None = None,
+        emission: str = "auto",
+        embedding_size: int | None = None,
+        components: int | None = None,
+    ):
+        super().__init__()
+        features = feature_size or hidden_size
+        self.spec, self.z_size, self.hidden_size, self.feature_size = spec, z_size, hidden_size, features
+        self.emitter = make_emitter(spec, features, emission, embedding_size, components)
+        self.phi_x = MLP(self.emitter.feature_size, features, layers=2)  # frame features, as the authors' code
+        self.rnn = nn.GRU(features, hidden_size, batch_first=True)  # f_d
+        self.transition = MarkovGaussian(z_size, hidden_size, features)  # NN_p
+        self.phi_emit = MLP(z_size + hidden_size, features)  # NN_x, before the emitter
+        self._reads_x = [name.rpartition(".") for name, _ in self.named_parameters()
+                         if name.startswith(("emitter.", "phi_x.", "rnn."))]  # the weights phi_x and d read
+        self._memo = _Memo()  # (key, (phi_x, d)) left by a guide
+
+    # -- the factors -------------------------------------------------------------------------
+
+    def features(self, x: Tensor) -> Tensor:
+        """phi_x(x_t) for every t: (B, T[, D]) -> (B, T, F)."""
+        return self.phi_x(self.emitter.features(x))
+
+    def deterministic(self, phi_x: Tensor) -> Tensor:
+        """d_t = f_d(d_{t-1}, phi_x(x_{t-1})) for every t, d_0 = 0 and u_1 = 0: one GRU call over
+        the shifted features, (B, T, F) -> (B, T, H). d_t reads x_{<t} only, so padding after a
+        sequence's end changes none of its real steps."""
+        u = pad(phi_x[:, :-1], (0, 0, 1, 0))  # u_t = phi_x(x_{t-1}): (B, T, F)
+        d, _ = self.rnn(u)
+        return d
+
+    def recurrence(self, x: Tensor, remember: bool = False) -> tuple[Tensor, Tensor]:
+        """(phi_x(x_t), d_t) for every t: (B, T[, D]) -> (B, T, F), (B, T, H). A guide computes them
+        with remember=True; the model, run next on this very x with the very same weights (the
+        same tensors, unchanged since, in the same grad mode), takes them over instead of running
+        the GRU a second time."""
+        memo, self._memo.value = self._memo.value, None
+        key = (x, torch.is_grad_enabled(), [(w, w._version) for w in self._weights_now()])
+        if memo is not None and _same(memo[0], key):
+            return memo[1]
+        phi_x = self.features(x)
+        pair = (phi_x, self.deterministic(phi_x))
+        if remember:
+            self._memo.value = (key, pair)
+        return pair
+
+    def _weights_now(self) -> list[Tensor]:
+        """The tensors in place of phi_x's, f_d's and the emitter's parameters now (a draw of
+        variational weights while one is swapped in)."""
+        return [getattr(self.get_submodule(owner), attr) for owner, _, attr in self._reads_x]
+
+    def emission(self, z: Tensor, d: Tensor, temperature: float = 1.0) -> dist.Distribution:
+        """p(x_t | z_t, d_t): (..., Z), (..., H) -> batch shape (...)."""
+        return self.emitter(self.phi_emit(torch.cat([z, d], -1)), temperature)
+
+    def initial_z(self, rows: int, like: Tensor) -> Tensor:
+        return like.new_zeros(rows, self.z_size)  # z_0
+
+    # -- the Pyro model ------------------------------------------------------------------------
+
+    def forward(self, batch: Batch) -> None:
+        x, mask = batch.x, batch.mask
+        _, d = self.recurrence(x)  # (B, T, H)
+        with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
+            p_z = SRNNPrior(self, d, mask)
+            z = pyro.sample("z", p_z)  # (B, T, Z)
+            p_z.params(z)  # with the weights in place now (variational weights are swapped out after)
+            p_x = self.emission(z, d)  # batch (B, T)
+            pyro.sample("x", p_x.mask(mask).to_event(1), obs=x)
+
+    # -- sequential Monte Carlo (zoo.estimators.smc) -------------------------------------------
+
+    def smc_init(self, batch: Batch) -> tuple[tuple[Tensor, ...], tuple[Tensor]]:
+        """context = (d_{1:T} (R, T, H), phi_x(x_{1:T}) (R, T, F), x (R, T[, D])); state = (z_0,)."""
+        phi_x, d = self.recurrence(batch.x)
+        return (d, phi_x, batch.x), (self.initial_z(batch.batch_size, d),)
+
+    def smc_step(self, context, state, t: int, z_t: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor]]:
+        """(log p(z_t | z_{t-1}, d_t), log p(x_t | z_t, d_t), (z_t,)) at column t (0-based), each (R,)."""
+        d, _, x = context
+        (z_prev,) = state
+        loc, scale = self.transition(z_prev, d[:, t])
+        log_p_z = dist.Normal(loc, scale).log_prob(z_t).sum(-1)
+        log_p_x = self.emission(z_t, d[:, t]).log_prob(x[:, t])
+        return log_p_z, log_p_x, (z_t,)
+
+    # -- new sequences -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None) -> Tensor:
+        """Ancestral sampling for `length` steps after reading a prime (its z_t drawn from the
+        prior given the primed x). Returns (n, P + length[, D])."""
+        device = self.rnn.weight_hh_l0.device
+        h = torch.zeros(1, n, self.hidden_size, device=device)  # the GRU's d_{t-1}
+        u = torch.zeros(n, 1, self.feature_size, device=device)  # u_1 = 0
+        z = torch.zeros(n, self.z_size, device=device)  # z_0
+        pieces = []
+        if prime is not None and len(prime) > 0:
+            prime = prime.to(device).expand(n, *prime.shape)  # (n, P[, D])
+            phi_x = self.features(prime)  # (n, P, F)
+            d, h = self.rnn(torch.cat([u, phi_x[:, :-1]], 1), h)  # (n, P, H)
+            for t in range(prime.shape[1]):
+                loc, scale = self.transition(z, d[:, t])
+                z = loc + scale * torch.randn_like(loc)
+            u = phi_x[:, -1:]
+            pieces.append(prime)
+        for _ in range(length):
+            d, h = self.rnn(u, h)  # d_t: (n, 1, H)
+            loc, scale = self.transition(z, d[:, 0])
+            z = loc + scale * torch.randn_like(loc)  # (n, Z)
+            x_t = draw_sample(self.emission(z, d[:, 0], temperature))  # (n[, D])
+            pieces.append(x_t[:, None])
+            u = self.features(x_t[:, None])  # (n, 1, F)
+        return torch.cat(pieces, 1)
+
+
+class _Memo:
+    """What a guide leaves for the model to take over; a copy of the model starts without it."""
+
+    def __init__(self):
+        self.value = None
+
+    def __deepcopy__(self, memo):
+        return _Memo()
+
+    def __getstate__(self):
+        return {"value": None}
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    """Whether two recurrence keys name the same x, grad mode and weight tensors at the same versions."""
+    (x, grad, weights), (y, grad_b, weights_b) = a, b
+    return x is y and grad == grad_b and len(weights) == len(weights_b) and all(
+        w is v and n == m for (w, n), (v, m) in zip(weights, weights_b))
+
+
+class SRNNPrior(dist.TorchDistribution):
+    """p(z_{1:T} | d_{1:T}) = prod_t N(z_t | mu_p(z_{t-1}, d_t), sigma_p(z_{t-1}, d_t)), z_0 = 0;
+    steps past a sequence's length are masked out. Batch (B,), event (T, Z)."""
+
+    arg_constraints = {}
+    support = constraints.independent(constraints.real, 2)
+    has_rsample = True
+
+    def __init__(self, srnn: SRNN, d: Tensor, mask: Tensor):
+        self.srnn, self.mask = srnn, mask
+        self.projected = srnn.transition.project(d)  # W_c d_t for every t: (B, T, F)
+        self._path = None  # (z, (mu_p, sigma_p)) of the last path scored or drawn
+        B, T = mask.shape
+        super().__init__(torch.Size([B]), torch.Size([T, srnn.z_size]), validate_args=False)
+
+    expand = GaussianPath.expand
+
+    def params(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """(mu_p, sigma_p) of every step along the path z, in one pass: (B, T, Z) x2. Kept for
+        this z, so a density or KL evaluated later uses the weights in place when it was made."""
+        if self._path is None or self._path[0] is not z:
+            z_prev = torch.cat([self.srnn.initial_z(z.shape[0], z)[:, None], z[:, :-1]], 1)  # (B, T, Z)
+            self._path = (z, self.srnn.transition.step(z_prev, self.projected))
+        return self._path[1]
+
+    def rsample(self, sample_shape=torch.Size()) -> Tensor:
+        if sample_shape:
+            raise NotImplementedError("draw one path per call")
+        B, T = self.mask.shape
+        z_t = self.srnn.initial_z(B, self.projected)
+        zs, locs, scales = [], [], []
+        for t in range(T):
+            loc, scale = self.srnn.transition.step(z_t, self.projected[:, t])
+            z_t = loc + scale * torch.randn_like(loc)
+            zs.append(z_t)
+            locs.append(loc)
+            scales.append(scale)
+        z = torch.stack(zs, 1)
+        self._path = (z, (torch.stack(locs, 1), torch.stack(scales, 1)))
+        return z
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        loc, scale = self.params(z)
+        step = dist.Normal(loc, scale).log_prob(z).sum(-1)  # (B, T)
+        return (step * self.mask).sum(-1)  # (B,)
+
+
+@register_kl(GaussianPath, SRNNPrior)
+def _kl_path_prior(q: GaussianPath, p: SRNNPrior) -> Tensor:
+    """sum_t KL(q(z_t | z_{t-1}, .) || p(z_t | z_{t-1}, d_t)) in closed form per step along q's
+    drawn path: the KL term of the ELBO of Fraccaro et al. 2016."""
+    loc, scale = p.params(q.z)
+    step = kl_divergence(dist.Normal(q.loc, q.scale), dist.Normal(loc, scale)).sum(-1)  # (B, T)
+    return (step * q.mask).sum(-1)
