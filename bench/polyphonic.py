@@ -21,6 +21,7 @@ prints frames per second next to char_lstm's (a ratio measured in the same run).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import os
@@ -217,18 +218,29 @@ def main():
         write_json(f"polyphonic_speed_{args.tag}", {"args": vars(args), "frames_per_second": speed(args)})
         return
     out = RESULTS / f"polyphonic_{args.tag}.json"
-    payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
     for data in args.sets:
         for model in args.models:
             for seed in args.seeds:
                 row = run_cell(args, data, model, seed)
                 if row is not None:
-                    payload["results"].setdefault(data, {}).setdefault(model, {})[str(seed)] = row
-                    payload.update(args=vars(args), command=command_line(), hardware=describe_device("cpu"))
-                    out.parent.mkdir(exist_ok=True)
-                    out.write_text(json.dumps(payload, indent=2))
+                    add_cell(out, args, data, model, seed, row)
+    payload = json.loads(out.read_text())
     print("\n".join(table(payload["results"], [s for s in SETS if s in payload["results"]])))
     write_page(payload)
+
+
+def add_cell(out: Path, args, data: str, model: str, seed: int, row: dict) -> None:
+    """One cell into the grid's JSON, read afresh, so that benches running side by side on
+    other sets or models add to one file."""
+    out.parent.mkdir(exist_ok=True)
+    with open(out.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
+        payload["results"].setdefault(data, {}).setdefault(model, {})[str(seed)] = row
+        payload.update(args=vars(args), command=command_line(), hardware=describe_device("cpu"))
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(payload, indent=2))
+        tmp.replace(out)
 
 
 if __name__ == "__main__":
