@@ -101,8 +101,9 @@ def test_rolls_that_are_not_88_keys_get_no_midi(tmp_path):
 
 
 def test_a_run_on_piano_midi_writes_midi_samples(tmp_path, shared_data):
-    run_in_process(tmp_path, "model=char_lstm", "data=piano_midi", *QUICK, "train.batch_size=8", "evaluate.test_limit=4",
-            "sample.n=2")
+    run_in_process(tmp_path, "model=char_lstm", "data=piano_midi", *QUICK, "train.batch_size=8",
+                   "evaluate.test_limit=4", "sample.n=2")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["data"] == "piano_midi" and metrics["samples"] == ["samples.png", "samples-0.mid", "samples-1.mid"]
-    assert midi_to_roll(tmp_path / "samples-0.mid").shape == (50, 88)  # sample.length frames
+    # sample.length frames of an eighth note each, Piano-midi's frame (read at a quarter, half as many)
+    assert midi_to_roll(tmp_path / "samples-0.mid", frame_beats=0.5).shape == (50, 88)

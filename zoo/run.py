@@ -141,7 +141,7 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
 
     with sampling_bias(model, sample.bias):
         samples = draw(model, guide, sample.n, sample.length, sample.temperature, prime)
-    sample_files = write_samples(samples, data.spec, run_dir)
+    sample_files = write_samples(samples, data.spec, run_dir, frame_beats=data.info.get("frame_beats", 1.0))
     if data.spec.kind == "strokes":
         sample_files += write_stroke_sheets(model, guide, data, run_dir, n=sample.n)
     statistics = sample_statistics(samples, data)

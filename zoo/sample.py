@@ -48,7 +48,7 @@ def sample(options: dict, overrides: list[str]) -> list:
         samples = draw(model, guide, options["n"], options["length"], options["temperature"],
                        encode_prime(data.spec, options["prime"])).cpu()
     stem = f"samples-T{options['temperature']:g}" + (f"-b{float(options['bias']):g}" if options["bias"] else "")
-    files = write_samples(samples, data.spec, ckpt.parent, stem=stem)
+    files = write_samples(samples, data.spec, ckpt.parent, stem=stem, frame_beats=data.info.get("frame_beats", 1.0))
     if files[0].suffix == ".txt":
         print(files[0].read_text())
     logging.getLogger("zoo").info(f"wrote {', '.join(str(f) for f in files)}")

@@ -55,7 +55,7 @@ def fetch(name: str, url: str, sha256: str, data_dir: str | os.PathLike | None =
     if path.exists():
         _check_sha256(path, sha256)
         return path
-    return _download(url, path, sha256)
+    return _download(url, path, sha256, name)
 
 
 def _check_sha256(path: Path, expected: str) -> None:
@@ -67,8 +67,9 @@ def _check_sha256(path: Path, expected: str) -> None:
         )
 
 
-def _download(url: str, path: Path, expected: str) -> Path:
-    """Stream `url` into a temporary file next to `path`, check its hash, then rename it into place."""
+def _download(url: str, path: Path, expected: str, name: str) -> Path:
+    """Stream `url` into a temporary file next to `path`, check its hash, then rename it into place.
+    `name` is the file's place in the data folder (polyphonic/Nottingham.mat), as errors say it."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False)
@@ -76,7 +77,7 @@ def _download(url: str, path: Path, expected: str) -> Path:
         raise DataError(
             f"{path.name} is not in {path.parent}, and that folder cannot be written to download it "
             f"from {url} ({e}). "
-            f"Set ZOO_DATA_DIR to a folder holding {path.name}, or to a writable one."
+            f"Set ZOO_DATA_DIR to a folder holding {name}, or to a writable one."
         ) from e
     digest = hashlib.sha256()
     try:
@@ -88,13 +89,13 @@ def _download(url: str, path: Path, expected: str) -> Path:
         os.unlink(tmp.name)
         raise DataError(
             f"{path.name} is not in {path.parent} and could not be downloaded from {url} ({e}). "
-            f"Set ZOO_DATA_DIR to a folder holding {path.name}."
+            f"Set ZOO_DATA_DIR to a folder holding {name}."
         ) from e
     if digest.hexdigest() != expected:
         os.unlink(tmp.name)
         raise DataError(
             f"the download of {path.name} from {url} has sha256 {digest.hexdigest()}, expected {expected}; "
-            f"nothing was saved. Set ZOO_DATA_DIR to a folder holding the published {path.name}."
+            f"nothing was saved. Set ZOO_DATA_DIR to a folder holding the published {name}."
         )
     os.chmod(tmp.name, 0o644)  # a temporary file is private; the data file is not
     os.replace(tmp.name, path)

@@ -102,6 +102,7 @@ def load(data_dir: str | os.PathLike | None = None, source: str = "pickle",
         raise DataError(f"{path} should hold a dict with keys {SPLITS}; delete it to download it again")
     splits = {s: [piano_roll(steps, f"{path} {s}[{i}]") for i, steps in enumerate(raw[s])] for s in SPLITS}
     info = {"path": str(path), "lowest_midi": LOWEST_NOTE, "frame": "quarter note", "max_len": max_len,
+            "frame_beats": 1.0,
             "pieces": {s: len(p) for s, p in splits.items()}}
     splits["train"] = polyphonic.cut_into_windows(splits["train"], max_len)
     return SequenceData("jsb_chorales", DataSpec("bernoulli", NUM_NOTES), **splits, info=info)

