@@ -4,6 +4,7 @@ starts from the same random state and an empty Pyro parameter store."""
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -21,6 +22,8 @@ def data_environment(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.setenv("ZOO_DATA_DIR", str(SHARED_DATA))
     patch.setenv("ZOO_CACHE_DIR", str(tmp_path_factory.mktemp("zoo-cache")))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the suite's workers share the cores: one thread each
+        torch.set_num_threads(1)
     yield
     patch.undo()
 

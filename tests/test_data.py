@@ -349,6 +349,26 @@ def test_vocabulary_encodes_any_unicode():
         vocab.encode("box")
 
 
+def test_vocabulary_ids_take_the_smallest_integer_dtype():
+    assert Vocabulary([chr(i) for i in range(256)]).id_dtype == torch.uint8
+    assert Vocabulary([chr(i) for i in range(257)]).id_dtype == torch.int16
+    assert Vocabulary([chr(i) for i in range(40_000)]).id_dtype == torch.int32
+    vocab = Vocabulary.from_text("abc é")
+    ids = vocab.encode("é cab" * 30_000, vocab.id_dtype)  # more than one chunk of characters
+    assert ids.dtype == torch.uint8 and torch.equal(ids.long(), vocab.encode("é cab" * 30_000))
+    assert vocab.decode(ids[:5]) == "é cab"
+
+
+def test_load_text_cuts_consecutive_pieces_unless_asked_for_random_windows(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text("enough text to split into three parts\n" * 10, encoding="utf-8")
+    data = load_text(path, seq_len=7)
+    assert data.info["windows"] == "consecutive" and isinstance(data.train, list)
+    assert data.train[0].dtype == torch.long
+    lazy = load_text(path, seq_len=7, windows="random")
+    assert lazy.info["windows"] == "random" and lazy.train.ids.dtype == torch.uint8
+
+
 # a user's npz file
 
 

@@ -153,6 +153,9 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         **({"oracle": [f.as_dict() for f in oracle]} if oracle else {}),
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    from zoo.run import write_sequences  # each sequence's figures, as a run folder's test_sequences.npz
+
+    write_sequences(out / f"{split}_sequences.npz", figures, split)
     (out / "report.md").write_text(report(result))
     log.info(report(result))
     return result

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import sys
 from pathlib import Path
 
 import hydra
+import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.cli import check_overrides, user_errors
+from zoo.cli import check_overrides, describe, user_errors
 from zoo.data.dataset import DataSpec
 from zoo.data.oracle import oracle_for
 from zoo.infer.handwriting import biased_emitters, sampling_bias, write_stroke_sheets
@@ -34,10 +39,13 @@ from zoo.infer.sites import check_guide_covers
 from zoo.infer.trainer import Trainer, TrainingFault, TrainOptions, describe_device
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.options import build_record, check_arguments, check_targets, check_value
+from zoo.training import available_cores, current_world, launched_world, launcher_jobs, process_group, use_threads
 from guides.with_weights import WeightsThenLatents
 
 log = logging.getLogger("zoo")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+RUN_FOLDER = "run_folder"  # the key under which rank 0 tells the other ranks its run folder
+INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc", "--version"}
 
 
 def build_model(cfg: DictConfig, spec: DataSpec):
@@ -100,8 +108,11 @@ def oracle_report(model, guide, data, num_samples: int, option: str = "evaluate.
 
 
 def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
+    world = current_world()
+    world.publish(RUN_FOLDER, str(run_dir))  # the other ranks wait for it before they start (main)
     check_targets(cfg)
     options = build_record(TrainOptions, {k: v for k, v in cfg.train.items() if k != "resume"}, "train.", "train")
+    threads = use_threads(options.threads, world.local_size, hydra_launcher_jobs())
     sample = build_record(SampleOptions, cfg.sample, "sample.", "sample")
     e = build_record(HeldOutOptions, cfg.evaluate, "evaluate.", "evaluate")
     data, model, guide, objective = build(cfg)
@@ -113,14 +124,19 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
     trainer = Trainer(model, guide, objective, data, options, run_dir, config=config)
     log.info(f"{cfg.model.name} on {data.name}: {sum(p.numel() for p in trainer.params):,} parameters, "
              f"{len(data.train)} training sequences ({trainer.train_steps:,} steps); run folder {run_dir}")
+    log.info(f"{threads} thread{'s' if threads > 1 else ''} of {available_cores()} cores"
+             + (f" in each of {world.size} processes" if world.distributed else ""))
     try:
         history = trainer.fit(resume=cfg.train.resume)
     except TrainingFault as fault:  # the run folder says so too, for whoever reads it without the log
         status = "diverged" if trainer.diverged else "failed"
-        write_json(run_dir / "metrics.json", {"model": cfg.model.name, "data": data.name, "status": status,
-                                              "error": str(fault), "epochs": trainer.epoch,
-                                              "nonfinite_steps_skipped": trainer.skipped})
+        if world.is_main:
+            write_json(run_dir / "metrics.json", {"model": cfg.model.name, "data": data.name, "status": status,
+                                                  "error": str(fault), "epochs": trainer.epoch,
+                                                  "nonfinite_steps_skipped": trainer.skipped})
         raise
+    if not world.is_main:  # rank 0 alone evaluates, samples and writes
+        return {"rank": world.rank, "epochs": trainer.epoch}
     plot_curve(history, run_dir / "training_curve.png")
 
     trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
@@ -160,28 +176,83 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
         "epochs": trainer.epoch,
         "minutes": history[-1]["minutes"],
         "hardware": describe_device(trainer.device),
+        "threads": threads,
+        "processes": world.size,
         "samples": [p.name for p in sample_files],
         "sample_statistics": statistics,
         **({"latent_code": code["latent_code"], "code_files": code["files"]} if code else {}),
     }
     write_json(run_dir / "metrics.json", metrics)
+    write_sequences(run_dir / "test_sequences.npz", figures, "test")
     return metrics
 
 
+def hydra_launcher_jobs() -> int:
+    """Jobs a Hydra launcher runs side by side on this machine (the joblib launcher's n_jobs); 1 otherwise."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return 1
+    return launcher_jobs(HydraConfig.get().launcher.get("n_jobs"))
+
+
+def follower_overrides(run_folder: str) -> list[str]:
+    """Hydra options of a rank other than 0: rank 0's run folder, and no files or log lines of its own."""
+    quoted = "'" + run_folder.replace("'", "\\'") + "'"
+    return [f"hydra.run.dir={quoted}", "hydra.output_subdir=null", "hydra/job_logging=disabled",
+            "hydra/hydra_logging=disabled"]
+
+
 def write_json(path: Path, value: dict) -> None:
+    """`value` as indented JSON at `path`."""
     path.write_text(json.dumps(value, indent=2))
 
 
+def write_sequences(path: Path, figures, split: str) -> None:
+    """The per-sequence figures of a split as an .npz: `kinds` (F,) the figures' kinds, `nll`
+    (F, N) float64 nats of each sequence, `lengths` (N,) int64 steps of each, in the split's
+    order, and `split`; nll[f].sum() / lengths.sum() is figure f's nats per step. Figures
+    without per-sequence values are left out."""
+    kept = [f for f in figures if f.per_sequence() is not None]
+    if not kept:
+        return
+    lengths = kept[0].lengths
+    assert all(torch.equal(f.lengths, lengths) for f in kept), "figures of one split over different sequences"
+    np.savez(path, kinds=np.array([f.kind for f in kept], dtype=str),
+             nll=np.stack([f.per_sequence().numpy() for f in kept]).astype(np.float64),  # (F, N)
+             lengths=lengths.numpy().astype(np.int64), split=np.array(split))
+
+
 @hydra.main(config_path=str(CONFIGS), config_name="config", version_base="1.3")
-def run(cfg: DictConfig) -> None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+def run(cfg: DictConfig) -> float:
+    """Train, evaluate and report one run, or one job of a multirun (-m); returns the best
+    validation figure in nats per step for a sweeper to minimise, +inf when the run failed
+    or diverged. Bad input ends a single run with one line and exit status 2; in a multirun
+    it ends that job alone, with the same line, and the other jobs go on."""
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
     try:
-        with user_errors():
-            train_and_report(cfg, run_dir)
+        if hydra_config.mode != RunMode.MULTIRUN:
+            with user_errors():
+                metrics = train_and_report(cfg, run_dir)
+        else:
+            try:
+                metrics = train_and_report(cfg, run_dir)
+            except (ZooError, InstantiationException) as e:
+                if os.environ.get("ZOO_DEBUG"):
+                    raise
+                print(f"error: {describe(e)}", file=sys.stderr)
+                if not (run_dir / "metrics.json").exists():  # a failed training has written its own
+                    choices = hydra_config.runtime.choices
+                    write_json(run_dir / "metrics.json", {"model": cfg.model.get("name", choices.get("model")),
+                                                          "data": choices.get("data"), "status": "failed",
+                                                          "error": describe(e)})
+                return math.inf
     except KeyboardInterrupt:
         print(f"\ninterrupted: the last whole checkpoint is {run_dir / 'last.pt'}; "
               f"continue with train.resume={run_dir}", file=sys.stderr)
         sys.exit(130)
+    metrics = metrics or {}
+    best = float(metrics.get("best_valid_nats_per_step", math.inf))
+    return best if metrics.get("status") == "trained" and math.isfinite(best) else math.inf
 
 
 def main() -> None:
@@ -189,7 +260,19 @@ def main() -> None:
     one), then composed and run by Hydra."""
     with user_errors():
         check_overrides(sys.argv[1:], CONFIGS)
-    run()
+        if launched_world().distributed and {"-m", "--multirun"} & set(sys.argv[1:]):
+            raise ZooError("--multirun under torchrun: a sweep's jobs each train in one process; "
+                           "start the sweep without torchrun")
+    if INFO_FLAGS & set(sys.argv[1:]):
+        run()
+        return
+    with process_group() as world:  # torchrun's ranks: one group, joined here and left on the way out
+        if not world.is_main:
+            try:
+                sys.argv += follower_overrides(world.receive(RUN_FOLDER))
+            except KeyboardInterrupt:
+                sys.exit(130)
+        run()
 
 if __name__ == "__main__":
     main()

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 import pyro.poutine as poutine
 import torch
@@ -43,13 +43,17 @@ from zoo.nn.swap import swap_parameters
 
 @dataclass
 class Figure:
-    """One negative log-likelihood on a split, per step, with its standard error over sequences."""
+    """One negative log-likelihood on a split, per step, with its standard error over sequences.
+    A figure made from sequences (`from_sequences`) keeps each sequence's nats and steps too
+    (`per_sequence`); they stay out of `as_dict`."""
 
     kind: str  # "exact", "-ELBO", "posterior predictive (S=10)", "-IWAE (K=500)"
     nats_per_step: float
     stderr: float  # of nats_per_step, from the spread over sequences (a ratio estimator)
     num_steps: int
     num_sequences: int
+    nll: torch.Tensor | None = field(default=None, repr=False, compare=False)  # (N,) nats of each sequence
+    lengths: torch.Tensor | None = field(default=None, repr=False, compare=False)  # (N,) steps T_i of each
 
     @classmethod
     def from_sequences(cls, kind: str, nll: torch.Tensor, lengths: torch.Tensor) -> Figure:
@@ -59,7 +63,17 @@ class Figure:
         rate = float(nll.sum()) / steps
         residual = nll - rate * lengths
         stderr = float(residual.std() * math.sqrt(n) / steps) if n > 1 else math.nan
-        return cls(kind, rate, stderr, int(steps), n)
+        return cls(kind, rate, stderr, int(steps), n, nll.detach().cpu(), lengths.detach().cpu().long())
+
+    def per_sequence(self) -> torch.Tensor | None:
+        """(N,) float64 nats of each sequence, in the split's order, summing to nats_per_step x
+        num_steps: a per-step term added to the figure after it was made (the weight KL shared
+        over the training steps, in -ELBO) is shared by the sequences in proportion to their
+        steps. None for a figure made without sequences."""
+        if self.nll is None or self.lengths is None:
+            return None
+        added = self.nats_per_step - float(self.nll.sum()) / float(self.lengths.sum())  # per step
+        return self.nll + added * self.lengths.double()
 
     @property
     def bits_per_step(self) -> float:
@@ -70,8 +84,9 @@ class Figure:
         return self.nats_per_step * self.num_steps / self.num_sequences
 
     def as_dict(self) -> dict:
-        """JSON-ready: an undefined standard error (one sequence) is null."""
-        row = {**asdict(self), "bits_per_step": self.bits_per_step, "nats_per_sequence": self.nats_per_sequence}
+        """JSON-ready, without the per-sequence values: an undefined standard error (one sequence) is null."""
+        row = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("nll", "lengths")}
+        row = {**row, "bits_per_step": self.bits_per_step, "nats_per_sequence": self.nats_per_sequence}
         return {**row, "stderr": None if math.isnan(self.stderr) else self.stderr}
 
 

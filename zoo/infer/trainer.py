@@ -11,7 +11,6 @@ import csv
 import itertools
 import logging
 import math
-import os
 import random
 import time
 import warnings
@@ -30,6 +29,10 @@ from zoo.infer.checkpoint import (CheckpointError, load_checkpoint, load_module_
 from zoo.infer.likelihood import held_out_figures
 from zoo.infer.sites import first_nonfinite
 from zoo.options import check_at_least, check_choice, check_fields, did_you_mean
+from zoo.training.distributed import RanksLost, World, check_splits_by_sequence, current_world
+from zoo.training.noise import global_noise
+from zoo.training.precision import autocast, check_precision
+from zoo.training.threads import available_cores
 
 SCHEDULES = ("none", "plateau", "cosine")
 NONFINITE = ("stop", "skip")
@@ -51,7 +54,9 @@ class TrainOptions:
     clip_norm: float | None = 5.0  # gradient norm clipping (Graves 2013 clips too); None = off
     patience: int = 3  # early stopping: epochs without a better validation figure
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda (each torchrun rank takes the GPU of its LOCAL_RANK)
+    precision: str = "fp32"  # fp32 | bf16: training steps under CUDA autocast to bfloat16 (GPU only)
+    threads: int | None = None  # torch's intra-op threads, set by zoo.run; None = the cores shared out (zoo.training.threads)
     eval_batch_size: int = 256
     valid_limit: int | None = None  # validate on the first N sequences only (quick runs)
     progress: bool = True  # a progress bar with the loss, steps/s and ETA
@@ -60,7 +65,7 @@ class TrainOptions:
     def __post_init__(self):
         check_fields(self, "train.")
         check_at_least(self, {"max_epochs": 1, "steps_per_epoch": 1, "batch_size": 1, "eval_batch_size": 1,
-                              "valid_limit": 1, "patience": 1, "lr_patience": 0}, "train.")
+                              "valid_limit": 1, "patience": 1, "lr_patience": 0, "threads": 1}, "train.")
         for name in ("lr", "max_minutes", "clip_norm"):
             value = getattr(self, name)
             if value is not None and not 0 < value < math.inf:
@@ -69,6 +74,7 @@ class TrainOptions:
         check_choice(self, "on_nonfinite", NONFINITE, "train.")
         check_choice(self, "lr_schedule", SCHEDULES, "train.")
         check_device(self.device, "train.device")
+        check_precision(self.precision, resolve_device(self.device))
 
 
 class TrainingFault(ZooError):
@@ -83,8 +89,10 @@ def check_device(name: str, option: str) -> None:
         raise ZooError(f"{option}=cuda but no CUDA device is visible; use {option}=auto")
 
 
-def resolve_device(name: str) -> torch.device:
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+def resolve_device(name: str, world: World | None = None) -> torch.device:
+    """The device of `name` (auto: CUDA where visible); a rank's GPU is the one of its local rank."""
+    kind = ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+    return torch.device(kind, (world or World()).local_rank) if kind == "cuda" else torch.device(kind)
 
 
 def describe_device(device: torch.device | str = "cpu") -> str:
@@ -93,7 +101,7 @@ def describe_device(device: torch.device | str = "cpu") -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     threads = torch.get_num_threads()
-    return f"CPU, {threads} thread{'s' if threads > 1 else ''} ({os.cpu_count()} cores)"
+    return f"CPU, {threads} thread{'s' if threads > 1 else ''} ({available_cores()} cores)"
 
 
 def seed_everything(seed: int) -> None:
@@ -103,11 +111,19 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """Fits (model, guide) to `data` by minimising objective(model, guide, batch) per training step."""
+    """Fits (model, guide) to `data` by minimising objective(model, guide, batch) per training step.
 
-    def __init__(self, model, guide, objective, data: SequenceData, options: TrainOptions, run_dir, config=None):
+    In a process group (torchrun) each rank trains on its shard of every minibatch and the ranks'
+    gradients are summed (zoo.training.distributed); rank 0 alone validates, logs and writes
+    checkpoints, and the loss curve is the one a single process draws."""
+
+    def __init__(self, model, guide, objective, data: SequenceData, options: TrainOptions, run_dir, config=None,
+                 world: World | None = None):
         self.options = options
-        self.device = resolve_device(options.device)
+        self.world = world or current_world()
+        if self.world.distributed:
+            check_splits_by_sequence(objective)
+        self.device = resolve_device(options.device, self.world)
         self.model, self.guide = model.to(self.device), guide.to(self.device)
         self.objective, self.data = objective, data
         self.run_dir = Path(run_dir)
@@ -180,8 +196,10 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 
     def save(self, name: str) -> Path:
+        """Write a checkpoint into the run folder (rank 0 alone writes)."""
         path = self.run_dir / name
-        save_checkpoint(self.state_dict(), path)
+        if self.world.is_main:
+            save_checkpoint(self.state_dict(), path)
         return path
 
     # -- the loop ------------------------------------------------------------------------------
@@ -196,24 +214,22 @@ class Trainer:
 
     def train_epoch(self, deadline: float) -> float:
         """steps_per_epoch minibatches (or one pass when it is None); the mean loss in nats
-        per step. Stops early at the deadline."""
+        per step. Stops early at the deadline (rank 0's clock decides for every rank)."""
         o = self.options
         self.model.train()
         self.guide.train()
         total = o.steps_per_epoch or self.data.num_batches("train", o.batch_size)
-        bar = tqdm(total=total, desc=f"epoch {self.epoch}", disable=not o.progress, leave=False, unit="step")
+        bar = tqdm(total=total, desc=f"epoch {self.epoch}", disable=not (o.progress and self.world.is_main),
+                   leave=False, unit="step")
         losses = []
         for minibatch, batch in zip(range(total), self.minibatches()):
-            batch = batch.to(self.device)
-            loss = self.objective(self.model, self.guide, batch, step=self.step) / self.train_steps
-            self.optimizer.zero_grad()
+            loss, past_deadline = self.train_step(batch, deadline)
             grad_norm = None
             if torch.isfinite(loss):
-                loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.params, o.clip_norm or math.inf)
             if grad_norm is None or not torch.isfinite(grad_norm):
                 what = f"the loss is {loss.item()}" if grad_norm is None else f"the gradient norm is {grad_norm.item()}"
-                self.nonfinite(what, minibatch, batch)
+                self.nonfinite(what, minibatch, batch.to(self.device))
                 bar.update()
                 continue
             self.optimizer.step()
@@ -223,13 +239,35 @@ class Trainer:
             losses.append(loss.item())
             bar.update()
             bar.set_postfix(loss=f"{losses[-1]:.4f}", **getattr(self.objective, "progress", {}))
-            if time.monotonic() > deadline:
+            if past_deadline:
                 break
         bar.close()
         if not losses:
             raise TrainingFault(f"every step of epoch {self.epoch} had a non-finite loss or gradient "
                                 f"({self.skipped} skipped in all): lower train.lr (now {o.lr:g}) or set train.clip_norm")
         return sum(losses) / len(losses)
+
+    def train_step(self, batch, deadline: float):
+        """The loss of one minibatch in nats per training step, its gradients left in the
+        parameters, and whether the deadline has passed. A rank computes its shard's share
+        (zoo.training.distributed) with the random draws one process makes for those rows
+        (zoo.training.noise); the shares, gradients and deadline are then summed over the ranks."""
+        shard = self.world.shard(batch)
+        part = shard.batch.to(self.device)
+        buffers = [(b, b.detach().clone()) for b in self.float_buffers()] if self.world.distributed else []
+        self.optimizer.zero_grad()
+        with global_noise(shard.rows, batch.dataset_size), autocast(self.options.precision, self.device):
+            loss = self.objective(self.model, self.guide, part, step=self.step) / self.train_steps
+        if shard.weight != 1.0:
+            loss = shard.weight * loss
+        if torch.isfinite(loss):
+            loss.backward()
+        return self.world.sum_step(self.params, loss.float(), time.monotonic() > deadline, buffers, shard.weight)
+
+    def float_buffers(self) -> list[torch.Tensor]:
+        """The model's and guide's floating-point buffers (running statistics a step may update)."""
+        found = {id(b): b for m in (self.model, self.guide) for b in m.buffers() if b.is_floating_point()}
+        return list(found.values())
 
     def nonfinite(self, what: str, minibatch: int, batch) -> None:
         """A step whose loss or gradient is not finite: skipped and counted with
@@ -249,7 +287,12 @@ class Trainer:
 
     def validate(self):
         """The figure models are selected by, on the validation split: exact, -ELBO, or the
-        K-particle bound the objective trains (-IWAE-K, or -FIVO-K for objective=fivo)."""
+        K-particle bound the objective trains (-IWAE-K, or -FIVO-K for objective=fivo).
+        Computed by rank 0 alone; every rank receives it (and rank 0's random state after it)."""
+        return self.world.from_main(self.validate_here, self.device)
+
+    def validate_here(self):
+        """The validation figure, computed in this process."""
         o = self.options
         self.model.eval()
         self.guide.eval()
@@ -268,19 +311,34 @@ class Trainer:
         Checkpoints last.pt each epoch and best.pt at each better validation figure (at every
         epoch for an objective whose `selects_by_likelihood` is false). A validation figure
         that explodes (`exploded`) stops training as diverged: the checkpoints keep the last
-        sane epoch, and TrainingFault is raised when there is none."""
+        sane epoch, and TrainingFault is raised when there is none. A rank that loses the
+        others raises RanksLost, naming the checkpoint to resume from."""
+        try:
+            return self.fit_epochs(resume)
+        except RanksLost as lost:
+            last = self.run_dir / "last.pt"
+            if not last.is_file():
+                raise
+            raise RanksLost(f"{lost}; the last whole checkpoint is {last}: continue with "
+                            f"train.resume={self.run_dir}") from lost
+
+    def fit_epochs(self, resume: str | None = None) -> list[dict]:
+        """The epochs of `fit`, from a fresh start or from `resume`."""
         o = self.options
         if resume:
             self.load_state_dict(load_checkpoint(resume))
-            self.keep_best_of(resume)
+            if self.world.is_main:
+                self.keep_best_of(resume)
+            self.world.share_random_state(self.device)
         else:
             seed_everything(o.seed)
             self.untrained = self.validate().nats_per_step
+        self.world.broadcast_modules(self.model, self.guide)
         start = time.monotonic()
         elapsed_before = self.history[-1]["minutes"] if self.history else 0.0
         # the budget is the whole run's: a resumed run spends what the interrupted one left
         deadline = start + 60 * (o.max_minutes - elapsed_before) if o.max_minutes else math.inf
-        while self.epoch < o.max_epochs and not (self.history and time.monotonic() > deadline):
+        while self.epoch < o.max_epochs and not (self.history and self.past(deadline)):
             self.epoch += 1
             # Distributions' argument checks cost a fifth of a small step; the guide check
             # before training has already run the model and guide with them on.
@@ -313,9 +371,13 @@ class Trainer:
                 self.save("best.pt")
             self.save("last.pt")
             self.write_metrics_csv()
-            if (selecting and self.stalled()) or time.monotonic() > deadline:
+            if (selecting and self.stalled()) or self.past(deadline):
                 break
         return self.history
+
+    def past(self, deadline: float) -> bool:
+        """Whether the time budget is spent, by rank 0's clock, on every rank."""
+        return self.world.broadcast(time.monotonic() > deadline)
 
     def keep_best_of(self, resume) -> None:
         """A run resumed into a new folder starts with the best checkpoint of the one it
@@ -354,6 +416,9 @@ class Trainer:
         return len(figures) - 1 - best_epoch >= self.options.patience
 
     def log(self, row: dict) -> None:
+        """One line per epoch (rank 0 alone logs)."""
+        if not self.world.is_main:
+            return
         log.info(
             f"epoch {row['epoch']:3d}  step {row['step']:6d}  train {row['train_loss']:.4f}  "
             f"valid {row['valid_nats_per_step']:.4f} nats/step ({row['valid_kind']})  "
@@ -361,6 +426,9 @@ class Trainer:
         )
 
     def write_metrics_csv(self) -> None:
+        """The history as metrics.csv in the run folder (rank 0 alone writes)."""
+        if not self.world.is_main:
+            return
         with open(self.run_dir / "metrics.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(self.history[0]))
             writer.writeheader()

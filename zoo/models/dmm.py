@@ -18,15 +18,13 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.distributions import constraints
 from torch import Tensor, nn
-from torch.distributions import kl_divergence, register_kl
 from torch.nn.functional import softplus
 
 from zoo.data.batch import Batch
 from zoo.data.dataset import DataSpec
 from zoo.nn.emissions import make_emitter
-from zoo.nn.gaussian_path import GaussianPath
+from zoo.nn.gaussian_path import PathPrior
 from zoo.nn.layers import MLP
 
 
@@ -141,19 +139,14 @@ class DMM(nn.Module):
         return torch.cat(pieces, 1)
 
 
-class DMMPrior(dist.TorchDistribution):
+class DMMPrior(PathPrior):
     """p(z_{1:T}) = prod_t N(z_t | mu_t(z_{t-1}), sig_t(z_{t-1})); steps past a sequence's length
     are masked out. Batch (B,), event (T, Z)."""
 
-    arg_constraints = {}
-    support = constraints.independent(constraints.real, 2)
-    has_rsample = True
-
     def __init__(self, dmm: DMM, mask: Tensor):
-        self.dmm, self.mask = dmm, mask
+        self.dmm = dmm
         self._path = None  # (z, (mu, sig)) of the last path scored or drawn
-        B, T = mask.shape
-        super().__init__(torch.Size([B]), torch.Size([T, dmm.z_size]), validate_args=False)
+        super().__init__(mask, dmm.z_size)
 
     def params(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """(mu_t, sig_t) for every t along the path z, all steps at once: (B, T, Z) x2. Kept for
@@ -161,8 +154,6 @@ class DMMPrior(dist.TorchDistribution):
         if self._path is None or self._path[0] is not z:
             self._path = (z, self.dmm.transition(self.dmm.previous(z)))
         return self._path[1]
-
-    expand = GaussianPath.expand
 
     def rsample(self, sample_shape=torch.Size()) -> Tensor:
         if sample_shape:
@@ -176,17 +167,3 @@ class DMMPrior(dist.TorchDistribution):
         z = torch.stack(zs, 1)  # (B, T, Z)
         self.params(z)
         return z
-
-    def log_prob(self, z: Tensor) -> Tensor:
-        loc, scale = self.params(z)
-        step = dist.Normal(loc, scale).log_prob(z).sum(-1)  # (B, T)
-        return (step * self.mask).sum(-1)  # (B,)
-
-
-@register_kl(GaussianPath, DMMPrior)
-def _kl_path_prior(q: GaussianPath, p: DMMPrior) -> Tensor:
-    """sum_t KL(q(z_t | .) || p(z_t | z_{t-1})) in closed form per step along q's drawn path
-    (Krishnan et al. 2017's analytic KL terms)."""
-    loc, scale = p.params(q.z)
-    step = kl_divergence(dist.Normal(q.loc, q.scale), dist.Normal(loc, scale)).sum(-1)  # (B, T)
-    return (step * q.mask).sum(-1)

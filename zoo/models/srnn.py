@@ -19,15 +19,13 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.distributions import constraints
 from torch import Tensor, nn
-from torch.distributions import kl_divergence, register_kl
 from torch.nn.functional import pad, relu
 
 from zoo.data.batch import Batch
 from zoo.data.dataset import DataSpec
 from zoo.nn.emissions import draw_sample, make_emitter
-from zoo.nn.gaussian_path import GaussianPath
+from zoo.nn.gaussian_path import PathPrior
 from zoo.nn.layers import MLP, GaussianHead
 
 
@@ -206,22 +204,15 @@ def _same(a: tuple, b: tuple) -> bool:
         w is v and n == m for (w, n), (v, m) in zip(weights, weights_b))
 
 
-class SRNNPrior(dist.TorchDistribution):
+class SRNNPrior(PathPrior):
     """p(z_{1:T} | d_{1:T}) = prod_t N(z_t | mu_p(z_{t-1}, d_t), sigma_p(z_{t-1}, d_t)), z_0 = 0;
     steps past a sequence's length are masked out. Batch (B,), event (T, Z)."""
 
-    arg_constraints = {}
-    support = constraints.independent(constraints.real, 2)
-    has_rsample = True
-
     def __init__(self, srnn: SRNN, d: Tensor, mask: Tensor):
-        self.srnn, self.mask = srnn, mask
+        self.srnn = srnn
         self.projected = srnn.transition.project(d)  # W_c d_t for every t: (B, T, F)
         self._path = None  # (z, (mu_p, sigma_p)) of the last path scored or drawn
-        B, T = mask.shape
-        super().__init__(torch.Size([B]), torch.Size([T, srnn.z_size]), validate_args=False)
-
-    expand = GaussianPath.expand
+        super().__init__(mask, srnn.z_size)
 
     def params(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """(mu_p, sigma_p) of every step along the path z, in one pass: (B, T, Z) x2. Kept for
@@ -246,17 +237,3 @@ class SRNNPrior(dist.TorchDistribution):
         z = torch.stack(zs, 1)
         self._path = (z, (torch.stack(locs, 1), torch.stack(scales, 1)))
         return z
-
-    def log_prob(self, z: Tensor) -> Tensor:
-        loc, scale = self.params(z)
-        step = dist.Normal(loc, scale).log_prob(z).sum(-1)  # (B, T)
-        return (step * self.mask).sum(-1)  # (B,)
-
-
-@register_kl(GaussianPath, SRNNPrior)
-def _kl_path_prior(q: GaussianPath, p: SRNNPrior) -> Tensor:
-    """sum_t KL(q(z_t | z_{t-1}, .) || p(z_t | z_{t-1}, d_t)) in closed form per step along q's
-    drawn path: the KL term of the ELBO of Fraccaro et al. 2016."""
-    loc, scale = p.params(q.z)
-    step = kl_divergence(dist.Normal(q.loc, q.scale), dist.Normal(loc, scale)).sum(-1)  # (B, T)
-    return (step * q.mask).sum(-1)

@@ -19,15 +19,13 @@ import weakref
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.distributions import constraints
 from torch import Tensor, nn
-from torch.distributions import kl_divergence, register_kl
 
 from zoo.data.batch import Batch
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
 from zoo.nn.emissions import make_emitter
-from zoo.nn.gaussian_path import GaussianPath
+from zoo.nn.gaussian_path import PathPrior
 from zoo.nn.layers import MLP, GaussianHead
 
 PRIORS = ("learned", "standard")
@@ -154,19 +152,14 @@ class VRNN(nn.Module):
         return torch.cat(pieces, 1)
 
 
-class VRNNPrior(dist.TorchDistribution):
+class VRNNPrior(PathPrior):
     """p(z_{1:T} | x) = prod_t N(z_t | mu_0t, sigma_0t), with h_{t-1} from eq. 7 along the
     path itself; steps past a sequence's length are masked out. Batch (B,), event (T, Z)."""
 
-    arg_constraints = {}
-    support = constraints.independent(constraints.real, 2)
-    has_rsample = True
-
     def __init__(self, vrnn: VRNN, x: Tensor, phi_x: Tensor, mask: Tensor):
-        self.vrnn, self.x, self.phi_x, self.mask = vrnn, x, phi_x, mask
+        self.vrnn, self.x, self.phi_x = vrnn, x, phi_x
         self._path = None  # (z, h_prev, (mu_0, sigma_0)) of the last path scored or drawn
-        B, T = mask.shape
-        super().__init__(torch.Size([B]), torch.Size([T, vrnn.z_size]), validate_args=False)
+        super().__init__(mask, vrnn.z_size)
 
     def states(self, z: Tensor) -> Tensor:
         """h_{t-1} along the path z: (B, T, H). The prior's parameters are computed with them,
@@ -181,8 +174,6 @@ class VRNNPrior(dist.TorchDistribution):
         """(mu_0t, sigma_0t) for every t along the path z: (B, T, Z) x2."""
         self.states(z)
         return self._path[2]
-
-    expand = GaussianPath.expand
 
     def rsample(self, sample_shape=torch.Size()) -> Tensor:
         if sample_shape:
@@ -199,17 +190,3 @@ class VRNNPrior(dist.TorchDistribution):
         h_prev = torch.stack(h_prev, 1)
         self._path = (z, h_prev, self.vrnn.prior(h_prev))
         return z
-
-    def log_prob(self, z: Tensor) -> Tensor:
-        loc, scale = self.params(z)
-        step = dist.Normal(loc, scale).log_prob(z).sum(-1)  # (B, T)
-        return (step * self.mask).sum(-1)  # (B,)
-
-
-@register_kl(GaussianPath, VRNNPrior)
-def _kl_path_prior(q: GaussianPath, p: VRNNPrior) -> Tensor:
-    """sum_t KL(q(z_t | .) || p(z_t | h_{t-1})) in closed form per step, along q's drawn path:
-    the KL term of Chung et al. 2015, eq. 10."""
-    loc, scale = p.params(q.z)
-    step = kl_divergence(dist.Normal(q.loc, q.scale), dist.Normal(loc, scale)).sum(-1)  # (B, T)
-    return (step * q.mask).sum(-1)

@@ -16,6 +16,7 @@ import pyro.distributions as dist
 import torch
 from pyro.distributions import constraints
 from torch import Tensor
+from torch.distributions import kl_divergence, register_kl
 
 
 class GaussianPath(dist.TorchDistribution):
@@ -44,6 +45,42 @@ class GaussianPath(dist.TorchDistribution):
     def log_prob(self, value: Tensor) -> Tensor:
         step = dist.Normal(self.loc, self.scale).log_prob(value).sum(-1)  # (B, T)
         return (step * self.mask).sum(-1)  # (B,)
+
+
+class PathPrior(dist.TorchDistribution):
+    """A model's prior over a whole path, p(z_{1:T} | .) = prod_t N(z_t | loc_t, scale_t), with
+    (loc_t, scale_t) depending on the path itself (z_{t-1}, or a state run along it). A model
+    subclasses it with `params(z)`, the (B, T, Z) loc and scale of every step along a path z;
+    steps past a sequence's length are masked out. Batch (B,), event (T, Z).
+
+    Against a GaussianPath guide its KL is taken in closed form per step along the guide's
+    drawn path (the analytic KL terms of the VRNN, SRNN and DMM papers)."""
+
+    arg_constraints = {}
+    support = constraints.independent(constraints.real, 2)
+    has_rsample = True
+    expand = GaussianPath.expand
+
+    def __init__(self, mask: Tensor, z_size: int):
+        self.mask = mask  # (B, T)
+        B, T = mask.shape
+        super().__init__(torch.Size([B]), torch.Size([T, z_size]), validate_args=False)
+
+    def params(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        loc, scale = self.params(z)
+        step = dist.Normal(loc, scale).log_prob(z).sum(-1)  # (B, T)
+        return (step * self.mask).sum(-1)  # (B,)
+
+
+@register_kl(GaussianPath, PathPrior)
+def _kl_path_prior(q: GaussianPath, p: PathPrior) -> Tensor:
+    """sum_t KL(q(z_t | .) || p(z_t | .)) in closed form per step, along q's drawn path."""
+    loc, scale = p.params(q.z)
+    step = kl_divergence(dist.Normal(q.loc, q.scale), dist.Normal(loc, scale)).sum(-1)  # (B, T)
+    return (step * q.mask).sum(-1)
 
 
 class PathSteps:
