@@ -63,6 +63,18 @@ PUBLISHED = {
 }
 
 
+def options_for(args, model: str) -> list[str]:
+    """--options for `model`: those without a prefix, and those written `<model>:key=value`."""
+    chosen = []
+    for option in args.options:
+        name, colon, rest = option.partition(":")
+        if not colon or "=" in name:
+            chosen.append(option)
+        elif name == model:
+            chosen.append(rest)
+    return chosen
+
+
 def cell_dir(args, data: str, model: str, seed: int) -> Path:
     return RESULTS / "polyphonic" / args.tag / data / model / f"seed{seed}"
 
@@ -82,7 +94,7 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
     train = ["zoo.run", *MODELS[model], f"data={data}", f"train.max_minutes={args.minutes}",
              "train.max_epochs=100000", f"train.seed={seed}", "train.progress=false",
              f"train.steps_per_epoch={args.steps_per_epoch}", "evaluate.num_particles=2", "evaluate.test_limit=2",
-             f"hydra.run.dir={folder}", *args.options]
+             f"hydra.run.dir={folder}", *options_for(args, model)]
     evaluate = ["zoo.evaluate", f"run={folder}", f"num_particles={args.particles}", f"num_samples={args.samples}",
                 f"batch_size={args.eval_batch}"]
     trained = folder / "metrics.json"
@@ -171,7 +183,7 @@ def speed(args) -> dict:
     for data in args.sets:
         for model in args.models:
             with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-                cfg = compose("config", overrides=[*MODELS[model], f"data={data}", *args.options])
+                cfg = compose("config", overrides=[*MODELS[model], f"data={data}", *options_for(args, model)])
             sequences, network, guide, objective = build(cfg)
             params = [p for m in (network, guide) for p in m.parameters()]
             optimizer = torch.optim.Adam(params, lr=1e-3)
@@ -208,7 +220,8 @@ def main():
     parser.add_argument("--eval-batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each cell's process")
     parser.add_argument("--tag", default="short", help="names the grid: bench/results/polyphonic_<tag>.json")
-    parser.add_argument("--options", nargs="*", default=[], help="more zoo.run options for every cell")
+    parser.add_argument("--options", nargs="*", default=[],
+                        help="more zoo.run options for every cell; `<model>:key=value` for one model's cells")
     parser.add_argument("--speed", action="store_true", help="measure training frames per second instead")
     parser.add_argument("--speed-steps", type=int, default=20)
     args = parser.parse_args()

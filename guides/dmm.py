@@ -61,7 +61,8 @@ class DMMGuide(nn.Module):
         g = self.backward_states(batch)
         steps = self.flows.steps()
         z_t = self.z_q_0.expand(batch.batch_size, -1)  # (B, Z)
-        for t in range(g.shape[1]):
-            z_t = steps.draw(*self.combiner(z_t, g[:, t]))  # the next step reads the flowed z_t
+        # unbind once: [:, t] in the loop costs a (B, T, .) zero fill per step in backward
+        for g_t in g.unbind(1):
+            z_t = steps.draw(*self.combiner(z_t, g_t))  # the next step reads the flowed z_t
         with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
             return pyro.sample("z", steps.path(batch.mask))  # (B, T, Z)

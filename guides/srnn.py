@@ -56,8 +56,9 @@ class _SRNNGuide(nn.Module):
         prior_in, guide_in = srnn.transition.project(d), self.combiner.project(a)  # (B, T, F) x2
         z_t = srnn.initial_z(batch.batch_size, d)
         zs, locs, scales = [], [], []
-        for t in range(d.shape[1]):
-            loc, scale = self.step(z_t, prior_in[:, t], guide_in[:, t])
+        # unbind once: [:, t] in the loop costs a (B, T, .) zero fill per step in backward
+        for prior_t, guide_t in zip(prior_in.unbind(1), guide_in.unbind(1)):
+            loc, scale = self.step(z_t, prior_t, guide_t)
             z_t = loc + scale * torch.randn_like(loc)
             zs.append(z_t)
             locs.append(loc)

@@ -42,11 +42,12 @@ class VRNNFiltering(nn.Module):
         phi_x = vrnn.features(x)  # (B, T, F)
         h = vrnn.initial_state(batch.batch_size, phi_x)
         steps, h_prev = self.flows.steps(), []
-        for t in range(x.shape[1]):
-            loc, scale = self.phi_enc(torch.cat([phi_x[:, t], h], -1))  # eq. 9
+        # unbind once: [:, t] in the loop costs a (B, T, .) zero fill per step in backward
+        for phi_x_t in phi_x.unbind(1):
+            loc, scale = self.phi_enc(torch.cat([phi_x_t, h], -1))  # eq. 9
             z_t = steps.draw(loc, scale)  # (B, Z), through the flows if any
             h_prev.append(h)
-            h = vrnn.step(phi_x[:, t], z_t, h)  # eq. 7
+            h = vrnn.step(phi_x_t, z_t, h)  # eq. 7
         with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
             z = pyro.sample("z", steps.path(batch.mask))  # (B, T, Z)
         vrnn.remember(x, z, torch.stack(h_prev, 1))  # the model, replaying this z, reuses h
@@ -81,8 +82,8 @@ class VRNNSmoothing(nn.Module):
         g = reverse_padded(g, batch.lengths)  # g_t summarises x_{t:T}: (B, T, H)
         z_t = self.z_0.expand(batch.batch_size, -1)
         steps = self.flows.steps()
-        for t in range(g.shape[1]):
-            combined = 0.5 * (torch.tanh(self.z_to_hidden(z_t)) + g[:, t])
+        for g_t in g.unbind(1):
+            combined = 0.5 * (torch.tanh(self.z_to_hidden(z_t)) + g_t)
             z_t = steps.draw(*self.head(combined))  # the next step reads the flowed z_t
         with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
             return pyro.sample("z", steps.path(batch.mask))

@@ -228,8 +228,8 @@ class SRNNPrior(PathPrior):
         B, T = self.mask.shape
         z_t = self.srnn.initial_z(B, self.projected)
         zs, locs, scales = [], [], []
-        for t in range(T):
-            loc, scale = self.srnn.transition.step(z_t, self.projected[:, t])
+        for projected_t in self.projected.unbind(1):
+            loc, scale = self.srnn.transition.step(z_t, projected_t)
             z_t = loc + scale * torch.randn_like(loc)
             zs.append(z_t)
             locs.append(loc)

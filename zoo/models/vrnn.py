@@ -98,9 +98,10 @@ class VRNN(nn.Module):
             return memo[2]
         h = self.initial_state(z.shape[0], phi_x)
         h_prev = []
-        for t in range(z.shape[1]):
+        # unbind once: [:, t] in the loop costs a (B, T, .) zero fill per step in backward
+        for phi_x_t, z_t in zip(phi_x.unbind(1), z.unbind(1)):
             h_prev.append(h)
-            h = self.step(phi_x[:, t], z[:, t], h)
+            h = self.step(phi_x_t, z_t, h)
         return torch.stack(h_prev, 1)
 
     # -- one step at a time, for SMC (zoo.estimators.smc) ---------------------------------------
@@ -181,11 +182,11 @@ class VRNNPrior(PathPrior):
         B, T = self.mask.shape
         h = self.vrnn.initial_state(B, self.phi_x)
         zs, h_prev = [], []
-        for t in range(T):
+        for phi_x_t in self.phi_x.unbind(1):
             loc, scale = self.vrnn.prior(h)
             zs.append(loc + scale * torch.randn_like(loc))
             h_prev.append(h)
-            h = self.vrnn.step(self.phi_x[:, t], zs[-1], h)
+            h = self.vrnn.step(phi_x_t, zs[-1], h)
         z = torch.stack(zs, 1)
         h_prev = torch.stack(h_prev, 1)
         self._path = (z, h_prev, self.vrnn.prior(h_prev))
