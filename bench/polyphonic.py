@@ -162,8 +162,8 @@ def write_page(payload: dict) -> None:
     lines = ["# Polyphonic music", "",
              "Test negative log-likelihood in nats per frame on the four sets of Boulanger-Lewandowski et al. "
              "(2012), whole test pieces, the sum over the split divided by its frames. Each of our cells is the "
-             "tightest bound measured (exact for char_lstm and RNN-NADE; -IWAE or -FIVO with "
-             f"K={payload['args']['particles']} for the latent-variable models), mean ± standard deviation over "
+             "tightest bound measured (exact for char_lstm and RNN-NADE; -IWAE or -FIVO with the K the cell "
+             "names for the latent-variable models), mean ± standard deviation over "
              "seeds, with its training budget and the share of test pieces whose importance weights have "
              "Pareto k ≥ 0.7 (the bound is unreliable there). Published figures below ours, with their sources.",
              "", *table(payload["results"], sets), "",

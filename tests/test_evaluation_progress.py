@@ -205,3 +205,34 @@ def test_a_run_says_what_it_will_compute_before_computing_it(tmp_path, caplog):
     assert "evaluate.num_samples=10 evaluate.num_particles=100 asks for the full figure" in said
     assert said.index("test figures:") < said.index("test NLL")
     assert metrics["test"][1]["kind"] == "posterior predictive (S=2, IWAE K=5)"
+
+
+# bounded memory on long pieces
+
+
+def test_each_pass_holds_at_most_max_row_steps_sequence_particle_steps(monkeypatch):
+    """With the budget cut to 40 sequence-particle-steps, K = 30 particles of pieces of 2 to 7
+    steps go a few particles of one piece at a time, and every sequence still gets its K weights
+    and its SMC figure."""
+    from guides.vrnn import VRNNFiltering
+    from tests.helpers import toy_rolls
+    from zoo.infer import importance
+    from zoo.models.vrnn import VRNN
+
+    data = toy_rolls()
+    model = VRNN(data.spec, hidden_size=8, z_size=2)
+    guide = VRNNFiltering(model)
+    passes = []  # (rows, T) of every pass of the weights
+    weigh = importance.log_weights
+
+    def recorded(m, g, batch, num_particles):
+        passes.append((batch.batch_size * num_particles, batch.mask.shape[1]))
+        return weigh(m, g, batch, num_particles)
+
+    monkeypatch.setattr(importance, "log_weights", recorded)
+    monkeypatch.setattr(likelihood, "MAX_ROW_STEPS", 40)
+    log_w = latent_log_weights(model, guide, data, "test", num_particles=30)
+    assert log_w.shape == (30, len(data.test)) and torch.isfinite(log_w).all()
+    assert passes and all(rows * T <= 40 or rows == 1 for rows, T in passes)
+    kinds = [f.kind for f in held_out_figures(model, guide, data, "test", num_particles=30)]
+    assert kinds == ["-ELBO", "-IWAE (K=30)", "-FIVO (K=30)"]

@@ -10,7 +10,7 @@ from torch import nn
 
 from tests.helpers import QUICK, command, composed, run_zoo
 from zoo.data.batch import collate
-from zoo.data.oracle import START, OracleLSTM, load, oracle_for
+from zoo.data.oracle import START, Oracle, OracleLSTM, load, oracle_for
 from zoo.errors import ZooError
 from zoo.infer.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle
 from zoo.infer.sites import check_guide_covers
@@ -83,6 +83,14 @@ def test_the_oracle_scores_its_own_samples_like_held_out_data_and_far_below_unif
     assert abs(uniform.nats_per_step - drawn.nats_per_step) < 4 * math.hypot(uniform.stderr, drawn.stderr)
     assert uniform.stderr < drawn.stderr  # the last token summed out exactly
     assert uniform.nats_per_step > math.log(100) > floor.nats_per_step + 1
+
+
+def test_the_random_oracle_is_the_default_and_its_draws_are_pinned(small):
+    """data.oracle=random stays the default, and its draws stay those of SAMPLER_VERSION 1."""
+    assert composed("data=oracle").data.oracle == "random"
+    assert isinstance(oracle_for(small), Oracle) and small.info["oracle"]["seed"] == 5
+    assert small.test[0].tolist() == [30, 20, 63, 41, 24, 72, 84, 65, 6, 40, 40, 4]
+    assert oracle_for(small).log_prob(small.test[0][None]).item() == pytest.approx(-39.3552, abs=1e-3)
 
 
 def test_bad_sizes_name_the_config_field():

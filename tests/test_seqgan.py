@@ -1,5 +1,6 @@
 """SeqGAN: the policy-gradient estimator against an exact gradient, its rollouts and baseline,
-the recurrent discriminator, and the objective through the CLI."""
+the recurrent and convolutional discriminators, SeqGAN's discriminator schedule, and the
+objective through the CLI."""
 
 import json
 
@@ -7,11 +8,13 @@ import pytest
 import torch
 
 from guides.empty import NoLatents
-from tests.helpers import QUICK, run_zoo
+from tests.helpers import QUICK, run_in_process, run_zoo
 from zoo.data.batch import collate
 from zoo.data.dataset import DataSpec
 from zoo.models.char_lstm import CharLSTM
+from zoo.nn.cnn_discriminator import SEQGAN_FILTER_SIZES, SEQGAN_NUM_FILTERS, ConvolutionalDiscriminator
 from zoo.nn.discriminator import RecurrentDiscriminator
+from zoo.objectives.seqgan import SeqGAN
 from zoo.objectives.policy_gradient import leave_one_out_baseline, reinforce_surrogate, rollout_values
 
 V, T = 3, 3
@@ -121,15 +124,109 @@ def test_the_discriminator_never_reads_padding_and_learns_an_easy_difference():
     assert D.score(real, lengths).min() > 0.9 and D.score(fake, lengths).max() < 0.1
 
 
-def test_seqgan_on_the_oracle_through_the_cli(tmp_path):
-    run_zoo(tmp_path, "experiment=seqgan", *QUICK, "objective.pretrain_steps=6",
-            "objective.discriminator_pretrain_steps=3", "objective.rollouts=2", "train.steps_per_epoch=4",
-            "train.max_epochs=3", "train.batch_size=8", "data.num_train=200", "data.num_valid=50",
-            "data.num_test=50", "evaluate.oracle_samples=50", "sample.length=20")
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+def small_cnn(spec: DataSpec) -> ConvolutionalDiscriminator:
+    return ConvolutionalDiscriminator(spec, embedding_size=8, filter_sizes=(1, 2, 3, 5), num_filters=(8, 8, 8, 8))
+
+
+def test_the_convolutional_discriminator_never_reads_padding_and_learns_an_easy_difference():
+    torch.manual_seed(4)
+    spec = DataSpec("categorical", 4)
+    D = small_cnn(spec).eval()  # dropout off: D is a function of its input
+    x = torch.tensor([[1, 2, 3, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0], [3, 1, 2, 1, 3, 2, 1]])
+    garbage = torch.tensor([[1, 2, 3, 3, 1, 2, 2], [2, 3, 3, 1, 1, 2, 3], [3, 1, 2, 1, 3, 2, 1]])
+    lengths = torch.tensor([3, 1, 7])  # shorter than the widest filter (5), and longer
+    assert torch.allclose(D(x, lengths), D(garbage, lengths))
+    assert torch.allclose(D(x, lengths)[:2], D(x[:2, :3], lengths[:2]))  # however far the batch is padded
+    assert not torch.allclose(D(x, lengths)[:1], D(x[:1], torch.tensor([4])))  # a fourth step is read when real
+    D.train()
+    optimizer = torch.optim.Adam(D.parameters(), lr=0.01)
+    real, fake = torch.zeros(16, 6, dtype=torch.long), torch.randint(1, 4, (16, 6))
+    lengths = torch.randint(2, 7, (16,))
+    for _ in range(60):
+        loss = D.loss(real, lengths, fake, lengths)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert D.score(real, lengths).min() > 0.9 and D.score(fake, lengths).max() < 0.1
+    assert D.training  # score switched dropout off and back
+
+
+def test_the_convolutional_discriminator_has_seqgans_sizes_and_reads_one_hot_tokens():
+    torch.manual_seed(5)
+    spec = DataSpec("categorical", 30)
+    D = ConvolutionalDiscriminator(spec).eval()
+    assert D.filter_sizes == SEQGAN_FILTER_SIZES == (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
+    assert sum(SEQGAN_NUM_FILTERS) == 1720 and D.highway.gate.in_features == 1720
+    assert D.phi.embedding_dim == 64 and D.dropout.p == 0.25 and D.l2 == 0.2
+    x, lengths = torch.randint(0, 30, (5, 20)), torch.tensor([20, 19, 10, 2, 1])
+    logits = D(x, lengths)
+    assert logits.shape == (5,) and D.features(x, lengths).shape == (5, 1720)
+    s = D.output(D.highway(D.features(x, lengths)))  # (B, 2): SeqGAN's two class scores
+    assert torch.allclose(D.score(x, lengths), torch.softmax(s, -1)[:, 1], atol=1e-6)
+    w, b = D.output.weight, D.output.bias
+    assert torch.allclose(D.penalty(), 0.2 * (w.square().sum() + b.square().sum()) / 2)
+    one_hot = torch.nn.functional.one_hot(x, 30).float()  # phi(y) = y^T E: an embedding of a hard one-hot
+    for d in (D, RecurrentDiscriminator(spec, hidden_size=8, embedding_size=8)):
+        assert torch.allclose(d(one_hot, lengths), d(x, lengths), atol=1e-5)
+
+
+def test_seqgans_schedule_retrains_the_discriminator_on_fresh_negatives():
+    """D pre-trained `discriminator_pretrain_rounds` times before the first generator step, then
+    `discriminator_rounds` times before each: every round `discriminator_epochs` passes over
+    the pool's real sequences and as many fresh ones of G, in whole minibatches."""
+    torch.manual_seed(6)
+    from tests.helpers import toy_text
+
+    data = toy_text(40)
+    G = CharLSTM(data.spec, hidden_size=8)
+    objective = SeqGAN(pretrain_steps=2, discriminator_pretrain_steps=0, rollouts=2, discriminator_hidden=8,
+                       discriminator_embedding=8, discriminator_pretrain_rounds=2, discriminator_rounds=1,
+                       discriminator_epochs=2, discriminator_negatives=20, discriminator_batch_size=8)
+    batches = [collate(data.train[i:i + 8], dataset_size=40) for i in range(0, 40, 8)]
+    counts = []
+    for step, batch in enumerate(batches[:4]):
+        objective(G, NoLatents(G), batch, step=step)
+        counts.append(objective.discriminator_updates)
+    per_round = 2 * (20 + 20) // 8  # 2 epochs of 5 minibatches: 20 real sequences kept, 20 generated
+    assert counts == [0, 0, 2 * per_round, 3 * per_round]
+    real, lengths = objective.pool.sequences()  # the latest 20 real sequences seen, in some order
+    kept = sorted(tuple(x[:n].tolist()) for x, n in zip(real, lengths))
+    assert kept == sorted(tuple(x.tolist()) for x in data.train[12:32])
+    assert not objective.selects_by_likelihood
+
+
+def test_the_seqgan_preset_is_the_released_codes_setting():
+    from tests.helpers import composed
+
+    cfg = composed("experiment=seqgan")
+    o, t = cfg.objective, cfg.train
+    net = cfg.model.net
+    assert (net.embedding_size, net.hidden_size, t.batch_size, t.lr, t.clip_norm) == (32, 32, 64, 0.01, 5.0)
+    assert o.pretrain_steps == 120 * (10000 // 64) and t.max_epochs * t.steps_per_epoch == o.pretrain_steps + 200
+    assert (o.discriminator, o.discriminator_lr, o.rollouts) == ("cnn", 1e-4, 16)
+    assert (o.discriminator_pretrain_rounds, o.discriminator_rounds, o.discriminator_epochs) == (50, 5, 3)
+    assert (o.discriminator_negatives, o.discriminator_batch_size, o.discriminator_pretrain_steps) == (10000, 64, 0)
+    assert cfg.data.oracle == "seqgan"  # the released oracle LSTM
+
+
+ORACLE = ["data=oracle", "data.vocab_size=50", "data.length=8", "data.num_train=200", "data.num_valid=50",
+          "data.num_test=50", "evaluate.oracle_samples=50", "sample.length=8"]
+
+
+@pytest.mark.parametrize("preset", [
+    ["experiment=seqgan", "data.oracle=random", "objective.discriminator_pretrain_rounds=1", "objective.discriminator_rounds=1",
+     "objective.discriminator_epochs=1", "objective.discriminator_negatives=32",
+     "objective.discriminator_batch_size=16"],
+    ["model=char_lstm", "objective=seqgan", "objective.discriminator=cnn", "objective.discriminator_pretrain_steps=3",
+     "model.net.embedding_size=16"],
+], ids=["experiment", "cnn"])
+def test_seqgan_with_the_cnn_on_the_oracle_through_the_cli(tmp_path, preset):
+    metrics = run_in_process(tmp_path, *preset, *QUICK, *ORACLE, "objective.pretrain_steps=6", "objective.rollouts=2",
+                             "train.steps_per_epoch=4", "train.max_epochs=3", "train.batch_size=8")
     assert metrics["oracle"][0]["kind"] == "NLL-oracle" and metrics["test"][0]["kind"] == "exact"
     best = torch.load(tmp_path / "best.pt", weights_only=True)
     assert best["step"] == 12  # adversarial epochs keep their latest checkpoint as the one to evaluate
+    assert best["config"]["objective"]["discriminator"] == "cnn"
 
 
 def test_seqgan_trains_a_bayesian_generator_of_piano_rolls(tmp_path):

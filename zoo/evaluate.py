@@ -2,7 +2,8 @@
 
     python -m zoo.evaluate run=PATH [checkpoint=best.pt] [split=test] [num_samples=10]
                            [num_particles=100] [batch_size=256] [device=auto] [limit=null]
-                           [export_weights=5] [oracle_samples=2000] [data.<field>=...]
+                           [export_weights=5] [oracle_samples=2000] [two_sample=0]
+                           [two_sample_steps=600] [data.<field>=...]
 
 PATH is a run folder or a checkpoint file. Writes evaluation/metrics.json and
 evaluation/report.md beside the checkpoint: every figure with its kind, unit and standard
@@ -11,7 +12,10 @@ sequence's importance weights (k >= 0.7 marks the ELBO and IWAE figures as unrel
 models with weight latents, draws of the first `export_weights` weights of each tensor as
 ArviZ data (weights.nc), their summary table and a posterior plot (weights.png). On data drawn
 from a known oracle (data=oracle), the NLL-oracle of `oracle_samples` sequences drawn from the
-model too (zoo.infer.oracle_metrics).
+model too (zoo.infer.oracle_metrics). With two_sample=N (0, off, by default; 1000 is typical),
+a classifier two-sample test of N drawn sequences against N of the split (zoo.infer.two_sample):
+a fresh recurrent classifier's held-out accuracy, 0.5 when it cannot tell them apart; the
+classifier takes at most `two_sample_steps` Adam steps.
 """
 
 from __future__ import annotations
@@ -55,11 +59,14 @@ class EvaluateOptions:
     seed: int = 0
     export_weights: int = 5  # weights per tensor exported through ArviZ
     oracle_samples: int = 2000  # data=oracle: sequences drawn for NLL-oracle
+    two_sample: int = 0  # N drawn and N real sequences for the classifier two-sample test; 0 = off
+    two_sample_steps: int = 600  # the test's classifier: Adam steps at most
 
     def __post_init__(self):
         check_fields(self)
         check_at_least(self, {"num_samples": 1, "num_particles": 1, "batch_size": 1, "limit": 1,
-                              "export_weights": 0, "oracle_samples": 1})
+                              "export_weights": 0, "oracle_samples": 1, "two_sample": 0,
+                              "two_sample_steps": 1})
         check_choice(self, "split", ("train", "valid", "test"))
         check_device(self.device, "device")
 
@@ -147,10 +154,18 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     from zoo.run import oracle_report  # NLL-oracle as the run reported it, when the data have an oracle
 
     oracle = oracle_report(model, guide, data, options["oracle_samples"], option="oracle_samples")
+    two_sample = None
+    if options["two_sample"]:
+        from zoo.infer.two_sample import model_two_sample_test
+
+        log.info(f"two-sample test: {options['two_sample']} drawn against {options['two_sample']} {split} sequences")
+        two_sample = model_two_sample_test(model, guide, data, options["two_sample"], split, options["seed"], device,
+                                           steps=options["two_sample_steps"])
     result = {
         "run": str(ckpt), "model": cfg.model.name, "data": data.name, "split": split,
         "figures": [f.as_dict() for f in figures], "diagnostics": diagnostics, "weights_table": weights_table,
         **({"oracle": [f.as_dict() for f in oracle]} if oracle else {}),
+        **({"two_sample": two_sample} if two_sample else {}),
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     from zoo.run import write_sequences  # each sequence's figures, as a run folder's test_sequences.npz
@@ -186,6 +201,10 @@ def report(result: dict) -> str:
         stderr = "n/a" if f["stderr"] is None else f"{f['stderr']:.4f}"
         lines += ["", f"Samples under the oracle: {f['kind']} {f['nats_per_step']:.4f} nats/token "
                   f"(± {stderr}) over {f['num_sequences']} sequences drawn from the model."]
+    if result.get("two_sample"):
+        from zoo.infer.two_sample import describe
+
+        lines += ["", describe(result["two_sample"])]
     d = result["diagnostics"]
     if d:
         k = torch.tensor(d["pareto_k"])

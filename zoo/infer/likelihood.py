@@ -40,6 +40,10 @@ from zoo.estimators.smc import smc_log_marginal, supports_smc
 from zoo.infer.importance import chunked_log_weights, iwae_bound
 from zoo.nn.swap import swap_parameters
 
+# Sequence-particle-steps held at once when bounds are computed: a (rows, T, 128) float tensor of
+# this many row-steps takes 256 MB, so a 4,273-frame piece with 500 particles goes in several passes.
+MAX_ROW_STEPS = 2**19
+
 
 @dataclass
 class Figure:
@@ -91,15 +95,22 @@ class Figure:
 
 
 def _per_sequence(fn, data: SequenceData, split: str, batch_size: int, device, limit=None,
-                  bar=None, passes: int = 1) -> torch.Tensor:
+                  bar=None, passes: int = 1, max_row_steps: int | None = None) -> torch.Tensor:
     """fn(batch) -> (..., B) over the split, (..., N) in the split's order. Batches hold
-    sequences of similar length, so little is computed on padding. `bar` advances by
+    sequences of similar length, so little is computed on padding; with `max_row_steps`, a
+    batch of B sequences padded to T steps also keeps B x passes x T within it (a long piece
+    goes alone), so memory stays bounded however long the pieces. `bar` advances by
     passes x T_b after each batch of T_b steps (passes = K particles of each step)."""
     seqs = data.split(split, limit)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    pieces = []
-    for start in range(0, len(order), batch_size):
-        batch = collate([seqs[i] for i in order[start : start + batch_size]])
+    pieces, start = [], 0
+    while start < len(order):
+        end = min(start + batch_size, len(order))
+        if max_row_steps is not None:  # sorted by length: the last sequence of a batch is its longest
+            while end - start > 1 and (end - start) * passes * len(seqs[order[end - 1]]) > max_row_steps:
+                end -= 1
+        batch = collate([seqs[i] for i in order[start:end]])
+        start = end
         pieces.append(fn(batch.to(device)).double().cpu())
         if bar is not None:
             bar.update(passes * batch.num_steps)
@@ -202,15 +213,18 @@ def latent_log_weights(
     device="cpu", limit=None, max_rows: int = 4096, progress: bool | tqdm = False,
 ) -> torch.Tensor:
     """log w_k(x_i) = log p(x_i, z_k) - log q(z_k | x_i) for every sequence i of the split,
-    (K, N), drawn at most max_rows sequence-particles at a time."""
+    (K, N), drawn at most max_rows sequence-particles and MAX_ROW_STEPS sequence-particle-steps
+    at a time (the particles of one long piece in several passes)."""
 
     def batch_weights(batch):
-        return chunked_log_weights(model, guide, batch, num_particles, max(1, max_rows // batch.batch_size))
+        rows = min(max_rows, max(1, MAX_ROW_STEPS // batch.mask.shape[1]))  # sequence-particles per pass
+        return chunked_log_weights(model, guide, batch, num_particles, max(1, rows // batch.batch_size))
 
     batch_size = min(batch_size, max(1, max_rows // num_particles))  # K particles of a batch in one pass
     total = particle_steps(int(lengths_of(data, split, limit).sum()), num_particles=num_particles)
     with progress_bar(progress, total, split) as bar:
-        return _per_sequence(batch_weights, data, split, batch_size, device, limit, bar, passes=num_particles)
+        return _per_sequence(batch_weights, data, split, batch_size, device, limit, bar, passes=num_particles,
+                             max_row_steps=MAX_ROW_STEPS)
 
 
 @torch.no_grad()
@@ -250,12 +264,13 @@ def smc_log_marginals(
 ) -> torch.Tensor:
     """log p_hat(x_i) of every sequence of the split from SMC with K particles (zoo.estimators.smc):
     (N,). The K particles of a sequence are resampled together, so they are never split
-    across passes; a pass holds at most max_rows sequence-particles (at least one sequence)."""
+    across passes; a pass holds at most max_rows sequence-particles and MAX_ROW_STEPS
+    sequence-particle-steps, or one sequence."""
     batch_size = min(batch_size, max(1, max_rows // num_particles))
     total = particle_steps(int(lengths_of(data, split, limit).sum()), num_particles=num_particles)
     with progress_bar(progress, total, split) as bar:
         return _per_sequence(lambda b: smc_log_marginal(model, guide, b, num_particles), data, split, batch_size,
-                             device, limit, bar, passes=num_particles)
+                             device, limit, bar, passes=num_particles, max_row_steps=MAX_ROW_STEPS)
 
 
 def latent_figures(log_w: torch.Tensor, lengths: torch.Tensor) -> list[Figure]:

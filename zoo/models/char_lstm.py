@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from zoo.data.batch import Batch
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
-from zoo.nn.emissions import draw_sample, make_emitter
+from zoo.nn.emissions import CategoricalEmitter, draw_sample, make_emitter
 
 
 class CharLSTM(nn.Module):
@@ -79,6 +79,36 @@ class CharLSTM(nn.Module):
             raise ZooError(f"model.net.emission of {self.spec.kind} data has no reparameterised samples; "
                            f"use model.net.emission=gaussian (real frames) or objective=seqgan")
         return self.ancestral(n, length, temperature, reparameterised=True)
+
+    def relaxed_sample(self, n: int, length: int, inverse_temperature: float = 1.0,
+                       soft_inputs: bool = False) -> tuple[Tensor, Tensor]:
+        """n token sequences of `length` steps with their Gumbel-softmax relaxations, differentiable
+        in the network's parameters (Jang et al. 2017; Maddison et al. 2017; RelGAN's generator,
+        Nie et al. 2019, arXiv 1812.00364, eq. 3), for the softmax output only:
+
+            g_t ~ Gumbel(0, 1)^V,  o_t the logits of p(x_t | x_{<t})
+            x_t = argmax_v (o_t + g_t)_v              an exact draw of softmax(o_t)
+            y_t = softmax(beta (o_t + g_t))           beta = 1 / tau; y_t -> onehot(x_t) as beta -> inf
+
+        The next step reads x_t, as RelGAN's generator does, or with soft_inputs the relaxed
+        embedding y_t^T E. Returns the tokens (n, length) and y (n, length, V)."""
+        if not isinstance(self.emitter, CategoricalEmitter):
+            raise ZooError(f"a Gumbel-softmax relaxation needs the softmax output over tokens, not "
+                           f"{type(self.emitter).__name__} ({self.spec.kind} data): objective=gumbel_gan trains "
+                           f"char_lstm or bayes_lstm on token data")
+        start = self.lstm.weight_hh_l0.new_zeros(n, 1, self.emitter.feature_size)  # the start vector
+        inputs, state, tokens, relaxed = start, None, [], []
+        for _ in range(length):
+            h, state = self.lstm(inputs, state)  # (n, 1, H)
+            logits = self.emitter(h).logits  # (n, 1, V), log softmax(o_t)
+            u = torch.rand_like(logits).clamp_(min=torch.finfo(logits.dtype).tiny)
+            perturbed = logits - torch.log(-torch.log(u))  # o_t + g_t
+            x_t = perturbed.detach().argmax(-1)  # (n, 1)
+            y_t = torch.softmax(inverse_temperature * perturbed, -1)  # (n, 1, V)
+            tokens.append(x_t)
+            relaxed.append(y_t)
+            inputs = y_t @ self.emitter.embed.weight if soft_inputs else self.emitter.features(x_t)  # (n, 1, E)
+        return torch.cat(tokens, 1), torch.cat(relaxed, 1)
 
     def ancestral(self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None,
                   reparameterised: bool = False) -> Tensor:

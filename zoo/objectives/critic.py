@@ -1,5 +1,6 @@
-"""What the adversarial objectives share: a critic of codes or states, and the number of
-steps a minibatch term is scaled to."""
+"""What the adversarial objectives share: a critic of codes or states, the discriminators of
+whole sequences (`objective.discriminator=rnn|cnn`), a pool of real sequences for them, and
+the number of steps a minibatch term is scaled to."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from torch import Tensor, nn
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
 from zoo.data.batch import Batch
+from zoo.data.dataset import DataSpec
+from zoo.errors import ZooError
+from zoo.nn.cnn_discriminator import ConvolutionalDiscriminator
+from zoo.nn.discriminator import RecurrentDiscriminator, SequenceDiscriminator
+
+DISCRIMINATORS = ("rnn", "cnn")
 
 
 def dataset_steps(batch: Batch) -> Tensor:
@@ -42,3 +49,60 @@ class Critic:
         in D are cleared by D's next step)."""
         d_fake = self.net(fake)
         return bce(d_fake, torch.ones_like(d_fake))
+
+
+def make_discriminator(kind: str, spec: DataSpec, hidden_size: int = 64, embedding_size: int = 64,
+                       bidirectional: bool = False) -> SequenceDiscriminator:
+    """D of whole sequences: `rnn`, an LSTM of `hidden_size` units (zoo.nn.discriminator), or
+    `cnn`, SeqGAN's convolutional one with its sizes (zoo.nn.cnn_discriminator)."""
+    if kind == "rnn":
+        return RecurrentDiscriminator(spec, hidden_size, embedding_size, bidirectional=bidirectional)
+    if kind == "cnn":
+        return ConvolutionalDiscriminator(spec, embedding_size)
+    raise ZooError(f"objective.discriminator={kind!r} is not one of {', '.join(DISCRIMINATORS)}")
+
+
+class RealPool:
+    """The latest `capacity` real sequences of the minibatches seen, padded to the longest:
+    the positive examples D retrains on (SeqGAN's positive file is the whole training set;
+    a pass over the training data fills the pool with as much of it as it holds)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.x: Tensor | None = None  # (capacity, T[, D])
+        self.lengths: Tensor | None = None  # (capacity,)
+        self.size, self.next = 0, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, x: Tensor, lengths: Tensor) -> None:
+        """Keep the sequences of a minibatch, (B, T[, D]) and (B,), in place of the oldest."""
+        x, lengths = x.detach()[-self.capacity:], lengths.detach()[-self.capacity:].to(x.device)
+        if self.x is None:
+            self.x = x.new_zeros((self.capacity, *x.shape[1:]))
+            self.lengths = lengths.new_zeros(self.capacity)
+        if x.shape[1] > self.x.shape[1]:
+            self.x = widen(self.x, x.shape[1])
+        rows = (self.next + torch.arange(len(x), device=x.device)) % self.capacity
+        self.x[rows] = widen(x, self.x.shape[1])
+        self.lengths[rows] = lengths
+        self.next = int(rows[-1] + 1) % self.capacity
+        self.size = min(self.size + len(x), self.capacity)
+
+    def sequences(self) -> tuple[Tensor, Tensor]:
+        """Every kept sequence and its length: (N, T[, D]), (N,)."""
+        return self.x[:self.size], self.lengths[:self.size]
+
+    def sample(self, n: int) -> tuple[Tensor, Tensor]:
+        """n kept sequences drawn uniformly with replacement, trimmed to the longest of them."""
+        rows = torch.randint(self.size, (n,), device=self.x.device)
+        lengths = self.lengths[rows]
+        return self.x[rows, :int(lengths.max())], lengths
+
+
+def widen(x: Tensor, steps: int) -> Tensor:
+    """x (N, T[, D]) padded with zero steps to (N, steps[, D])."""
+    if x.shape[1] == steps:
+        return x
+    return torch.cat([x, x.new_zeros((x.shape[0], steps - x.shape[1], *x.shape[2:]))], 1)
