@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -187,7 +188,8 @@ def speed(args) -> dict:
             sequences, network, guide, objective = build(cfg)
             params = [p for m in (network, guide) for p in m.parameters()]
             optimizer = torch.optim.Adam(params, lr=1e-3)
-            batches = sequences.batches("train", cfg.train.batch_size, shuffle=True, seed=0)
+            passes = (sequences.batches("train", cfg.train.batch_size, shuffle=True, seed=n) for n in itertools.count())
+            batches = itertools.chain.from_iterable(passes)  # pass after pass: a small set has few batches a pass
             frames, seconds = 0, 0.0
             for step, batch in zip(range(args.speed_steps + 2), batches):
                 start = time.perf_counter()

@@ -29,7 +29,8 @@ SOURCES = {  # where the published anchors come from
     "DMM": "Krishnan et al. 2017, arXiv 1609.09869", "Pyro DMM": "pyro-ppl examples/dmm",
     "RNN-NADE": "Boulanger-Lewandowski et al. 2012", "LSTM (Bai": "Bai et al. 2018, arXiv 1803.01271",
     "Yu et al.": "Yu et al. 2016, arXiv 1609.05473", "Graves": "Graves 2013, arXiv 1308.0850",
-    "Chung": "Chung et al. 2015, arXiv 1506.02216",
+    "Chung": "Chung et al. 2015, arXiv 1506.02216", "Lin et al.": "Lin et al. 2017, arXiv 1705.11001",
+    "Guo et al.": "Guo et al. 2018, arXiv 1709.08624", "Nie et al.": "Nie et al. 2019, openreview rJedV3R5tm",
 }
 
 
@@ -77,7 +78,7 @@ def bench_rows(file: Path) -> tuple[list[dict], list[dict]]:
     results = payload.get("results") if isinstance(payload.get("results"), dict) else {}
     rows = []
     for path, f in figures(payload):
-        if name.startswith("seqgan_"):  # {"mle": {...}, "seqgan": {...}}: one generator, two trainings
+        if name.startswith("seqgan_") and "mle" in payload:  # {"mle": ..., "seqgan": ...}: one generator, two trainings
             model, minutes = f"char_lstm after {'MLE' if path[0] == 'mle' else 'SeqGAN'}", payload.get(
                 "mle_minutes" if path[0] == "mle" else "adversarial_minutes")
         else:

@@ -1,134 +1,649 @@
-"""Does SeqGAN help? The same generator after maximum likelihood and after policy gradients.
+"""Adversarial text on the field's own oracle: one table of token generators on SeqGAN's synthetic
+benchmark, ours measured side by side at one budget, the published figures beside them.
 
-    python -m bench.seqgan [--data oracle --mle-steps 3000 --adversarial-minutes 20]
+    python -m bench.seqgan --oracle seqgan                       # the table: 3 seeds, about 40 min on a CPU
+    python -m bench.seqgan --oracle seqgan --seeds 0 --mle-steps 200 --adversarial-minutes 0.5 --tag smoke
+    python -m bench.seqgan --oracle seqgan --adversarial-steps 40   # the same generator updates, not minutes
+    python -m bench.seqgan --oracle seqgan --paper               # SeqGAN's own schedule (a GPU's work)
+    python -m bench.seqgan --oracle random                       # the same table on a fresh N(0, 1) oracle
     python -m bench.seqgan --data shakespeare_lines --hidden 128 --embedding 32 --lr 0.002
 
-1. char_lstm trains by maximum likelihood for at most `--mle-steps`, stopping early on the
-   validation NLL; its best checkpoint is the MLE generator.
-2. A recurrent discriminator trains alone for `--discriminator-steps` against its samples.
-3. The generator trains by SeqGAN's REINFORCE with `--rollouts` Monte Carlo rollouts and a
-   leave-one-out baseline for `--adversarial-minutes` (optionally with `--mle-weight` times the
-   teacher-forced NLL mixed in), D stepping once per generator update.
+Rows (`--rows`), each char_lstm with SeqGAN's generator sizes (embedding and hidden 32, batch 64):
 
-Printed for both generators, nats per token: NLL-test (exact, on the test split) and, on the
-oracle, NLL-oracle (the oracle's NLL of 2,000 samples: lower = samples the true process finds
-likelier); on Shakespeare lines, the sample statistics of zoo.infer.sample_stats (BLEU against
-held-out lines, self-BLEU, distinct-n, n-gram JS, MMD) of `--samples` samples. Also the number
-of generator updates and minutes. Anchors (Yu et al. 2016, their own oracle, NLL-oracle): MLE
-9.038, SeqGAN 8.736; our oracle is another draw of the same construction (its uniform
-generator scores 11.20, theirs 10.31), so they compare in scale only.
-Writes bench/results/seqgan_<data>.json.
+    untrained    the seed's initial weights, as `python -m zoo.run` draws them (the "random" row)
+    mle          `python -m zoo.run model=char_lstm data=oracle data.oracle=<oracle> ...`: at most
+                 `--mle-steps` of Adam (`--lr`, SeqGAN's 0.01), halved on a plateau, stopped early on
+                 the validation NLL; its best checkpoint is the MLE generator
+    seqgan_cnn   from that seed's MLE checkpoint (`train.init`), `objective=seqgan` with SeqGAN's
+    seqgan_rnn   convolutional discriminator, or with an LSTM one: D trains alone for
+                 `--discriminator-steps` steps (`objective.discriminator_warmup_steps`), then each
+                 step is one REINFORCE update of G with `--rollouts` Monte Carlo rollouts and one D step
+    gumbel_gan   from the same checkpoint, `objective=gumbel_gan` (RelGAN's relaxation, RSGAN loss,
+                 5 D steps per G step, beta rising from 1 towards 1000 over 5,000 steps)
+
+The adversarial rows get one budget: `--adversarial-minutes` of wall time each (train.max_minutes,
+D's warm-up included) or, with `--adversarial-steps`, that many generator updates each; all with
+Adam at `--adversarial-lr`. The defaults (1,200 MLE steps, 1.5 adversarial minutes, 4 rollouts)
+fit 3 seeds in about 40 minutes on one CPU thread; SeqGAN's own schedule is a thousand times
+larger, which the table's header says. Columns, nats per token, mean ± sd over `--seeds`:
+
+    NLL-oracle   the oracle's NLL of `--samples` sequences drawn from the generator
+    NLL-test     the generator's exact NLL of the oracle's 2,000 test sequences
+    BLEU-2..5    mean sentence BLEU (NLTK's, smoothing 1) of `--bleu-samples` drawn sequences against
+                 the oracle's test sequences as references; self-BLEU-2..5 of the same against each other
+    2-sample     a classifier two-sample test (zoo.infer.two_sample) of `--two-sample` N drawn against
+                 N test sequences: held-out accuracy, 0.5 when the classifier cannot tell them apart
+    G updates    the generator's updates: to the best checkpoint for MLE, after D's warm-up for SeqGAN
+    minutes      the cell's training time (D's warm-up included; start-up and measurement not)
+
+next to the oracle's own held-out sequences (its validation split scored as a generator's samples
+would be: the floor and the scale of every column) and a uniform generator. Each cell (row, seed)
+is one `python -m zoo.run` in its own folder, bench/results/seqgan/<oracle>/<tag>/<row>/seed<k>/;
+a finished cell is skipped, an interrupted one resumes, a cell trained with other options is
+refused (use another `--tag`), and its measurement is kept beside it, so the table accumulates
+over several invocations. Every cell records its command, budget and hardware in
+bench/results/seqgan_<oracle>_<tag>.json. `--paper` trains MLE for SeqGAN's 120 epochs (18,720
+steps) and gives each SeqGAN row SeqGAN's schedule (that of `experiment=seqgan`: D pre-trained on 50
+rounds of 10,000 fresh negatives, then 200 generator steps each after 5 rounds; a warm-up pass
+over the training data fills the pool of real sequences first) and gumbel_gan RelGAN's (3,000
+steps, Adam 1e-4, beta_max 100): days on a CPU, so each method at its own paper's budget.
+
+Published NLL-oracle on SeqGAN's oracle (their runs, printed beside ours): Yu et al. 2017 Table 1,
+Lin et al. 2017 (RankGAN), Guo et al. 2018 (LeakGAN, sequences of 20), Nie et al. 2019 (RelGAN);
+PUBLISHED says which we found in a stored copy of a source and which are only as cited.
+
+`--data shakespeare_lines` keeps the text comparison: MLE then SeqGAN (LSTM D) in this process,
+with the sample statistics of zoo.infer.sample_stats against held-out lines; it writes
+bench/results/seqgan_shakespeare_lines.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import itertools
+import json
 import logging
+import math
+import os
+import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from bench.common import reload_best, write_json
-from guides.empty import NoLatents
-from zoo.data import oracle, shakespeare_lines
-from zoo.infer.generate import draw, sample_statistics
-from zoo.infer.likelihood import held_out_figures
-from zoo.infer.oracle_metrics import model_nll_oracle
-from zoo.infer.trainer import Trainer, TrainOptions
-from zoo.models.char_lstm import CharLSTM
-from zoo.objectives import ELBO
-from zoo.objectives.seqgan import SeqGAN
+from bench.common import command_line, reload_best, write_json
+from zoo.infer.trainer import describe_device
 
-ANCHORS = {"Yu et al. 2016 MLE (their oracle)": 9.038, "Yu et al. 2016 SeqGAN (their oracle)": 8.736}
+RESULTS = Path(__file__).parent / "results"
+ROWS = ("untrained", "mle", "seqgan_cnn", "seqgan_rnn", "gumbel_gan")
+LABELS = {"untrained": "random: untrained (the seed's initial weights)", "mle": "MLE",
+          "seqgan_cnn": "MLE + SeqGAN, CNN critic", "seqgan_rnn": "MLE + SeqGAN, LSTM critic",
+          "gumbel_gan": "MLE + Gumbel-softmax GAN (RSGAN)"}
+BLEU_ORDERS = (2, 3, 4, 5)
+DEFAULTS = {  # options whose default depends on --data
+    "oracle": {"mle_steps": 1200, "adversarial_minutes": 1.5, "rollouts": 4, "discriminator_steps": 20},
+    "shakespeare_lines": {"mle_steps": 3000, "adversarial_minutes": 20.0, "rollouts": 16, "discriminator_steps": 3000},
+}
+
+# NLL-oracle on SeqGAN's released oracle, nats per token, as published. `checked` says where a
+# figure was confirmed: no stored copy of the papers' tables was found, only a results aggregator
+# (wizwand.com) that lists each paper's synthetic-data result; "as cited" figures are quoted as
+# they are commonly cited, unconfirmed.
+PUBLISHED = [
+    {"name": "random (Yu et al. 2017, Table 1)", "value": 10.310, "source": "Yu et al. 2017, arXiv 1609.05473",
+     "checked": "as cited"},
+    {"name": "MLE (Yu et al. 2017, Table 1)", "value": 9.038, "source": "Yu et al. 2017, arXiv 1609.05473",
+     "checked": "as cited"},
+    {"name": "scheduled sampling (Yu et al. 2017, Table 1)", "value": 8.985,
+     "source": "Yu et al. 2017, arXiv 1609.05473", "checked": "as cited"},
+    {"name": "PG-BLEU (Yu et al. 2017, Table 1)", "value": 8.946, "source": "Yu et al. 2017, arXiv 1609.05473",
+     "checked": "as cited"},
+    {"name": "SeqGAN (Yu et al. 2017, Table 1)", "value": 8.736, "source": "Yu et al. 2017, arXiv 1609.05473",
+     "checked": "8.736 listed for SeqGAN's synthetic data (length 20) on wizwand.com; not in a copy of the paper"},
+    {"name": "RankGAN (Lin et al. 2017)", "value": 8.247, "source": "Lin et al. 2017, arXiv 1705.11001",
+     "checked": "8.247 listed for RankGAN's synthetic data on wizwand.com; not in a copy of the paper"},
+    {"name": "LeakGAN (Guo et al. 2018), sequences of 20", "value": 7.038, "source": "Guo et al. 2018, arXiv 1709.08624",
+     "checked": "as cited; the paper reports lengths 20 and 40, and its released length-20 log falls to "
+                "about 7.0, but the table itself was not found"},
+    {"name": "RelGAN (Nie et al. 2019)", "value": 6.680, "source": "Nie et al. 2019, ICLR, openreview rJedV3R5tm",
+     "checked": "as cited"},
+]
 
 
-def figures(model, guide, data, args) -> dict:
-    """NLL-test, NLL-oracle (oracle data) and sample statistics of the generator as it is now."""
-    model.eval()
-    torch.manual_seed(args.seed)
-    out = {"nll_test": held_out_figures(model, guide, data, "test", limit=args.test_limit)[0].as_dict()}
-    teacher = oracle.oracle_for(data)
-    if teacher is not None:
-        out["nll_oracle"] = model_nll_oracle(model, guide, teacher, args.samples).as_dict()
-    length = max(len(s) for s in data.test)
-    samples = draw(model, guide, args.samples, length)
-    out["sample_statistics"] = sample_statistics(samples, data)
-    if data.spec.vocab is not None:  # the first lines, as text, for the samples file
-        out["examples"] = [data.spec.vocab.decode(s.tolist()).split("\n")[0] for s in samples[:10]]
+# -- the cells: one zoo.run each ---------------------------------------------------------------------
+
+def model_options(args) -> list[str]:
+    """What every cell shares: the generator, the oracle's data, and a short end-of-run report (the
+    bench measures the table itself, from each cell's best checkpoint)."""
+    return ["model=char_lstm", "data=oracle", f"data.oracle={args.oracle}",
+            f"model.net.embedding_size={args.embedding}", f"model.net.hidden_size={args.hidden}",
+            f"train.batch_size={args.batch}", "train.progress=false", f"train.valid_limit={args.valid_limit}",
+            "evaluate.test_limit=200", "evaluate.oracle_samples=200", "sample.n=4", "sample.length=20"]
+
+
+def options_for(args, row: str) -> list[str]:
+    """--options for `row`: those without a prefix, and those written `<row>:key=value`."""
+    chosen = []
+    for option in args.options:
+        name, colon, rest = option.partition(":")
+        if not colon or "=" in name:
+            chosen.append(option)
+        elif name == row:
+            chosen.append(rest)
+    return chosen
+
+
+def cell_dir(args, row: str, seed: int) -> Path:
+    return RESULTS / "seqgan" / args.oracle / args.tag / row / f"seed{seed}"
+
+
+def mle_overrides(args, seed: int) -> list[str]:
+    """The MLE cell: at most --mle-steps, early stopping on validation (or SeqGAN's 120 epochs)."""
+    if args.paper:  # sequence_gan.py's pre-training: 120 passes of 156 minibatches at Adam 0.01, no stopping
+        steps = ["train.lr=0.01", "train.lr_schedule=none", "train.steps_per_epoch=156", "train.max_epochs=120",
+                 "train.patience=100000"]
+    else:
+        per_epoch = min(args.mle_steps_per_epoch, args.mle_steps)
+        steps = [f"train.lr={args.lr}", "train.lr_schedule=plateau", "train.lr_patience=2", "train.patience=5",
+                 f"train.steps_per_epoch={per_epoch}", f"train.max_epochs={math.ceil(args.mle_steps / per_epoch)}"]
+    return [*model_options(args), "objective=elbo", *steps, "train.max_minutes=null", f"train.seed={seed}",
+            *options_for(args, "mle")]
+
+
+def warmup_steps(args) -> int:
+    """D's steps alone before SeqGAN's first generator update: --discriminator-steps, or with
+    --paper one pass over the training data (it fills the pool SeqGAN's rounds read)."""
+    return math.ceil(args.num_train / args.batch) if args.paper else args.discriminator_steps
+
+
+def adversarial_overrides(args, row: str, seed: int) -> list[str]:
+    """An adversarial cell: from the seed's MLE checkpoint, the shared budget (or each paper's)."""
+    start = [f"train.init={cell_dir(args, 'mle', seed)}", f"train.seed={seed}", "train.lr_schedule=none"]
+    if row.startswith("seqgan"):
+        objective = ["objective=seqgan", f"objective.discriminator={row.split('_')[1]}", "objective.pretrain_steps=0",
+                     f"objective.discriminator_warmup_steps={warmup_steps(args)}", f"objective.rollouts={args.rollouts}"]
+        if args.paper:  # experiment=seqgan's D schedule, at SeqGAN's D step size
+            objective += ["objective.discriminator_lr=0.0001", "objective.discriminator_pretrain_rounds=50",
+                          "objective.discriminator_rounds=5", "objective.discriminator_epochs=3",
+                          "objective.discriminator_negatives=10000", "objective.discriminator_batch_size=64"]
+        first = warmup_steps(args)
+    else:
+        objective = ["objective=gumbel_gan", "objective.pretrain_steps=0",
+                     f"objective.discriminator={args.gumbel_discriminator}"]
+        if args.paper:  # RelGAN's oracle runs: G and D at Adam 1e-4, beta_max 100
+            objective += ["objective.inverse_temperature=100", "objective.discriminator_lr=0.0001"]
+        first = 0
+    if args.paper or args.adversarial_steps:
+        updates = (200 if row.startswith("seqgan") else 3000) if args.paper else args.adversarial_steps
+        lr = (0.01 if row.startswith("seqgan") else 0.0001) if args.paper else args.adversarial_lr
+        every = (40 if row.startswith("seqgan") else 100) if args.paper else args.adversarial_steps_per_epoch
+        per_epoch, epochs = epochs_of(first + updates, every)
+        budget = [f"train.steps_per_epoch={per_epoch}", f"train.max_epochs={epochs}", "train.max_minutes=null"]
+    else:
+        lr = args.adversarial_lr
+        budget = [f"train.steps_per_epoch={args.adversarial_steps_per_epoch}", "train.max_epochs=100000",
+                  f"train.max_minutes={args.adversarial_minutes}"]
+    return [*model_options(args), *objective, f"train.lr={lr}", *budget, *start, *options_for(args, row)]
+
+
+def epochs_of(steps: int, every: int) -> tuple[int, int]:
+    """(steps per epoch, epochs) that make exactly `steps` trainer steps, validating about every
+    `every` steps: the largest divisor of `steps` not above `every`, unless that is under a quarter
+    of it (then `every`, and the last epoch overshoots by less than one epoch)."""
+    divisor = max(d for d in range(1, min(every, steps) + 1) if steps % d == 0)
+    per_epoch = divisor if 4 * divisor >= min(every, steps) else every
+    return per_epoch, math.ceil(steps / per_epoch)
+
+
+def zoo(arguments: list[str], threads: int) -> subprocess.CompletedProcess:
+    """`python -m zoo.run arguments` in its own process on `threads` threads; its errors go to the log."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    result = subprocess.run([sys.executable, "-m", "zoo.run", *arguments], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        logging.error(result.stderr[-2000:])
+    return result
+
+
+def train_cell(args, row: str, seed: int) -> bool:
+    """Train (or resume, or skip) one cell; whether its best checkpoint is there to measure."""
+    folder = cell_dir(args, row, seed)
+    overrides = mle_overrides(args, seed) if row == "mle" else adversarial_overrides(args, row, seed)
+    record = folder / "bench_cell.json"
+    if record.exists() and json.loads(record.read_text())["overrides"] != overrides:
+        logging.error(f"--- {row} / seed {seed}: {folder} was trained with other options "
+                      f"({record}); give this budget another --tag")
+        return False
+    metrics = folder / "metrics.json"
+    if metrics.exists() and json.loads(metrics.read_text()).get("status") == "trained":
+        return True
+    if row != "mle" and not (cell_dir(args, "mle", seed) / "best.pt").exists():
+        logging.error(f"--- {row} / seed {seed}: no MLE checkpoint of seed {seed} to start from")
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"overrides": overrides}, indent=2))
+    resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
+    logging.info(f"--- {row} / seed {seed}: training{' (resumed)' if resume else ''}")
+    return zoo([*overrides, f"hydra.run.dir={folder}", *resume], args.threads).returncode == 0
+
+
+# -- the measurement ----------------------------------------------------------------------------------
+
+def compose_config(overrides: list[str]):
+    """The config zoo.run composes from these options."""
+    from hydra import compose, initialize_config_dir
+
+    from zoo.run import CONFIGS
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+def untrained_generator(args, data, seed: int):
+    """The generator the seed's MLE run starts from: zoo.run's own build, weights drawn after
+    torch.manual_seed(train.seed)."""
+    from zoo.run import build_guide, build_model
+
+    cfg = compose_config(mle_overrides(args, seed))
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, data.spec)
+    return model.eval(), build_guide(cfg, model).eval()
+
+
+def trained_generator(folder: Path, data):
+    """The model and guide of a cell's best checkpoint, built by zoo.run's wiring from its config."""
+    from omegaconf import OmegaConf
+
+    from zoo.infer.checkpoint import load_checkpoint, load_module_state
+    from zoo.run import build_guide, build_model
+
+    state = load_checkpoint(folder, "best.pt")
+    cfg = OmegaConf.create(state["config"])
+    model = build_model(cfg, data.spec)
+    guide = build_guide(cfg, model)
+    load_module_state(model, state["model"], "model")
+    load_module_state(guide, state["guide"], "guide")
+    return model.eval(), guide.eval(), state
+
+
+def bleu_table(samples: list[list[int]], references) -> dict:
+    """BLEU-n of the samples against the references (an NgramMaxima) and self-BLEU-n among them."""
+    from zoo.infer.sample_stats import NgramMaxima
+
+    own = NgramMaxima(samples, max(BLEU_ORDERS))
+    out = {}
+    for n in BLEU_ORDERS:
+        out[f"bleu_{n}"] = statistics.fmean(references.sentence_bleu(s, n) for s in samples)
+        out[f"self_bleu_{n}"] = statistics.fmean(own.sentence_bleu(s, n, leave_out=True) for s in samples)
     return out
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", choices=["oracle", "shakespeare_lines"], default="oracle")
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--embedding", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.01, help="Adam step size of the MLE phase")
-    parser.add_argument("--mle-steps", type=int, default=3000)
-    parser.add_argument("--discriminator-steps", type=int, default=3000)
-    parser.add_argument("--adversarial-minutes", type=float, default=20.0)
-    parser.add_argument("--adversarial-lr", type=float, default=1e-3)
-    parser.add_argument("--rollouts", type=int, default=16)
-    parser.add_argument("--mle-weight", type=float, default=0.0)
-    parser.add_argument("--samples", type=int, default=2000, help="samples for NLL-oracle and statistics")
-    parser.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test sequences")
-    parser.add_argument("--max-length", type=int, default=40, help="shakespeare_lines: longest line kept")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def settings(args) -> dict:
+    """What a measurement depends on besides the checkpoint: kept with it, redone when they change."""
+    return {"samples": args.samples, "bleu_samples": args.bleu_samples, "two_sample": args.two_sample,
+            "two_sample_steps": args.two_sample_steps, "test_limit": args.test_limit}
 
-    data = oracle.load() if args.data == "oracle" else shakespeare_lines.load(max_length=args.max_length)
-    torch.manual_seed(args.seed)
+
+def measure(model, guide, data, oracle, references, args, seed: int) -> dict:
+    """NLL-test (exact), NLL-oracle, BLEU and self-BLEU, and the two-sample test of one generator,
+    each with its own seeded draws; the seconds each took."""
+    from zoo.infer.likelihood import held_out_figures
+    from zoo.infer.oracle_metrics import model_samples, nll_oracle
+    from zoo.infer.two_sample import model_two_sample_test
+
+    out, seconds = {}, {}
+    start = time.perf_counter()
+    out["nll_test"] = held_out_figures(model, guide, data, "test", limit=args.test_limit)[0].as_dict()
+    seconds["nll_test"] = time.perf_counter() - start
+    torch.manual_seed(10_000 + seed)
+    start = time.perf_counter()
+    samples = model_samples(model, guide, args.samples, oracle.length)  # (n, T)
+    out["nll_oracle"] = nll_oracle(oracle, samples).as_dict()
+    seconds["nll_oracle"] = time.perf_counter() - start
+    start = time.perf_counter()
+    out["bleu"] = bleu_table(samples[: args.bleu_samples].tolist(), references)
+    seconds["bleu"] = time.perf_counter() - start
+    if args.two_sample:
+        start = time.perf_counter()
+        out["two_sample"] = model_two_sample_test(model, guide, data, args.two_sample, "test", seed,
+                                                  steps=args.two_sample_steps)
+        seconds["two_sample"] = time.perf_counter() - start
+    out["seconds"] = seconds
+    return out
+
+
+def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | None:
+    """A cell's row of the table: its measurement (kept in the cell folder, redone when the
+    settings change), training record, command and hardware."""
+    folder = cell_dir(args, row, seed)
+    if row == "untrained":
+        folder.mkdir(parents=True, exist_ok=True)
+    kept = folder / "bench_evaluation.json"
+    result = json.loads(kept.read_text()) if kept.exists() else None
+    if result is None or result.get("settings") != settings(args):
+        logging.info(f"--- {row} / seed {seed}: measuring")
+        if row == "untrained":
+            model, guide = untrained_generator(args, data, seed)
+        else:
+            model, guide, _ = trained_generator(folder, data)
+        result = {"settings": settings(args), **measure(model, guide, data, oracle, references, args, seed)}
+        kept.write_text(json.dumps(result, indent=2))
+    cell = {key: result[key] for key in ("settings", "nll_test", "nll_oracle", "bleu", "two_sample", "seconds")
+            if key in result}
+    if row == "untrained":
+        cell.update(command="the initial weights of: python -m zoo.run " + " ".join(mle_overrides(args, seed)),
+                    generator_updates=0, minutes=0.0)
+        return cell
+    metrics = json.loads((folder / "metrics.json").read_text())
+    overrides = json.loads((folder / "bench_cell.json").read_text())["overrides"]
+    history = read_history(folder)
+    steps = int(history[-1]["step"]) if history else 0
+    cell.update(command="python -m zoo.run " + " ".join(overrides), minutes=metrics["minutes"],
+                hardware=metrics.get("hardware"), threads=metrics.get("threads"), epochs=metrics["epochs"])
+    if row == "mle":
+        best = min(history, key=lambda h: float(h["valid_nats_per_step"])) if history else None
+        cell.update(generator_updates=int(best["step"]) if best else 0, steps_run=steps,
+                    best_valid_nats_per_step=metrics.get("best_valid_nats_per_step"))
+    else:
+        first = warmup_steps(args) if row.startswith("seqgan") else 0
+        cell.update(generator_updates=max(steps - first, 0), discriminator_warmup_steps=min(first, steps),
+                    valid_nats_per_step_after=float(history[-1]["valid_nats_per_step"]) if history else None)
+    return cell
+
+
+def read_history(folder: Path) -> list[dict]:
+    """The run's metrics.csv rows."""
+    import csv
+
+    path = folder / "metrics.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def oracle_rows(args, data, oracle, references) -> dict:
+    """The oracle's own held-out sequences (its validation split) measured as a generator's
+    samples are, and the uniform generator: the floor and the scale of each column."""
+    from zoo.infer.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle
+
+    own = torch.stack(data.valid[: args.samples])  # (n, T), never among the references
+    g = torch.Generator().manual_seed(0)
+    return {
+        "oracle": {"nll_oracle": nll_oracle(oracle, own, kind="NLL-oracle (its own sequences)").as_dict(),
+                   "nll_test": oracle_test_nll(oracle, data, limit=args.test_limit).as_dict(),
+                   "bleu": bleu_table(own[: args.bleu_samples].tolist(), references),
+                   "n": len(own)},
+        "uniform": {"nll_oracle": uniform_nll_oracle(oracle, args.samples, g).as_dict(),
+                    "nll_test": {"kind": "exact", "nats_per_step": math.log(oracle.vocab_size), "stderr": 0.0}},
+    }
+
+
+# -- the table ----------------------------------------------------------------------------------------
+
+def spread(values: list[float], digits: int = 3) -> str:
+    """mean ± sd over seeds (the mean alone for one seed)."""
+    if not values:
+        return "—"
+    mean = statistics.fmean(values)
+    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
+
+
+def bleus(cells: list[dict], prefix: str) -> str:
+    return " / ".join(f"{statistics.fmean(c['bleu'][f'{prefix}{n}'] for c in cells):.3f}" for n in BLEU_ORDERS)
+
+
+def budget_lines(args) -> list[str]:
+    """What the rows were given, in words, for the table's header."""
+    if args.paper:
+        return [f"budget: each method's own paper's schedule. MLE: SeqGAN's 120 epochs (18,720 steps of 64, Adam 0.01). "
+                f"SeqGAN rows: D warm-up {warmup_steps(args)} steps (fills the pool), then SeqGAN's D schedule "
+                "(Adam 1e-4; 50 rounds of 10,000 fresh negatives x 3 epochs, then 5 such rounds before each "
+                "generator step), 200 generator steps, Adam 0.01, 16 rollouts. gumbel_gan: RelGAN's 3,000 "
+                "steps, 5 D steps each, Adam 1e-4, beta_max 100."]
+    if args.adversarial_steps:
+        each = f"{args.adversarial_steps} generator updates each"
+    else:
+        each = f"{args.adversarial_minutes:g} minutes of wall time each (train.max_minutes, D's warm-up included)"
+    return [f"budget: MLE at most {args.mle_steps:,} steps of {args.batch} (Adam {args.lr:g}, halved on a plateau, "
+            f"early stop on {args.valid_limit} validation sequences, best checkpoint); every adversarial row "
+            f"starts from its seed's MLE checkpoint (train.init) with {each}, Adam {args.adversarial_lr:g}.",
+            f"SeqGAN: D alone for {warmup_steps(args)} steps, then 1 D step (Adam 1e-3) per generator step "
+            f"with {args.rollouts} rollouts; gumbel_gan ({args.gumbel_discriminator} D): 5 D steps (Adam 1e-4) "
+            "per generator step, beta rising from 1 towards 1000 over 5,000 steps. SeqGAN's own schedule "
+            "(--paper: 18,720 MLE steps; 200 generator steps, each after 4,680 D updates) is far larger."]
+
+
+def table(payload: dict, args) -> list[str]:
+    """The table, in Markdown: our rows (mean ± sd over seeds), the oracle's and the
+    uniform generator's, then the published figures."""
+    results, refs = payload["results"], payload["references"]
+    two = args.two_sample
+    head = ["generator", "NLL-oracle", "NLL-test (exact)", "BLEU-2/3/4/5", "self-BLEU-2/3/4/5"]
+    head += [f"2-sample acc. (N={two})"] if two else []
+    head += ["G updates", "minutes", "seeds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in ROWS:  # the cells measured as this invocation measures (others are redone when their seeds run)
+        seeds = {k: c for k, c in results.get(row, {}).get("seeds", {}).items() if c.get("settings") == settings(args)}
+        cells = list(seeds.values())
+        if not cells:
+            continue
+        line = [LABELS[row], spread([c["nll_oracle"]["nats_per_step"] for c in cells]),
+                spread([c["nll_test"]["nats_per_step"] for c in cells]), bleus(cells, "bleu_"), bleus(cells, "self_bleu_")]
+        if two:
+            accuracies = [c["two_sample"]["accuracy"] for c in cells if "two_sample" in c]
+            line.append(spread(accuracies) if accuracies else "—")
+        line += [spread([c["generator_updates"] for c in cells], 0), spread([c["minutes"] for c in cells], 1),
+                 " ".join(sorted(seeds, key=int))]
+        lines.append("| " + " | ".join(line) + " |")
+    own = refs["oracle"]
+    line = [f"the oracle's own held-out sequences ({own['n']})", f"{own['nll_oracle']['nats_per_step']:.3f}",
+            f"{own['nll_test']['nats_per_step']:.3f}",
+            " / ".join(f"{own['bleu'][f'bleu_{n}']:.3f}" for n in BLEU_ORDERS),
+            " / ".join(f"{own['bleu'][f'self_bleu_{n}']:.3f}" for n in BLEU_ORDERS)]
+    lines.append("| " + " | ".join(line + ["0.5 by construction"] * bool(two) + ["", "", ""]) + " |")
+    uniform = refs["uniform"]
+    line = ["uniform tokens", f"{uniform['nll_oracle']['nats_per_step']:.3f}", f"{uniform['nll_test']['nats_per_step']:.3f}",
+            "", ""]
+    lines.append("| " + " | ".join(line + [""] * bool(two) + ["", "", ""]) + " |")
+    return lines
+
+
+def published_lines(oracle: str) -> list[str]:
+    where = "the same oracle" if oracle == "seqgan" else "SeqGAN's oracle, not this one: compare in scale only"
+    lines = [f"Published NLL-oracle, nats per token ({where}; their budgets, their generators):", "",
+             "| method | NLL-oracle | source | checked |", "|---|---|---|---|"]
+    lines += [f"| {p['name']} | {p['value']:.3f} | {p['source']} | {p['checked']} |" for p in PUBLISHED]
+    return lines
+
+
+def add_cell(out: Path, args, row: str, seed: int, cell: dict, extra: dict) -> dict:
+    """One cell into the bench's JSON, read afresh under a lock, so invocations add to one file."""
+    out.parent.mkdir(exist_ok=True)
+    with open(out.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
+        row_entry = payload["results"].setdefault(row, {"seeds": {}})
+        row_entry["seeds"][str(seed)] = cell
+        row_entry["minutes"] = statistics.fmean(c["minutes"] for c in row_entry["seeds"].values())
+        row_entry["command"] = cell["command"]
+        payload.update(extra, args=vars(args), command=command_line(), hardware=describe_device("cpu"))
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(payload, indent=2))
+        tmp.replace(out)
+    return payload
+
+
+def oracle_table(args) -> None:
+    from hydra.utils import instantiate
+
+    from zoo.data.oracle import oracle_for
+    from zoo.infer.sample_stats import NgramMaxima
+
+    torch.set_num_threads(args.threads)
+    data = instantiate(compose_config(mle_overrides(args, args.seeds[0])).data)
+    args.num_train = len(data.train)
+    oracle = oracle_for(data)
+    references = NgramMaxima([s.tolist() for s in data.test], max(BLEU_ORDERS))
+    out = RESULTS / f"seqgan_{args.oracle}_{args.tag}.json"
+    name = ("SeqGAN's oracle (LantaoYu/SeqGAN target_params_py3.pkl)" if args.oracle == "seqgan"
+            else f"a random N(0, 1) oracle (seed {data.info['oracle'].get('seed')})")
+    drawn = "" if args.oracle == "seqgan" else f" (data.seed={data.info['oracle'].get('seed')})"
+    extra = {"data": f"oracle, data.oracle={args.oracle}{drawn}",
+             "references": oracle_rows(args, data, oracle, references),
+             "budget": budget_lines(args), "published": PUBLISHED,
+             "anchors": {p["name"]: p["value"] for p in PUBLISHED}}
+    if out.exists() and json.loads(out.read_text()).get("budget") != extra["budget"]:
+        raise SystemExit(f"error: {out} holds cells trained on another budget ("
+                         f"{' '.join(json.loads(out.read_text()).get('budget') or ['none recorded'])}); "
+                         f"give this budget another --tag")
+    payload = json.loads(out.read_text()) if out.exists() else {"results": {}, **extra}
+    for seed in args.seeds:
+        for row in args.rows:
+            if row != "untrained" and not train_cell(args, row, seed):
+                continue
+            cell = measure_cell(args, row, seed, data, oracle, references)
+            if cell is not None:
+                payload = add_cell(out, args, row, seed, cell, extra)
+    T, V = oracle.length, oracle.vocab_size
+    print(f"\n{name}: V={V}, T={T}; {len(data.train):,} training, {len(data.test):,} test sequences. "
+          f"char_lstm (embedding {args.embedding}, hidden {args.hidden}), batch {args.batch}, each cell on "
+          f"{args.threads} CPU thread(s); nats per token, mean ± sd over seeds.")
+    for line in payload.get("budget", []):
+        print(line)
+    print(f"NLL-oracle of {args.samples:,} drawn sequences; NLL-test on the {args.test_limit or len(data.test):,} "
+          f"test sequences; BLEU of {args.bleu_samples} drawn sequences against the {len(data.test):,} test "
+          "sequences as references, self-BLEU among the drawn ones.\n")
+    print("\n".join(table(payload, args)))
+    print()
+    print("\n".join(published_lines(args.oracle)))
+    print(f"\nwrote {out}")
+
+
+# -- text: MLE then SeqGAN in this process (--data shakespeare_lines) ----------------------------------
+
+def text_figures(model, guide, data, args) -> dict:
+    """NLL-test and the sample statistics of the generator as it is now."""
+    from zoo.infer.generate import draw, sample_statistics
+    from zoo.infer.likelihood import held_out_figures
+
+    model.eval()
+    torch.manual_seed(args.seeds[0])
+    out = {"nll_test": held_out_figures(model, guide, data, "test", limit=args.test_limit)[0].as_dict()}
+    length = max(len(s) for s in data.test)
+    samples = draw(model, guide, args.samples, length)
+    out["sample_statistics"] = sample_statistics(samples, data)
+    out["examples"] = [data.spec.vocab.decode(s.tolist()).split("\n")[0] for s in samples[:10]]
+    return out
+
+
+def text_comparison(args) -> None:
+    from guides.empty import NoLatents
+    from zoo.data import shakespeare_lines
+    from zoo.infer.trainer import Trainer, TrainOptions
+    from zoo.models.char_lstm import CharLSTM
+    from zoo.objectives import ELBO
+    from zoo.objectives.seqgan import SeqGAN
+
+    seed = args.seeds[0]
+    data = shakespeare_lines.load(max_length=args.max_length)
+    torch.manual_seed(seed)
     model = CharLSTM(data.spec, hidden_size=args.hidden, embedding_size=args.embedding)
     guide = NoLatents(model)
-    folder = Path(__file__).parent / "results" / f"seqgan_{args.data}"
+    folder = RESULTS / "seqgan_shakespeare_lines"
     per_epoch = 100
     start = time.perf_counter()
     mle_trainer = Trainer(model, guide, ELBO(), data, TrainOptions(
         max_epochs=args.mle_steps // per_epoch, steps_per_epoch=per_epoch, batch_size=args.batch, lr=args.lr,
-        patience=5, lr_patience=2, seed=args.seed, progress=False, valid_limit=500), folder / "mle")
+        patience=5, lr_patience=2, seed=seed, progress=False, valid_limit=500), folder / "mle")
     mle_steps = mle_trainer.fit()[-1]["step"]
     reload_best(mle_trainer)  # the early-stopped generator
     mle_minutes = (time.perf_counter() - start) / 60
-    mle = figures(model, guide, data, args)
+    mle = text_figures(model, guide, data, args)
 
     objective = SeqGAN(pretrain_steps=0, rollouts=args.rollouts, mle_weight=args.mle_weight)
     start = time.perf_counter()
     epochs = (data.batches("train", args.batch, shuffle=True, seed=epoch) for epoch in itertools.count(1))
+    d_loss = math.nan
     for _, batch in zip(range(args.discriminator_steps), itertools.chain.from_iterable(epochs)):
         d_loss = objective.discriminator_step(model, guide, batch)
     logging.info(f"discriminator pre-trained for {args.discriminator_steps} steps, loss {d_loss:.3f}")
     history = Trainer(model, guide, objective, data, TrainOptions(
         max_epochs=10**6, max_minutes=args.adversarial_minutes, steps_per_epoch=10, batch_size=args.batch,
-        lr=args.adversarial_lr, lr_schedule="none", patience=10**6, seed=args.seed + 1, progress=False,
+        lr=args.adversarial_lr, lr_schedule="none", patience=10**6, seed=seed + 1, progress=False,
         valid_limit=500), folder / "seqgan").fit()
     adversarial_minutes = (time.perf_counter() - start) / 60
-    adversarial = figures(model, guide, data, args)
+    adversarial = text_figures(model, guide, data, args)
 
-    if "examples" in adversarial:
-        (folder / "samples.txt").write_text("".join(
-            f"{name}:\n" + "\n".join(f"  {line}" for line in f["examples"]) + "\n\n"
-            for name, f in (("after maximum likelihood", mle), ("after SeqGAN", adversarial))))
+    (folder / "samples.txt").write_text("".join(
+        f"{name}:\n" + "\n".join(f"  {line}" for line in f["examples"]) + "\n\n"
+        for name, f in (("after maximum likelihood", mle), ("after SeqGAN", adversarial))))
     rows = {"MLE": (mle, mle_trainer.step, mle_minutes), "SeqGAN": (adversarial, history[-1]["step"], adversarial_minutes)}
     print(f"\n{data.name}: char_lstm (embedding {args.embedding}, hidden {args.hidden}) on "
           f"{torch.get_num_threads()} CPU threads; nats per token")
     for name, (f, steps, minutes) in rows.items():
-        oracle_part = f"NLL-oracle {f['nll_oracle']['nats_per_step']:.3f}  " if "nll_oracle" in f else ""
-        print(f"  {name:7s} {oracle_part}NLL-test {f['nll_test']['nats_per_step']:.3f} ({f['nll_test']['kind']})  "
+        print(f"  {name:7s} NLL-test {f['nll_test']['nats_per_step']:.3f} ({f['nll_test']['kind']})  "
               f"{steps} generator updates, {minutes:.1f} min")
         s = f["sample_statistics"] or {}
         shown = [k for k in ("bleu_2", "bleu_2_reference", "self_bleu_2", "self_bleu_2_reference", "distinct_2",
                              "distinct_2_reference", "js_2gram_nats", "mmd", "mmd_reference") if k in s]
         print(f"  {'':7s} samples: " + ", ".join(f"{k} {s[k]:.3f}" for k in shown))
-    if args.data == "oracle":
-        print("anchors: " + ", ".join(f"{k} {v}" for k, v in ANCHORS.items()))
-    write_json(f"seqgan_{args.data}", {"args": vars(args), "mle": mle, "seqgan": adversarial,
-                                       "mle_steps": mle_steps, "mle_best_step": mle_trainer.step,
-                                       "adversarial_steps": history[-1]["step"], "mle_minutes": mle_minutes,
-                                       "adversarial_minutes": adversarial_minutes, "anchors": ANCHORS})
+    write_json("seqgan_shakespeare_lines", {"args": vars(args), "mle": mle, "seqgan": adversarial,
+                                            "mle_steps": mle_steps, "mle_best_step": mle_trainer.step,
+                                            "adversarial_steps": history[-1]["step"], "mle_minutes": mle_minutes,
+                                            "adversarial_minutes": adversarial_minutes})
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", choices=["oracle", "shakespeare_lines"], default="oracle")
+    parser.add_argument("--oracle", choices=["seqgan", "random"], default="seqgan",
+                        help="data.oracle: SeqGAN's published oracle, or a fresh N(0, 1) draw of its architecture")
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
+    parser.add_argument("--seeds", "--seed", nargs="+", type=int, default=[0, 1, 2], help="text: the first one")
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--embedding", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=0.01, help="Adam's step size of MLE (SeqGAN's 0.01)")
+    parser.add_argument("--mle-steps", type=int, default=None,
+                        help="MLE steps at most, early stopping on validation (oracle: 1200; text: 3000)")
+    parser.add_argument("--mle-steps-per-epoch", type=int, default=100, help="MLE steps between validations")
+    parser.add_argument("--adversarial-minutes", type=float, default=None,
+                        help="each adversarial row's wall time (oracle: 1.5; text: 20)")
+    parser.add_argument("--adversarial-steps", type=int, default=None,
+                        help="instead of minutes: each adversarial row's generator updates")
+    parser.add_argument("--adversarial-steps-per-epoch", type=int, default=10, help="adversarial steps between validations")
+    parser.add_argument("--adversarial-lr", type=float, default=1e-3, help="Adam's step size of every adversarial row's G")
+    parser.add_argument("--rollouts", type=int, default=None,
+                        help="SeqGAN's Monte Carlo rollouts per generator step (oracle: 4; text and SeqGAN's: 16)")
+    parser.add_argument("--discriminator-steps", type=int, default=None,
+                        help="SeqGAN's D steps alone before the first generator update (oracle: 20; text: 3000)")
+    parser.add_argument("--gumbel-discriminator", choices=["rnn", "cnn"], default="rnn")
+    parser.add_argument("--paper", action="store_true", help="SeqGAN's and RelGAN's own schedules (a GPU's work)")
+    parser.add_argument("--samples", type=int, default=2000, help="drawn sequences for NLL-oracle (and text statistics)")
+    parser.add_argument("--bleu-samples", type=int, default=200, help="drawn sequences scored by BLEU and self-BLEU")
+    parser.add_argument("--two-sample", type=int, default=2000,
+                        help="N of the classifier two-sample test (2000: every test sequence); 0: off")
+    parser.add_argument("--two-sample-steps", type=int, default=600, help="the two-sample classifier's Adam steps at most")
+    parser.add_argument("--test-limit", type=int, default=None, help="NLL-test on the first N test sequences")
+    parser.add_argument("--valid-limit", type=int, default=500, help="validation sequences of every run")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each cell's process")
+    parser.add_argument("--tag", default="default", help="names the grid: bench/results/seqgan_<oracle>_<tag>.json")
+    parser.add_argument("--options", nargs="*", default=[],
+                        help="more zoo.run options for every cell; `<row>:key=value` for one row's cells")
+    parser.add_argument("--mle-weight", type=float, default=0.0, help="text: teacher-forced NLL mixed into SeqGAN")
+    parser.add_argument("--max-length", type=int, default=40, help="text: longest line kept")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for name, value in DEFAULTS[args.data].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.data == "shakespeare_lines":
+        text_comparison(args)
+    else:
+        oracle_table(args)
 
 
 if __name__ == "__main__":

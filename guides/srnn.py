@@ -1,7 +1,8 @@
 """Guides for the SRNN's path z_{1:T} (zoo.models.srnn), Fraccaro et al. 2016's inference network.
 
     a_t = summary of what q may see at step t          smoothing: g_a(a_{t+1}, [d_t, phi_x(x_t)]),
-                                                        a backward GRU; filtering: an MLP of [d_t, phi_x(x_t)]
+                                                        a backward GRU, a_{T+1} = 0; filtering: an MLP of
+                                                        [d_t, phi_x(x_t)]
     (delta_t, sigma_q) = NN_q(z_{t-1}, a_t)
     mu_q  = mu_p(z_{t-1}, d_t) + delta_t                the paper's residual parameterisation ("Resq")
     z_t   ~ N(mu_q, diag sigma_q^2)                     q(z_t | z_{t-1}, a_t), z_0 = 0
@@ -22,7 +23,8 @@ from zoo.data.batch import Batch
 from zoo.errors import ZooError
 from zoo.models.srnn import MarkovGaussian
 from zoo.nn.gaussian_path import GaussianPath
-from zoo.nn.layers import MLP, reverse_padded
+from zoo.nn.layers import MLP, on_real_steps
+from zoo.nn.ragged_gru import RaggedGRU
 
 NEEDS = ("z_size", "hidden_size", "feature_size", "recurrence", "transition", "initial_z")
 
@@ -51,9 +53,10 @@ class _SRNNGuide(nn.Module):
 
     def forward(self, batch: Batch) -> Tensor:
         srnn = self.srnn
-        phi_x, d = srnn.recurrence(batch.x, remember=True)  # (B, T, F), (B, T, H); the model reuses them
+        # phi_x(x_t) (B, T, F), d_t (B, T, H) and W_d d_t (B, T, F), which the model takes over
+        phi_x, d, prior_in = srnn.recurrence(batch.x, batch.lengths, remember=True)
         a = self.summaries(d, phi_x, batch.lengths)  # (B, T, A)
-        prior_in, guide_in = srnn.transition.project(d), self.combiner.project(a)  # (B, T, F) x2
+        guide_in = on_real_steps(self.combiner.project, a, lengths=batch.lengths)  # W_a a_t: (B, T, F)
         z_t = srnn.initial_z(batch.batch_size, d)
         zs, locs, scales = [], [], []
         # unbind once: [:, t] in the loop costs a (B, T, .) zero fill per step in backward
@@ -77,11 +80,13 @@ class SRNNSmoothing(_SRNNGuide):
     def __init__(self, model: nn.Module, hidden_size: int | None = None):
         summary = hidden_size or model.hidden_size
         super().__init__(model, summary)
-        self.backward_rnn = nn.GRU(model.hidden_size + model.feature_size, summary, batch_first=True)  # g_a
+        self.backward_rnn = RaggedGRU(model.hidden_size + model.feature_size, summary)  # g_a
 
     def summaries(self, d: Tensor, phi_x: Tensor, lengths: Tensor) -> Tensor:
-        a, _ = self.backward_rnn(reverse_padded(torch.cat([d, phi_x], -1), lengths))
-        return reverse_padded(a, lengths)  # a_t reads steps t..T_b of its own sequence: (B, T, A)
+        """a_t = g_a(a_{t+1}, [d_t, phi_x(x_t)]) from each sequence's own last step back: a_t reads
+        steps t..T_b of its own sequence, (B, T, A), zero past its end."""
+        a, _ = self.backward_rnn(torch.cat([d, phi_x], -1), lengths=lengths, reverse=True)
+        return a
 
 
 class SRNNFiltering(_SRNNGuide):
@@ -95,8 +100,11 @@ class SRNNFiltering(_SRNNGuide):
         super().__init__(model, summary)
         self.encoder = MLP(model.hidden_size + model.feature_size, summary)
 
-    def summaries(self, d: Tensor, phi_x: Tensor, lengths: Tensor) -> Tensor:
-        return self.encoder(torch.cat([d, phi_x], -1))  # (B, T, A)
+    def summaries(self, d: Tensor, phi_x: Tensor, lengths: Tensor | None) -> Tensor:
+        """a_t = MLP([d_t, phi_x(x_t)]): (B, T, A) on the real steps of `lengths`, or (R, A) for
+        one step (lengths None)."""
+        d_phi = torch.cat([d, phi_x], -1)  # (..., H + F)
+        return self.encoder(d_phi) if lengths is None else on_real_steps(self.encoder, d_phi, lengths=lengths)
 
     def smc_proposal(self, context, state, t: int) -> dist.Distribution:
         """q(z_t | z_{t-1}, d_t, x_t) at column t (0-based) from the model's smc_init context

@@ -1,10 +1,21 @@
 """Guides over a model's weight sites `w.*` (zoo.models.bayesian_weights).
 
 Both read the sites and their initial values from `model.weight_sites` and start with
-their means at the network's usual initialisation and a small spread.
+their means at the network's usual initialisation and a small spread sigma = softplus(rho):
+
+    rho_i = softplus^-1(s)                       init_scale = s: every sigma_i starts at s
+    rho_i ~ U[softplus^-1(a), softplus^-1(b)]    init_scale = [a, b]: sigma_i in [a, b], drawn per weight
+
+The range is Fortunato et al. 2017's initialisation (arXiv 1704.02798; their open-source
+Penn Treebank code draws rho uniformly between softplus^-1 of sigma_p / 4 and sigma_p / 2 for
+the LSTM's weights and of sigma_p / 2 and sigma_p for the others, sigma_p the prior's standard
+deviation, sqrt(pi sigma_1^2 + (1 - pi) sigma_2^2) for the scale mixture).
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import pyro
 import pyro.distributions as dist
@@ -15,14 +26,38 @@ from zoo.errors import ZooError
 
 
 def _inverse_softplus(y: float) -> float:
+    """rho with softplus(rho) = y > 0."""
     return float(torch.log(torch.expm1(torch.tensor(y))))
+
+
+def scale_range(init_scale: float | Sequence[float], option: str = "weight_guide.init_scale") -> tuple[float, float]:
+    """(a, b) with 0 < a <= b from a number s (a = b = s) or a range [a, b]; else a ZooError naming `option`."""
+    if isinstance(init_scale, (int, float)) and not isinstance(init_scale, bool):
+        values = [init_scale, init_scale]
+    else:
+        values = list(init_scale) if isinstance(init_scale, Sequence) and not isinstance(init_scale, str) else []
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if len(values) != 2 or not numbers or not 0 < values[0] <= values[1] < math.inf:
+        raise ZooError(f"{option}={init_scale} must be a positive number or a range [a, b] with 0 < a <= b "
+                       "(the initial spread sigma of q)")
+    return float(values[0]), float(values[1])
+
+
+def initial_rho(init_scale: float | Sequence[float], like: Tensor) -> Tensor:
+    """rho shaped as `like` with softplus(rho) = init_scale, or drawn uniformly between
+    softplus^-1(a) and softplus^-1(b) for a range [a, b] (Fortunato et al. 2017)."""
+    low, high = scale_range(init_scale)
+    if low == high:
+        return torch.full_like(like, _inverse_softplus(low))
+    return torch.empty_like(like).uniform_(_inverse_softplus(low), _inverse_softplus(high))
 
 
 class _WeightGuide(nn.Module):
     """One site per weight tensor j, with means mu_j and spreads sigma_j = softplus(rho_j)."""
 
-    def __init__(self, model: nn.Module, init_scale: float):
+    def __init__(self, model: nn.Module, init_scale: float | Sequence[float]):
         super().__init__()
+        scale_range(init_scale)  # refused before anything is built
         if not hasattr(model, "weight_sites"):
             raise ZooError(
                 f"{type(self).__name__} is a guide of weight sites w.*, but {type(model).__name__} has none: "
@@ -31,8 +66,7 @@ class _WeightGuide(nn.Module):
         sites = model.weight_sites
         self.names = list(sites)
         self.loc = nn.ParameterList([nn.Parameter(w.clone()) for w in sites.values()])
-        rho = _inverse_softplus(init_scale)
-        self.rho = nn.ParameterList([nn.Parameter(torch.full_like(w, rho)) for w in sites.values()])
+        self.rho = nn.ParameterList([nn.Parameter(initial_rho(init_scale, w)) for w in sites.values()])
 
     def distribution(self, j: int) -> dist.Distribution:
         raise NotImplementedError
@@ -45,7 +79,7 @@ class MeanFieldWeights(_WeightGuide):
     """q(w) = prod_i N(w_i | mu_i, sigma_i^2), sigma_i = softplus(rho_i): Graves 2011's
     "adaptive weight noise", trained by the reparameterisation of Blundell et al. 2015."""
 
-    def __init__(self, model: nn.Module, init_scale: float = 1e-3):
+    def __init__(self, model: nn.Module, init_scale: float | Sequence[float] = 1e-3):
         super().__init__(model, init_scale)
 
     def distribution(self, j: int) -> dist.Distribution:
@@ -56,10 +90,11 @@ class LowRankWeights(_WeightGuide):
     """q(w_j) = N(mu_j, F_j F_j^T + diag(sigma_j^2)) for each weight tensor j, with a
     rank-r factor F_j: correlations within a tensor, independence across tensors."""
 
-    def __init__(self, model: nn.Module, rank: int = 4, init_scale: float = 1e-3):
+    def __init__(self, model: nn.Module, rank: int = 4, init_scale: float | Sequence[float] = 1e-3):
         super().__init__(model, init_scale)
+        spread = sum(scale_range(init_scale)) / 2  # the middle of a range
         self.factor = nn.ParameterList(
-            [nn.Parameter(init_scale * torch.randn(len(mu), rank) / rank**0.5) for mu in self.loc]
+            [nn.Parameter(spread * torch.randn(len(mu), rank) / rank**0.5) for mu in self.loc]
         )
 
     def distribution(self, j: int) -> dist.Distribution:

@@ -96,3 +96,28 @@ def test_mmd_of_two_point_sets_matches_the_kernel_sums_by_hand():
     k = lambda d: math.exp(-d**2 / 2)  # one bandwidth, s = 1
     expected = k(1) + k(3) - 2 * (k(0) + k(3) + k(1) + k(2)) / 4
     assert mmd2(x, y, [1.0]).item() == pytest.approx(expected)
+
+
+def test_bleu_and_self_bleu_equal_nltks_sentence_bleu_on_ragged_token_sequences():
+    """The n-gram maxima are counted once over the references; the figures are NLTK's to the last
+    bit or so, short sequences, repeated n-grams and a hypothesis that copies a reference included."""
+    import random
+
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    rng = random.Random(0)
+    smooth = SmoothingFunction().method1
+
+    def sequences(k, vocabulary):
+        return [[rng.randrange(vocabulary) for _ in range(rng.randint(1, 9))] for _ in range(k)]
+
+    for vocabulary in (3, 20):
+        references = sequences(12, vocabulary)
+        hypotheses = sequences(10, vocabulary) + references[:2]
+        for n in (1, 2, 4, 5):
+            weights = (1 / n,) * n
+            nltk = sum(sentence_bleu(references, h, weights, smooth) for h in hypotheses) / len(hypotheses)
+            assert bleu(hypotheses, references, n) == pytest.approx(nltk, abs=1e-12)
+            others = [sentence_bleu(hypotheses[:i] + hypotheses[i + 1:], h, weights, smooth)
+                      for i, h in enumerate(hypotheses)]
+            assert self_bleu(hypotheses, n) == pytest.approx(sum(others) / len(others), abs=1e-12)

@@ -19,6 +19,7 @@ from zoo.infer.importance import log_weights
 from zoo.infer.sites import check_guide_covers
 from zoo.models.srnn import SRNN, SRNNPrior
 from zoo.models.vrnn import VRNN
+from zoo.nn import layers, ragged_gru
 from zoo.objectives import ELBO
 from zoo.run import build_guide, build_model
 
@@ -88,7 +89,7 @@ def test_handing_phi_x_and_d_over_changes_no_value_or_gradient(model, rolls, mon
     model.rnn.register_forward_hook(lambda *a: calls.append(1))
     with_handover = loss_and_grads()
     assert len(calls) == 1
-    monkeypatch.setattr(model, "recurrence", lambda x, remember=False: SRNN.recurrence(model, x))
+    monkeypatch.setattr(model, "recurrence", lambda x, lengths, remember=False: SRNN.recurrence(model, x, lengths))
     without = loss_and_grads()
     assert len(calls) == 3
     torch.testing.assert_close(with_handover[0], without[0])
@@ -120,18 +121,20 @@ def test_smoothing_looks_ahead_and_filtering_does_not(model, rolls, monkeypatch)
 
 
 def test_the_smoothing_mean_is_the_prior_mean_plus_the_residual(model, rolls):
-    """mu_q(z_{t-1}, a_t) = mu_p(z_{t-1}, d_t) + delta(z_{t-1}, a_t) along the guide's own path."""
+    """mu_q(z_{t-1}, a_t) = mu_p(z_{t-1}, d_t) + delta(z_{t-1}, a_t) along the guide's own path,
+    at every real step."""
     batch = collate(rolls.train[:4])
+    real = batch.mask  # (B, T)
     guide = SRNNSmoothing(model)
     with torch.no_grad():
         q = poutine.trace(guide).get_trace(batch).nodes["z"]["fn"]
         phi_x = model.features(batch.x)
-        d = model.deterministic(phi_x)
+        d = model.deterministic(phi_x, batch.lengths)
         mu_p, _ = SRNNPrior(model, d, batch.mask).params(q.z)
         z_prev = torch.cat([torch.zeros_like(q.z[:, :1]), q.z[:, :-1]], 1)
         delta, sigma = guide.combiner(z_prev, guide.summaries(d, phi_x, batch.lengths))
-    torch.testing.assert_close(q.loc, mu_p + delta)
-    torch.testing.assert_close(q.scale, sigma)
+    torch.testing.assert_close(q.loc[real], (mu_p + delta)[real])
+    torch.testing.assert_close(q.scale[real], sigma[real])
     assert delta.abs().mean() > 1e-3  # the residual is not zero, so the sum is a real check
 
 
@@ -143,7 +146,7 @@ def test_the_prior_scores_a_path_in_one_pass_as_it_draws_it_step_by_step(model, 
         drawn = prior.params(z)
         prior._path = None
         for a, b in zip(drawn, prior.params(z)):
-            torch.testing.assert_close(a, b)
+            torch.testing.assert_close(a[batch.mask], b[batch.mask])  # real steps; padding is masked out
     trace = poutine.trace(model).get_trace(batch)  # the model alone draws its path from this prior
     assert trace.nodes["z"]["value"].shape == (4, batch.mask.shape[1], 3)
     assert torch.isfinite(trace.log_prob_sum())
@@ -161,6 +164,69 @@ def test_padding_and_particles_change_no_importance_weight(model, rolls, monkeyp
         alone = torch.cat([log_weights(model, guide, collate([s]), 1) for s in seqs], 1)  # (1, 4)
     assert len({len(s) for s in seqs}) > 1 and len(set(alone[0].tolist())) == 4
     torch.testing.assert_close(together, alone.expand(3, -1), atol=1e-4, rtol=1e-5)
+
+
+def paper_bounds(model, guide, batch, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fraccaro et al.'s equations, one sequence at a time and one step at a time, with torch.nn.GRU
+    over the sequence's own frames: log w = log p(x, z) - log q(z | x) and the analytic-KL ELBO
+    E log p(x | z) - sum_t KL(q_t || p_t), for the path drawn with noise eps (T, B, Z). (B,) x2."""
+    log_w, elbo = [], []
+    for b, T_b in enumerate(batch.lengths.tolist()):
+        x = batch.x[b, :T_b]  # (T_b, D)
+        phi_x = model.phi_x(x)  # (T_b, F)
+        u = torch.cat([torch.zeros_like(phi_x[:1]), phi_x[:-1]])  # u_t = phi_x(x_{t-1}), u_1 = 0
+        d = torch.nn.GRU.forward(model.rnn, u[None])[0][0]  # d_t = f_d(d_{t-1}, u_t): (T_b, H)
+        if isinstance(guide, SRNNSmoothing):  # a_t = g_a(a_{t+1}, [d_t, phi_x(x_t)])
+            a = torch.nn.GRU.forward(guide.backward_rnn, torch.cat([d, phi_x], -1).flip(0)[None])[0][0].flip(0)
+        else:  # a_t = MLP([d_t, phi_x(x_t)])
+            a = guide.encoder(torch.cat([d, phi_x], -1))
+        z_prev, w, bound = torch.zeros(model.z_size), 0.0, 0.0
+        for t in range(T_b):
+            mu_p, sigma_p = model.transition(z_prev, d[t])  # p(z_t | z_{t-1}, d_t)
+            delta, sigma_q = guide.combiner(z_prev, a[t])
+            q_t, p_t = torch.distributions.Normal(mu_p + delta, sigma_q), torch.distributions.Normal(mu_p, sigma_p)
+            z = mu_p + delta + sigma_q * eps[t, b]  # z_t ~ q(z_t | z_{t-1}, a_t)
+            log_p_x = model.emission(z, d[t]).log_prob(x[t])  # log p(x_t | z_t, d_t)
+            w = w + log_p_x + p_t.log_prob(z).sum() - q_t.log_prob(z).sum()
+            bound = bound + log_p_x - kl_divergence(q_t, p_t).sum()
+            z_prev = z
+        log_w.append(w)
+        elbo.append(bound)
+    return torch.stack(log_w), torch.stack(elbo)
+
+
+@pytest.mark.parametrize("skipping", [True, False], ids=["real steps", "padded"])
+@pytest.mark.parametrize("make_guide", GUIDES)
+def test_the_bounds_are_the_papers_computed_step_by_step_on_each_sequence_alone(model, rolls, monkeypatch,
+                                                                               make_guide, skipping):
+    """The batched, ragged computation (one GRU call per recurrence, padding skipped on a CPU or
+    zeroed after elsewhere, W_d d_t handed over, the prior scored in one pass) gives the importance
+    weights and the analytic-KL ELBO of the paper's equations run step by step, with the same
+    noise, values and gradients."""
+    for module in (layers, ragged_gru):
+        monkeypatch.setattr(module, "skips_padding", lambda x: skipping)
+    batch = collate(rolls.train[:5])  # ragged
+    assert len(set(batch.lengths.tolist())) > 1
+    guide = make_guide(model)
+    params = [*model.parameters(), *guide.parameters()]
+    eps = torch.randn(batch.mask.shape[1], 5, model.z_size)  # (T, B, Z)
+    with torch.no_grad():
+        model.phi_emit[0].bias.add_(0.3)  # the padding's zeros are no one's fixed point
+    monkeypatch.setattr(torch, "randn_like", lambda like: next(noise))  # the guide's eps_t, in turn
+
+    noise = iter(eps.unbind(0))
+    log_w = log_weights(model, guide, batch, 1)[0]  # (B,)
+    noise = iter(eps.unbind(0))
+    loss = ELBO(analytic_kl=True)(model, guide, batch)  # -sum_b ELBO_b (dataset_size = B)
+    expected_w, expected_elbo = paper_bounds(model, guide, batch, eps)
+    torch.testing.assert_close(log_w, expected_w)
+    torch.testing.assert_close(loss, -expected_elbo.sum())
+    for ours, theirs in ((log_w.sum(), expected_w.sum()), (loss, -expected_elbo.sum())):
+        for a, b in zip(torch.autograd.grad(ours, params, allow_unused=True),
+                        torch.autograd.grad(theirs, params, allow_unused=True, retain_graph=True)):
+            assert (a is None) == (b is None)
+            if a is not None:
+                torch.testing.assert_close(a, b)
 
 
 def test_analytic_and_monte_carlo_kl_agree_in_expectation(model, rolls):

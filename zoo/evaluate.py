@@ -3,7 +3,8 @@
     python -m zoo.evaluate run=PATH [checkpoint=best.pt] [split=test] [num_samples=10]
                            [num_particles=100] [batch_size=256] [device=auto] [limit=null]
                            [export_weights=5] [oracle_samples=2000] [two_sample=0]
-                           [two_sample_steps=600] [data.<field>=...]
+                           [two_sample_steps=600] [calibration=false] [calibration_bins=15]
+                           [data.<field>=...]
 
 PATH is a run folder or a checkpoint file. Writes evaluation/metrics.json and
 evaluation/report.md beside the checkpoint: every figure with its kind, unit and standard
@@ -15,7 +16,11 @@ from a known oracle (data=oracle), the NLL-oracle of `oracle_samples` sequences 
 model too (zoo.infer.oracle_metrics). With two_sample=N (0, off, by default; 1000 is typical),
 a classifier two-sample test of N drawn sequences against N of the split (zoo.infer.two_sample):
 a fresh recurrent classifier's held-out accuracy, 0.5 when it cannot tell them apart; the
-classifier takes at most `two_sample_steps` Adam steps.
+classifier takes at most `two_sample_steps` Adam steps. With calibration=true, for models that
+predict the next token by a softmax (char_lstm, bayes_lstm), the expected calibration error of
+the top-1 next-step predictions in `calibration_bins` equal-width confidence bins
+(zoo.infer.calibration; for variational weights the posterior predictive of `num_samples`
+draws) and a reliability diagram, reliability.png.
 """
 
 from __future__ import annotations
@@ -61,12 +66,14 @@ class EvaluateOptions:
     oracle_samples: int = 2000  # data=oracle: sequences drawn for NLL-oracle
     two_sample: int = 0  # N drawn and N real sequences for the classifier two-sample test; 0 = off
     two_sample_steps: int = 600  # the test's classifier: Adam steps at most
+    calibration: bool = False  # ECE of the next-token predictions and a reliability diagram (softmax outputs)
+    calibration_bins: int = 15  # equal-width confidence bins of the ECE (Guo et al. 2017 use 15)
 
     def __post_init__(self):
         check_fields(self)
         check_at_least(self, {"num_samples": 1, "num_particles": 1, "batch_size": 1, "limit": 1,
                               "export_weights": 0, "oracle_samples": 1, "two_sample": 0,
-                              "two_sample_steps": 1})
+                              "two_sample_steps": 1, "calibration_bins": 1})
         check_choice(self, "split", ("train", "valid", "test"))
         check_device(self.device, "device")
 
@@ -129,6 +136,10 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     device = resolve_device(options["device"])
     ckpt = resolve_checkpoint(options["run"], options["checkpoint"])
     cfg, data, model, guide, state = load_run(str(ckpt), overrides=overrides, device=device)
+    if options["calibration"]:
+        from zoo.infer.calibration import token_network
+
+        token_network(model)  # a model without next-token probabilities is refused before any figure
     torch.manual_seed(options["seed"])
     split, kw = options["split"], {"batch_size": options["batch_size"], "device": device, "limit": options["limit"]}
     diagnostics, weights_table = None, None
@@ -161,11 +172,23 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         log.info(f"two-sample test: {options['two_sample']} drawn against {options['two_sample']} {split} sequences")
         two_sample = model_two_sample_test(model, guide, data, options["two_sample"], split, options["seed"], device,
                                            steps=options["two_sample_steps"])
+    calibration = None
+    if options["calibration"]:
+        from zoo.infer.calibration import predictive_calibration
+        from zoo.infer.plots import plot_reliability
+
+        log.info(f"calibration: next-step predictions on the {split} split, {options['calibration_bins']} bins")
+        calibration = predictive_calibration(model, guide, data, split, options["num_samples"],
+                                             options["calibration_bins"], **kw)
+        plot_reliability(calibration, out / "reliability.png",
+                         f"{cfg.model.name} on {data.name} ({split}): ECE {calibration['ece']:.4f}, {calibration['kind']}")
+        calibration["figure"] = "reliability.png"
     result = {
         "run": str(ckpt), "model": cfg.model.name, "data": data.name, "split": split,
         "figures": [f.as_dict() for f in figures], "diagnostics": diagnostics, "weights_table": weights_table,
         **({"oracle": [f.as_dict() for f in oracle]} if oracle else {}),
         **({"two_sample": two_sample} if two_sample else {}),
+        **({"calibration": calibration} if calibration else {}),
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     from zoo.run import write_sequences  # each sequence's figures, as a run folder's test_sequences.npz
@@ -205,6 +228,10 @@ def report(result: dict) -> str:
         from zoo.infer.two_sample import describe
 
         lines += ["", describe(result["two_sample"])]
+    if result.get("calibration"):
+        from zoo.infer.calibration import describe as describe_calibration
+
+        lines += ["", describe_calibration(result["calibration"]), "", "![reliability diagram](reliability.png)"]
     d = result["diagnostics"]
     if d:
         k = torch.tensor(d["pareto_k"])

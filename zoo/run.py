@@ -20,7 +20,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.cli import check_overrides, describe, user_errors
@@ -28,7 +28,7 @@ from zoo.data.dataset import DataSpec
 from zoo.data.oracle import oracle_for
 from zoo.infer.handwriting import biased_emitters, sampling_bias, write_stroke_sheets
 from zoo.errors import ZooError
-from zoo.infer.checkpoint import CheckpointError, load_checkpoint
+from zoo.infer.checkpoint import CheckpointError, load_checkpoint, load_weights
 from zoo.infer.code_report import write_code_report
 from zoo.infer.eval_plan import HeldOutOptions, evaluation_plan
 from zoo.infer.generate import SampleOptions, draw, encode_prime, sample_statistics, write_samples
@@ -40,10 +40,12 @@ from zoo.infer.trainer import Trainer, TrainingFault, TrainOptions, describe_dev
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.options import build_record, check_arguments, check_targets, check_value
 from zoo.training import available_cores, current_world, launched_world, launcher_jobs, process_group, use_threads
+from guides.sharpened import SharpenedWeights
 from guides.with_weights import WeightsThenLatents
 
 log = logging.getLogger("zoo")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+RUN_PATHS = ("resume", "init")  # train.* options that name other runs' checkpoints, not TrainOptions fields
 RUN_FOLDER = "run_folder"  # the key under which rank 0 tells the other ranks its run folder
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion", "-sc", "--version"}
 
@@ -60,11 +62,24 @@ def build_model(cfg: DictConfig, spec: DataSpec):
 
 
 def build_guide(cfg: DictConfig, model):
-    """The guide of `guide`; with variational weights, q(w) of `weight_guide` followed by it."""
+    """The guide of `guide`; with variational weights, q(w) of `weight_guide` followed by it.
+    Without them the weight guide is unused, and one that cannot be left unused is refused."""
     if isinstance(model, BayesianWeights):
         return WeightsThenLatents(model, instantiate(cfg.weight_guide, model=model),
                                   instantiate(cfg.guide, model=model.net))
+    if chosen_class(cfg.get("weight_guide")) is SharpenedWeights:
+        raise ZooError("weight_guide=sharpened sharpens the posterior of variational weights, but "
+                       "model.bayesian_weights=false: set model.bayesian_weights=true (model=bayes_lstm does)")
     return instantiate(cfg.guide, model=model)
+
+
+def chosen_class(node):
+    """The class a config node's `_target_` names, or None."""
+    target = node.get("_target_") if node else None
+    try:
+        return get_object(target) if target else None
+    except Exception:  # an unimportable target is named by check_targets, or by instantiate if chosen
+        return None
 
 
 def build(cfg: DictConfig, spec: DataSpec | None = None):
@@ -81,6 +96,20 @@ def build(cfg: DictConfig, spec: DataSpec | None = None):
     guide = build_guide(cfg, model)
     objective = instantiate(cfg.objective)
     return data, model, guide, objective
+
+
+def start_from(trainer: Trainer, init: str | None, resume: str | None) -> None:
+    """train.init: the model's (and guide's) weights of a trained run's checkpoint (its best.pt),
+    under this run's own optimiser, schedule, step count and seed, as a fine-tuning starts from a
+    pre-trained network. A run resumed with train.resume continues its own checkpoint instead,
+    which already began from those weights."""
+    if not init:
+        return
+    if resume:
+        log.info(f"train.resume={resume} continues a run; train.init={init} is where it started, not read again")
+        return
+    source = load_weights(trainer.model, trainer.guide, trainer.data.spec.state_dict(), init)
+    log.info(f"the model starts from the weights of {source} (train.init); optimiser, steps and history start afresh")
 
 
 def summary_table(figures, split: str = "test") -> str:
@@ -111,7 +140,7 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
     world = current_world()
     world.publish(RUN_FOLDER, str(run_dir))  # the other ranks wait for it before they start (main)
     check_targets(cfg)
-    options = build_record(TrainOptions, {k: v for k, v in cfg.train.items() if k != "resume"}, "train.", "train")
+    options = build_record(TrainOptions, {k: v for k, v in cfg.train.items() if k not in RUN_PATHS}, "train.", "train")
     threads = use_threads(options.threads, world.local_size, hydra_launcher_jobs())
     sample = build_record(SampleOptions, cfg.sample, "sample.", "sample")
     e = build_record(HeldOutOptions, cfg.evaluate, "evaluate.", "evaluate")
@@ -126,6 +155,7 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
              f"{len(data.train)} training sequences ({trainer.train_steps:,} steps); run folder {run_dir}")
     log.info(f"{threads} thread{'s' if threads > 1 else ''} of {available_cores()} cores"
              + (f" in each of {world.size} processes" if world.distributed else ""))
+    start_from(trainer, cfg.train.get("init"), cfg.train.resume)
     try:
         history = trainer.fit(resume=cfg.train.resume)
     except TrainingFault as fault:  # the run folder says so too, for whoever reads it without the log

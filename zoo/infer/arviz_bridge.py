@@ -81,7 +81,8 @@ def weight_posterior(draws: dict[str, np.ndarray], path_nc, path_png, plotted: i
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    idata = az.from_dict(posterior={name: values[None] for name, values in draws.items()})  # one chain
+    # one chain, in float64: ArviZ's density grid cannot span float32 draws that differ in the last bits
+    idata = az.from_dict(posterior={name: np.asarray(values, dtype=np.float64)[None] for name, values in draws.items()})
     idata.to_netcdf(str(path_nc))
     summary = az.summary(idata, kind="stats")
     first = next(iter(draws))

@@ -103,3 +103,21 @@ def load_module_state(module: torch.nn.Module, state: dict, what: str) -> None:
             f"the checkpoint's {what} does not fit the {what} these options build ({'; '.join(problems)}): "
             "use the options it was trained with (the run folder's .hydra/config.yaml)")
     module.load_state_dict(state)
+
+
+def load_weights(model: torch.nn.Module, guide: torch.nn.Module, data_spec: dict, path: str | Path) -> Path:
+    """The model's and guide's weights from a trained run's checkpoint (best.pt of a run folder,
+    or the file given), and nothing else: the run that loads them keeps its own optimiser, step
+    count, history and random state. `data_spec` is this run's (DataSpec.state_dict()); a
+    checkpoint of other data is refused. Returns the checkpoint read."""
+    file = resolve_checkpoint(path, "best.pt")
+    state = load_checkpoint(file)
+    theirs = {k: state["data_spec"].get(k) for k in ("kind", "dim")}
+    if theirs != {k: data_spec.get(k) for k in ("kind", "dim")}:
+        raise CheckpointError(
+            f"train.init={path}: its model was trained on {theirs['kind']} data with {theirs['dim']} symbols, "
+            f"this run's data have {data_spec.get('kind')} with {data_spec.get('dim')}: start from a run on "
+            f"the same data set")
+    load_module_state(model, state["model"], "model")
+    load_module_state(guide, state["guide"], "guide")
+    return file

@@ -1,4 +1,4 @@
-"""Pictures for a run folder: the training curve and piano rolls."""
+"""Pictures for a run folder: the training curve, piano rolls, pen strokes and reliability diagrams."""
 
 from __future__ import annotations
 
@@ -67,6 +67,58 @@ def plot_strokes(drawings: list[list], path: Path, titles: list[str] | None = No
             ax.set_title(titles[i], fontsize=8)
         if row_labels and i % ncols == 0:
             ax.set_ylabel(row_labels[i // ncols], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_reliability(calibration: dict, path: Path, title: str | None = None) -> None:
+    """A reliability diagram (Guo et al. 2017, figure 1) from zoo.infer.calibration's bins: the
+    accuracy of each confidence bin against the diagonal of perfect calibration, the gap to the
+    bin's mean confidence shaded, and below it the share of predictions in each bin."""
+    edges = calibration["edges"]
+    width = edges[1] - edges[0]
+    lefts = edges[:-1]
+    filled = [i for i, a in enumerate(calibration["accuracies"]) if a is not None]
+    accuracy = [calibration["accuracies"][i] for i in filled]
+    confidence = [calibration["confidences"][i] for i in filled]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.bar([lefts[i] for i in filled], accuracy, width=width, align="edge", color="C0", edgecolor="k",
+            linewidth=0.5, label="accuracy")
+    top.bar([lefts[i] for i in filled], [c - a for c, a in zip(confidence, accuracy)], bottom=accuracy,
+            width=width, align="edge", color="C3", alpha=0.3, edgecolor="C3", linewidth=0.5,
+            label="gap to mean confidence")
+    top.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+    top.set_ylabel("accuracy of top-1 prediction")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.legend(loc="upper left", fontsize=8)
+    top.set_title(title or f"ECE {calibration['ece']:.4f} ({calibration.get('kind', '')})", fontsize=10)
+    share = [c / max(1, calibration["num_predictions"]) for c in calibration["counts"]]
+    bottom.bar(lefts, share, width=width, align="edge", color="0.5", edgecolor="k", linewidth=0.5)
+    bottom.set_xlabel("confidence of top-1 prediction")
+    bottom.set_ylabel("share of steps")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_learning_curves(curves: dict[str, list[list[tuple[float, float]]]], path: Path, ylabel: str,
+                         title: str | None = None) -> None:
+    """Validation figures against training time: per name one colour, and one line of
+    (minutes, figure) points for each of its runs (seeds)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (name, runs) in enumerate(curves.items()):
+        for j, points in enumerate(r for r in runs if r):
+            minutes, figures = zip(*points)
+            ax.plot(minutes, figures, marker="o", markersize=3, color=f"C{i % 10}", alpha=0.9 if j == 0 else 0.5,
+                    label=name if j == 0 else None)
+    ax.set_xlabel("training minutes")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -7,7 +7,8 @@ Tokens (characters of text, or the ids of a token data set):
   js_<n>gram_nats    Jensen-Shannon divergence of the n-gram distributions of samples and held-out data
   bleu_<n>           mean sentence BLEU-n of each sample sentence against all held-out sentences
   self_bleu_<n>      the same of each sample sentence against the other samples (Zhu et al. 2018,
-                     Texygen): high = the samples repeat each other. Both by NLTK, smoothing method 1;
+                     Texygen): high = the samples repeat each other. Both NLTK's sentence BLEU with
+                     smoothing method 1, from n-gram maxima counted once over the references;
                      `_reference` = the same of as many held-out sentences, scored against the others.
                      Text: sentences are lines, words are split on white space; token data: a
                      sequence is a sentence of its tokens.
@@ -71,29 +72,81 @@ def _weights(n: int) -> tuple[float, ...]:
     return (1.0 / n,) * n
 
 
-def bleu(hypotheses: list[list], references: list[list], n: int = 4) -> float:
-    """Mean sentence BLEU-n of each hypothesis against all references (NLTK, smoothing method 1)."""
-    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+class NgramMaxima:
+    """What BLEU needs of a fixed set of references, counted once: for each n-gram its largest
+    count in any one reference, how many references reach that count and the runner-up count
+    (the largest once one of those is left out, for self-BLEU), and the references' lengths.
+    BLEU of H hypotheses against R references then costs O((H + R) T), not NLTK's O(H R T)."""
 
+    def __init__(self, references: list[Sequence], max_n: int):
+        self.lengths = Counter(len(r) for r in references)
+        self.top: list[dict] = [{} for _ in range(max_n + 1)]  # order n: n-gram -> [largest, how many, runner-up]
+        for reference in references:
+            for n in range(1, max_n + 1):
+                for gram, count in ngrams(reference, n).items():
+                    entry = self.top[n].setdefault(gram, [0, 0, 0])
+                    if count > entry[0]:
+                        entry[:] = [count, 1, entry[0]]
+                    elif count == entry[0]:
+                        entry[1] += 1
+                    elif count > entry[2]:
+                        entry[2] = count
+
+    def largest(self, gram: tuple, n: int, own: int | None = None) -> int:
+        """The largest count of `gram` in one reference; with `own` (its count in a reference
+        left out), the largest among the others."""
+        entry = self.top[n].get(gram)
+        if entry is None:
+            return 0
+        if own is not None and own == entry[0] and entry[1] == 1:
+            return entry[2]
+        return entry[0]
+
+    def closest_length(self, length: int, own: int | None = None) -> int:
+        """The reference length closest to `length`, the shorter on a tie (NLTK's closest_ref_length);
+        with `own`, one reference of that length left out."""
+        lengths = [r for r, k in self.lengths.items() if k > (1 if r == own else 0)]
+        return min(lengths, key=lambda r: (abs(r - length), r))
+
+    def sentence_bleu(self, hypothesis: Sequence, n: int, leave_out: bool = False) -> float:
+        """NLTK's sentence_bleu of one hypothesis against every reference (weights 1/n each,
+        smoothing method 1), or, with leave_out, against every reference but one copy of the
+        hypothesis itself (which must be one of the references)."""
+        log_sum, first_matches = 0.0, 0
+        for order in range(1, n + 1):
+            counts = ngrams(hypothesis, order)
+            clipped = sum(min(c, self.largest(g, order, c if leave_out else None)) for g, c in counts.items())
+            denominator = max(1, sum(counts.values()))
+            if order == 1:
+                first_matches = clipped
+            p = clipped / denominator if clipped else 0.1 / denominator  # method1: epsilon 0.1 for no match
+            log_sum += math.log(p) / n
+        if first_matches == 0:
+            return 0.0
+        length = len(hypothesis)
+        closest = self.closest_length(length, length if leave_out else None)
+        penalty = 1.0 if length > closest else (0.0 if length == 0 else math.exp(1 - closest / length))
+        return penalty * math.exp(log_sum)
+
+
+def bleu(hypotheses: list[list], references: list[list], n: int = 4) -> float:
+    """Mean sentence BLEU-n of each hypothesis against all references: NLTK's sentence_bleu with
+    smoothing method 1, computed from the references' n-gram maxima (NgramMaxima)."""
     hypotheses = [h for h in hypotheses if h]
     references = [r for r in references if r]
     if not hypotheses or not references:
         return 0.0
-    smooth = SmoothingFunction().method1
-    return sum(sentence_bleu(references, h, _weights(n), smooth) for h in hypotheses) / len(hypotheses)
+    table = NgramMaxima(references, n)
+    return sum(table.sentence_bleu(h, n) for h in hypotheses) / len(hypotheses)
 
 
 def self_bleu(hypotheses: list[list], n: int = 4) -> float:
     """Mean BLEU-n of each hypothesis against all the others: how much the samples repeat each other."""
-    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
-
     hypotheses = [h for h in hypotheses if h]
     if len(hypotheses) < 2:
         return 0.0
-    smooth = SmoothingFunction().method1
-    scores = [sentence_bleu(hypotheses[:i] + hypotheses[i + 1 :], h, _weights(n), smooth)
-              for i, h in enumerate(hypotheses)]
-    return sum(scores) / len(scores)
+    table = NgramMaxima(hypotheses, n)
+    return sum(table.sentence_bleu(h, n, leave_out=True) for h in hypotheses) / len(hypotheses)
 
 
 def feature_mmd(x: torch.Tensor, y: torch.Tensor) -> float:

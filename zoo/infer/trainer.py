@@ -3,6 +3,17 @@
 Every loss is a differentiable scalar (Pyro's custom-objective style), stepped by a torch
 optimiser over the model's and guide's parameters, so SVI and non-likelihood objectives
 share one loop, one checkpoint format and one progress display.
+
+The optimiser is torch's Adam; with `weight_decay` > 0 it is AdamW, Adam with decoupled
+weight decay (Loshchilov & Hutter 2019, "Decoupled weight decay regularization", arXiv
+1711.05101): each step shrinks every weight matrix by the factor 1 - lr * weight_decay beside
+Adam's own update. An L2 penalty added to the loss would instead pass through Adam's
+per-weight scaling, so weights with large past gradients would be decayed less than the others,
+and the penalty would not be the weight decay it is named after (the paper's section 2). Only
+matrices (parameters of two or more dimensions: the input, recurrent and output weights,
+embeddings) decay; biases and other vectors do not. A model with variational weights
+(`model.bayesian_weights=true`) refuses it: its prior p(w) regularises the weights already, and
+decaying q(w)'s means and scales toward 0 would be a second, different prior.
 """
 
 from __future__ import annotations
@@ -49,10 +60,11 @@ class TrainOptions:
     steps_per_epoch: int | None = None  # minibatches between validations (passes wrap); None = one pass
     batch_size: int = 64
     lr: float = 2e-3  # Adam's step size
+    weight_decay: float = 0.0  # AdamW's decoupled decay of weight matrices per unit step size; 0 = plain Adam
     lr_schedule: str = "plateau"  # none | plateau (halve when validation stalls) | cosine (to 0 over the run)
     lr_patience: int = 2  # plateau: epochs without a better validation figure before halving
     clip_norm: float | None = 5.0  # gradient norm clipping (Graves 2013 clips too); None = off
-    patience: int = 3  # early stopping: epochs without a better validation figure
+    patience: int = 3  # early stopping: epochs without a better validation figure; test figures are best.pt's
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda (each torchrun rank takes the GPU of its LOCAL_RANK)
     precision: str = "fp32"  # fp32 | bf16: training steps under CUDA autocast to bfloat16 (GPU only)
@@ -71,10 +83,27 @@ class TrainOptions:
             if value is not None and not 0 < value < math.inf:
                 raise ZooError(f"train.{name}={value:g} must be a positive number" + (
                     "" if name == "lr" else f" (or null for {'no limit' if name == 'max_minutes' else 'no clipping'})"))
+        if not 0 <= self.weight_decay < math.inf:
+            raise ZooError(f"train.weight_decay={self.weight_decay:g} must be a number >= 0 (0 = no weight decay)")
         check_choice(self, "on_nonfinite", NONFINITE, "train.")
         check_choice(self, "lr_schedule", SCHEDULES, "train.")
         check_device(self.device, "train.device")
         check_precision(self.precision, resolve_device(self.device))
+
+
+def make_optimizer(model, params: list, options: TrainOptions) -> torch.optim.Optimizer:
+    """Adam over `params`; with options.weight_decay > 0, AdamW decaying the matrices among them
+    (see the module's docstring), refused for a model with variational weights."""
+    if not options.weight_decay:
+        return torch.optim.Adam(params, lr=options.lr)
+    if hasattr(model, "weight_sites"):
+        raise ZooError(f"train.weight_decay={options.weight_decay:g} decays deterministic weights, but "
+                       "model.bayesian_weights=true makes them latent with the prior p(w) as their regulariser "
+                       "(model.weights.prior, model.weights.prior_scale): set train.weight_decay=0")
+    decayed = [p for p in params if p.dim() >= 2]
+    kept = [p for p in params if p.dim() < 2]
+    groups = [{"params": decayed, "weight_decay": options.weight_decay}, {"params": kept, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=options.lr)
 
 
 class TrainingFault(ZooError):
@@ -132,7 +161,7 @@ class Trainer:
         self.params = [p for m in (self.model, self.guide) for p in m.parameters() if p.requires_grad]
         if not self.params:
             raise ZooError("the model and guide have no trainable parameters")
-        self.optimizer = torch.optim.Adam(self.params, lr=options.lr)
+        self.optimizer = make_optimizer(self.model, self.params, options)
         self.scheduler = self._schedule()
         self.epoch, self.step, self.history = 0, 0, []
         self.best = math.inf
@@ -183,6 +212,12 @@ class Trainer:
             )
         load_module_state(self.model, state["model"], "model")
         load_module_state(self.guide, state["guide"], "guide")
+        saved_groups = state["optimizer"]["param_groups"]
+        saved_decay = max(g.get("weight_decay", 0.0) for g in saved_groups)
+        decay = max(g["weight_decay"] for g in self.optimizer.param_groups)
+        if len(saved_groups) != len(self.optimizer.param_groups) or saved_decay != decay:
+            raise CheckpointError(f"the checkpoint was trained with train.weight_decay={saved_decay:g}, this run has "
+                                  f"{self.options.weight_decay:g}: resume with the same train.weight_decay")
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])

@@ -13,6 +13,37 @@ guide (guides.weights) and any guide of the network's own latents meet the model
 site names. One draw of w serves a whole minibatch, as in Graves 2011 and Fortunato 2017;
 the network's minibatch plate scales its likelihood by dataset_size / B, so the KL term
 counts once per data set.
+
+The KL per minibatch (Fortunato et al. 2017, section 3). With N training sequences (each one
+of Fortunato's truncated sequences: the zoo models every sequence from a fresh state), B of
+them in a minibatch and C = N / B minibatches per epoch, their cost of minibatch b is
+
+    L_b = E_q[-log p(x_b | w)] + KL(q(w) || p(w)) / C
+
+and the zoo's loss of the same minibatch, the plate scaling its likelihood by N / B, is
+
+    L_zoo(b) = (N / B) E_q[-log p(x_b | w)] + KL(q(w) || p(w)) = C L_b
+
+the same objective times the constant C: summed over an epoch's C minibatches, L_b gives the
+whole -ELBO, NLL(D) + KL, and L_zoo(b) is an unbiased estimate of it from one minibatch. The
+trainer divides L_zoo(b) by the N T training steps (T the mean length), giving L_b / (B T):
+Fortunato's cost averaged over the minibatch's B sequences (as their code does) and over its
+steps. Adam's steps are unchanged by a constant factor on the loss (up to its epsilon), so no
+KL weight or per-epoch C is needed to train as they do; plain SGD would need its step size
+divided by C, and `train.clip_norm` applies to the gradient of the loss per step. A last
+minibatch of B' < B sequences is scaled by N / B', still an unbiased estimate.
+
+Posterior sharpening (Fortunato et al. 2017, section 4) adds a hierarchical prior: with
+`local_scale` = sigma_0 the global weights phi are the sites `w.name` and each minibatch has
+weights theta of its own, at the sites `theta.name`, which the network runs with:
+
+    phi ~ p(phi)                 the prior above, at w.name
+    theta ~ N(phi, sigma_0^2 I)  p(theta | phi), per minibatch, at theta.name
+    x ~ p(x | theta)
+
+theta belongs to the minibatch as its likelihood does, so its sites carry the same scale
+N / B: per minibatch, Fortunato et al. count KL(q(theta | ...) || p(theta | phi)) once beside
+the minibatch's NLL and KL(q(phi) || p(phi)) / C, the zoo C times that (guides.sharpened).
 """
 
 from __future__ import annotations
@@ -21,6 +52,7 @@ import math
 
 import pyro
 import pyro.distributions as dist
+import pyro.poutine as poutine
 import torch
 from torch import Tensor, nn
 
@@ -41,15 +73,21 @@ class BayesianWeights(nn.Module):
         prior_scale: float = 0.1,
         mixture_scales: tuple[float, float] = (1.0, math.exp(-6)),
         mixture_weight: float = 0.5,
+        local_scale: float | None = None,
     ):
         super().__init__()
         if prior not in PRIORS:
             raise ZooError(f"model.weights.prior={prior!r} is not one of {PRIORS}")
+        if local_scale is not None and not 0 < local_scale < math.inf:
+            raise ZooError(f"model.weights.local_scale={local_scale:g} must be a positive number: it is sigma_0 of "
+                           "the hierarchical prior p(theta | phi) = N(phi, sigma_0^2 I), which weight_guide=sharpened "
+                           "takes from weight_guide.local_scale")
         self.net = net.requires_grad_(False)  # its values are only the guide's initial means
         self.prior = prior
         self.prior_scale = prior_scale
         self.mixture_scales = tuple(mixture_scales)
         self.mixture_weight = mixture_weight
+        self.local_scale = local_scale  # sigma_0 of p(theta | phi); None: no per-minibatch weights
         self.shapes = {f"w.{name}": p.shape for name, p in net.named_parameters()}
         self.index = {site: j for j, site in enumerate(self.shapes)}
         if prior == "adaptive":  # Graves 2011: one sigma_j per weight tensor, fitted by the ELBO
@@ -77,17 +115,32 @@ class BayesianWeights(nn.Module):
         mixture = dist.MixtureSameFamily(dist.Categorical(pi), components)  # one weight
         return mixture.expand([numel]).to_event(1)
 
-    def sample_weights(self) -> dict[str, Tensor]:
-        """w ~ p(w) at the sites w.name; returns the network's parameter dict."""
+    @staticmethod
+    def local_site(site: str) -> str:
+        """The site of the per-minibatch weights theta beside the global site w.name: theta.name."""
+        return "theta." + site[2:]
+
+    def local_prior(self, phi: Tensor) -> dist.Distribution:
+        """p(theta | phi) = N(theta | phi, sigma_0^2 I) for one flat weight tensor (event shape (numel,))."""
+        return dist.Normal(phi, self.local_scale).to_event(1)
+
+    def sample_weights(self, batch: Batch | None = None) -> dict[str, Tensor]:
+        """w ~ p(w) at the sites w.name; with `local_scale` and a batch, then theta ~ p(theta | w)
+        at the sites theta.name, scaled as the minibatch's likelihood. Returns the parameter
+        dict the network runs with (w, or theta)."""
         weights = {}
         for name, p in self.net.named_parameters():
-            w = pyro.sample(f"w.{name}", self.weight_prior(f"w.{name}"))  # (numel,)
-            weights[name] = w.reshape(p.shape)
-        return weights
+            weights[name] = pyro.sample(f"w.{name}", self.weight_prior(f"w.{name}"))  # phi, (numel,)
+        if self.local_scale is not None and batch is not None:
+            with poutine.scale(scale=batch.dataset_size / batch.batch_size):  # N / B, as log p(x_b | theta)
+                for name, phi in weights.items():
+                    weights[name] = pyro.sample(self.local_site(f"w.{name}"), self.local_prior(phi))  # theta
+        return {name: w.reshape(p.shape) for (name, p), w in zip(self.net.named_parameters(), weights.values())}
 
     def forward(self, batch: Batch):
-        """The Pyro model: w ~ p(w), then the network's model of x given w."""
-        with swap_parameters(self.net, self.sample_weights()):
+        """The Pyro model: w ~ p(w) (and theta ~ p(theta | w) with `local_scale`), then the
+        network's model of x given the weights it runs with."""
+        with swap_parameters(self.net, self.sample_weights(batch)):
             return self.net(batch)
 
     def log_prob(self, batch: Batch, weights: dict[str, Tensor]) -> Tensor:

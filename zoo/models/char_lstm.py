@@ -5,9 +5,23 @@ neural networks", arXiv 1308.0850, section 2).
     x_t ~ p(x_t | h_t)                  softmax over characters or Bernoulli notes
 
     log p(x) = sum_t log p(x_t | h_t) is exact: there are no latent variables.
+
+Dropout (`dropout` > 0) follows Zaremba et al. 2014, "Recurrent neural network regularization",
+arXiv 1409.2329, section 3: it acts on the non-recurrent connections only,
+
+    x_{t-1} -> layer 1            the input features (one-hot times a matrix, or the frame)
+    layer l -> layer l + 1        between stacked layers (nn.LSTM's own dropout)
+    top layer -> p(x_t | h_t)     before the output layer
+
+and never on the recurrent state (h_{t-1}, c_{t-1}) -> (h_t, c_t), so memory is not erased
+from step to step. It is on in training mode only: the trainer switches the network to
+evaluation mode to validate, evaluation and sampling run in evaluation mode, and `sample`
+draws without dropout whatever the mode, so figures and samples are those of one network.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import pyro
 import torch
@@ -20,7 +34,8 @@ from zoo.nn.emissions import CategoricalEmitter, draw_sample, make_emitter
 
 
 class CharLSTM(nn.Module):
-    """p(x) = prod_t p(x_t | x_{<t}) with the past summarised by an LSTM state h_t."""
+    """p(x) = prod_t p(x_t | x_{<t}) with the past summarised by an LSTM state h_t; `dropout`
+    is the probability of dropping a unit on each non-recurrent connection (Zaremba et al. 2014)."""
 
     def __init__(
         self,
@@ -33,18 +48,32 @@ class CharLSTM(nn.Module):
         components: int | None = None,
     ):
         super().__init__()
+        if not 0 <= dropout < 1:
+            raise ZooError(f"model.net.dropout={dropout:g} must be at least 0 and below 1 (0 = no dropout)")
         self.spec = spec
+        self.dropout = dropout
         self.emitter = make_emitter(spec, hidden_size, emission, embedding_size, components)
-        self.lstm = nn.LSTM(
-            self.emitter.feature_size, hidden_size, num_layers, batch_first=True, dropout=dropout
+        self.input_dropout = nn.Dropout(dropout)  # on x_{t-1}'s features, before the first layer
+        self.lstm = nn.LSTM(  # between stacked layers (nn.LSTM warns when there is one layer)
+            self.emitter.feature_size, hidden_size, num_layers, batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
         )
+        self.output_dropout = nn.Dropout(dropout)  # on the top layer's h_t, before the output layer
+
+    def recur(self, inputs: Tensor, state=None):
+        """The LSTM over (B, T, F) inputs from `state`, with Zaremba's dropout in training mode:
+        returns (B, T, H) states to emit from and the final (h, c)."""
+        if not self.dropout:  # nothing to draw
+            return self.lstm(inputs, state)
+        h, state = self.lstm(self.input_dropout(inputs), state)  # (B, T, H); (h, c) never dropped
+        return self.output_dropout(h), state
 
     def next_step(self, x: Tensor, state=None, temperature: float = 1.0):
         """p(x_t | x_{<t}) for every t, reading x shifted right by one step.
 
         x (B, T[, D]) -> distribution with batch shape (B, T), and the final LSTM state.
         """
-        h, state = self.lstm(self.shifted_inputs(x), state)  # (B, T, H)
+        h, state = self.recur(self.shifted_inputs(x), state)  # (B, T, H)
         return self.emitter(h, temperature), state
 
     def shifted_inputs(self, x: Tensor) -> Tensor:
@@ -68,8 +97,10 @@ class CharLSTM(nn.Module):
     def sample(self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None) -> Tensor:
         """n sequences of `length` new steps, ancestrally, optionally continuing `prime`:
         (P,) ids or (P, D) frames shared by all n, or one prime per sequence, (n, P[, D]).
-        Returns (n, P + length[, D])."""
-        return self.ancestral(n, length, temperature, prime)
+        Returns (n, P + length[, D]). Dropout is off whatever the mode: samples (SeqGAN's
+        rollouts too) come from the network that is evaluated."""
+        with dropout_off(self):
+            return self.ancestral(n, length, temperature, prime)
 
     def rsample(self, n: int, length: int, temperature: float = 1.0) -> Tensor:
         """n sequences of `length` frames drawn by reparameterisation, so they are differentiable
@@ -99,7 +130,7 @@ class CharLSTM(nn.Module):
         start = self.lstm.weight_hh_l0.new_zeros(n, 1, self.emitter.feature_size)  # the start vector
         inputs, state, tokens, relaxed = start, None, [], []
         for _ in range(length):
-            h, state = self.lstm(inputs, state)  # (n, 1, H)
+            h, state = self.recur(inputs, state)  # (n, 1, H)
             logits = self.emitter(h).logits  # (n, 1, V), log softmax(o_t)
             u = torch.rand_like(logits).clamp_(min=torch.finfo(logits.dtype).tiny)
             perturbed = logits - torch.log(-torch.log(u))  # o_t + g_t
@@ -121,15 +152,28 @@ class CharLSTM(nn.Module):
         if prime is not None and prime.shape[-2 if frames else -1] > 0:
             per_sequence = prime.dim() == len(shape)
             prime = prime.to(x_t.device) if per_sequence else prime.to(x_t.device).expand(n, *prime.shape)
-            _, state = self.lstm(self.shifted_inputs(prime))  # the state after x_{P-1}; x_P is read next
+            _, state = self.recur(self.shifted_inputs(prime))  # the state after x_{P-1}; x_P is read next
             pieces.append(prime)
             inputs = self.emitter.features(prime[:, -1:])  # continue from the last primed step
         else:
             inputs = torch.zeros_like(self.emitter.features(x_t))  # the start vector
         for _ in range(length):
-            h, state = self.lstm(inputs, state)  # (n, 1, H)
+            h, state = self.recur(inputs, state)  # (n, 1, H)
             p_t = self.emitter(h, temperature)
             x_t = p_t.rsample() if reparameterised else draw_sample(p_t)  # (n, 1[, D])
             pieces.append(x_t)
             inputs = self.emitter.features(x_t)
         return torch.cat(pieces, dim=1)
+
+
+@contextmanager
+def dropout_off(module: nn.Module):
+    """Within the block, `module` and its submodules are in evaluation mode (no dropout);
+    afterwards each has its own mode back."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes:
+            m.training = training

@@ -30,6 +30,37 @@ class GaussianHead(nn.Module):
         return self.loc(h), softplus(self.scale(h)) + self.min_scale
 
 
+def skips_padding(x: Tensor) -> bool:
+    """Whether work on a ragged batch x picks out its real steps: on a CPU, where a padded step
+    costs what a real one does; not on an accelerator, where a padded batch is one kernel and
+    picking rows costs a synchronisation."""
+    return x.device.type == "cpu"
+
+
+def on_real_steps(f, *xs: Tensor, lengths: Tensor, fill: float | tuple[float, ...] = 0.0):
+    """f applied step by step to a ragged batch: f(x_t, ...) at each sequence's real steps, for
+    tensors xs (B, T, ...) and lengths (B,); returns (B, T, O), or a tuple of them as f returns,
+    holding `fill` (one value, or one per output) past each sequence's end. Where
+    `skips_padding`, f sees the real steps only, so it costs them and not the padding;
+    elsewhere f sees every step and the padding is filled after."""
+    B, T = xs[0].shape[:2]
+    real = torch.arange(T, device=xs[0].device) < lengths.to(xs[0].device)[:, None]  # (B, T)
+    if skips_padding(xs[0]):
+        index = real.reshape(-1).nonzero().squeeze(1)  # the real steps: (N,)
+        out = f(*(x.reshape(B * T, *x.shape[2:])[index] for x in xs))  # (N, O)
+
+        def place(y: Tensor, value: float) -> Tensor:  # (N, O) -> (B, T, O)
+            return y.new_full((B * T, *y.shape[1:]), value).index_copy(0, index, y).view(B, T, *y.shape[1:])
+    else:
+        out = f(*xs)  # (B, T, O)
+
+        def place(y: Tensor, value: float) -> Tensor:
+            return y.masked_fill(~real.view(B, T, *[1] * (y.dim() - 2)), value)
+    if isinstance(out, tuple):
+        return tuple(place(y, v) for y, v in zip(out, fill if isinstance(fill, tuple) else (fill,) * len(out)))
+    return place(out, fill)
+
+
 def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
     """Reverse each sequence of x (B, T, ...) within its own length; padding stays at the end."""
     T = x.shape[1]

@@ -4,6 +4,9 @@ gradients.
 
     1. MLE pre-training: `pretrain_steps` steps of the model's own objective (-log p(x), or
        the ELBO of variational weights); D trains in the last `discriminator_pretrain_steps`.
+       Then `discriminator_warmup_steps` steps of D alone (`discriminator_steps` updates on
+       each minibatch against as many fresh sequences of G), G left as it is: D's pre-training
+       for a generator that arrives trained (`pretrain_steps=0` with `train.init`).
     2. Adversarial steps, one per trainer step:
          Y ~ G_theta, as many sequences as the minibatch, with its sequences' lengths
          Q from N rollouts per step, rewarded by D(Y) = P(real)        (policy_gradient)
@@ -59,6 +62,12 @@ def policy(model, guide):
         yield model.net
 
 
+def generator_left_alone(batch: Batch) -> Tensor:
+    """A zero loss joined to none of G's parameters: the trainer's step leaves them, and their
+    Adam moments, as they are (a parameter without a gradient is skipped)."""
+    return torch.zeros((), device=batch.x.device, requires_grad=True)
+
+
 class SeqGAN:
     """MLE pre-training, then REINFORCE against a discriminator of whole sequences."""
 
@@ -67,22 +76,24 @@ class SeqGAN:
                  discriminator_hidden: int = 64, discriminator_embedding: int = 64, discriminator_lr: float = 1e-3,
                  discriminator_rounds: int = 0, discriminator_pretrain_rounds: int = 0, discriminator_epochs: int = 3,
                  discriminator_negatives: int = 10000, discriminator_batch_size: int = 64, baseline: bool = True,
-                 temperature: float = 1.0):
+                 temperature: float = 1.0, discriminator_warmup_steps: int = 0):
         if min(rollouts, discriminator_steps, discriminator_epochs, discriminator_negatives,
                discriminator_batch_size) < 1:
             raise ZooError(f"objective.rollouts={rollouts}, objective.discriminator_steps={discriminator_steps}, "
                            f"objective.discriminator_epochs={discriminator_epochs}, objective.discriminator_negatives="
                            f"{discriminator_negatives} and objective.discriminator_batch_size="
                            f"{discriminator_batch_size} must be at least 1")
-        if min(pretrain_steps, mle_weight, discriminator_rounds, discriminator_pretrain_rounds) < 0:
+        if min(pretrain_steps, mle_weight, discriminator_rounds, discriminator_pretrain_rounds,
+               discriminator_warmup_steps) < 0:
             raise ZooError(f"objective.pretrain_steps={pretrain_steps}, objective.mle_weight={mle_weight}, "
-                           f"objective.discriminator_rounds={discriminator_rounds} and "
-                           f"objective.discriminator_pretrain_rounds={discriminator_pretrain_rounds} "
-                           f"must be at least 0")
+                           f"objective.discriminator_rounds={discriminator_rounds}, "
+                           f"objective.discriminator_pretrain_rounds={discriminator_pretrain_rounds} and "
+                           f"objective.discriminator_warmup_steps={discriminator_warmup_steps} must be at least 0")
         if discriminator not in DISCRIMINATORS:
             raise ZooError(f"objective.discriminator={discriminator!r} is not one of {', '.join(DISCRIMINATORS)}")
         self.pretrain_steps, self.rollouts, self.mle_weight = pretrain_steps, rollouts, mle_weight
         self.discriminator_pretrain_steps = min(discriminator_pretrain_steps, pretrain_steps)
+        self.warmup_steps = discriminator_warmup_steps
         self.discriminator_steps, self.baseline, self.temperature = discriminator_steps, baseline, temperature
         self.kind, self.discriminator_hidden, self.discriminator_embedding, self.discriminator_lr = (
             discriminator, discriminator_hidden, discriminator_embedding, discriminator_lr)
@@ -114,6 +125,10 @@ class SeqGAN:
             self.progress = {"phase": "mle"}
             return self.mle.differentiable_loss(model, guide, batch)  # -log p(x) (or -ELBO), scaled
         self.make_discriminator(model.spec, batch.x.device)
+        if self.step < self.pretrain_steps + self.warmup_steps:
+            d_loss = self.discriminator_step(model, guide, batch)
+            self.progress = {"phase": "d warm-up", "d_loss": f"{d_loss:.3f}"}
+            return generator_left_alone(batch)
         rounds = self.pretrain_rounds if self.adversarial_steps == 0 else self.rounds
         d_loss = self.train_rounds(model, guide, rounds) if rounds else None
         self.adversarial_steps += 1

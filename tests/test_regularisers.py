@@ -1,0 +1,243 @@
+"""The deterministic regularisers: Zaremba's dropout in char_lstm, AdamW's decoupled weight decay
+in the trainer, and the test figure taken at the best validation checkpoint."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from guides.empty import NoLatents
+from guides.weights import MeanFieldWeights
+from tests.helpers import QUICK, composed, run_in_process, toy_rolls, toy_text
+from zoo.data.batch import collate
+from zoo.errors import ZooError
+from zoo.infer.checkpoint import CheckpointError
+from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.models.bayesian_weights import BayesianWeights
+from zoo.models.char_lstm import CharLSTM
+from zoo.objectives import ELBO
+from zoo.run import build
+
+OPTIONS = dict(batch_size=4, lr=0.01, progress=False, patience=100, lr_schedule="none", max_epochs=3,
+               steps_per_epoch=5)
+
+
+# -- dropout (Zaremba et al. 2014) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [toy_text, toy_rolls])
+def test_evaluation_is_deterministic_and_training_passes_differ(make):
+    data = make()
+    torch.manual_seed(0)
+    model = CharLSTM(data.spec, hidden_size=16, num_layers=2, dropout=0.5)
+    batch = collate(data.train[:6])
+    model.eval()
+    first, second = model.log_prob(batch), model.log_prob(batch)
+    assert torch.equal(first, second)
+    model.train()
+    assert not torch.equal(model.log_prob(batch), model.log_prob(batch))
+
+
+def test_evaluation_with_dropout_is_the_network_without_it():
+    """Dropout scales kept units by 1 / (1 - p) in training, so in evaluation the network is the
+    plain one: the same weights with dropout=0 give the same log-likelihood."""
+    data = toy_text()
+    torch.manual_seed(0)
+    dropped = CharLSTM(data.spec, hidden_size=16, num_layers=2, dropout=0.3).eval()
+    plain = CharLSTM(data.spec, hidden_size=16, num_layers=2, dropout=0.0).eval()
+    plain.load_state_dict(dropped.state_dict())
+    batch = collate(data.train[:6])
+    torch.testing.assert_close(dropped.log_prob(batch), plain.log_prob(batch))
+
+
+def test_dropout_acts_on_the_input_and_output_connections_but_not_the_recurrent_state(monkeypatch):
+    """With one layer, nn.LSTM has no dropout of its own: the training forward differs from the
+    evaluation one only through the input and output dropout, and the final (h, c) state carries
+    no dropout mask of its own: it is the LSTM run on the (dropped) inputs."""
+    data = toy_text()
+    torch.manual_seed(0)
+    model = CharLSTM(data.spec, hidden_size=16, num_layers=1, dropout=0.5)
+    assert model.lstm.dropout == 0.0 and model.input_dropout.p == 0.5 and model.output_dropout.p == 0.5
+    model.train()
+    inputs = model.shifted_inputs(collate(data.train[:3]).x)  # (B, T, F)
+    torch.manual_seed(1)
+    h, (h_T, c_T) = model.recur(inputs)
+    torch.manual_seed(1)
+    dropped_inputs = model.input_dropout(inputs)
+    h_plain, (h_T_plain, c_T_plain) = model.lstm(dropped_inputs)
+    mask = model.output_dropout(torch.ones_like(h_plain))
+    torch.testing.assert_close(h, h_plain * mask)
+    torch.testing.assert_close(h_T, h_T_plain)
+    torch.testing.assert_close(c_T, c_T_plain)
+    assert (dropped_inputs == 0).any() and (mask == 0).any()
+
+
+def test_stacked_layers_drop_between_them():
+    data = toy_text()
+    model = CharLSTM(data.spec, hidden_size=8, num_layers=3, dropout=0.25)
+    assert model.lstm.dropout == 0.25
+
+
+def test_sampling_is_without_dropout_and_keeps_the_mode():
+    data = toy_text()
+    torch.manual_seed(0)
+    model = CharLSTM(data.spec, hidden_size=16, num_layers=2, dropout=0.5)
+    model.train()
+    torch.manual_seed(3)
+    in_training = model.sample(4, 12)
+    model.eval()
+    torch.manual_seed(3)
+    in_evaluation = model.sample(4, 12)
+    assert torch.equal(in_training, in_evaluation)
+    model.train()
+    model.sample(1, 2)
+    assert all(m.training for m in model.modules())
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0])
+def test_a_dropout_outside_zero_to_one_is_refused(value):
+    with pytest.raises(ZooError, match=r"model.net.dropout=.* must be at least 0 and below 1"):
+        CharLSTM(toy_text().spec, hidden_size=8, dropout=value)
+
+
+def test_the_trainer_validates_without_dropout(tmp_path):
+    """The validation figure of a trained char_lstm with dropout is its deterministic evaluation."""
+    data = toy_text(num_sequences=24)
+    torch.manual_seed(0)
+    model = CharLSTM(data.spec, hidden_size=8, num_layers=2, dropout=0.5)
+    trainer = Trainer(model, NoLatents(model), ELBO(), data, TrainOptions(**{**OPTIONS, "max_epochs": 1}), tmp_path)
+    trainer.fit()
+    assert trainer.validate().nats_per_step == trainer.validate().nats_per_step
+    assert not model.training
+
+
+# -- weight decay (Loshchilov & Hutter) --------------------------------------------------------------
+
+
+def trained_char_lstm(run_dir, **options):
+    data = toy_text(num_sequences=24)
+    torch.manual_seed(0)
+    model = CharLSTM(data.spec, hidden_size=8)
+    trainer = Trainer(model, NoLatents(model), ELBO(), data, TrainOptions(**{**OPTIONS, **options}), run_dir)
+    trainer.fit()
+    return model, trainer
+
+
+def test_weight_decay_shrinks_the_weight_matrices_and_leaves_biases_undecayed(tmp_path):
+    plain, _ = trained_char_lstm(tmp_path / "plain")
+    decayed, trainer = trained_char_lstm(tmp_path / "decayed", weight_decay=5.0)
+    assert isinstance(trainer.optimizer, torch.optim.AdamW)
+    for name, p in decayed.named_parameters():
+        q = dict(plain.named_parameters())[name]
+        if p.dim() >= 2:
+            assert p.norm() < 0.9 * q.norm(), name  # 15 steps of lr 0.01 x 5: a factor 0.95^15 alone
+    groups = {id(p): g["weight_decay"] for g in trainer.optimizer.param_groups for p in g["params"]}
+    for name, p in decayed.named_parameters():
+        assert groups[id(p)] == (5.0 if p.dim() >= 2 else 0.0), name
+
+
+def test_without_weight_decay_the_optimiser_is_plain_adam(tmp_path):
+    _, trainer = trained_char_lstm(tmp_path, max_epochs=1)
+    assert type(trainer.optimizer) is torch.optim.Adam
+
+
+def test_negative_weight_decay_is_one_clear_line():
+    with pytest.raises(ZooError, match=r"train.weight_decay=-0.1 must be a number >= 0"):
+        TrainOptions(weight_decay=-0.1)
+
+
+def test_weight_decay_is_refused_for_variational_weights(tmp_path):
+    data = toy_text(num_sequences=24)
+    model = BayesianWeights(CharLSTM(data.spec, hidden_size=8), prior_scale=0.3)
+    guide = MeanFieldWeights(model, init_scale=0.01)
+    with pytest.raises(ZooError, match="model.bayesian_weights=true .* set train.weight_decay=0"):
+        Trainer(model, guide, ELBO(), data, TrainOptions(**{**OPTIONS, "weight_decay": 0.1}), tmp_path)
+
+
+def test_resuming_with_another_weight_decay_is_refused(tmp_path):
+    trained_char_lstm(tmp_path / "a", max_epochs=1)
+    data = toy_text(num_sequences=24)
+    model = CharLSTM(data.spec, hidden_size=8)
+    trainer = Trainer(model, NoLatents(model), ELBO(), data, TrainOptions(**{**OPTIONS, "weight_decay": 0.1}),
+                      tmp_path / "b")
+    with pytest.raises(CheckpointError, match="train.weight_decay=0, this run has 0.1"):
+        trainer.fit(resume=tmp_path / "a")
+
+
+def test_a_run_with_weight_decay_resumes_onto_the_uninterrupted_curve(tmp_path):
+    straight = trained_char_lstm(tmp_path / "a", weight_decay=1.0, max_epochs=2)[1].history
+    trained_char_lstm(tmp_path / "b", weight_decay=1.0, max_epochs=1)
+    data = toy_text(num_sequences=24)
+    torch.manual_seed(0)
+    model = CharLSTM(data.spec, hidden_size=8)
+    resumed = Trainer(model, NoLatents(model), ELBO(), data, TrainOptions(**{**OPTIONS, "weight_decay": 1.0,
+                                                                              "max_epochs": 2}), tmp_path / "c")
+    history = resumed.fit(resume=tmp_path / "b")
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[-1]["valid_nats_per_step"] == pytest.approx(straight[-1]["valid_nats_per_step"], rel=1e-6)
+
+
+def test_the_command_line_option_reaches_the_optimiser(tmp_path):
+    cfg = composed("model=char_lstm", "train.weight_decay=0.01", "model.net.hidden_size=8")
+    data, model, guide, objective = build(cfg)
+    fields = {f.name for f in dataclasses.fields(TrainOptions)}
+    options = TrainOptions(**{k: v for k, v in cfg.train.items() if k in fields})
+    trainer = Trainer(model, guide, objective, data, options, tmp_path)
+    assert isinstance(trainer.optimizer, torch.optim.AdamW)
+    assert max(g["weight_decay"] for g in trainer.optimizer.param_groups) == 0.01
+    assert composed("model=char_lstm").train.weight_decay == 0
+
+
+# -- early stopping: the test figure is the best validation epoch's -----------------------------------
+
+
+def test_the_test_figure_is_computed_at_the_best_validation_checkpoint(tmp_path):
+    """With a step size too large for the toy run, validation is best at an early epoch and worse
+    at the last; the reported test figure is best.pt's, not last.pt's."""
+    from zoo.evaluate import load_run
+    from zoo.infer.likelihood import exact_nll
+
+    metrics = run_in_process(tmp_path, "model=char_lstm", "data=jsb_chorales", *QUICK, "model.net.hidden_size=8",
+                             "train.max_epochs=4", "train.lr=0.5", "train.patience=4", "train.lr_schedule=none")
+    history = [float(line.split(",")[3]) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
+    assert len(history) == 4 and min(history) < history[-1]  # the best epoch is not the last
+    assert metrics["best_valid_nats_per_step"] == min(history)
+    figures = {}
+    for name in ("best.pt", "last.pt"):
+        _, data, model, _, _ = load_run(str(tmp_path), name)
+        figures[name] = exact_nll(model, data, "test", limit=40).nats_per_step
+    assert metrics["test"][0]["nats_per_step"] == pytest.approx(figures["best.pt"], rel=1e-6)
+    assert figures["last.pt"] != pytest.approx(figures["best.pt"], rel=1e-3)
+
+
+# -- the bench's table and its grid ------------------------------------------------------------------
+
+
+def bench_cell(nats: float, kind: str, ece: float, minutes: float = 2.0) -> dict:
+    figure = {"kind": kind, "nats_per_step": nats, "num_steps": 100}
+    return {"test": [figure], "ece": ece, "accuracy": 0.5, "minutes": minutes, "epochs": 4, "best_epoch": 2}
+
+
+def test_the_bench_table_gives_the_reported_kind_with_mean_and_sd_over_seeds():
+    from bench.regularisers import table
+
+    results = {"char_lstm": {"0": bench_cell(1.0, "exact", 0.01), "1": bench_cell(1.2, "exact", 0.03)},
+               "bayes_lstm_mean_field": {"0": {**bench_cell(1.1, "-ELBO", 0.02),
+                                               "test": [{"kind": "-ELBO", "nats_per_step": 1.3, "num_steps": 100},
+                                                        {"kind": "posterior predictive (S=10)", "nats_per_step": 1.1,
+                                                         "num_steps": 100}]}}}
+    lines = table(results)
+    char = next(line for line in lines if line.startswith("| char_lstm |"))
+    assert "| 1.100 ± 0.141 | 1.587 ± 0.204 | exact | 0.0200 ± 0.0141 |" in char and char.endswith("| 2/4, 2/4 | 2 |")
+    bayes = next(line for line in lines if line.startswith("| bayes_lstm_mean_field |"))
+    assert "| 1.100 | 1.587 | posterior predictive (S=10) | 0.0200 |" in bayes
+
+
+def test_the_bench_refuses_to_mix_budgets_in_one_tag(tmp_path, monkeypatch):
+    import bench.regularisers as bench
+
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    (tmp_path / "regularisers_t.json").write_text('{"results": {}, "budget": {"minutes": 1.0}}')
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--tag", "t", "--minutes", "2"])
+    assert stop.value.code == 2 and not (tmp_path / "regularisers").exists()
