@@ -19,8 +19,9 @@ KL terms in closed form (the second is then exactly the sum above, per draw of p
 
 eta is one learned step per weight, eta = eta_0 r with r starting at 1 (Adam then moves eta
 in proportion to its size). The first-order trade-off of the two terms it enters, the NLL
-falling by eta g^2 and the KL rising by (eta g)^2 / (2 sigma_0^2), is best at eta = sigma_0^2,
-the default eta_0.
+falling by eta g^2 and the KL rising by (eta g)^2 / (2 sigma_0^2), is best at eta = sigma_0^2
+(eta_0 when step_init is None); it ignores the curvature of the NLL summed over a minibatch and
+diverges on the LSTMs tried, so the configured eta_0 is far smaller (configs/weight_guide).
 
 g_phi is the gradient of the minibatch's summed NLL, unscaled, at the drawn phi. With
 `second_order=false` (the default) it is a constant of the step: the gradients of mu and sigma

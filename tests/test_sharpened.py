@@ -192,7 +192,7 @@ def test_without_a_batch_theta_comes_from_the_hierarchical_prior(lstm_data):
 
 def test_the_composed_guide_covers_the_hierarchical_model(lstm_data):
     cfg = composed("model=bayes_lstm", "weight_guide=sharpened", "model.net.hidden_size=8")
-    assert cfg.model.weights.local_scale == cfg.weight_guide.local_scale == 0.02
+    assert cfg.model.weights.local_scale == cfg.weight_guide.local_scale == 0.005
     model = build_model(cfg, lstm_data.spec)
     batch = collate(lstm_data.train[:2], dataset_size=len(lstm_data.train))
     check_guide_covers(model, build_guide(cfg, model), batch)
