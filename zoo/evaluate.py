@@ -44,6 +44,7 @@ from zoo.infer.checkpoint import load_checkpoint, load_module_state, resolve_che
 from zoo.infer.eval_plan import evaluation_plan
 from zoo.infer.likelihood import fivo_figures, held_out_figures, latent_figures, latent_log_weights, lengths_of
 from zoo.infer.trainer import check_device, resolve_device
+from zoo.models.bayesian_weights import has_weight_latents
 from zoo.options import build_record, check_at_least, check_choice, check_fields, check_targets, unknown
 
 log = logging.getLogger("zoo")
@@ -145,12 +146,12 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     diagnostics, weights_table = None, None
     out = ckpt.parent / "evaluation"
     out.mkdir(exist_ok=True)
-    if hasattr(model, "weight_sites"):
+    if has_weight_latents(model):
         weights_table = export_weights(guide, options["num_samples"], options["export_weights"], out)
     progress = cfg.train.get("progress", True)  # the run's train.progress: a bar with the time left
     log.info(evaluation_plan(model, guide, data, split, options["num_samples"], options["num_particles"],
                              options["limit"]).describe())
-    if any(hasattr(model, a) for a in ("weight_sites", "log_prob", "reconstruction_log_prob")):
+    if has_weight_latents(model) or any(hasattr(model, a) for a in ("log_prob", "reconstruction_log_prob")):
         figures = held_out_figures(model, guide, data, split, options["num_samples"], options["num_particles"],
                                    train_steps=data.num_steps("train"), progress=progress, **kw)
     else:

@@ -37,7 +37,7 @@ from zoo.infer.oracle_metrics import model_nll_oracle
 from zoo.infer.plots import plot_curve
 from zoo.infer.sites import check_guide_covers
 from zoo.infer.trainer import Trainer, TrainingFault, TrainOptions, describe_device
-from zoo.models.bayesian_weights import BayesianWeights
+from zoo.models.bayesian_weights import BayesianWeights, has_weight_latents
 from zoo.options import build_record, check_arguments, check_targets, check_value
 from zoo.training import available_cores, current_world, launched_world, launcher_jobs, process_group, use_threads
 from guides.sharpened import SharpenedWeights
@@ -64,7 +64,7 @@ def build_model(cfg: DictConfig, spec: DataSpec):
 def build_guide(cfg: DictConfig, model):
     """The guide of `guide`; with variational weights, q(w) of `weight_guide` followed by it.
     Without them the weight guide is unused, and one that cannot be left unused is refused."""
-    if isinstance(model, BayesianWeights):
+    if has_weight_latents(model):
         return WeightsThenLatents(model, instantiate(cfg.weight_guide, model=model),
                                   instantiate(cfg.guide, model=model.net))
     if chosen_class(cfg.get("weight_guide")) is SharpenedWeights:

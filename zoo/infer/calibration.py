@@ -28,6 +28,7 @@ from torch import Tensor
 from zoo.data.batch import collate
 from zoo.data.dataset import SequenceData
 from zoo.errors import ZooError
+from zoo.models.bayesian_weights import has_weight_latents
 from zoo.nn.emissions import CategoricalEmitter
 from zoo.nn.swap import swap_parameters
 
@@ -77,7 +78,7 @@ def top_prediction(probabilities: Tensor, targets: Tensor) -> tuple[Tensor, Tens
 def token_network(model):
     """The deterministic network whose next-step probabilities calibration reads (the model
     itself, or the network inside variational weights); a ZooError if it has none over tokens."""
-    net = model.net if hasattr(model, "weight_sites") else model
+    net = model.net if has_weight_latents(model) else model
     if not hasattr(net, "next_step") or not isinstance(getattr(net, "emitter", None), CategoricalEmitter):
         raise ZooError(f"calibration needs next-step probabilities over tokens (char_lstm or bayes_lstm with the "
                        f"softmax output); {type(net).__name__} with "

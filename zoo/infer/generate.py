@@ -10,6 +10,7 @@ import torch
 
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.errors import ZooError
+from zoo.models.bayesian_weights import has_weight_latents
 from zoo.options import check_at_least, check_fields
 
 
@@ -38,7 +39,7 @@ def draw(model, guide, n: int, length: int, temperature: float = 1.0, prime: tor
     """n sequences of `length` new steps. A model with weight latents uses one draw
     w ~ q(w) for all n (a single network from the posterior)."""
     model.eval()
-    if hasattr(model, "weight_sites"):
+    if has_weight_latents(model):
         with torch.no_grad():
             weights = guide()
         return model.sample(weights, n, length, temperature, prime)

@@ -63,6 +63,12 @@ from zoo.errors import ZooError
 PRIORS = ("gaussian", "adaptive", "scale_mixture")
 
 
+def has_weight_latents(model) -> bool:
+    """Whether the weights of `model` are latent variables w ~ p(w) (BayesianWeights): the one
+    question asked wherever weight latents change what is trained, computed or drawn."""
+    return isinstance(model, BayesianWeights)
+
+
 class BayesianWeights(nn.Module):
     """p(w) p(x | w) around a deterministic network `net` whose forward is a Pyro model."""
 
