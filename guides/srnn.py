@@ -28,6 +28,7 @@ from zoo.nn.gaussian_path import GaussianPath
 from zoo.nn.layers import MLP, on_real_steps
 from zoo.nn.ragged_gru import RaggedGRU
 
+
 @runtime_checkable
 class SRNNLike(Protocol):
     """What the SRNN guides read of their model (zoo.models.srnn.SRNN declares it): its sizes,

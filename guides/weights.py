@@ -22,6 +22,7 @@ import pyro.distributions as dist
 import torch
 from torch import Tensor, nn
 from torch.nn.functional import softplus
+
 from zoo.errors import ZooError
 from zoo.models.bayesian_weights import has_weight_latents
 

@@ -13,12 +13,12 @@ import torch
 
 from guides.empty import NoLatents
 from tests.helpers import QUICK, run_zoo, toy_text
-from zoo.infer.checkpoint import load_checkpoint
-from zoo.infer.likelihood import Figure
-from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.evaluation.likelihood import Figure
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives import ELBO
 from zoo.objectives.seqgan import SeqGAN
+from zoo.training.checkpoint import load_checkpoint
+from zoo.training.trainer import Trainer, TrainOptions
 
 EPOCHS = 6
 

@@ -22,12 +22,12 @@ from guides.weights import MeanFieldWeights
 from tests.helpers import QUICK, command, composed, run_in_process, toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
-from zoo.infer.likelihood import weight_kl
-from zoo.infer.sites import GuideMismatch, check_guide_covers
+from zoo.evaluation.likelihood import weight_kl
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives import ELBO
 from zoo.run import build_guide, build_model
+from zoo.training.sites import GuideMismatch, check_guide_covers
 
 
 class GaussianMean(nn.Module):

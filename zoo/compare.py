@@ -170,7 +170,7 @@ def run_config(path: Path) -> dict:
         return yaml.safe_load(saved.read_text()) or {}
     for name in ("last.pt", "best.pt"):
         if (path / name).is_file():
-            from zoo.infer.checkpoint import load_checkpoint
+            from zoo.training.checkpoint import load_checkpoint
 
             return load_checkpoint(path, name)["config"]
     raise ZooError(f"{path} has neither .hydra/config.yaml nor a checkpoint: its config is unknown")
@@ -340,7 +340,7 @@ def paired_difference(first: Group, second: Group, kind: str) -> Difference:
     (Figure.from_sequences), plus the difference of terms shared by all sequences."""
     import torch
 
-    from zoo.infer.likelihood import Figure
+    from zoo.evaluation.likelihood import Figure
 
     pair = Difference(first.name, second.name, kind)
     try:

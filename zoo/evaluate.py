@@ -13,13 +13,13 @@ sequence's importance weights (k >= 0.7 marks the ELBO and IWAE figures as unrel
 models with weight latents, draws of the first `export_weights` weights of each tensor as
 ArviZ data (weights.nc), their summary table and a posterior plot (weights.png). On data drawn
 from a known oracle (data=oracle), the NLL-oracle of `oracle_samples` sequences drawn from the
-model too (zoo.infer.oracle_metrics). With two_sample=N (0, off, by default; 1000 is typical),
-a classifier two-sample test of N drawn sequences against N of the split (zoo.infer.two_sample):
+model too (zoo.evaluation.oracle_metrics). With two_sample=N (0, off, by default; 1000 is typical),
+a classifier two-sample test of N drawn sequences against N of the split (zoo.evaluation.two_sample):
 a fresh recurrent classifier's held-out accuracy, 0.5 when it cannot tell them apart; the
 classifier takes at most `two_sample_steps` Adam steps. With calibration=true, for models that
 predict the next token by a softmax (char_lstm, bayes_lstm), the expected calibration error of
 the top-1 next-step predictions in `calibration_bins` equal-width confidence bins
-(zoo.infer.calibration; for variational weights the posterior predictive of `num_samples`
+(zoo.evaluation.calibration; for variational weights the posterior predictive of `num_samples`
 draws) and a reliability diagram, reliability.png.
 """
 
@@ -30,22 +30,24 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from omegaconf import OmegaConf
 
-from zoo.cli import check_key, user_errors
+from zoo.cli import check_key, check_targets, user_errors
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
-from zoo.infer.arviz_bridge import K_UNRELIABLE, pareto_k, weight_posterior
-from zoo.infer.checkpoint import load_checkpoint, load_module_state, resolve_checkpoint
-from zoo.infer.eval_plan import evaluation_plan
-from zoo.infer.likelihood import fivo_figures, held_out_figures, latent_figures, latent_log_weights, lengths_of
-from zoo.infer.trainer import check_device, resolve_device
+from zoo.evaluation.diagnostics import K_UNRELIABLE, pareto_k
+from zoo.evaluation.likelihood import fivo_figures, held_out_figures, latent_figures, latent_log_weights, lengths_of
+from zoo.evaluation.plan import evaluation_plan
 from zoo.models.bayesian_weights import has_weight_latents
-from zoo.options import build_record, check_at_least, check_choice, check_fields, check_targets, unknown
+from zoo.options import build_record, check_at_least, check_choice, check_fields, unknown
+from zoo.reports.figures import write_sequences  # each sequence's figures, as a run folder's test_sequences.npz
+from zoo.reports.weights import weight_posterior
+from zoo.training.checkpoint import load_checkpoint, load_module_state, resolve_checkpoint
+from zoo.training.devices import check_device, resolve_device
 
 log = logging.getLogger("zoo")
 
@@ -138,7 +140,7 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     ckpt = resolve_checkpoint(options["run"], options["checkpoint"])
     cfg, data, model, guide, state = load_run(str(ckpt), overrides=overrides, device=device)
     if options["calibration"]:
-        from zoo.infer.calibration import token_network
+        from zoo.evaluation.calibration import token_network
 
         token_network(model)  # a model without next-token probabilities is refused before any figure
     torch.manual_seed(options["seed"])
@@ -168,15 +170,15 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     oracle = oracle_report(model, guide, data, options["oracle_samples"], option="oracle_samples")
     two_sample = None
     if options["two_sample"]:
-        from zoo.infer.two_sample import model_two_sample_test
+        from zoo.evaluation.two_sample import model_two_sample_test
 
         log.info(f"two-sample test: {options['two_sample']} drawn against {options['two_sample']} {split} sequences")
         two_sample = model_two_sample_test(model, guide, data, options["two_sample"], split, options["seed"], device,
                                            steps=options["two_sample_steps"])
     calibration = None
     if options["calibration"]:
-        from zoo.infer.calibration import predictive_calibration
-        from zoo.infer.plots import plot_reliability
+        from zoo.evaluation.calibration import predictive_calibration
+        from zoo.reports.plots import plot_reliability
 
         log.info(f"calibration: next-step predictions on the {split} split, {options['calibration_bins']} bins")
         calibration = predictive_calibration(model, guide, data, split, options["num_samples"],
@@ -192,8 +194,6 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         **({"calibration": calibration} if calibration else {}),
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
-    from zoo.run import write_sequences  # each sequence's figures, as a run folder's test_sequences.npz
-
     write_sequences(out / f"{split}_sequences.npz", figures, split)
     (out / "report.md").write_text(report(result))
     log.info(report(result))
@@ -226,11 +226,11 @@ def report(result: dict) -> str:
         lines += ["", f"Samples under the oracle: {f['kind']} {f['nats_per_step']:.4f} nats/token "
                   f"(± {stderr}) over {f['num_sequences']} sequences drawn from the model."]
     if result.get("two_sample"):
-        from zoo.infer.two_sample import describe
+        from zoo.evaluation.two_sample import describe
 
         lines += ["", describe(result["two_sample"])]
     if result.get("calibration"):
-        from zoo.infer.calibration import describe as describe_calibration
+        from zoo.evaluation.calibration import describe as describe_calibration
 
         lines += ["", describe_calibration(result["calibration"]), "", "![reliability diagram](reliability.png)"]
     d = result["diagnostics"]

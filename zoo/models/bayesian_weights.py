@@ -57,8 +57,8 @@ import torch
 from torch import Tensor, nn
 
 from zoo.data.batch import Batch
-from zoo.nn.swap import swap_parameters
 from zoo.errors import ZooError
+from zoo.nn.swap import swap_parameters
 
 PRIORS = ("gaussian", "adaptive", "scale_mixture")
 

@@ -11,9 +11,9 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 from zoo.data.batch import Batch
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
-from zoo.objectives.base import build_lazy_module, lazy_module_state
 from zoo.nn.cnn_discriminator import ConvolutionalDiscriminator
 from zoo.nn.discriminator import RecurrentDiscriminator, SequenceDiscriminator
+from zoo.objectives.base import build_lazy_module, lazy_module_state
 
 DISCRIMINATORS = ("rnn", "cnn")
 

@@ -7,8 +7,8 @@ from torch import Tensor
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
-from zoo.objectives.base import Objective
 from zoo.objectives.anneal import annealed, kl_weight
+from zoo.objectives.base import Objective
 from zoo.objectives.free_bits import free_bits_loss
 
 

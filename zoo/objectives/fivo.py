@@ -16,9 +16,9 @@ from torch import Tensor
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
+from zoo.estimators.smc import RESAMPLING, check_smc, smc_log_marginal
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.objectives.base import Objective
-from zoo.estimators.smc import RESAMPLING, check_smc, smc_log_marginal
 
 
 class FIVO(Objective):

@@ -34,8 +34,8 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
-from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
 from zoo.nn.emissions import CategoricalEmitter
+from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
 from zoo.objectives.critic import DISCRIMINATORS, RealPool, dataset_steps, make_discriminator
 from zoo.objectives.seqgan import policy
 

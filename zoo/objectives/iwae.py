@@ -6,9 +6,9 @@ from torch import Tensor
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
+from zoo.estimators.importance import iwae_bound, log_weights
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.objectives.base import Objective
-from zoo.infer.importance import iwae_bound, log_weights
 
 
 class IWAE(Objective):

@@ -28,8 +28,8 @@ from torch import Tensor
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
+from zoo.estimators.mmd import mmd2
 from zoo.objectives.base import Objective
-from zoo.infer.mmd import mmd2
 from zoo.objectives.critic import Critic, dataset_steps
 
 

@@ -22,8 +22,8 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
-from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
 from zoo.nn.discriminator import RecurrentDiscriminator
+from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
 from zoo.objectives.critic import dataset_steps
 
 

@@ -47,8 +47,8 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
 from zoo.models.bayesian_weights import has_weight_latents
-from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
 from zoo.nn.swap import swap_parameters
+from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
 from zoo.objectives.critic import DISCRIMINATORS, RealPool, dataset_steps, make_discriminator, widen
 from zoo.objectives.policy_gradient import reinforce_surrogate, rollout_values
 

@@ -7,7 +7,7 @@ q_agg pools the guide's draws z_t over every step of the minibatch; p_agg pools 
 the prior p(z_t | h_{t-1}) at the same steps (h along the guide's path). D is
 
     mmd   the squared MMD with a mixture of Gaussian kernels at median-heuristic
-          bandwidths (Li et al. 2015; zoo.infer.mmd), or
+          bandwidths (Li et al. 2015; zoo.estimators.mmd), or
     aae   an adversarial critic's non-saturating loss -log D(z_q) (Makhzani et al. 2015):
           a small MLP is trained, one step per call, to tell prior draws from posterior ones.
 
@@ -23,8 +23,8 @@ from torch import Tensor
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
+from zoo.estimators.mmd import median_bandwidths, mmd2
 from zoo.objectives.base import Objective
-from zoo.infer.mmd import median_bandwidths, mmd2
 from zoo.objectives.critic import Critic, dataset_steps
 from zoo.objectives.elbo import ELBO
 

@@ -10,7 +10,7 @@ exact                  log p(x) of a model with no latent variables (char_lstm).
 posterior predictive   -sum_i log (1/S) sum_s p(x_i | w_s), w_s ~ q(w): each held-out
                        sequence i predicted by the average of S weight draws.
 -ELBO, -IWAE-K         for per-sequence latents (vrnn, seq_vae): each sequence's own bounds,
-                       -ELBO <= ... and IWAE-K <= log p(x) (zoo.infer.importance).
+                       -ELBO <= ... and IWAE-K <= log p(x) (zoo.estimators.importance).
 reconstruction         -log p(x | c(x)) of a deterministic autoencoder (seq_ae), each x rebuilt
                        from its own code: not a likelihood of x, not comparable with the others.
 posterior predictive   for weight and per-sequence latents together (vrnn with variational
@@ -36,8 +36,8 @@ from tqdm.auto import tqdm
 from guides.empty import NoLatents
 from zoo.data.batch import collate
 from zoo.data.dataset import SequenceData
+from zoo.estimators.importance import chunked_log_weights, iwae_bound
 from zoo.estimators.smc import smc_log_marginal, supports_smc
-from zoo.infer.importance import chunked_log_weights, iwae_bound
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.nn.swap import swap_parameters
 

@@ -17,7 +17,7 @@ The probabilities are those of the model's own figure: softmax(W_y h_t + b_y) fo
 and for a network with variational weights (bayes_lstm) the posterior predictive
 p(v | x_{<t}) = (1/S) sum_s p(v | x_{<t}, w_s), w_s ~ q(w): the mean of the S draws'
 probabilities, not of their log-probabilities, with each w_s drawn once for the whole split as
-the posterior predictive likelihood figure draws it (zoo.infer.likelihood).
+the posterior predictive likelihood figure draws it (zoo.evaluation.likelihood).
 """
 
 from __future__ import annotations

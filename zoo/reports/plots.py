@@ -73,7 +73,7 @@ def plot_strokes(drawings: list[list], path: Path, titles: list[str] | None = No
 
 
 def plot_reliability(calibration: dict, path: Path, title: str | None = None) -> None:
-    """A reliability diagram (Guo et al. 2017, figure 1) from zoo.infer.calibration's bins: the
+    """A reliability diagram (Guo et al. 2017, figure 1) from zoo.evaluation.calibration's bins: the
     accuracy of each confidence bin against the diagonal of perfect calibration, the gap to the
     bin's mean confidence shaded, and below it the share of predictions in each bin."""
     edges = calibration["edges"]

@@ -22,34 +22,36 @@ import csv
 import itertools
 import logging
 import math
-import random
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyro
 import torch
 from tqdm.auto import tqdm
 
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.errors import ZooError
-from zoo.infer.checkpoint import (CheckpointError, load_checkpoint, load_module_state, resolve_checkpoint,
-                                  save_checkpoint)
-from zoo.infer.likelihood import held_out_figures
-from zoo.infer.sites import first_nonfinite
+from zoo.evaluation.likelihood import held_out_figures
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.objectives.base import TrainingObjective, check_objective
-from zoo.options import check_at_least, check_choice, check_fields, did_you_mean
+from zoo.options import check_at_least, check_choice, check_fields
+from zoo.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_module_state,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+from zoo.training.devices import check_device, resolve_device, seed_everything
 from zoo.training.distributed import RanksLost, World, check_splits_by_sequence, current_world
 from zoo.training.noise import global_noise
 from zoo.training.precision import autocast, check_precision
-from zoo.training.threads import available_cores
+from zoo.training.sites import first_nonfinite
 
 SCHEDULES = ("none", "plateau", "cosine")
 NONFINITE = ("stop", "skip")
-DEVICES = ("auto", "cpu", "cuda")
 log = logging.getLogger(__name__)
 
 
@@ -110,35 +112,6 @@ def make_optimizer(model, params: list, options: TrainOptions) -> torch.optim.Op
 
 class TrainingFault(ZooError):
     """Training cannot go on: a non-finite loss, or a validation figure that diverged."""
-
-
-def check_device(name: str, option: str) -> None:
-    """auto, cpu, or cuda where a CUDA device is visible."""
-    if name not in DEVICES:
-        raise ZooError(f"{option}={name!r} is not one of {', '.join(DEVICES)}{did_you_mean(name, DEVICES)}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ZooError(f"{option}=cuda but no CUDA device is visible; use {option}=auto")
-
-
-def resolve_device(name: str, world: World | None = None) -> torch.device:
-    """The device of `name` (auto: CUDA where visible); a rank's GPU is the one of its local rank."""
-    kind = ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-    return torch.device(kind, (world or World()).local_rank) if kind == "cuda" else torch.device(kind)
-
-
-def describe_device(device: torch.device | str = "cpu") -> str:
-    """Where figures were measured: the GPU's name, or the CPU threads torch uses."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    threads = torch.get_num_threads()
-    return f"CPU, {threads} thread{'s' if threads > 1 else ''} ({available_cores()} cores)"
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class Trainer:
