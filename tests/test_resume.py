@@ -38,6 +38,18 @@ class Interrupted(Exception):
     pass
 
 
+def interrupt_after_epoch(trainer: Trainer, epoch: int, monkeypatch) -> None:
+    """Make `trainer` stop with Interrupted at the end of `epoch`, after writing its checkpoints."""
+    write = trainer.write_metrics_csv
+
+    def interrupt():  # the last thing an epoch does, after saving last.pt
+        write()
+        if trainer.epoch == epoch:
+            raise Interrupted
+
+    monkeypatch.setattr(trainer, "write_metrics_csv", interrupt)
+
+
 @pytest.mark.parametrize("schedule", ["plateau", "cosine", "none"])
 def test_a_run_interrupted_after_an_epoch_resumes_onto_the_unbroken_curve(tmp_path, schedule, monkeypatch):
     straight = trainer(tmp_path / "straight", schedule).fit()
@@ -45,14 +57,7 @@ def test_a_run_interrupted_after_an_epoch_resumes_onto_the_unbroken_curve(tmp_pa
     assert len(set(rates)) > 1 or schedule == "none"  # the schedule acts within the run
 
     broken = trainer(tmp_path / "broken", schedule)
-    write = broken.write_metrics_csv
-
-    def interrupt_after_epoch_3():  # the last thing an epoch does, after saving last.pt
-        write()
-        if broken.epoch == 3:
-            raise Interrupted
-
-    monkeypatch.setattr(broken, "write_metrics_csv", interrupt_after_epoch_3)
+    interrupt_after_epoch(broken, 3, monkeypatch)
     with pytest.raises(Interrupted):
         broken.fit()
     resumed = trainer(tmp_path / "resumed", schedule).fit(resume=tmp_path / "broken")
@@ -122,14 +127,7 @@ def test_a_seqgan_run_resumed_mid_adversarial_phase_has_the_losses_of_an_unbroke
                                                                                        monkeypatch):
     straight = seqgan_trainer(tmp_path / "straight", discriminator).fit()
     broken = seqgan_trainer(tmp_path / "broken", discriminator)
-    write = broken.write_metrics_csv
-
-    def interrupt_after_epoch_3():  # steps 7-9: D, its optimiser and the pool have trained for several steps
-        write()
-        if broken.epoch == 3:
-            raise Interrupted
-
-    monkeypatch.setattr(broken, "write_metrics_csv", interrupt_after_epoch_3)
+    interrupt_after_epoch(broken, 3, monkeypatch)  # after 9 steps, 5 adversarial: D, its optimiser, the pool trained
     with pytest.raises(Interrupted):
         broken.fit()
     state = load_checkpoint(tmp_path / "broken")["objective"]
