@@ -30,7 +30,6 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -39,13 +38,14 @@ from omegaconf import OmegaConf
 from zoo.cli import check_key, check_targets, user_errors
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
-from zoo.evaluation.diagnostics import K_UNRELIABLE, pareto_k
+from zoo.evaluation.diagnostics import importance_diagnostics
 from zoo.evaluation.likelihood import fivo_figures, held_out_figures, latent_figures, latent_log_weights, lengths_of
 from zoo.evaluation.plan import evaluation_plan
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.options import build_record, check_at_least, check_choice, check_fields, unknown
+from zoo.reports.evaluation import markdown
 from zoo.reports.figures import write_sequences  # each sequence's figures, as a run folder's test_sequences.npz
-from zoo.reports.weights import weight_posterior
+from zoo.reports.weights import write_weight_draws
 from zoo.training.checkpoint import load_checkpoint, load_module_state, resolve_checkpoint
 from zoo.training.devices import check_device, resolve_device
 
@@ -149,7 +149,7 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     out = ckpt.parent / "evaluation"
     out.mkdir(exist_ok=True)
     if has_weight_latents(model):
-        weights_table = export_weights(guide, options["num_samples"], options["export_weights"], out)
+        weights_table = write_weight_draws(guide, options["num_samples"], options["export_weights"], out)
     progress = cfg.train.get("progress", True)  # the run's train.progress: a bar with the time left
     log.info(evaluation_plan(model, guide, data, split, options["num_samples"], options["num_particles"],
                              options["limit"]).describe())
@@ -160,11 +160,7 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         log_w = latent_log_weights(model, guide, data, split, options["num_particles"], progress=progress, **kw)
         figures = latent_figures(log_w, lengths_of(data, split, options["limit"]))
         figures += fivo_figures(model, guide, data, split, options["num_particles"], progress=progress, **kw)
-        k, ess = pareto_k(log_w)
-        diagnostics = {
-            "pareto_k": k.tolist(), "ess": ess.tolist(), "num_particles": options["num_particles"],
-            "fraction_k_over_0.7": float((k >= K_UNRELIABLE).mean()), "max_k": float(k.max()),
-        }
+        diagnostics = importance_diagnostics(log_w)
     from zoo.run import oracle_report  # NLL-oracle as the run reported it, when the data have an oracle
 
     oracle = oracle_report(model, guide, data, options["oracle_samples"], option="oracle_samples")
@@ -195,56 +191,9 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     write_sequences(out / f"{split}_sequences.npz", figures, split)
-    (out / "report.md").write_text(report(result))
-    log.info(report(result))
+    (out / "report.md").write_text(markdown(result))
+    log.info(markdown(result))
     return result
-
-
-@torch.no_grad()
-def export_weights(guide, num_samples: int, per_site: int, out: Path) -> str:
-    """S draws w_s ~ q(w) of the first `per_site` weights of every site, through ArviZ:
-    weights.nc, weights.png and a summary table."""
-    draws = [guide() for _ in range(num_samples)]
-    by_site = {name: torch.stack([d[name][:per_site] for d in draws]).cpu().numpy() for name in draws[0]}
-    return weight_posterior(by_site, out / "weights.nc", out / "weights.png")
-
-
-def report(result: dict) -> str:
-    """A markdown page: the figures table and, where there are importance weights, their diagnostics."""
-    lines = [f"# {result['model']} on {result['data']}: {result['split']} split", "",
-             f"Checkpoint: `{result['run']}`", "",
-             "| kind | nats/step | ± s.e. | bits/step | nats/sequence | steps | sequences |",
-             "|---|---|---|---|---|---|---|"]
-    unreliable = result["diagnostics"] and result["diagnostics"]["fraction_k_over_0.7"] > 0
-    for f in result["figures"]:
-        flag = " (unreliable: Pareto k >= 0.7)" if unreliable and f["kind"].startswith(("-ELBO", "-IWAE")) else ""
-        stderr = "n/a" if f["stderr"] is None else f"{f['stderr']:.4f}"
-        lines.append(f"| {f['kind']}{flag} | {f['nats_per_step']:.4f} | {stderr} | {f['bits_per_step']:.4f} "
-                     f"| {f['nats_per_sequence']:.2f} | {f['num_steps']} | {f['num_sequences']} |")
-    for f in result.get("oracle", []):
-        stderr = "n/a" if f["stderr"] is None else f"{f['stderr']:.4f}"
-        lines += ["", f"Samples under the oracle: {f['kind']} {f['nats_per_step']:.4f} nats/token "
-                  f"(± {stderr}) over {f['num_sequences']} sequences drawn from the model."]
-    if result.get("two_sample"):
-        from zoo.evaluation.two_sample import describe
-
-        lines += ["", describe(result["two_sample"])]
-    if result.get("calibration"):
-        from zoo.evaluation.calibration import describe as describe_calibration
-
-        lines += ["", describe_calibration(result["calibration"]), "", "![reliability diagram](reliability.png)"]
-    d = result["diagnostics"]
-    if d:
-        k = torch.tensor(d["pareto_k"])
-        lines += ["", f"Importance weights, K = {d['num_particles']} per sequence (PSIS, Vehtari et al. 2024):", "",
-                  f"- Pareto k: median {k.median():.2f}, max {d['max_k']:.2f}; "
-                  f"{100 * d['fraction_k_over_0.7']:.1f}% of sequences at k >= 0.7",
-                  f"- effective sample size: median {torch.tensor(d['ess']).median():.1f} of {d['num_particles']}"]
-    if result["weights_table"]:
-        lines += ["", "Weight posterior q(w): the first weights of each tensor, from `num_samples` draws "
-                  "(ArviZ data in weights.nc):", "", "![posterior of the first weights](weights.png)", "",
-                  result["weights_table"]]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

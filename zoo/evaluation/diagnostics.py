@@ -42,6 +42,14 @@ def pareto_k(log_w: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(k), ess
 
 
+def importance_diagnostics(log_w: torch.Tensor) -> dict:
+    """PSIS diagnostics of K importance weights per sequence, (K, N): each sequence's Pareto k
+    and effective sample size, K, the fraction of sequences at k >= K_UNRELIABLE and the largest k."""
+    k, ess = pareto_k(log_w)
+    return {"pareto_k": k.tolist(), "ess": ess.tolist(), "num_particles": log_w.shape[0],
+            "fraction_k_over_0.7": float((k >= K_UNRELIABLE).mean()), "max_k": float(k.max())}
+
+
 def chain_diagnostics(draws: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     """Convergence figures of Markov chains, {name: (chains, draws, ...)} -> {name: {figure:
     array of one draw's shape}}: the rank-normalised split r-hat and the bulk effective sample

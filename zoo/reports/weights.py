@@ -3,7 +3,10 @@ table and a picture of posterior densities."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import torch
 
 from zoo.evaluation.diagnostics import load_arviz
 
@@ -32,3 +35,12 @@ def weight_posterior(draws: dict[str, np.ndarray], path_nc, path_png, plotted: i
              for name, r in summary.iterrows()]
     del axes
     return "\n".join(rows)
+
+
+@torch.no_grad()
+def write_weight_draws(guide, num_samples: int, per_site: int, out: Path) -> str:
+    """S draws w_s ~ q(w) of the first `per_site` weights of every site, through ArviZ:
+    weights.nc, weights.png and a summary table."""
+    draws = [guide() for _ in range(num_samples)]
+    by_site = {name: torch.stack([d[name][:per_site] for d in draws]).cpu().numpy() for name in draws[0]}
+    return weight_posterior(by_site, out / "weights.nc", out / "weights.png")
