@@ -24,11 +24,11 @@ from bench.common import reload_best, write_json
 from guides.empty import NoLatents
 from guides.weights import MeanFieldWeights
 from zoo.data import tiny_shakespeare
-from zoo.infer.likelihood import held_out_figures
-from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.evaluation.likelihood import held_out_figures
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives import ELBO
+from zoo.training.trainer import Trainer, TrainOptions
 
 
 def train(name: str, data, args) -> dict:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from zoo.infer.checkpoint import load_checkpoint
-from zoo.infer.trainer import describe_device
+from zoo.training.checkpoint import load_checkpoint
+from zoo.training.devices import describe_device
 
 
 def time_steps(steps: dict, repeats: int = 7, inner: int = 5, warmup: int = 3) -> dict[str, float]:

@@ -27,10 +27,11 @@ from bench.common import write_json
 from guides.weights import LowRankWeights, MeanFieldWeights
 from zoo.data.batch import Batch, collate
 from zoo.data.dataset import DataSpec
-from zoo.infer.gold_standard import TRANSITIONS, compare, fit_guide, guide_draws, markov_sequences, nuts_draws
-from zoo.infer.likelihood import Figure
+from zoo.evaluation.gold_standard import TRANSITIONS, compare, fit_guide, guide_draws, markov_sequences, nuts_draws
+from zoo.evaluation.likelihood import Figure
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
+
 
 def chain_nll(batch: Batch) -> Figure:
     """-log p(x) under the chain that made the data: the best any model can do on average."""

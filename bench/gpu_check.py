@@ -30,8 +30,9 @@ from torch.utils._pytree import tree_map
 from bench.common import write_json
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.vocab import Vocabulary
-from zoo.infer.trainer import Trainer, TrainOptions, seed_everything
 from zoo.run import CONFIGS, build_guide, build_model
+from zoo.training.devices import seed_everything
+from zoo.training.trainer import Trainer, TrainOptions
 
 MODELS = ("char_lstm", "bayes_lstm", "vrnn", "srnn", "dmm", "seq_vae")
 # aten's ops that draw random numbers and run on the CPU too (not the recurrent cells, which are

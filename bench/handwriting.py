@@ -37,13 +37,13 @@ from guides.vrnn import VRNNFiltering
 from guides.weights import MeanFieldWeights
 from guides.with_weights import WeightsThenLatents
 from zoo.data import lasa_handwriting
-from zoo.infer.handwriting import write_stroke_sheets
-from zoo.infer.likelihood import held_out_figures
-from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.evaluation.likelihood import held_out_figures
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.vrnn import VRNN
 from zoo.objectives import ELBO
+from zoo.reports.handwriting import write_stroke_sheets
+from zoo.training.trainer import Trainer, TrainOptions
 
 MODELS = ("char_lstm", "bayes_lstm", "vrnn")
 ANCHORS = {  # IAM-OnDB validation, NLL in nats per line of handwriting (lower = better)

@@ -29,13 +29,13 @@ from guides.weights import MeanFieldWeights
 from guides.with_weights import WeightsThenLatents
 from zoo.data import jsb_chorales, tiny_shakespeare
 from zoo.data.dataset import SequenceData
-from zoo.infer.checkpoint import load_checkpoint
-from zoo.infer.likelihood import held_out_figures
-from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.evaluation.likelihood import held_out_figures
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.vrnn import VRNN
 from zoo.objectives import ELBO
+from zoo.training.checkpoint import load_checkpoint
+from zoo.training.trainer import Trainer, TrainOptions
 
 PAIRS = {"jsb": ("vrnn", "bayes_vrnn"), "text": ("char_lstm", "bayes_lstm")}
 

@@ -26,12 +26,12 @@ from bench.common import reload_best, write_json
 from guides.empty import NoLatents
 from guides.vrnn import VRNNFiltering, VRNNSmoothing
 from zoo.data import jsb_chorales
-from zoo.infer.checkpoint import load_checkpoint
-from zoo.infer.likelihood import held_out_figures
-from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.evaluation.likelihood import held_out_figures
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.vrnn import VRNN
 from zoo.objectives import ELBO
+from zoo.training.checkpoint import load_checkpoint
+from zoo.training.trainer import Trainer, TrainOptions
 
 ANCHORS = {"DMM -ELBO": 6.93, "DMM importance-sampled": 6.39, "DMM-Aug": 6.29, "Pyro DMM example -ELBO": 6.87,
            "RNN-NADE": 5.56, "LSTM (Bai 2018)": 8.45}

@@ -34,7 +34,7 @@ from hydra import compose, initialize_config_dir
 
 from bench.common import write_json
 from zoo.data.oracle import load, oracle_for
-from zoo.infer.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle
+from zoo.evaluation.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle
 from zoo.run import train_and_report
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")

@@ -21,16 +21,16 @@ from pathlib import Path
 
 import torch
 
+from guides.empty import NoLatents
 from guides.vrnn import VRNNFiltering
 from guides.weights import MeanFieldWeights
 from guides.with_weights import WeightsThenLatents
-from guides.empty import NoLatents
 from zoo.data.dataset import DataSpec
-from zoo.infer.generate import draw
-from zoo.infer.plots import plot_piano_rolls
+from zoo.evaluation.sampling import draw
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.vrnn import VRNN
+from zoo.reports.plots import plot_piano_rolls
 
 RESULTS = Path(__file__).parent / "results"
 IMAGES = Path(__file__).parents[1] / "docs" / "images"

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from bench.common import command_line, write_json
-from zoo.infer.trainer import describe_device
+from zoo.training.devices import describe_device
 
 RESULTS = Path(__file__).parent / "results"
 DOCS_PAGE = Path(__file__).parents[1] / "docs" / "polyphonic.md"

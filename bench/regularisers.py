@@ -14,7 +14,7 @@ split (train.patience); its test figure is computed at its best validation check
     exact                      char_lstm rows: -log p(x), nats and bits per character
     posterior predictive (S)   bayes_lstm rows: -log (1/S) sum_s p(x | w_s), w_s ~ q(w)
 
-with the expected calibration error of the next-character predictions (zoo.infer.calibration;
+with the expected calibration error of the next-character predictions (zoo.evaluation.calibration;
 the posterior predictive probabilities for bayes_lstm), training minutes, the best epoch, and
 mean ± sd over seeds. Each cell (row, seed) is one `python -m zoo.run` (with a token test
 figure) followed by one `python -m zoo.evaluate ... calibration=true` of its best.pt on the
@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 from bench.common import command_line
-from zoo.infer.trainer import describe_device
+from zoo.training.devices import describe_device
 
 ROOT = Path(__file__).parents[1]  # the commands run here, so the recorded paths are the repository's
 RESULTS = Path(__file__).parent / "results"
@@ -208,7 +208,7 @@ def anchors_text() -> list[str]:
 
 def plot(results: dict, path: Path, title: str) -> None:
     """Validation figure against training minutes, one colour per row, one line per seed."""
-    from zoo.infer.plots import plot_learning_curves
+    from zoo.reports.plots import plot_learning_curves
 
     curves = {}
     for row in [r for r in ROWS if r in results]:

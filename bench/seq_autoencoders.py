@@ -36,15 +36,16 @@ from bench.common import command_line, reload_best, write_json
 from guides.empty import NoLatents
 from guides.seq_encoder import SeqEncoder
 from zoo.data import jsb_phrases, shakespeare_lines
-from zoo.infer.generate import draw, sample_statistics
-from zoo.infer.code_report import write_code_report
-from zoo.infer.likelihood import held_out_figures
-from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.evaluation.likelihood import held_out_figures
+from zoo.evaluation.sample_stats import sample_statistics
+from zoo.evaluation.sampling import draw
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.seq_ae import SeqAE
 from zoo.models.seq_vae import SeqVAE
 from zoo.objectives import ELBO
 from zoo.objectives.latent_code import AAE, GANLatent, MMDLatent
+from zoo.reports.codes import write_code_report
+from zoo.training.trainer import Trainer, TrainOptions
 
 MODELS = ("char_lstm", "seq_ae", "seq_vae", "seq_vae_bowman", "seq_vae_free_bits", "seq_ae_mmd", "seq_ae_gan",
           "seq_ae_aae")

@@ -31,7 +31,7 @@ larger, which the table's header says. Columns, nats per token, mean ± sd over 
     NLL-test     the generator's exact NLL of the oracle's 2,000 test sequences
     BLEU-2..5    mean sentence BLEU (NLTK's, smoothing 1) of `--bleu-samples` drawn sequences against
                  the oracle's test sequences as references; self-BLEU-2..5 of the same against each other
-    2-sample     a classifier two-sample test (zoo.infer.two_sample) of `--two-sample` N drawn against
+    2-sample     a classifier two-sample test (zoo.evaluation.two_sample) of `--two-sample` N drawn against
                  N test sequences: held-out accuracy, 0.5 when the classifier cannot tell them apart
     G updates    the generator's updates: to the best checkpoint for MLE, after D's warm-up for SeqGAN
     minutes      the cell's training time (D's warm-up included; start-up and measurement not)
@@ -53,7 +53,7 @@ Lin et al. 2017 (RankGAN), Guo et al. 2018 (LeakGAN, sequences of 20), Nie et al
 PUBLISHED says which we found in a stored copy of a source and which are only as cited.
 
 `--data shakespeare_lines` keeps the text comparison: MLE then SeqGAN (LSTM D) in this process,
-with the sample statistics of zoo.infer.sample_stats against held-out lines; it writes
+with the sample statistics of zoo.evaluation.sample_stats against held-out lines; it writes
 bench/results/seqgan_shakespeare_lines.json.
 """
 
@@ -75,7 +75,7 @@ from pathlib import Path
 import torch
 
 from bench.common import command_line, reload_best, write_json
-from zoo.infer.trainer import describe_device
+from zoo.training.devices import describe_device
 
 RESULTS = Path(__file__).parent / "results"
 ROWS = ("untrained", "mle", "seqgan_cnn", "seqgan_rnn", "gumbel_gan")
@@ -256,8 +256,8 @@ def trained_generator(folder: Path, data):
     """The model and guide of a cell's best checkpoint, built by zoo.run's wiring from its config."""
     from omegaconf import OmegaConf
 
-    from zoo.infer.checkpoint import load_checkpoint, load_module_state
     from zoo.run import build_guide, build_model
+    from zoo.training.checkpoint import load_checkpoint, load_module_state
 
     state = load_checkpoint(folder, "best.pt")
     cfg = OmegaConf.create(state["config"])
@@ -270,7 +270,7 @@ def trained_generator(folder: Path, data):
 
 def bleu_table(samples: list[list[int]], references) -> dict:
     """BLEU-n of the samples against the references (an NgramMaxima) and self-BLEU-n among them."""
-    from zoo.infer.sample_stats import NgramMaxima
+    from zoo.evaluation.sample_stats import NgramMaxima
 
     own = NgramMaxima(samples, max(BLEU_ORDERS))
     out = {}
@@ -289,9 +289,10 @@ def settings(args) -> dict:
 def measure(model, guide, data, oracle, references, args, seed: int) -> dict:
     """NLL-test (exact), NLL-oracle, BLEU and self-BLEU, and the two-sample test of one generator,
     each with its own seeded draws; the seconds each took."""
-    from zoo.infer.likelihood import held_out_figures
-    from zoo.infer.oracle_metrics import model_samples, nll_oracle
-    from zoo.infer.two_sample import model_two_sample_test
+    from zoo.evaluation.likelihood import held_out_figures
+    from zoo.evaluation.oracle_metrics import nll_oracle
+    from zoo.evaluation.sampling import draw_in_batches
+    from zoo.evaluation.two_sample import model_two_sample_test
 
     out, seconds = {}, {}
     start = time.perf_counter()
@@ -299,7 +300,7 @@ def measure(model, guide, data, oracle, references, args, seed: int) -> dict:
     seconds["nll_test"] = time.perf_counter() - start
     torch.manual_seed(10_000 + seed)
     start = time.perf_counter()
-    samples = model_samples(model, guide, args.samples, oracle.length)  # (n, T)
+    samples = draw_in_batches(model, guide, args.samples, oracle.length)  # (n, T)
     out["nll_oracle"] = nll_oracle(oracle, samples).as_dict()
     seconds["nll_oracle"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -367,7 +368,7 @@ def read_history(folder: Path) -> list[dict]:
 def oracle_rows(args, data, oracle, references) -> dict:
     """The oracle's own held-out sequences (its validation split) measured as a generator's
     samples are, and the uniform generator: the floor and the scale of each column."""
-    from zoo.infer.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle
+    from zoo.evaluation.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle
 
     own = torch.stack(data.valid[: args.samples])  # (n, T), never among the references
     g = torch.Generator().manual_seed(0)
@@ -480,7 +481,7 @@ def oracle_table(args) -> None:
     from hydra.utils import instantiate
 
     from zoo.data.oracle import oracle_for
-    from zoo.infer.sample_stats import NgramMaxima
+    from zoo.evaluation.sample_stats import NgramMaxima
 
     torch.set_num_threads(args.threads)
     data = instantiate(compose_config(mle_overrides(args, args.seeds[0])).data)
@@ -526,8 +527,9 @@ def oracle_table(args) -> None:
 
 def text_figures(model, guide, data, args) -> dict:
     """NLL-test and the sample statistics of the generator as it is now."""
-    from zoo.infer.generate import draw, sample_statistics
-    from zoo.infer.likelihood import held_out_figures
+    from zoo.evaluation.likelihood import held_out_figures
+    from zoo.evaluation.sample_stats import sample_statistics
+    from zoo.evaluation.sampling import draw
 
     model.eval()
     torch.manual_seed(args.seeds[0])
@@ -542,10 +544,10 @@ def text_figures(model, guide, data, args) -> dict:
 def text_comparison(args) -> None:
     from guides.empty import NoLatents
     from zoo.data import shakespeare_lines
-    from zoo.infer.trainer import Trainer, TrainOptions
     from zoo.models.char_lstm import CharLSTM
     from zoo.objectives import ELBO
     from zoo.objectives.seqgan import SeqGAN
+    from zoo.training.trainer import Trainer, TrainOptions
 
     seed = args.seeds[0]
     data = shakespeare_lines.load(max_length=args.max_length)

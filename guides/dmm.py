@@ -12,14 +12,31 @@ emitter's features; those parameters stay the model's.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import pyro
 import torch
 from torch import Tensor, nn
 
+from guides.contract import model_for
 from zoo.data.batch import Batch
-from zoo.errors import ZooError
 from zoo.nn.flows import IAFStack
 from zoo.nn.layers import GaussianHead, reverse_padded
+
+
+@runtime_checkable
+class DMMLike(Protocol):
+    """What the DMM guide reads of its model (zoo.models.dmm.DMM declares it): its sizes and the
+    features of x_t, on a chain with a transition p(z_t | z_{t-1}) from z_0 (`previous`)."""
+
+    z_size: int
+    hidden_size: int
+    feature_size: int  # width of features(x)
+    transition: nn.Module
+
+    def features(self, x: Tensor) -> Tensor: ...
+
+    def previous(self, z: Tensor) -> Tensor: ...
 
 
 class Combiner(nn.Module):
@@ -40,11 +57,9 @@ class DMMGuide(nn.Module):
 
     def __init__(self, model: nn.Module, hidden_size: int | None = None, flows: int = 0):
         super().__init__()
-        if not all(hasattr(model, a) for a in ("transition", "features", "previous")):
-            raise ZooError(f"guide=dmm is a guide for model=dmm, not for {type(model).__name__}")
-        object.__setattr__(self, "dmm", model)  # shared, not owned
+        object.__setattr__(self, "dmm", model_for("dmm", "dmm", model, DMMLike))  # shared, not owned
         hidden = hidden_size or model.hidden_size
-        self.rnn = nn.GRU(model.emitter.feature_size, hidden, batch_first=True)  # one fused GRU over x_T..x_1
+        self.rnn = nn.GRU(model.feature_size, hidden, batch_first=True)  # one fused GRU over x_T..x_1
         self.h_0 = nn.Parameter(torch.zeros(1, 1, hidden))  # the RNN's initial state, learned
         self.combiner = Combiner(model.z_size, hidden)
         self.z_q_0 = nn.Parameter(torch.zeros(model.z_size))  # z_0 of the guide, learned

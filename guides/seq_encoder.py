@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import pyro
 import pyro.distributions as dist
-from torch import nn
+from torch import Tensor, nn
 
+from guides.contract import model_for
 from zoo.data.batch import Batch
-from zoo.errors import ZooError
 from zoo.nn.layers import GaussianHead
 from zoo.nn.sequence_encoder import SequenceEncoder
+
+
+@runtime_checkable
+class SeqVAELike(Protocol):
+    """What the sequence encoder reads of its model (zoo.models.seq_vae.SeqVAE declares it)."""
+
+    z_size: int
+    hidden_size: int
+    feature_size: int  # width of features(x)
+
+    def features(self, x: Tensor) -> Tensor: ...
+
+    def decode(self, z: Tensor, length: int, temperature: float = 1.0, greedy: bool = True) -> Tensor: ...
 
 
 class SeqEncoder(nn.Module):
@@ -24,9 +39,7 @@ class SeqEncoder(nn.Module):
     def __init__(self, model: nn.Module, hidden_size: int | None = None, num_layers: int = 1,
                  bidirectional: bool = True):
         super().__init__()
-        if not all(hasattr(model, a) for a in ("z_size", "features", "feature_size", "decode")):
-            raise ZooError(f"guide=seq_encoder is a guide for model=seq_vae, not for {type(model).__name__}")
-        object.__setattr__(self, "vae", model)  # shared, not owned
+        object.__setattr__(self, "vae", model_for("seq_encoder", "seq_vae", model, SeqVAELike))  # shared, not owned
         self.encoder = SequenceEncoder(model.feature_size, hidden_size or model.hidden_size, num_layers, bidirectional)
         self.head = GaussianHead(self.encoder.output_size, model.z_size)
 

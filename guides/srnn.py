@@ -14,19 +14,34 @@ not own them), so with variational weights the guide runs on the drawn weights t
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import pyro
 import pyro.distributions as dist
 import torch
 from torch import Tensor, nn
 
+from guides.contract import model_for
 from zoo.data.batch import Batch
-from zoo.errors import ZooError
 from zoo.models.srnn import MarkovGaussian
 from zoo.nn.gaussian_path import GaussianPath
 from zoo.nn.layers import MLP, on_real_steps
 from zoo.nn.ragged_gru import RaggedGRU
 
-NEEDS = ("z_size", "hidden_size", "feature_size", "recurrence", "transition", "initial_z")
+
+@runtime_checkable
+class SRNNLike(Protocol):
+    """What the SRNN guides read of their model (zoo.models.srnn.SRNN declares it): its sizes,
+    the recurrence d_t over x, the transition p(z_t | z_{t-1}, d_t) and z_0."""
+
+    z_size: int
+    hidden_size: int  # units of d_t
+    feature_size: int  # width of phi_x(x_t) and of the MLPs
+    transition: MarkovGaussian
+
+    def recurrence(self, x: Tensor, lengths: Tensor, remember: bool = False) -> tuple[Tensor, Tensor, Tensor]: ...
+
+    def initial_z(self, rows: int, like: Tensor) -> Tensor: ...
 
 
 class _SRNNGuide(nn.Module):
@@ -37,9 +52,7 @@ class _SRNNGuide(nn.Module):
 
     def __init__(self, model: nn.Module, summary_size: int):
         super().__init__()
-        if not all(hasattr(model, a) for a in NEEDS):
-            raise ZooError(f"guide={self.name} is a guide for model=srnn, not for {type(model).__name__}")
-        object.__setattr__(self, "srnn", model)  # shared, not owned
+        object.__setattr__(self, "srnn", model_for(self.name, "srnn", model, SRNNLike))  # shared, not owned
         self.combiner = MarkovGaussian(model.z_size, summary_size, model.feature_size)  # NN_q
 
     def summaries(self, d: Tensor, phi_x: Tensor, lengths: Tensor) -> Tensor:

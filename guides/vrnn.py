@@ -3,26 +3,41 @@
 Both draw the path step by step and declare it as one site "z": a GaussianPath, or with
 `flows=N` a FlowPath whose every step goes through N inverse autoregressive flows shared
 across time (zoo.nn.flows). They hold the model to read its feature extractors and
-recurrence; its parameters stay the model's (the guide does not own them).
+recurrence (`VRNNLike` says what they read); its parameters stay the model's (the guide does
+not own them).
 """
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import pyro
 import pyro.distributions as dist
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from guides.contract import model_for
 from zoo.data.batch import Batch
-from zoo.errors import ZooError
 from zoo.nn.flows import IAFStack
 from zoo.nn.layers import MLP, GaussianHead, reverse_padded
 
 
-def _vrnn_of(model, guide_name: str):
-    if not all(hasattr(model, a) for a in ("states", "remember", "step", "features")):
-        raise ZooError(f"guide={guide_name} is a guide for model=vrnn, not for {type(model).__name__}")
-    return model
+@runtime_checkable
+class VRNNLike(Protocol):
+    """What the VRNN guides read of their model (zoo.models.vrnn.VRNN declares it): its sizes,
+    phi_x, h_0, eq. 7 along a path (`unroll`) and where a filtering guide leaves its states."""
+
+    z_size: int
+    hidden_size: int
+    feature_size: int  # width of phi_x(x_t)
+
+    def features(self, x: Tensor) -> Tensor: ...
+
+    def initial_state(self, batch_size: int, like: Tensor) -> Tensor: ...
+
+    def unroll(self, h: Tensor, steps: int, draw_z, read_x) -> tuple[list[Tensor], list[Tensor], Tensor]: ...
+
+    def remember(self, x: Tensor, z: Tensor, h_prev: Tensor) -> None: ...
 
 
 class VRNNFiltering(nn.Module):
@@ -31,23 +46,23 @@ class VRNNFiltering(nn.Module):
 
     def __init__(self, model: nn.Module, flows: int = 0):
         super().__init__()
-        object.__setattr__(self, "vrnn", _vrnn_of(model, "vrnn_filtering"))  # shared, not owned
-        features = model.phi_x[0].out_features
-        self.phi_enc = nn.Sequential(MLP(features + model.hidden_size, model.hidden_size),
+        object.__setattr__(self, "vrnn", model_for("vrnn_filtering", "vrnn", model, VRNNLike))  # shared, not owned
+        self.phi_enc = nn.Sequential(MLP(model.feature_size + model.hidden_size, model.hidden_size),
                                      GaussianHead(model.hidden_size, model.z_size))
         self.flows = IAFStack(model.z_size, flows)  # on every z_t; none: the Gaussian of eq. 9
 
     def forward(self, batch: Batch):
         vrnn, x = self.vrnn, batch.x
         phi_x = vrnn.features(x)  # (B, T, F)
-        h = vrnn.initial_state(batch.batch_size, phi_x)
-        steps, h_prev = self.flows.steps(), []
-        # unbind once: [:, t] in the loop costs a (B, T, .) zero fill per step in backward
-        for phi_x_t in phi_x.unbind(1):
-            loc, scale = self.phi_enc(torch.cat([phi_x_t, h], -1))  # eq. 9
-            z_t = steps.draw(loc, scale)  # (B, Z), through the flows if any
-            h_prev.append(h)
-            h = vrnn.step(phi_x_t, z_t, h)  # eq. 7
+        steps = self.flows.steps()
+        phi_x_t = phi_x.unbind(1)  # unbind once: [:, t] in the loop costs a (B, T, .) zero fill per step in backward
+
+        def propose(t: int, h: Tensor) -> Tensor:
+            loc, scale = self.phi_enc(torch.cat([phi_x_t[t], h], -1))  # eq. 9
+            return steps.draw(loc, scale)  # (B, Z), through the flows if any
+
+        _, h_prev, _ = vrnn.unroll(vrnn.initial_state(batch.batch_size, phi_x), len(phi_x_t), propose,
+                                   lambda t, z, h: phi_x_t[t])  # eq. 7
         with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
             z = pyro.sample("z", steps.path(batch.mask))  # (B, T, Z)
         vrnn.remember(x, z, torch.stack(h_prev, 1))  # the model, replaying this z, reuses h
@@ -67,10 +82,9 @@ class VRNNSmoothing(nn.Module):
 
     def __init__(self, model: nn.Module, hidden_size: int | None = None, flows: int = 0):
         super().__init__()
-        object.__setattr__(self, "vrnn", _vrnn_of(model, "vrnn_smoothing"))  # shared, not owned
+        object.__setattr__(self, "vrnn", model_for("vrnn_smoothing", "vrnn", model, VRNNLike))  # shared, not owned
         hidden = hidden_size or model.hidden_size
-        features = model.phi_x[0].out_features
-        self.backward_rnn = nn.GRU(features, hidden, batch_first=True)
+        self.backward_rnn = nn.GRU(model.feature_size, hidden, batch_first=True)
         self.z_to_hidden = nn.Linear(model.z_size, hidden)
         self.head = GaussianHead(hidden, model.z_size)
         self.z_0 = nn.Parameter(torch.zeros(model.z_size))  # z_0, learned

@@ -22,7 +22,9 @@ import pyro.distributions as dist
 import torch
 from torch import Tensor, nn
 from torch.nn.functional import softplus
+
 from zoo.errors import ZooError
+from zoo.models.bayesian_weights import has_weight_latents
 
 
 def _inverse_softplus(y: float) -> float:
@@ -58,7 +60,7 @@ class _WeightGuide(nn.Module):
     def __init__(self, model: nn.Module, init_scale: float | Sequence[float]):
         super().__init__()
         scale_range(init_scale)  # refused before anything is built
-        if not hasattr(model, "weight_sites"):
+        if not has_weight_latents(model):
             raise ZooError(
                 f"{type(self).__name__} is a guide of weight sites w.*, but {type(model).__name__} has none: "
                 "set model.bayesian_weights=true (model=bayes_lstm does)"

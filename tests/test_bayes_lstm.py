@@ -13,11 +13,11 @@ from guides.weights import LowRankWeights, MeanFieldWeights
 from tests.helpers import toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
-from zoo.infer.likelihood import Figure, weight_kl, weight_posterior_nll
-from zoo.infer.sites import GuideMismatch, check_guide_covers, latent_sites
+from zoo.evaluation.likelihood import Figure, weight_kl, weight_posterior_nll
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives import ELBO
+from zoo.training.sites import GuideMismatch, check_guide_covers, latent_sites
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def test_figures_carry_a_standard_error_over_sequences():
 
 def test_weight_export_takes_float32_draws_that_differ_in_the_last_bits(tmp_path):
     """Two float32 draws 1e-6 apart: ArviZ's density grid would need bins finer than float32 holds."""
-    from zoo.infer.arviz_bridge import weight_posterior
+    from zoo.reports.weights import weight_posterior
 
     draws = np.full((2, 3), 0.1, dtype=np.float32)
     draws[1] += np.float32(1e-6)

@@ -11,8 +11,13 @@ from guides.weights import MeanFieldWeights
 from tests.helpers import QUICK, run_in_process, toy_rolls, toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
-from zoo.infer.calibration import (calibration_bins, next_step_probabilities, predictive_calibration,
-                                   token_network, top_prediction)
+from zoo.evaluation.calibration import (
+    calibration_bins,
+    next_step_probabilities,
+    predictive_calibration,
+    token_network,
+    top_prediction,
+)
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 

@@ -12,7 +12,7 @@ import yaml
 
 from tests.helpers import QUICK, run_in_process
 from zoo.compare import CompareOptions, compare, main, parse
-from zoo.infer.likelihood import Figure
+from zoo.evaluation.likelihood import Figure
 
 LENGTHS = np.random.default_rng(0).integers(5, 40, size=30)  # T_i of 30 test sequences
 

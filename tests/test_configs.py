@@ -5,8 +5,8 @@ from hydra.utils import instantiate
 
 from tests.helpers import composed, toy_rolls, toy_strokes, toy_text
 from zoo.data.batch import collate
-from zoo.infer.sites import check_guide_covers
 from zoo.run import build_guide, build_model
+from zoo.training.sites import check_guide_covers
 
 
 def test_bayes_lstm_is_char_lstm_with_variational_weights():

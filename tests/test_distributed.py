@@ -27,16 +27,16 @@ from guides.weights import MeanFieldWeights
 from tests.helpers import toy_rolls, toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
-from zoo.infer.checkpoint import load_checkpoint
-from zoo.infer.trainer import Trainer, TrainOptions
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.vrnn import VRNN
 from zoo.objectives import ELBO, IWAE
 from zoo.training import World, check_splits_by_sequence, global_noise
+from zoo.training.checkpoint import load_checkpoint
 from zoo.training.distributed import shard_bounds
 from zoo.training.noise import ShardRows
 from zoo.training.threads import available_cores, default_threads, launcher_jobs, use_threads
+from zoo.training.trainer import Trainer, TrainOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("char_lstm", "bayes_lstm", "vrnn")

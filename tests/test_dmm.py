@@ -13,13 +13,13 @@ from tests.helpers import QUICK, composed, run_in_process, run_zoo, toy_rolls, t
 from zoo.data.batch import collate
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.errors import ZooError
-from zoo.infer.importance import iwae_bound, log_weights
-from zoo.infer.sites import check_guide_covers
+from zoo.estimators.importance import iwae_bound, log_weights
 from zoo.models.dmm import DMM
 from zoo.models.vrnn import VRNN
 from zoo.nn.gaussian_path import GaussianPath
 from zoo.objectives import ELBO
 from zoo.run import build_guide, build_model
+from zoo.training.sites import check_guide_covers
 
 
 def toy_real(num_sequences: int = 8, dim: int = 4) -> SequenceData:

@@ -12,14 +12,13 @@ from guides.weights import MeanFieldWeights
 from guides.with_weights import WeightsThenLatents
 from tests.helpers import QUICK, composed, toy_text
 from zoo.errors import ZooError
-from zoo.infer import likelihood
-from zoo.infer.eval_plan import MAX_PARTICLE_STEPS, choose_sizes, evaluation_plan, round_down
-from zoo.infer.likelihood import held_out_figures, latent_log_weights
+from zoo.evaluation import likelihood
+from zoo.evaluation.likelihood import held_out_figures, latent_log_weights
+from zoo.evaluation.plan import MAX_PARTICLE_STEPS, choose_sizes, evaluation_plan, round_down
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.seq_ae import SeqAE
 from zoo.models.seq_vae import SeqVAE
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is fastest
 
@@ -216,7 +215,7 @@ def test_each_pass_holds_at_most_max_row_steps_sequence_particle_steps(monkeypat
     and its SMC figure."""
     from guides.vrnn import VRNNFiltering
     from tests.helpers import toy_rolls
-    from zoo.infer import importance
+    from zoo.estimators import importance
     from zoo.models.vrnn import VRNN
 
     data = toy_rolls()

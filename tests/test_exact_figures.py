@@ -35,8 +35,8 @@ from guides.vrnn import VRNNFiltering, VRNNSmoothing
 from guides.weights import MeanFieldWeights
 from tests.helpers import toy_rolls, toy_text
 from zoo.data.batch import collate
-from zoo.infer.importance import iwae_bound
-from zoo.infer.likelihood import held_out_figures, latent_log_weights, weight_kl
+from zoo.estimators.importance import iwae_bound
+from zoo.evaluation.likelihood import held_out_figures, latent_log_weights, weight_kl
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.vrnn import VRNN

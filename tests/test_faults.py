@@ -14,12 +14,12 @@ import torch
 from guides.empty import NoLatents
 from tests.helpers import QUICK, composed, run_zoo, toy_text
 from zoo.data.batch import collate
-from zoo.infer.checkpoint import CheckpointError, load_checkpoint
-from zoo.infer.likelihood import Figure
-from zoo.infer.sites import first_nonfinite
-from zoo.infer.trainer import Trainer, TrainingFault, TrainOptions
+from zoo.evaluation.likelihood import Figure
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives import ELBO
+from zoo.training.checkpoint import CheckpointError, load_checkpoint
+from zoo.training.sites import first_nonfinite
+from zoo.training.trainer import Trainer, TrainingFault, TrainOptions
 
 
 class PoisonedELBO(ELBO):

@@ -18,9 +18,9 @@ from guides.vrnn import VRNNFiltering, VRNNSmoothing
 from tests.helpers import QUICK, kalman, run_in_process, toy_rolls
 from zoo.data.batch import collate
 from zoo.errors import ZooError
+from zoo.estimators.importance import log_weights
 from zoo.estimators.smc import effective_sample_size, resample, smc_log_marginal
-from zoo.infer.importance import log_weights
-from zoo.infer.likelihood import held_out_figures
+from zoo.evaluation.likelihood import held_out_figures
 from zoo.models.vrnn import VRNN
 from zoo.objectives.fivo import FIVO
 

@@ -15,12 +15,12 @@ from guides.vrnn import VRNNFiltering, VRNNSmoothing
 from tests.helpers import QUICK, run_in_process, toy_rolls
 from zoo.data.batch import collate
 from zoo.errors import ZooError
-from zoo.infer.sites import check_guide_covers, latent_sites
 from zoo.models.dmm import DMM
 from zoo.models.vrnn import VRNN
 from zoo.nn.flows import FlowPath, IAFStack
 from zoo.nn.gaussian_path import GaussianPath
 from zoo.objectives import ELBO
+from zoo.training.sites import check_guide_covers, latent_sites
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from guides.weights import MeanFieldWeights
 from zoo.data.batch import collate
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
-from zoo.infer.arviz_bridge import chain_diagnostics
-from zoo.infer.gold_standard import compare, fit_guide, guide_draws, markov_sequences, nuts_draws, predictive_nll
+from zoo.evaluation.diagnostics import chain_diagnostics
+from zoo.evaluation.gold_standard import compare, fit_guide, guide_draws, markov_sequences, nuts_draws, predictive_nll
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 

@@ -16,7 +16,7 @@ import torch
 from bench import gpu_check
 from tests.helpers import QUICK, command, run_in_process, run_zoo
 from zoo.errors import ZooError
-from zoo.infer.trainer import TrainOptions
+from zoo.training.trainer import TrainOptions
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device is visible")
 needs_two_gpus = pytest.mark.skipif(torch.cuda.device_count() < 2, reason="fewer than two CUDA devices")

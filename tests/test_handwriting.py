@@ -13,7 +13,7 @@ from zoo.data import iam_ondb, lasa_handwriting
 from zoo.data.errors import DataError
 from zoo.data.strokes import to_steps, to_strokes
 from zoo.errors import ZooError
-from zoo.infer.handwriting import sampling_bias
+from zoo.evaluation.sampling import sampling_bias
 from zoo.models.char_lstm import CharLSTM
 from zoo.nn.pen_mixture import MAX_RHO, MixtureDensityEmitter
 

@@ -11,14 +11,14 @@ from guides.weights import MeanFieldWeights
 from guides.with_weights import WeightsThenLatents
 from tests.helpers import toy_rolls
 from zoo.data.batch import collate
-from zoo.infer.importance import iwae_bound
-from zoo.infer.likelihood import held_out_figures, latent_log_weights, weight_kl
-from zoo.infer.mmd import mmd2
-from zoo.infer.sites import check_guide_covers, latent_sites
+from zoo.estimators.importance import iwae_bound
+from zoo.estimators.mmd import mmd2
+from zoo.evaluation.likelihood import held_out_figures, latent_log_weights, weight_kl
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.vrnn import VRNN
 from zoo.nn.swap import swap_parameters
 from zoo.objectives import ELBO
+from zoo.training.sites import check_guide_covers, latent_sites
 
 
 @pytest.fixture
@@ -135,9 +135,9 @@ def test_the_state_regulariser_pulls_the_guide_towards_the_prior(rolls, kind):
 
 
 def test_the_state_regulariser_refuses_a_model_without_a_state_path(rolls):
+    from guides.empty import NoLatents
     from zoo.errors import ZooError
     from zoo.models.char_lstm import CharLSTM
-    from guides.empty import NoLatents
     from zoo.objectives.state_regulariser import StateRegularisedELBO
 
     model = CharLSTM(rolls.spec, hidden_size=4)

@@ -10,7 +10,7 @@ import torch
 
 from tests import helpers
 from zoo.data.batch import collate
-from zoo.infer.importance import chunked_log_weights, log_weights
+from zoo.estimators.importance import chunked_log_weights, log_weights
 
 A, Q, R = 0.9, 0.5, 0.7  # z_t = A z_{t-1} + N(0, Q^2); x_t = z_t + N(0, R^2); z_1 ~ N(0, 1)
 

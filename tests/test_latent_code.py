@@ -9,7 +9,7 @@ from guides.empty import NoLatents
 from tests.helpers import QUICK, run_zoo, toy_rolls
 from zoo.data.batch import collate
 from zoo.errors import ZooError
-from zoo.infer.mmd import mmd2
+from zoo.estimators.mmd import mmd2
 from zoo.models.seq_ae import SeqAE
 from zoo.objectives.latent_code import AAE, GANLatent, MMDLatent
 

@@ -1,4 +1,4 @@
-"""Piano rolls as MIDI files (zoo.infer.midi): the round trip, one note per held key, and the
+"""Piano rolls as MIDI files (zoo.reports.midi): the round trip, one note per held key, and the
 MIDI files written beside sampled piano rolls."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import torch
 from tests.helpers import QUICK, run_in_process, toy_rolls
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
-from zoo.infer.generate import write_samples
-from zoo.infer.midi import TICKS_PER_BEAT, midi_to_roll, note_spans, roll_to_midi
+from zoo.reports.midi import TICKS_PER_BEAT, midi_to_roll, note_spans, roll_to_midi
+from zoo.reports.samples import write_samples
 
 MIDDLE_C = 60 - 21  # the roll's column of MIDI note 60
 

@@ -12,9 +12,9 @@ from tests.helpers import QUICK, command, composed, run_zoo
 from zoo.data.batch import collate
 from zoo.data.oracle import START, Oracle, OracleLSTM, load, oracle_for
 from zoo.errors import ZooError
-from zoo.infer.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle
-from zoo.infer.sites import check_guide_covers
+from zoo.evaluation.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle
 from zoo.run import build
+from zoo.training.sites import check_guide_covers
 
 SMALL = {"vocab_size": 100, "length": 12, "num_train": 300, "num_valid": 50, "num_test": 1000, "seed": 5}
 

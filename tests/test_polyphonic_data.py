@@ -157,7 +157,7 @@ def test_a_bad_max_len_is_named_before_the_file_is_read(tmp_path, max_len):
 
 
 def test_a_bad_max_len_on_the_command_line_is_named(shared_data):
-    from zoo.options import check_targets
+    from zoo.cli import check_targets
 
     with pytest.raises(ZooError, match="data.max_len=0 must be at least 1"):
         check_targets(composed("data=musedata", "data.max_len=0"))

@@ -11,12 +11,12 @@ from guides.weights import MeanFieldWeights
 from tests.helpers import QUICK, composed, run_in_process, toy_rolls, toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
-from zoo.infer.checkpoint import CheckpointError
-from zoo.infer.trainer import Trainer, TrainOptions
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives import ELBO
 from zoo.run import build
+from zoo.training.checkpoint import CheckpointError
+from zoo.training.trainer import Trainer, TrainOptions
 
 OPTIONS = dict(batch_size=4, lr=0.01, progress=False, patience=100, lr_schedule="none", max_epochs=3,
                steps_per_epoch=5)
@@ -195,7 +195,7 @@ def test_the_test_figure_is_computed_at_the_best_validation_checkpoint(tmp_path)
     """With a step size too large for the toy run, validation is best at an early epoch and worse
     at the last; the reported test figure is best.pt's, not last.pt's."""
     from zoo.evaluate import load_run
-    from zoo.infer.likelihood import exact_nll
+    from zoo.evaluation.likelihood import exact_nll
 
     metrics = run_in_process(tmp_path, "model=char_lstm", "data=jsb_chorales", *QUICK, "model.net.hidden_size=8",
                              "train.max_epochs=4", "train.lr=0.5", "train.patience=4", "train.lr_schedule=none")

@@ -13,11 +13,12 @@ import torch
 
 from guides.empty import NoLatents
 from tests.helpers import QUICK, run_zoo, toy_text
-from zoo.infer.checkpoint import load_checkpoint
-from zoo.infer.likelihood import Figure
-from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.evaluation.likelihood import Figure
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives import ELBO
+from zoo.objectives.seqgan import SeqGAN
+from zoo.training.checkpoint import load_checkpoint
+from zoo.training.trainer import Trainer, TrainOptions
 
 EPOCHS = 6
 
@@ -37,6 +38,18 @@ class Interrupted(Exception):
     pass
 
 
+def interrupt_after_epoch(trainer: Trainer, epoch: int, monkeypatch) -> None:
+    """Make `trainer` stop with Interrupted at the end of `epoch`, after writing its checkpoints."""
+    write = trainer.write_metrics_csv
+
+    def interrupt():  # the last thing an epoch does, after saving last.pt
+        write()
+        if trainer.epoch == epoch:
+            raise Interrupted
+
+    monkeypatch.setattr(trainer, "write_metrics_csv", interrupt)
+
+
 @pytest.mark.parametrize("schedule", ["plateau", "cosine", "none"])
 def test_a_run_interrupted_after_an_epoch_resumes_onto_the_unbroken_curve(tmp_path, schedule, monkeypatch):
     straight = trainer(tmp_path / "straight", schedule).fit()
@@ -44,14 +57,7 @@ def test_a_run_interrupted_after_an_epoch_resumes_onto_the_unbroken_curve(tmp_pa
     assert len(set(rates)) > 1 or schedule == "none"  # the schedule acts within the run
 
     broken = trainer(tmp_path / "broken", schedule)
-    write = broken.write_metrics_csv
-
-    def interrupt_after_epoch_3():  # the last thing an epoch does, after saving last.pt
-        write()
-        if broken.epoch == 3:
-            raise Interrupted
-
-    monkeypatch.setattr(broken, "write_metrics_csv", interrupt_after_epoch_3)
+    interrupt_after_epoch(broken, 3, monkeypatch)
     with pytest.raises(Interrupted):
         broken.fit()
     resumed = trainer(tmp_path / "resumed", schedule).fit(resume=tmp_path / "broken")
@@ -101,3 +107,34 @@ def test_a_run_killed_mid_epoch_and_resumed_reports_what_an_unbroken_run_reports
         assert (a["kind"], a["num_steps"]) == (b["kind"], b["num_steps"])
         assert b["nats_per_step"] == pytest.approx(a["nats_per_step"], rel=1e-6)
     assert resumed["sample_statistics"] == pytest.approx(unbroken["sample_statistics"], rel=1e-6)
+
+
+def seqgan_trainer(run_dir, discriminator: str) -> Trainer:
+    data = toy_text(num_sequences=24)
+    torch.manual_seed(0)
+    model = CharLSTM(data.spec, hidden_size=8)
+    objective = SeqGAN(pretrain_steps=4, discriminator_pretrain_steps=2, rollouts=2, discriminator=discriminator,
+                       discriminator_hidden=8, discriminator_embedding=8, discriminator_rounds=1,
+                       discriminator_pretrain_rounds=1, discriminator_epochs=1, discriminator_negatives=8,
+                       discriminator_batch_size=4)
+    options = TrainOptions(max_epochs=5, steps_per_epoch=3, batch_size=4, lr=0.01, lr_schedule="none",
+                           patience=100, progress=False)
+    return Trainer(model, NoLatents(model), objective, data, options, run_dir)
+
+
+@pytest.mark.parametrize("discriminator", ["rnn", "cnn"])
+def test_a_seqgan_run_resumed_mid_adversarial_phase_has_the_losses_of_an_unbroken_one(tmp_path, discriminator,
+                                                                                       monkeypatch):
+    straight = seqgan_trainer(tmp_path / "straight", discriminator).fit()
+    broken = seqgan_trainer(tmp_path / "broken", discriminator)
+    interrupt_after_epoch(broken, 3, monkeypatch)  # after 9 steps, 5 adversarial: D, its optimiser, the pool trained
+    with pytest.raises(Interrupted):
+        broken.fit()
+    state = load_checkpoint(tmp_path / "broken")["objective"]
+    assert state["discriminator"] is not None and state["adversarial_steps"] == 5
+    resumed = seqgan_trainer(tmp_path / "resumed", discriminator)
+    history = resumed.fit(resume=tmp_path / "broken")
+    assert [h["epoch"] for h in history] == list(range(1, 6))
+    for a, b in zip(straight, history):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-6, abs=1e-9)
+        assert b["valid_nats_per_step"] == pytest.approx(a["valid_nats_per_step"], rel=1e-6)

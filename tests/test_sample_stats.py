@@ -5,9 +5,17 @@ import math
 import pytest
 import torch
 
-from zoo.infer.mmd import mmd2
-from zoo.infer.sample_stats import (
-    bleu, distinct_n, js_divergence, ngrams, note_lengths, roll_statistics, self_bleu, text_statistics, token_statistics,
+from zoo.estimators.mmd import mmd2
+from zoo.evaluation.sample_stats import (
+    bleu,
+    distinct_n,
+    js_divergence,
+    ngrams,
+    note_lengths,
+    roll_statistics,
+    self_bleu,
+    text_statistics,
+    token_statistics,
 )
 
 

@@ -20,18 +20,24 @@ from tests.helpers import QUICK, composed, run_zoo, toy_rolls, toy_text
 from zoo.data import jsb_chorales, jsb_phrases, shakespeare_lines
 from zoo.data.batch import collate
 from zoo.errors import ZooError
-from zoo.infer.code_report import write_code_report
-from zoo.infer.homotopy import codes, homotopy, reconstruct
-from zoo.infer.latent_code import diagnose, kl_per_dimension, latent_code_report, mutual_information
-from zoo.infer.likelihood import held_out_figures
-from zoo.infer.sites import check_guide_covers
+from zoo.evaluation.latent_code import (
+    codes,
+    diagnose,
+    homotopy,
+    kl_per_dimension,
+    latent_code_report,
+    mutual_information,
+    reconstruct,
+)
+from zoo.evaluation.likelihood import held_out_figures
 from zoo.models.seq_ae import SeqAE
 from zoo.models.seq_vae import SeqVAE
 from zoo.models.vrnn import VRNN
 from zoo.objectives import ELBO
 from zoo.objectives.anneal import ScaleLatents, kl_weight, linear_beta, sigmoid_beta
 from zoo.objectives.free_bits import free_bits_loss
-
+from zoo.reports.codes import write_code_report
+from zoo.training.sites import check_guide_covers
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is fastest
 

@@ -14,8 +14,8 @@ from zoo.data.dataset import DataSpec
 from zoo.models.char_lstm import CharLSTM
 from zoo.nn.cnn_discriminator import SEQGAN_FILTER_SIZES, SEQGAN_NUM_FILTERS, ConvolutionalDiscriminator
 from zoo.nn.discriminator import RecurrentDiscriminator
-from zoo.objectives.seqgan import SeqGAN
 from zoo.objectives.policy_gradient import leave_one_out_baseline, reinforce_surrogate, rollout_values
+from zoo.objectives.seqgan import SeqGAN
 
 V, T = 3, 3
 

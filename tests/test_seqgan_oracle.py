@@ -29,7 +29,7 @@ from zoo.data.seqgan_oracle import (
     seqgan_oracle,
 )
 from zoo.errors import ZooError
-from zoo.infer.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle
+from zoo.evaluation.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,13 @@ from tests.helpers import QUICK, composed, run_in_process, run_zoo, toy_rolls, t
 from zoo.data.batch import collate
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.errors import ZooError
-from zoo.infer.importance import log_weights
-from zoo.infer.sites import check_guide_covers
+from zoo.estimators.importance import log_weights
 from zoo.models.srnn import SRNN, SRNNPrior
 from zoo.models.vrnn import VRNN
 from zoo.nn import layers, ragged_gru
 from zoo.objectives import ELBO
 from zoo.run import build_guide, build_model
+from zoo.training.sites import check_guide_covers
 
 GUIDES = [SRNNSmoothing, SRNNFiltering]
 

@@ -90,7 +90,7 @@ def test_evaluate_writes_the_per_sequence_figures_of_its_split(sweep):
 
 
 def test_a_figure_keeps_its_sequences_and_shares_a_term_added_per_step():
-    from zoo.infer.likelihood import Figure
+    from zoo.evaluation.likelihood import Figure
 
     nll, lengths = torch.tensor([6.0, 3.0, 9.0]), torch.tensor([3, 1, 2])
     figure = Figure.from_sequences("-ELBO", nll, lengths)

@@ -14,10 +14,10 @@ from guides.empty import NoLatents
 from zoo.data import DataError, load_text
 from zoo.data.text import READ_BYTES, TextWindows, WindowedText, read_ids, window_offsets
 from zoo.errors import ZooError
-from zoo.infer.likelihood import exact_nll
-from zoo.infer.trainer import Trainer, TrainOptions
+from zoo.evaluation.likelihood import exact_nll
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives import ELBO
+from zoo.training.trainer import Trainer, TrainOptions
 
 SEQ_LEN = 16
 

@@ -6,11 +6,11 @@ import torch
 from guides.empty import NoLatents
 from guides.weights import MeanFieldWeights
 from tests.helpers import toy_text
-from zoo.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from zoo.infer.trainer import Trainer, TrainOptions
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives import ELBO
+from zoo.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from zoo.training.trainer import Trainer, TrainOptions
 
 OPTIONS = dict(batch_size=4, lr=0.01, progress=False, patience=100, lr_schedule="none")
 

@@ -38,8 +38,8 @@ def test_the_dmm_pair_fits_and_weighs_each_sequence_of_a_ragged_batch_as_alone(m
 
     from tests.helpers import toy_rolls
     from zoo.data.batch import collate
-    from zoo.infer.importance import log_weights
-    from zoo.infer.sites import check_guide_covers
+    from zoo.estimators.importance import log_weights
+    from zoo.training.sites import check_guide_covers
 
     data = toy_rolls()
     model = DMM(data.spec, z_size=3, hidden_size=8)

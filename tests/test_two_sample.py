@@ -13,7 +13,7 @@ from torch import nn
 
 from tests.helpers import QUICK, run_in_process
 from zoo.data.dataset import DataSpec, SequenceData
-from zoo.infer.two_sample import (
+from zoo.evaluation.two_sample import (
     accuracy_test,
     classifier_two_sample_test,
     end_mark,

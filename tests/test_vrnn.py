@@ -9,12 +9,12 @@ from guides.vrnn import VRNNFiltering, VRNNSmoothing
 from tests.helpers import toy_rolls, toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
-from zoo.infer.importance import chunked_log_weights, iwae_bound, log_weights
-from zoo.infer.sites import check_guide_covers
+from zoo.estimators.importance import chunked_log_weights, iwae_bound, log_weights
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.vrnn import VRNN
 from zoo.objectives import ELBO, IWAE
 from zoo.objectives.anneal import ScaleLatents
+from zoo.training.sites import check_guide_covers
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_standard_prior_is_vrnn_i(rolls):
 
 
 def test_iwae_objective_is_the_scaled_sum_of_per_sequence_bounds_and_refuses_weight_models(model, rolls):
-    """-(N / B) sum_b IWAE-K(x_b), with the bounds of zoo.infer.importance from the same draws;
+    """-(N / B) sum_b IWAE-K(x_b), with the bounds of zoo.estimators.importance from the same draws;
     its gradient reaches the model and the guide. Weight latents are shared across sequences,
     so a model with them is refused."""
     from guides.weights import MeanFieldWeights

@@ -13,7 +13,7 @@ from guides.weights import LowRankWeights, MeanFieldWeights, initial_rho
 from tests.helpers import toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
-from zoo.infer.likelihood import weight_kl
+from zoo.evaluation.likelihood import weight_kl
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives import ELBO

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.errors import InstantiationException
 
 from zoo.errors import ZooError
-from zoo.options import did_you_mean
+from zoo.options import check_arguments, did_you_mean
 
 
 def one_line(error: BaseException) -> str:
@@ -142,3 +143,34 @@ def check_key(cfg, key: str) -> None:
                            f"{where or 'the config'} are {', '.join(sorted(options))}")
         path.append(part)
         node = OmegaConf.select(cfg, ".".join(path), throw_on_missing=False)
+
+
+# -- a composed config's `_target_` nodes, checked before anything is built -------------------------
+
+
+def check_target(node: Mapping, key: str) -> None:
+    """check_arguments for one `_target_` node of a config."""
+    import hydra.utils
+
+    try:
+        target = hydra.utils.get_object(node["_target_"])
+    except Exception:
+        raise ZooError(f"{key}._target_={node['_target_']!r} cannot be imported") from None
+    check_arguments(target, node, key, node["_target_"])
+
+
+def check_targets(cfg: Mapping, key: str = "") -> None:
+    """check_target on every `_target_` node of a config tree; a mandatory value left
+    unset (`???`) is named with how to give it."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    for name, value in cfg.items():
+        if value == "???":
+            raise ZooError(f"{key}.{name} has no value and needs one: add {key}.{name}=...")
+    if "_target_" in cfg:
+        check_target(cfg, key)
+    for name, value in cfg.items():
+        if isinstance(value, Mapping):
+            check_targets(value, f"{key}.{name}" if key else str(name))

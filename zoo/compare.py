@@ -170,7 +170,7 @@ def run_config(path: Path) -> dict:
         return yaml.safe_load(saved.read_text()) or {}
     for name in ("last.pt", "best.pt"):
         if (path / name).is_file():
-            from zoo.infer.checkpoint import load_checkpoint
+            from zoo.training.checkpoint import load_checkpoint
 
             return load_checkpoint(path, name)["config"]
     raise ZooError(f"{path} has neither .hydra/config.yaml nor a checkpoint: its config is unknown")
@@ -340,7 +340,7 @@ def paired_difference(first: Group, second: Group, kind: str) -> Difference:
     (Figure.from_sequences), plus the difference of terms shared by all sequences."""
     import torch
 
-    from zoo.infer.likelihood import Figure
+    from zoo.evaluation.likelihood import Figure
 
     pair = Difference(first.name, second.name, kind)
     try:
@@ -496,28 +496,17 @@ def write_csv(c: Comparison, out: Path) -> None:
 
 def plot_learning_curves(groups: list[Group], path: Path) -> None:
     """Validation NLL per step against training step from each run's metrics.csv, one line per
-    seed, one colour per group."""
-    import matplotlib
+    seed, one colour per group (zoo.reports.plots)."""
+    from zoo.reports.plots import plot_learning_curves as plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, g in enumerate(groups):
-        curves = [r.curve for r in g.runs if r.curve]
-        for j, curve in enumerate(curves):
-            seeds = f"{len(curves)} seed{'s' * (len(curves) > 1)}"
-            label = f"{g.name} ({curve[0].get('valid_kind', 'valid')}, {seeds})" if j == 0 else None
-            ax.plot([float(row["step"]) for row in curve], [float(row["valid_nats_per_step"]) for row in curve],
-                    color=f"C{i % 10}", alpha=0.8, marker=".", label=label)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("validation nats per step")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    curves = {}
+    for g in groups:
+        runs = [r.curve for r in g.runs if r.curve]
+        if runs:
+            seeds = f"{len(runs)} seed{'s' * (len(runs) > 1)}"
+            curves[f"{g.name} ({runs[0][0].get('valid_kind', 'valid')}, {seeds})"] = [
+                [(float(row["step"]), float(row["valid_nats_per_step"])) for row in run] for run in runs]
+    plot(curves, path, "validation nats per step", xlabel="training step")
 
 
 def write_report(c: Comparison, out: Path) -> str:

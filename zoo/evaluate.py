@@ -13,13 +13,13 @@ sequence's importance weights (k >= 0.7 marks the ELBO and IWAE figures as unrel
 models with weight latents, draws of the first `export_weights` weights of each tensor as
 ArviZ data (weights.nc), their summary table and a posterior plot (weights.png). On data drawn
 from a known oracle (data=oracle), the NLL-oracle of `oracle_samples` sequences drawn from the
-model too (zoo.infer.oracle_metrics). With two_sample=N (0, off, by default; 1000 is typical),
-a classifier two-sample test of N drawn sequences against N of the split (zoo.infer.two_sample):
+model too (zoo.evaluation.oracle_metrics). With two_sample=N (0, off, by default; 1000 is typical),
+a classifier two-sample test of N drawn sequences against N of the split (zoo.evaluation.two_sample):
 a fresh recurrent classifier's held-out accuracy, 0.5 when it cannot tell them apart; the
 classifier takes at most `two_sample_steps` Adam steps. With calibration=true, for models that
 predict the next token by a softmax (char_lstm, bayes_lstm), the expected calibration error of
 the top-1 next-step predictions in `calibration_bins` equal-width confidence bins
-(zoo.infer.calibration; for variational weights the posterior predictive of `num_samples`
+(zoo.evaluation.calibration; for variational weights the posterior predictive of `num_samples`
 draws) and a reliability diagram, reliability.png.
 """
 
@@ -31,20 +31,23 @@ import logging
 import sys
 from dataclasses import dataclass
 from typing import ClassVar
-from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
-from zoo.cli import check_key, user_errors
+from zoo.cli import check_key, check_targets, user_errors
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
-from zoo.infer.arviz_bridge import K_UNRELIABLE, pareto_k, weight_posterior
-from zoo.infer.checkpoint import load_checkpoint, load_module_state, resolve_checkpoint
-from zoo.infer.eval_plan import evaluation_plan
-from zoo.infer.likelihood import fivo_figures, held_out_figures, latent_figures, latent_log_weights, lengths_of
-from zoo.infer.trainer import check_device, resolve_device
-from zoo.options import build_record, check_at_least, check_choice, check_fields, check_targets, unknown
+from zoo.evaluation.diagnostics import importance_diagnostics
+from zoo.evaluation.likelihood import fivo_figures, held_out_figures, latent_figures, latent_log_weights, lengths_of
+from zoo.evaluation.plan import evaluation_plan
+from zoo.models.bayesian_weights import has_weight_latents
+from zoo.options import build_record, check_at_least, check_choice, check_fields, unknown
+from zoo.reports.evaluation import markdown
+from zoo.reports.figures import write_sequences  # each sequence's figures, as a run folder's test_sequences.npz
+from zoo.reports.weights import write_weight_draws
+from zoo.training.checkpoint import load_checkpoint, load_module_state, resolve_checkpoint
+from zoo.training.devices import check_device, resolve_device
 
 log = logging.getLogger("zoo")
 
@@ -137,7 +140,7 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     ckpt = resolve_checkpoint(options["run"], options["checkpoint"])
     cfg, data, model, guide, state = load_run(str(ckpt), overrides=overrides, device=device)
     if options["calibration"]:
-        from zoo.infer.calibration import token_network
+        from zoo.evaluation.calibration import token_network
 
         token_network(model)  # a model without next-token probabilities is refused before any figure
     torch.manual_seed(options["seed"])
@@ -145,37 +148,33 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     diagnostics, weights_table = None, None
     out = ckpt.parent / "evaluation"
     out.mkdir(exist_ok=True)
-    if hasattr(model, "weight_sites"):
-        weights_table = export_weights(guide, options["num_samples"], options["export_weights"], out)
+    if has_weight_latents(model):
+        weights_table = write_weight_draws(guide, options["num_samples"], options["export_weights"], out)
     progress = cfg.train.get("progress", True)  # the run's train.progress: a bar with the time left
     log.info(evaluation_plan(model, guide, data, split, options["num_samples"], options["num_particles"],
                              options["limit"]).describe())
-    if any(hasattr(model, a) for a in ("weight_sites", "log_prob", "reconstruction_log_prob")):
+    if has_weight_latents(model) or any(hasattr(model, a) for a in ("log_prob", "reconstruction_log_prob")):
         figures = held_out_figures(model, guide, data, split, options["num_samples"], options["num_particles"],
                                    train_steps=data.num_steps("train"), progress=progress, **kw)
     else:
         log_w = latent_log_weights(model, guide, data, split, options["num_particles"], progress=progress, **kw)
         figures = latent_figures(log_w, lengths_of(data, split, options["limit"]))
         figures += fivo_figures(model, guide, data, split, options["num_particles"], progress=progress, **kw)
-        k, ess = pareto_k(log_w)
-        diagnostics = {
-            "pareto_k": k.tolist(), "ess": ess.tolist(), "num_particles": options["num_particles"],
-            "fraction_k_over_0.7": float((k >= K_UNRELIABLE).mean()), "max_k": float(k.max()),
-        }
+        diagnostics = importance_diagnostics(log_w)
     from zoo.run import oracle_report  # NLL-oracle as the run reported it, when the data have an oracle
 
     oracle = oracle_report(model, guide, data, options["oracle_samples"], option="oracle_samples")
     two_sample = None
     if options["two_sample"]:
-        from zoo.infer.two_sample import model_two_sample_test
+        from zoo.evaluation.two_sample import model_two_sample_test
 
         log.info(f"two-sample test: {options['two_sample']} drawn against {options['two_sample']} {split} sequences")
         two_sample = model_two_sample_test(model, guide, data, options["two_sample"], split, options["seed"], device,
                                            steps=options["two_sample_steps"])
     calibration = None
     if options["calibration"]:
-        from zoo.infer.calibration import predictive_calibration
-        from zoo.infer.plots import plot_reliability
+        from zoo.evaluation.calibration import predictive_calibration
+        from zoo.reports.plots import plot_reliability
 
         log.info(f"calibration: next-step predictions on the {split} split, {options['calibration_bins']} bins")
         calibration = predictive_calibration(model, guide, data, split, options["num_samples"],
@@ -191,59 +190,10 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         **({"calibration": calibration} if calibration else {}),
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
-    from zoo.run import write_sequences  # each sequence's figures, as a run folder's test_sequences.npz
-
     write_sequences(out / f"{split}_sequences.npz", figures, split)
-    (out / "report.md").write_text(report(result))
-    log.info(report(result))
+    (out / "report.md").write_text(markdown(result))
+    log.info(markdown(result))
     return result
-
-
-@torch.no_grad()
-def export_weights(guide, num_samples: int, per_site: int, out: Path) -> str:
-    """S draws w_s ~ q(w) of the first `per_site` weights of every site, through ArviZ:
-    weights.nc, weights.png and a summary table."""
-    draws = [guide() for _ in range(num_samples)]
-    by_site = {name: torch.stack([d[name][:per_site] for d in draws]).cpu().numpy() for name in draws[0]}
-    return weight_posterior(by_site, out / "weights.nc", out / "weights.png")
-
-
-def report(result: dict) -> str:
-    """A markdown page: the figures table and, where there are importance weights, their diagnostics."""
-    lines = [f"# {result['model']} on {result['data']}: {result['split']} split", "",
-             f"Checkpoint: `{result['run']}`", "",
-             "| kind | nats/step | ± s.e. | bits/step | nats/sequence | steps | sequences |",
-             "|---|---|---|---|---|---|---|"]
-    unreliable = result["diagnostics"] and result["diagnostics"]["fraction_k_over_0.7"] > 0
-    for f in result["figures"]:
-        flag = " (unreliable: Pareto k >= 0.7)" if unreliable and f["kind"].startswith(("-ELBO", "-IWAE")) else ""
-        stderr = "n/a" if f["stderr"] is None else f"{f['stderr']:.4f}"
-        lines.append(f"| {f['kind']}{flag} | {f['nats_per_step']:.4f} | {stderr} | {f['bits_per_step']:.4f} "
-                     f"| {f['nats_per_sequence']:.2f} | {f['num_steps']} | {f['num_sequences']} |")
-    for f in result.get("oracle", []):
-        stderr = "n/a" if f["stderr"] is None else f"{f['stderr']:.4f}"
-        lines += ["", f"Samples under the oracle: {f['kind']} {f['nats_per_step']:.4f} nats/token "
-                  f"(± {stderr}) over {f['num_sequences']} sequences drawn from the model."]
-    if result.get("two_sample"):
-        from zoo.infer.two_sample import describe
-
-        lines += ["", describe(result["two_sample"])]
-    if result.get("calibration"):
-        from zoo.infer.calibration import describe as describe_calibration
-
-        lines += ["", describe_calibration(result["calibration"]), "", "![reliability diagram](reliability.png)"]
-    d = result["diagnostics"]
-    if d:
-        k = torch.tensor(d["pareto_k"])
-        lines += ["", f"Importance weights, K = {d['num_particles']} per sequence (PSIS, Vehtari et al. 2024):", "",
-                  f"- Pareto k: median {k.median():.2f}, max {d['max_k']:.2f}; "
-                  f"{100 * d['fraction_k_over_0.7']:.1f}% of sequences at k >= 0.7",
-                  f"- effective sample size: median {torch.tensor(d['ess']).median():.1f} of {d['num_particles']}"]
-    if result["weights_table"]:
-        lines += ["", "Weight posterior q(w): the first weights of each tensor, from `num_samples` draws "
-                  "(ArviZ data in weights.nc):", "", "![posterior of the first weights](weights.png)", "",
-                  result["weights_table"]]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

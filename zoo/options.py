@@ -131,31 +131,3 @@ def check_arguments(fn, options: Mapping, key: str, owner: str) -> None:
 def is_count(name: str) -> bool:
     """Sizes and counts (hidden_size, seq_len, num_layers, components, rank ...) are at least 1."""
     return name.endswith(("_size", "_len", "_length")) or name.startswith("num_") or name in ("components", "rank")
-
-
-def check_target(node: Mapping, key: str) -> None:
-    """check_arguments for one `_target_` node of a config."""
-    import hydra.utils
-
-    try:
-        target = hydra.utils.get_object(node["_target_"])
-    except Exception:
-        raise ZooError(f"{key}._target_={node['_target_']!r} cannot be imported") from None
-    check_arguments(target, node, key, node["_target_"])
-
-
-def check_targets(cfg: Mapping, key: str = "") -> None:
-    """check_target on every `_target_` node of a config tree; a mandatory value left
-    unset (`???`) is named with how to give it."""
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(cfg, DictConfig):
-        cfg = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    for name, value in cfg.items():
-        if value == "???":
-            raise ZooError(f"{key}.{name} has no value and needs one: add {key}.{name}=...")
-    if "_target_" in cfg:
-        check_target(cfg, key)
-    for name, value in cfg.items():
-        if isinstance(value, Mapping):
-            check_targets(value, f"{key}.{name}" if key else str(name))

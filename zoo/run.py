@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import hydra
-import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
@@ -23,25 +22,28 @@ from hydra.types import RunMode
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from zoo.cli import check_overrides, describe, user_errors
-from zoo.data.dataset import DataSpec
-from zoo.data.oracle import oracle_for
-from zoo.infer.handwriting import biased_emitters, sampling_bias, write_stroke_sheets
-from zoo.errors import ZooError
-from zoo.infer.checkpoint import CheckpointError, load_checkpoint, load_weights
-from zoo.infer.code_report import write_code_report
-from zoo.infer.eval_plan import HeldOutOptions, evaluation_plan
-from zoo.infer.generate import SampleOptions, draw, encode_prime, sample_statistics, write_samples
-from zoo.infer.likelihood import held_out_figures
-from zoo.infer.oracle_metrics import model_nll_oracle
-from zoo.infer.plots import plot_curve
-from zoo.infer.sites import check_guide_covers
-from zoo.infer.trainer import Trainer, TrainingFault, TrainOptions, describe_device
-from zoo.models.bayesian_weights import BayesianWeights
-from zoo.options import build_record, check_arguments, check_targets, check_value
-from zoo.training import available_cores, current_world, launched_world, launcher_jobs, process_group, use_threads
 from guides.sharpened import SharpenedWeights
 from guides.with_weights import WeightsThenLatents
+from zoo.cli import check_overrides, check_targets, describe, user_errors
+from zoo.data.dataset import DataSpec
+from zoo.errors import ZooError
+from zoo.evaluation.likelihood import held_out_figures
+from zoo.evaluation.oracle_metrics import oracle_figures
+from zoo.evaluation.plan import HeldOutOptions, evaluation_plan
+from zoo.evaluation.sample_stats import sample_statistics
+from zoo.evaluation.sampling import SampleOptions, biased_emitters, draw, encode_prime, sampling_bias
+from zoo.models.bayesian_weights import BayesianWeights, has_weight_latents
+from zoo.options import build_record, check_arguments, check_value
+from zoo.reports.codes import write_code_report
+from zoo.reports.figures import summary_table, write_sequences
+from zoo.reports.handwriting import write_stroke_sheets
+from zoo.reports.plots import plot_curve
+from zoo.reports.samples import write_samples
+from zoo.training import available_cores, current_world, launched_world, launcher_jobs, process_group, use_threads
+from zoo.training.checkpoint import CheckpointError, load_checkpoint, load_weights
+from zoo.training.devices import describe_device
+from zoo.training.sites import check_guide_covers
+from zoo.training.trainer import Trainer, TrainingFault, TrainOptions
 
 log = logging.getLogger("zoo")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -64,7 +66,7 @@ def build_model(cfg: DictConfig, spec: DataSpec):
 def build_guide(cfg: DictConfig, model):
     """The guide of `guide`; with variational weights, q(w) of `weight_guide` followed by it.
     Without them the weight guide is unused, and one that cannot be left unused is refused."""
-    if isinstance(model, BayesianWeights):
+    if has_weight_latents(model):
         return WeightsThenLatents(model, instantiate(cfg.weight_guide, model=model),
                                   instantiate(cfg.guide, model=model.net))
     if chosen_class(cfg.get("weight_guide")) is SharpenedWeights:
@@ -112,27 +114,13 @@ def start_from(trainer: Trainer, init: str | None, resume: str | None) -> None:
     log.info(f"the model starts from the weights of {source} (train.init); optimiser, steps and history start afresh")
 
 
-def summary_table(figures, split: str = "test") -> str:
-    """One line per figure: nats per step with its standard error over sequences, bits per
-    step, nats per sequence, and the kind."""
-    lines = [f"{split} NLL   nats/step  (s.e.)    bits/step   nats/seq   kind", "-" * 76]
-    for f in figures:
-        lines.append(f"{'':9s}{f.nats_per_step:10.4f}  ({f.stderr:.4f})  {f.bits_per_step:9.4f}  "
-                     f"{f.nats_per_sequence:9.2f}   {f.kind}")
-    return "\n".join(lines)
-
-
 def oracle_report(model, guide, data, num_samples: int, option: str = "evaluate.oracle_samples") -> list:
     """[NLL-oracle of `num_samples` sequences drawn from the model] when the data come from a
     known oracle (data=oracle), logged as a table; [] for other data. `option` names the
     setting of `num_samples` in errors."""
-    oracle = oracle_for(data)
-    if oracle is None:
-        return []
-    if num_samples < 1:
-        raise ZooError(f"{option}={num_samples}; NLL-oracle needs at least one sample")
-    figures = [model_nll_oracle(model, guide, oracle, num_samples)]
-    log.info(summary_table(figures, "oracle"))
+    figures = oracle_figures(model, guide, data, num_samples, option)
+    if figures:
+        log.info(summary_table(figures, "oracle"))
     return figures
 
 
@@ -234,21 +222,6 @@ def follower_overrides(run_folder: str) -> list[str]:
 def write_json(path: Path, value: dict) -> None:
     """`value` as indented JSON at `path`."""
     path.write_text(json.dumps(value, indent=2))
-
-
-def write_sequences(path: Path, figures, split: str) -> None:
-    """The per-sequence figures of a split as an .npz: `kinds` (F,) the figures' kinds, `nll`
-    (F, N) float64 nats of each sequence, `lengths` (N,) int64 steps of each, in the split's
-    order, and `split`; nll[f].sum() / lengths.sum() is figure f's nats per step. Figures
-    without per-sequence values are left out."""
-    kept = [f for f in figures if f.per_sequence() is not None]
-    if not kept:
-        return
-    lengths = kept[0].lengths
-    assert all(torch.equal(f.lengths, lengths) for f in kept), "figures of one split over different sequences"
-    np.savez(path, kinds=np.array([f.kind for f in kept], dtype=str),
-             nll=np.stack([f.per_sequence().numpy() for f in kept]).astype(np.float64),  # (F, N)
-             lengths=lengths.numpy().astype(np.int64), split=np.array(split))
 
 
 @hydra.main(config_path=str(CONFIGS), config_name="config", version_base="1.3")

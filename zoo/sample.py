@@ -18,10 +18,10 @@ import torch
 
 from zoo.cli import user_errors
 from zoo.evaluate import load_run, parse
-from zoo.infer.checkpoint import resolve_checkpoint
-from zoo.infer.generate import SampleOptions, draw, encode_prime, write_samples
-from zoo.infer.trainer import check_device, resolve_device
-from zoo.infer.handwriting import sampling_bias
+from zoo.evaluation.sampling import SampleOptions, draw, encode_prime, sampling_bias
+from zoo.reports.samples import write_samples
+from zoo.training.checkpoint import resolve_checkpoint
+from zoo.training.devices import check_device, resolve_device
 
 
 @dataclass

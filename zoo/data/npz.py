@@ -76,10 +76,11 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     if path.stat().st_size == 0:
         raise DataError(f"npz file {path} is empty; write the sequences into it with numpy.savez(FILE, train=...)")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            with loaded as f:
-                arrays = {key: f[key] for key in f.files}
+        with open(path, "rb") as handle:  # closed here even when numpy gives up on a damaged archive
+            loaded = np.load(handle, allow_pickle=False)
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                with loaded as f:
+                    arrays = {key: f[key] for key in f.files}
     except UNREADABLE as e:
         if "pickle" in str(e):
             fix = "save numeric arrays, not pickled objects or lists of arrays (pad them and give <split>_lengths)"

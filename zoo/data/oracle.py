@@ -20,7 +20,7 @@ ordinary token that x_t may take, as in SeqGAN's target LSTM.
 `load` draws `num_train` training sequences (10,000 in the paper) and held-out valid and test
 sequences, each split from its own seeded stream, so the held-out sets do not change with
 `num_train`. Because log p_oracle(x) is exact, a generator q is scored two ways
-(zoo.infer.oracle_metrics):
+(zoo.evaluation.oracle_metrics):
 
     NLL-oracle = -E_{x ~ q} log p_oracle(x) / T     do q's samples look real to the oracle?
     NLL-test   = -E_{x ~ p_oracle} log q(x) / T     the model's own held-out figure on test

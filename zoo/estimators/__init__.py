@@ -1,2 +1,2 @@
-"""Estimators: plain functions over log-weights and samples (importance sampling, SMC), used
-by objectives and by evaluation alike."""
+"""Estimators: plain functions over log-weights and samples (importance weights and IWAE, SMC
+and FIVO, MMD), used by objectives and by evaluation alike; they import neither."""

@@ -11,15 +11,18 @@ What a model and its filtering guide provide (as Pyro's SMCFilter asks for init 
         each log-probability (R,), not masked: the estimator masks steps past each length.
     guide.smc_proposal(context, state, t) -> q(z_t | past, x), batch (R,), event (Z,)
 
-Rows follow Batch.tile: row j * B + b is particle j of sequence b.
+Rows follow Batch.tile: row j * B + b is particle j of sequence b. `SMCModel` and
+`SMCProposal` state the contract as Protocols.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
+from torch.distributions import Distribution
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
@@ -27,19 +30,35 @@ from zoo.errors import ZooError
 RESAMPLING = ("multinomial", "none")
 
 
+@runtime_checkable
+class SMCModel(Protocol):
+    """A state-space model's factors one step at a time (see the module's docstring)."""
+
+    def smc_init(self, batch: Batch) -> tuple[tuple, tuple]: ...
+
+    def smc_step(self, context: tuple, state: tuple, t: int, z_t: Tensor) -> tuple[Tensor, Tensor, tuple]: ...
+
+
+@runtime_checkable
+class SMCProposal(Protocol):
+    """A filtering guide's proposal q(z_t | past, x) one step at a time."""
+
+    def smc_proposal(self, context: tuple, state: tuple, t: int) -> Distribution: ...
+
+
 def supports_smc(model, guide) -> bool:
     """Whether SMC can run `model` with proposals from `guide`, one step at a time."""
-    return all(hasattr(model, a) for a in ("smc_init", "smc_step")) and hasattr(guide, "smc_proposal")
+    return isinstance(model, SMCModel) and isinstance(guide, SMCProposal)
 
 
 def check_smc(model, guide, option: str = "objective=fivo") -> None:
     """A ZooError saying why SMC cannot run this pair: a model without step-by-step factors, or a
     guide that draws the path as a whole (a smoothing guide reads x_{t:T}) rather than proposing
     each z_t from the past."""
-    if not all(hasattr(model, a) for a in ("smc_init", "smc_step")):
+    if not isinstance(model, SMCModel):
         raise ZooError(f"{option} runs the latent chain step by step; model {type(model).__name__} has no "
                        "step-by-step factors (smc_init, smc_step): use model=vrnn, srnn or dmm")
-    if not hasattr(guide, "smc_proposal"):
+    if not isinstance(guide, SMCProposal):
         raise ZooError(f"{option} resamples particles step by step, so it needs a guide that proposes each z_t "
                        f"from the past and x_{{<=t}}; guide {type(guide).__name__} draws the whole path at once "
                        "(a smoothing guide looks ahead at x_{t:T}): use a filtering guide (guide=vrnn_filtering "

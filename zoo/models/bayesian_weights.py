@@ -57,10 +57,16 @@ import torch
 from torch import Tensor, nn
 
 from zoo.data.batch import Batch
-from zoo.nn.swap import swap_parameters
 from zoo.errors import ZooError
+from zoo.nn.swap import swap_parameters
 
 PRIORS = ("gaussian", "adaptive", "scale_mixture")
+
+
+def has_weight_latents(model) -> bool:
+    """Whether the weights of `model` are latent variables w ~ p(w) (BayesianWeights): the one
+    question asked wherever weight latents change what is trained, computed or drawn."""
+    return isinstance(model, BayesianWeights)
 
 
 class BayesianWeights(nn.Module):

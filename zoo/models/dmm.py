@@ -70,6 +70,11 @@ class DMM(nn.Module):
         self.emitter = make_emitter(spec, hidden_size, emission, embedding_size, components)
         self.z_0 = nn.Parameter(torch.zeros(z_size))  # z_0, learned: p(z_1) = p(z_1 | z_0)
 
+    @property
+    def feature_size(self) -> int:
+        """The width of features(x), which a guide reads."""
+        return self.emitter.feature_size
+
     # -- the factors -------------------------------------------------------------------------
 
     def features(self, x: Tensor) -> Tensor:

@@ -28,7 +28,6 @@ from zoo.nn.layers import MLP
 from zoo.nn.sequence_decoder import RecurrentDecoder
 from zoo.nn.sequence_encoder import SequenceEncoder
 
-
 CODE_SOURCES = ("gaussian", "generator", "prior")
 
 

@@ -7,14 +7,18 @@ model for sequential data", arXiv 1506.02216, equations 5-7).
     h_t   = f(phi_x(x_t), phi_z(z_t), h_{t-1})                  recurrence, eq. 7 (a GRU cell)
 
 The whole path z_{1:T} of a sequence is one sample site "z", so a guide meets the model
-through one name and Pyro's cost does not grow with T. A filtering guide that runs the
-model's recurrence on its own draws hands the states h_{t-1} over (`remember`), and the
-model reuses them instead of running the recurrence a second time.
+through one name and Pyro's cost does not grow with T. Eq. 7 is run over a path in one place,
+`unroll`, whatever draws z_t (the path given, the prior, a filtering guide) and whatever gives
+x_t (the data, or the decoder while sampling). A filtering guide that runs it on its own draws
+hands the states h_{t-1} over (`remember`), and the model reuses them instead of running the
+recurrence a second time. Guides read the sizes the model declares: z_size, hidden_size and
+feature_size (the width of phi_x and phi_z).
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 
 import pyro
 import pyro.distributions as dist
@@ -51,6 +55,7 @@ class VRNN(nn.Module):
             raise ZooError(f"model.net.prior={prior!r} is not one of {PRIORS}")
         features = feature_size or hidden_size
         self.spec, self.prior_kind, self.z_size, self.hidden_size = spec, prior, z_size, hidden_size
+        self.feature_size = features
         self.emitter = make_emitter(spec, hidden_size, emission, embedding_size, components)
         self.phi_x = MLP(self.emitter.feature_size, features)  # feature extractor of x_t
         self.phi_z = MLP(z_size, features)  # feature extractor of z_t
@@ -84,6 +89,24 @@ class VRNN(nn.Module):
     def initial_state(self, batch_size: int, like: Tensor) -> Tensor:
         return like.new_zeros(batch_size, self.hidden_size)  # h_0
 
+    def draw_prior(self, h_prev: Tensor) -> Tensor:
+        """z_t ~ p(z_t | h_{t-1}) by reparameterisation: (B, H) -> (B, Z)."""
+        loc, scale = self.prior(h_prev)
+        return loc + scale * torch.randn_like(loc)
+
+    def unroll(self, h: Tensor, steps: int, draw_z: Callable[[int, Tensor], Tensor],
+               read_x: Callable[[int, Tensor, Tensor], Tensor]) -> tuple[list[Tensor], list[Tensor], Tensor]:
+        """Eq. 7 for `steps` steps from the state h: at step t, z_t = draw_z(t, h_{t-1}), then
+        phi_x(x_t) = read_x(t, z_t, h_{t-1}) and h_t = f(phi_x(x_t), phi_z(z_t), h_{t-1}).
+        Returns ([z_t], [h_{t-1}], h_T): lists of (B, Z) and (B, H), and the last state (B, H)."""
+        zs, h_prev = [], []
+        for t in range(steps):
+            z_t = draw_z(t, h)
+            h_prev.append(h)
+            h = self.step(read_x(t, z_t, h), z_t, h)
+            zs.append(z_t)
+        return zs, h_prev, h
+
     # -- the recurrence over a whole path ------------------------------------------------------
 
     def remember(self, x: Tensor, z: Tensor, h_prev: Tensor) -> None:
@@ -96,12 +119,10 @@ class VRNN(nn.Module):
         memo, self._memo = self._memo, None
         if memo is not None and memo[0]() is x and memo[1]() is z:
             return memo[2]
-        h = self.initial_state(z.shape[0], phi_x)
-        h_prev = []
         # unbind once: [:, t] in the loop costs a (B, T, .) zero fill per step in backward
-        for phi_x_t, z_t in zip(phi_x.unbind(1), z.unbind(1)):
-            h_prev.append(h)
-            h = self.step(phi_x_t, z_t, h)
+        phi_x_t, z_t = phi_x.unbind(1), z.unbind(1)
+        _, h_prev, _ = self.unroll(self.initial_state(z.shape[0], phi_x), len(z_t), lambda t, h: z_t[t],
+                                   lambda t, z, h: phi_x_t[t])
         return torch.stack(h_prev, 1)
 
     # -- one step at a time, for SMC (zoo.estimators.smc) ---------------------------------------
@@ -139,17 +160,16 @@ class VRNN(nn.Module):
         pieces = []
         if prime is not None and len(prime) > 0:
             prime = prime.to(device).expand(n, *prime.shape)  # (n, P[, D])
-            phi_x = self.features(prime)
-            for t in range(prime.shape[1]):
-                loc, scale = self.prior(h)
-                h = self.step(phi_x[:, t], loc + scale * torch.randn_like(loc), h)
+            phi_x = self.features(prime).unbind(1)
+            _, _, h = self.unroll(h, len(phi_x), lambda t, h: self.draw_prior(h), lambda t, z, h: phi_x[t])
             pieces.append(prime)
-        for _ in range(length):
-            loc, scale = self.prior(h)
-            z_t = loc + scale * torch.randn_like(loc)  # (n, Z)
+
+        def emit(t: int, z_t: Tensor, h: Tensor) -> Tensor:
             x_t = self.decoder(z_t, h, temperature).sample()  # (n[, D])
             pieces.append(x_t[:, None])
-            h = self.step(self.features(x_t[:, None])[:, 0], z_t, h)
+            return self.features(x_t[:, None])[:, 0]
+
+        self.unroll(h, length, lambda t, h: self.draw_prior(h), emit)
         return torch.cat(pieces, 1)
 
 
@@ -180,13 +200,9 @@ class VRNNPrior(PathPrior):
         if sample_shape:
             raise NotImplementedError("draw one path per call")
         B, T = self.mask.shape
-        h = self.vrnn.initial_state(B, self.phi_x)
-        zs, h_prev = [], []
-        for phi_x_t in self.phi_x.unbind(1):
-            loc, scale = self.vrnn.prior(h)
-            zs.append(loc + scale * torch.randn_like(loc))
-            h_prev.append(h)
-            h = self.vrnn.step(phi_x_t, zs[-1], h)
+        phi_x = self.phi_x.unbind(1)
+        zs, h_prev, _ = self.vrnn.unroll(self.vrnn.initial_state(B, self.phi_x), T,
+                                         lambda t, h: self.vrnn.draw_prior(h), lambda t, z, h: phi_x[t])
         z = torch.stack(zs, 1)
         h_prev = torch.stack(h_prev, 1)
         self._path = (z, h_prev, self.vrnn.prior(h_prev))

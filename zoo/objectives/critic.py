@@ -13,6 +13,7 @@ from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
 from zoo.nn.cnn_discriminator import ConvolutionalDiscriminator
 from zoo.nn.discriminator import RecurrentDiscriminator, SequenceDiscriminator
+from zoo.objectives.base import build_lazy_module, lazy_module_state
 
 DISCRIMINATORS = ("rnn", "cnn")
 
@@ -29,14 +30,28 @@ class Critic:
     def __init__(self, hidden_size: int = 128, lr: float = 1e-3):
         self.hidden_size, self.lr = hidden_size, lr
         self.net, self.optimizer = None, None
+        self.pending: dict | None = None  # a checkpoint's state, loaded once the net is built
+
+    def state_dict(self) -> dict | None:
+        """The MLP's and its Adam's state; None before the first step built them."""
+        return lazy_module_state(self.net, self.optimizer)
+
+    def load_state_dict(self, state: dict | None) -> None:
+        """state_dict's value, loaded into the MLP when its first step builds it (its width is the codes')."""
+        self.pending = state
+
+    def build(self, width: int, device) -> tuple[nn.Module, torch.optim.Optimizer]:
+        """The MLP of codes `width` wide, and its Adam."""
+        h = self.hidden_size
+        net = nn.Sequential(nn.Linear(width, h), nn.LeakyReLU(0.2), nn.Linear(h, h), nn.LeakyReLU(0.2),
+                            nn.Linear(h, 1)).to(device)
+        return net, torch.optim.Adam(net.parameters(), lr=self.lr, betas=(0.5, 0.999))
 
     def step(self, real: Tensor, fake: Tensor) -> float:
         """One ascent step of log D(real) + log(1 - D(fake)) on detached inputs; its loss."""
         if self.net is None:
-            h = self.hidden_size
-            self.net = nn.Sequential(nn.Linear(real.shape[-1], h), nn.LeakyReLU(0.2), nn.Linear(h, h),
-                                     nn.LeakyReLU(0.2), nn.Linear(h, 1)).to(real.device)
-            self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr, betas=(0.5, 0.999))
+            self.net, self.optimizer = build_lazy_module(lambda: self.build(real.shape[-1], real.device), self.pending)
+            self.pending = None
         d_real, d_fake = self.net(real.detach()), self.net(fake.detach())
         loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
         self.optimizer.zero_grad()
@@ -89,6 +104,13 @@ class RealPool:
         self.lengths[rows] = lengths
         self.next = int(rows[-1] + 1) % self.capacity
         self.size = min(self.size + len(x), self.capacity)
+
+    def state_dict(self) -> dict:
+        """The kept sequences and where the next minibatch goes."""
+        return {"x": self.x, "lengths": self.lengths, "size": self.size, "next": self.next}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.x, self.lengths, self.size, self.next = state["x"], state["lengths"], state["size"], state["next"]
 
     def sequences(self) -> tuple[Tensor, Tensor]:
         """Every kept sequence and its length: (N, T[, D]), (N,)."""

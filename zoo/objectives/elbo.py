@@ -8,10 +8,11 @@ from torch import Tensor
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
 from zoo.objectives.anneal import annealed, kl_weight
+from zoo.objectives.base import Objective
 from zoo.objectives.free_bits import free_bits_loss
 
 
-class ELBO:
+class ELBO(Objective):
     """-ELBO of a model/guide pair on a minibatch, with the model's own scaling (a minibatch
     plate of size dataset_size), so it estimates the -ELBO of the whole data set.
 

@@ -17,9 +17,11 @@ from torch import Tensor
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
 from zoo.estimators.smc import RESAMPLING, check_smc, smc_log_marginal
+from zoo.models.bayesian_weights import has_weight_latents
+from zoo.objectives.base import Objective
 
 
-class FIVO:
+class FIVO(Objective):
     """-sum_b log p_hat(x_b), scaled by dataset_size / B."""
 
     def __init__(self, num_particles: int = 4, resampling: str = "multinomial", ess_threshold: float = 0.5):
@@ -35,7 +37,7 @@ class FIVO:
         self.validation_bound = "-FIVO"
 
     def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
-        if hasattr(model, "weight_sites"):
+        if has_weight_latents(model):
             raise ZooError("objective=fivo bounds each sequence with its own particles; a model with "
                            "weight latents shares them across sequences: use objective=elbo")
         check_smc(model, guide)

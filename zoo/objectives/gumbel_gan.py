@@ -35,6 +35,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
 from zoo.nn.emissions import CategoricalEmitter
+from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
 from zoo.objectives.critic import DISCRIMINATORS, RealPool, dataset_steps, make_discriminator
 from zoo.objectives.seqgan import policy
 
@@ -84,7 +85,7 @@ def check_generator(model) -> None:
                        f"with {type(getattr(net, 'emitter', None)).__name__} on {kind} data")
 
 
-class GumbelGAN:
+class GumbelGAN(Objective):
     """MLE pre-training, then G and D steps through Gumbel-softmax tokens at a rising inverse temperature."""
 
     def __init__(self, pretrain_steps: int = 1000, loss: str = "rsgan", inverse_temperature: float = 1000.0,
@@ -115,8 +116,20 @@ class GumbelGAN:
         self.pool = RealPool(pool_size)
         self.mle = Trace_ELBO()
         self.discriminator, self.optimizer = None, None
+        self.pending: dict | None = None  # a checkpoint's D and optimiser, loaded once D is built
         self.step = 0
         self.progress = {}  # shown beside the loss in the progress bar
+
+    def state_dict(self) -> dict:
+        """D and its optimiser (None before D is built), the pool of real sequences and the step."""
+        return {"discriminator": lazy_module_state(self.discriminator, self.optimizer),
+                "pool": self.pool.state_dict(), "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        if not state:
+            return
+        self.pending, self.step = state["discriminator"], state["step"]
+        self.pool.load_state_dict(state["pool"])
 
     @property
     def selects_by_likelihood(self) -> bool:
@@ -137,9 +150,12 @@ class GumbelGAN:
             self.progress = {"phase": "mle"}
             return self.mle.differentiable_loss(model, guide, batch)  # -log p(x) (or -ELBO), scaled
         if self.discriminator is None:
-            self.discriminator = make_discriminator(self.kind, model.spec, self.discriminator_hidden,
-                                                    self.discriminator_embedding).to(batch.x.device)
-            self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_lr)
+            def build():
+                d = make_discriminator(self.kind, model.spec, self.discriminator_hidden, self.discriminator_embedding)
+                return d.to(batch.x.device), torch.optim.Adam(d.parameters(), lr=self.discriminator_lr)
+
+            self.discriminator, self.optimizer = build_lazy_module(build, self.pending)
+            self.pending = None
         beta, steps = self.beta, batch.x.shape[1]
         d_loss = self.train_discriminator(model, guide, batch.batch_size, steps, beta)
         with policy(model, guide) as net:

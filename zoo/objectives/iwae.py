@@ -6,10 +6,12 @@ from torch import Tensor
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
-from zoo.infer.importance import iwae_bound, log_weights
+from zoo.estimators.importance import iwae_bound, log_weights
+from zoo.models.bayesian_weights import has_weight_latents
+from zoo.objectives.base import Objective
 
 
-class IWAE:
+class IWAE(Objective):
     """-sum_b log (1/K) sum_k w_k(x_b), scaled by dataset_size / B: each sequence's own
     K-particle bound, not one bound over the minibatch (compare Pyro's RenyiELBO(alpha=0)).
     Reparameterised gradients; for models whose latents are all per sequence."""
@@ -21,7 +23,7 @@ class IWAE:
         self.validation_particles = num_particles  # select models by the bound this objective trains
 
     def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
-        if hasattr(model, "weight_sites"):
+        if has_weight_latents(model):
             raise ZooError("objective=iwae bounds each sequence with its own particles; a model with "
                            "weight latents shares them across sequences: use objective=elbo")
         bounds = iwae_bound(log_weights(model, guide, batch, self.num_particles))  # (B,)

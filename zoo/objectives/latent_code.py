@@ -15,7 +15,7 @@ after the trainer's division by the training steps it reads per step):
 
 For mmd_latent and gan_latent the codes are targets (detached): G learns the autoencoder's
 code distribution as the autoencoder trains, and its loss leaves the autoencoder alone. The
-critics are not part of the checkpoint: a resumed run starts a fresh one.
+critics are part of the checkpoint (`state_dict`): a resumed run continues them.
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ from torch import Tensor
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
-from zoo.infer.mmd import mmd2
+from zoo.estimators.mmd import mmd2
+from zoo.objectives.base import Objective
 from zoo.objectives.critic import Critic, dataset_steps
 
 
-class _CodeObjective:
+class _CodeObjective(Objective):
     needs_source = "generator"
+    critic: Critic | None = None  # D of the adversarial ones
 
     def __init__(self, weight: float = 1.0):
         if weight < 0:
@@ -41,6 +43,13 @@ class _CodeObjective:
         self.weight = weight
         self.reconstruction = Trace_ELBO()
         self.progress = {}  # shown beside the loss in the progress bar
+
+    def state_dict(self) -> dict:
+        return {} if self.critic is None else {"critic": self.critic.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.critic is not None:
+            self.critic.load_state_dict(state.get("critic"))
 
     def _check(self, model) -> None:
         if getattr(model, "code_source", None) != self.needs_source:

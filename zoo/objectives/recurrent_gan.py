@@ -9,7 +9,8 @@ discriminator's gradient reaches the generator through its own samples, no polic
 
 After `pretrain_steps` of maximum likelihood. Tokens, piano rolls and pen strokes have no
 reparameterised samples: train those with objective=seqgan. In the adversarial phase the
-validation NLL does not select checkpoints (`selects_by_likelihood`); D is not checkpointed.
+validation NLL does not select checkpoints (`selects_by_likelihood`); D and its optimiser are part
+of the checkpoint (`state_dict`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
 from zoo.nn.discriminator import RecurrentDiscriminator
+from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
 from zoo.objectives.critic import dataset_steps
 
 
-class RecurrentGAN:
+class RecurrentGAN(Objective):
     """MLE pre-training, then generator and discriminator steps on reparameterised sequences."""
 
     def __init__(self, pretrain_steps: int = 500, mle_weight: float = 0.0, discriminator_hidden: int = 64,
@@ -38,8 +40,17 @@ class RecurrentGAN:
             discriminator_hidden, discriminator_lr, bidirectional)
         self.mle = Trace_ELBO()
         self.discriminator, self.optimizer = None, None
+        self.pending: dict | None = None  # a checkpoint's D and optimiser, loaded once D is built
         self.step = 0
         self.progress = {}
+
+    def state_dict(self) -> dict:
+        """D and its optimiser (None before D is built) and the step."""
+        return {"discriminator": lazy_module_state(self.discriminator, self.optimizer), "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            self.pending, self.step = state["discriminator"], state["step"]
 
     @property
     def selects_by_likelihood(self) -> bool:
@@ -54,10 +65,13 @@ class RecurrentGAN:
             self.progress = {"phase": "mle"}
             return self.mle.differentiable_loss(model, guide, batch)
         if self.discriminator is None:
-            self.discriminator = RecurrentDiscriminator(model.spec, self.discriminator_hidden,
-                                                        bidirectional=self.bidirectional).to(batch.x.device)
-            self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_lr,
-                                              betas=(0.5, 0.999))
+            def build():
+                d = RecurrentDiscriminator(model.spec, self.discriminator_hidden, bidirectional=self.bidirectional)
+                d = d.to(batch.x.device)
+                return d, torch.optim.Adam(d.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.999))
+
+            self.discriminator, self.optimizer = build_lazy_module(build, self.pending)
+            self.pending = None
         fake = model.rsample(batch.batch_size, batch.x.shape[1])  # (B, T, D), differentiable
         d_loss = self.discriminator.loss(batch.x, batch.lengths, fake.detach(), batch.lengths)
         self.optimizer.zero_grad()

@@ -30,7 +30,8 @@ or `bayes_lstm`: then each step draws one w ~ q(w), reparameterised, and the pol
 reaches q(w) through it; keep mle_weight > 0 so the ELBO's KL holds q(w) near the prior.
 The validation NLL is still reported each epoch, but in the adversarial phase it does not
 select checkpoints, halve the learning rate or stop the run: best.pt is the latest
-(`selects_by_likelihood`). D is not part of the checkpoint: a resumed run starts a fresh one.
+(`selects_by_likelihood`). D, its optimiser, the pool of real sequences and the step counters
+are part of the checkpoint (`state_dict`), so a run resumed mid-adversarial phase continues exactly.
 Rollouts use G itself, not Yu et al.'s delayed copy.
 """
 
@@ -45,7 +46,9 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
+from zoo.models.bayesian_weights import has_weight_latents
 from zoo.nn.swap import swap_parameters
+from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
 from zoo.objectives.critic import DISCRIMINATORS, RealPool, dataset_steps, make_discriminator, widen
 from zoo.objectives.policy_gradient import reinforce_surrogate, rollout_values
 
@@ -54,7 +57,7 @@ from zoo.objectives.policy_gradient import reinforce_surrogate, rollout_values
 def policy(model, guide):
     """The generator as a network to sample from and score: the model itself, or for variational
     weights the wrapped network with one w ~ q(w) swapped in (gradients flow to q)."""
-    if not hasattr(model, "weight_sites"):
+    if not has_weight_latents(model):
         yield model
         return
     w = guide()  # {site: tensor}, reparameterised
@@ -68,7 +71,7 @@ def generator_left_alone(batch: Batch) -> Tensor:
     return torch.zeros((), device=batch.x.device, requires_grad=True)
 
 
-class SeqGAN:
+class SeqGAN(Objective):
     """MLE pre-training, then REINFORCE against a discriminator of whole sequences."""
 
     def __init__(self, pretrain_steps: int = 1000, discriminator_pretrain_steps: int = 200, rollouts: int = 16,
@@ -103,8 +106,24 @@ class SeqGAN:
         self.pool = RealPool(discriminator_negatives) if discriminator_rounds or discriminator_pretrain_rounds else None
         self.mle = Trace_ELBO()
         self.discriminator, self.optimizer = None, None
+        self.pending: dict | None = None  # a checkpoint's D and optimiser, loaded once D is built
         self.step, self.adversarial_steps, self.discriminator_updates = 0, 0, 0
         self.progress = {}  # shown beside the loss in the progress bar
+
+    def state_dict(self) -> dict:
+        """D and its optimiser (None before D is built), the pool of real sequences and the counters."""
+        return {"discriminator": lazy_module_state(self.discriminator, self.optimizer),
+                "pool": self.pool.state_dict() if self.pool is not None else None, "step": self.step,
+                "adversarial_steps": self.adversarial_steps, "discriminator_updates": self.discriminator_updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        if not state:
+            return
+        self.pending = state["discriminator"]
+        if self.pool is not None and state["pool"] is not None:
+            self.pool.load_state_dict(state["pool"])
+        self.step, self.adversarial_steps = state["step"], state["adversarial_steps"]
+        self.discriminator_updates = state["discriminator_updates"]
 
     @property
     def selects_by_likelihood(self) -> bool:
@@ -151,9 +170,12 @@ class SeqGAN:
 
     def make_discriminator(self, spec, device) -> None:
         if self.discriminator is None:
-            self.discriminator = make_discriminator(self.kind, spec, self.discriminator_hidden,
-                                                    self.discriminator_embedding).to(device)
-            self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_lr)
+            def build():
+                d = make_discriminator(self.kind, spec, self.discriminator_hidden, self.discriminator_embedding)
+                return d.to(device), torch.optim.Adam(d.parameters(), lr=self.discriminator_lr)
+
+            self.discriminator, self.optimizer = build_lazy_module(build, self.pending)
+            self.pending = None
 
     def discriminator_step(self, model, guide, batch: Batch) -> float:
         """Train D alone on the minibatch against as many fresh samples of G; G is left as it is."""

@@ -7,7 +7,7 @@ q_agg pools the guide's draws z_t over every step of the minibatch; p_agg pools 
 the prior p(z_t | h_{t-1}) at the same steps (h along the guide's path). D is
 
     mmd   the squared MMD with a mixture of Gaussian kernels at median-heuristic
-          bandwidths (Li et al. 2015; zoo.infer.mmd), or
+          bandwidths (Li et al. 2015; zoo.estimators.mmd), or
     aae   an adversarial critic's non-saturating loss -log D(z_q) (Makhzani et al. 2015):
           a small MLP is trained, one step per call, to tell prior draws from posterior ones.
 
@@ -23,14 +23,15 @@ from torch import Tensor
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
-from zoo.infer.mmd import median_bandwidths, mmd2
+from zoo.estimators.mmd import median_bandwidths, mmd2
+from zoo.objectives.base import Objective
 from zoo.objectives.critic import Critic, dataset_steps
 from zoo.objectives.elbo import ELBO
 
 KINDS = ("mmd", "aae")
 
 
-class StateRegularisedELBO:
+class StateRegularisedELBO(Objective):
     """-ELBO (zoo.objectives.ELBO with its options) + weight * N_steps * D(q_agg, p_agg) at `site`."""
 
     def __init__(self, state_regulariser: str = "mmd", weight: float = 1.0, site: str = "z",
@@ -42,6 +43,12 @@ class StateRegularisedELBO:
         self.elbo = ELBO(**elbo_options)
         self.kind, self.weight, self.site = state_regulariser, weight, site
         self.critic = Critic(critic_size, critic_lr)
+
+    def state_dict(self) -> dict:
+        return {"critic": self.critic.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.critic.load_state_dict(state.get("critic"))
 
     def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
         traces = {}

@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.errors import ZooError
-from zoo.infer.generate import draw
+from zoo.evaluation.sampling import draw_in_batches
 from zoo.nn.discriminator import RecurrentDiscriminator
 
 POOL = 4  # draws per real sequence where the data mark their ends, to find partners of each length
@@ -60,15 +60,6 @@ def natural_lengths(x: Tensor, mark: str) -> list[int | None]:
     hit = ends(x, mark)  # (N, T)
     first = hit.float().argmax(1)
     return [int(f) + 1 if h else None for f, h in zip(first.tolist(), hit.any(1).tolist())]
-
-
-def draw_sequences(model, guide, n: int, length: int) -> Tensor:
-    """n sequences of `length` steps from the model, on the CPU, DRAW_BATCH at a time."""
-    pieces = []
-    with torch.no_grad():
-        for start in range(0, n, DRAW_BATCH):
-            pieces.append(draw(model, guide, min(DRAW_BATCH, n - start), length).cpu())
-    return torch.cat(pieces)
 
 
 def paired_draws(real: list[Tensor], x: Tensor, mark: str | None) -> tuple[list[Tensor], list[Tensor], dict]:
@@ -197,7 +188,7 @@ def model_two_sample_test(model, guide, data: SequenceData, n: int, split: str =
         chosen = torch.randperm(len(held_out))[:n].tolist()
         real = [held_out[i].float() if data.spec.kind != "categorical" else held_out[i] for i in chosen]
         mark = end_mark(held_out, data.spec)
-        x = draw_sequences(model, guide, len(real) * (POOL if mark else 1), max(len(r) for r in real))
+        x = draw_in_batches(model, guide, len(real) * (POOL if mark else 1), max(len(r) for r in real), DRAW_BATCH)
         x = x.float() if data.spec.kind != "categorical" else x.long()
         real, fake, pairs = paired_draws(real, x, mark)
         result = classifier_two_sample_test(real, fake, data.spec, seed, device, **fit)

@@ -13,6 +13,17 @@ prior p(z) = N(0, I):
 The aggregate posterior q(z) is the mixture of the N held-out posteriors, each z_i scored
 against all N of them (a Monte Carlo estimate over the split, one draw per sequence), so
 I(x; z) <= log N.
+
+Codes of any sequence autoencoder (seq_ae, seq_vae), to look at and to compare:
+
+    c(x)         the code: E_q[z | x] for a VAE, the encoder's output for a deterministic autoencoder
+    x(alpha)     = decode((1 - alpha) c(x_a) + alpha c(x_b)),   alpha = 0, 1/(S-1), ..., 1
+                 (the homotopies of Bowman et al. 2015)
+    x_hat        = decode(c(x)), a reconstruction
+    code MMD     between the codes a seq_ae makes up for new sequences and encoded held-out codes
+
+decode is greedy (the most likely step each time) or sampled at a temperature. zoo.reports.codes
+writes them into a run folder.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from torch.distributions import Independent, Normal
 from zoo.data.batch import Batch, collate
 from zoo.data.dataset import SequenceData
 from zoo.errors import ZooError
+from zoo.estimators.mmd import feature_mmd
 
 ACTIVE = 0.01  # Burda et al. 2015's threshold on Cov_x(E_q[z_d | x])
 COLLAPSED = 0.1  # nats per sequence of KL below which the codes are taken to carry nothing
@@ -120,3 +132,56 @@ def latent_code_report(guide, data: SequenceData, split: str = "test", batch_siz
                        limit: int | None = None) -> LatentCodeReport:
     """KL per dimension, active units, I(x; z) and the collapse flag of a guide's codes on a split."""
     return diagnose(*posterior_moments(guide, data, split, batch_size, device, limit))
+
+
+def codes(model, guide, batch: Batch) -> Tensor:
+    """c(x) for every sequence of a batch: (B, C)."""
+    if hasattr(model, "code"):
+        return model.code(batch)
+    return gaussian_posterior(guide, batch)[0]
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def homotopy(model, guide, x_a: Tensor, x_b: Tensor, steps: int = 5, length: int | None = None,
+             greedy: bool = True, temperature: float = 1.0) -> tuple[Tensor, Tensor]:
+    """(alphas (S,), sequences decoded along the line from c(x_a) to c(x_b) (S, length[, D]));
+    length defaults to the longer of the two."""
+    c_a, c_b = codes(model, guide, collate([x_a, x_b]).to(_device(model)))
+    alphas = torch.linspace(0, 1, steps, device=c_a.device)  # (S,)
+    line = (1 - alphas[:, None]) * c_a + alphas[:, None] * c_b  # (S, C)
+    return alphas.cpu(), model.decode(line, length or max(len(x_a), len(x_b)), temperature, greedy).cpu()
+
+
+@torch.no_grad()
+def reconstruct(model, guide, seqs: list[Tensor], greedy: bool = True, temperature: float = 1.0) -> list[Tensor]:
+    """decode(c(x)) for each sequence, as long as its input: a list of (T_i[, D])."""
+    batch = collate(seqs).to(_device(model))
+    decoded = model.decode(codes(model, guide, batch), batch.mask.shape[1], temperature, greedy).cpu()
+    return [x_hat[: len(x)] for x_hat, x in zip(decoded, seqs)]
+
+
+@torch.no_grad()
+def code_mmd(model, seqs, device="cpu", limit: int = 500) -> float:
+    """MMD (sqrt of the unbiased MMD^2, median-heuristic bandwidths) between the codes a
+    seq_ae makes up for new sequences and the codes of the first `limit` of `seqs`."""
+    batch = collate(list(seqs[:limit])).to(device)
+    encoded = model.code(batch)
+    return feature_mmd(model.new_codes(len(encoded)), encoded)
+
+
+def code_figures(model, guide, data: SequenceData, split: str = "test", batch_size: int = 256, device="cpu",
+                 limit: int | None = None) -> dict | None:
+    """What the codes of a model with codes carry on a split: the latent-code diagnostics of a
+    VAE (q(z | x) is the guide's) as a dict, {"code_mmd": ...} for a seq_ae that makes up new
+    codes (a code generator or a prior), else None. The model and guide are expected in
+    evaluation mode."""
+    report = None
+    if not hasattr(model, "code"):  # a VAE: q(z | x) is the guide's
+        report = latent_code_report(guide, data, split, batch_size, device, limit).as_dict()
+    if hasattr(model, "code_source"):  # seq_ae: how close its new codes are to real ones
+        report = {"code_mmd": code_mmd(model, data.split(split, limit), device)}
+    return report

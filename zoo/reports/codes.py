@@ -1,56 +1,24 @@
-"""Looking at codes: sequences decoded from points on the line between the codes of two
-sequences (the homotopies of Bowman et al. 2015), and reconstructions beside
-their inputs.
-
-    c(x)         the code: E_q[z | x] for a VAE, the encoder's output for a deterministic autoencoder
-    x(alpha)     = decode((1 - alpha) c(x_a) + alpha c(x_b)),   alpha = 0, 1/(S-1), ..., 1
-    x_hat        = decode(c(x))
-
-decode is greedy (the most likely step each time) or sampled at a temperature. Text is written
-one sequence a line, its line breaks shown as " / "; piano rolls as panels of a PNG.
-"""
+"""Everything a run writes about the codes of a sequence autoencoder (computed by
+zoo.evaluation.latent_code): latent_code.json with the code diagnostics (seq_vae) or the code MMD
+(seq_ae), reconstructions of the first sequences of a split, and the homotopy between its first
+two. Text is written one sequence a line, its line breaks shown as " / "; piano rolls as panels
+of a PNG; other data as a tensor file."""
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from zoo.data.batch import Batch, collate
-from zoo.data.dataset import DataSpec
-from zoo.infer.latent_code import gaussian_posterior
+from zoo.data.dataset import DataSpec, SequenceData
+from zoo.evaluation.latent_code import LatentCodeReport, code_figures, homotopy, reconstruct
+from zoo.reports.plots import plot_piano_rolls
 
-
-def codes(model, guide, batch: Batch) -> Tensor:
-    """c(x) for every sequence of a batch: (B, C)."""
-    if hasattr(model, "code"):
-        return model.code(batch)
-    return gaussian_posterior(guide, batch)[0]
-
-
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
-@torch.no_grad()
-def homotopy(model, guide, x_a: Tensor, x_b: Tensor, steps: int = 5, length: int | None = None,
-             greedy: bool = True, temperature: float = 1.0) -> tuple[Tensor, Tensor]:
-    """(alphas (S,), sequences decoded along the line from c(x_a) to c(x_b) (S, length[, D]));
-    length defaults to the longer of the two."""
-    c_a, c_b = codes(model, guide, collate([x_a, x_b]).to(_device(model)))
-    alphas = torch.linspace(0, 1, steps, device=c_a.device)  # (S,)
-    line = (1 - alphas[:, None]) * c_a + alphas[:, None] * c_b  # (S, C)
-    return alphas.cpu(), model.decode(line, length or max(len(x_a), len(x_b)), temperature, greedy).cpu()
-
-
-@torch.no_grad()
-def reconstruct(model, guide, seqs: list[Tensor], greedy: bool = True, temperature: float = 1.0) -> list[Tensor]:
-    """decode(c(x)) for each sequence, as long as its input: a list of (T_i[, D])."""
-    batch = collate(seqs).to(_device(model))
-    decoded = model.decode(codes(model, guide, batch), batch.mask.shape[1], temperature, greedy).cpu()
-    return [x_hat[: len(x)] for x_hat, x in zip(decoded, seqs)]
+log = logging.getLogger("zoo")
 
 
 def _text(spec: DataSpec, x: Tensor) -> str:
@@ -59,8 +27,6 @@ def _text(spec: DataSpec, x: Tensor) -> str:
 
 def _rolls_figure(rolls: list[Tensor], titles: list[str], path: Path) -> Path:
     """One panel per roll, shorter rolls padded with silence to the longest."""
-    from zoo.infer.plots import plot_piano_rolls
-
     plot_piano_rolls(pad_sequence(rolls, batch_first=True), path, titles=titles)
     return path
 
@@ -101,3 +67,30 @@ def write_homotopy(model, guide, x_a: Tensor, x_b: Tensor, spec: DataSpec, run_d
     path = run_dir / "homotopy.pt"
     torch.save({"x_a": x_a, "x_b": x_b, "alphas": alphas, "decoded": decoded}, path)
     return [path]
+
+
+def write_code_report(model, guide, data: SequenceData, run_dir: Path, split: str = "test", num_examples: int = 4,
+                      steps: int = 5, greedy: bool = True, batch_size: int = 256, device="cpu",
+                      limit: int | None = None) -> dict | None:
+    """For a model with codes (a `decode` method: seq_ae, seq_vae), write latent_code.json,
+    reconstructions and homotopy files into run_dir, log the diagnostics, and return
+    {"latent_code": diagnostics (seq_vae), the code MMD (seq_ae with a code generator or
+    prior) or None, "files": [names]}; None for other models."""
+    if not hasattr(model, "decode"):
+        return None
+    run_dir = Path(run_dir)
+    model.eval()
+    guide.eval()
+    report = code_figures(model, guide, data, split, batch_size, device, limit)
+    if report is not None:
+        if "code_mmd" in report:
+            log.info(f"MMD between new codes ({model.code_source}) and encoded {split} codes: {report['code_mmd']:.4f}")
+        else:
+            log.info(LatentCodeReport(**report).summary())
+        (run_dir / "latent_code.json").write_text(json.dumps(report, indent=2))
+    seqs = data.split(split, limit)
+    files = write_reconstructions(model, guide, list(seqs[:num_examples]), data.spec, run_dir, greedy)
+    if len(seqs) > 1:
+        files += write_homotopy(model, guide, seqs[0], seqs[1], data.spec, run_dir, steps, greedy)
+    return {"latent_code": report, "files": [f.name for f in files]}
+

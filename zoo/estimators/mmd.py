@@ -6,10 +6,12 @@ generative moment matching networks of Li et al. 2015 use it.
 
 `mmd2` is the unbiased estimator (the diagonal terms k(x_i, x_i) left out), differentiable,
 so it serves both as a sample statistic and as a training loss. It can dip below zero
-when P = Q; its square root is reported as `mmd` only after clamping at zero.
+when P = Q; its square root is reported (`feature_mmd`) only after clamping at zero.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -45,3 +47,11 @@ def median_bandwidths(x: Tensor, y: Tensor, factors=(0.5, 1.0, 2.0, 4.0)) -> Ten
     median = distances.median() if len(distances) else pooled.new_tensor(1.0)
     median = median if median > 0 else pooled.new_tensor(1.0)
     return median * torch.tensor(factors, dtype=pooled.dtype, device=pooled.device)
+
+
+def feature_mmd(x: torch.Tensor, y: torch.Tensor) -> float:
+    """sqrt(max(MMD^2, 0)) between feature rows of samples x (N, D) and held-out data y (M, D)."""
+    if len(x) < 2 or len(y) < 2:
+        return math.nan
+    x, y = x.double(), y.double()
+    return math.sqrt(max(mmd2(x, y, median_bandwidths(x, y)).item(), 0.0))

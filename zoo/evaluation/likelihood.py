@@ -10,7 +10,7 @@ exact                  log p(x) of a model with no latent variables (char_lstm).
 posterior predictive   -sum_i log (1/S) sum_s p(x_i | w_s), w_s ~ q(w): each held-out
                        sequence i predicted by the average of S weight draws.
 -ELBO, -IWAE-K         for per-sequence latents (vrnn, seq_vae): each sequence's own bounds,
-                       -ELBO <= ... and IWAE-K <= log p(x) (zoo.infer.importance).
+                       -ELBO <= ... and IWAE-K <= log p(x) (zoo.estimators.importance).
 reconstruction         -log p(x | c(x)) of a deterministic autoencoder (seq_ae), each x rebuilt
                        from its own code: not a likelihood of x, not comparable with the others.
 posterior predictive   for weight and per-sequence latents together (vrnn with variational
@@ -36,8 +36,9 @@ from tqdm.auto import tqdm
 from guides.empty import NoLatents
 from zoo.data.batch import collate
 from zoo.data.dataset import SequenceData
+from zoo.estimators.importance import chunked_log_weights, iwae_bound
 from zoo.estimators.smc import smc_log_marginal, supports_smc
-from zoo.infer.importance import chunked_log_weights, iwae_bound
+from zoo.models.bayesian_weights import has_weight_latents
 from zoo.nn.swap import swap_parameters
 
 # Sequence-particle-steps held at once when bounds are computed: a (rows, T, 128) float tensor of
@@ -129,7 +130,7 @@ def lengths_of(data: SequenceData, split: str, limit=None) -> torch.Tensor:
 def draws(model, guide) -> tuple[bool, bool]:
     """(whether the figures draw S weights w_s ~ q(w), whether they draw K particles
     z_k ~ q(z | x) per sequence) for this model and guide, as held_out_figures computes them."""
-    if hasattr(model, "weight_sites"):
+    if has_weight_latents(model):
         own_latents = not isinstance(getattr(guide, "latents", None), NoLatents)  # q(z | x, w) after q(w)
         return True, own_latents and not hasattr(model.net, "log_prob")
     return False, not any(hasattr(model, a) for a in ("log_prob", "reconstruction_log_prob"))
@@ -295,9 +296,9 @@ def held_out_figures(
     (True asks for it alone beside -ELBO, as FIVO training validates).
     No latents: the exact NLL; for an autoencoder, the reconstruction NLL (not a likelihood of x).
     `progress=True` shows a bar over the S x K x T particle-steps with the time left."""
-    if hasattr(model, "weight_sites") and not hasattr(model.net, "log_prob"):
+    if has_weight_latents(model) and not hasattr(model.net, "log_prob"):
         return weight_latent_nll(model, guide, data, split, num_samples, num_particles, train_steps, **kw)
-    if hasattr(model, "weight_sites"):
+    if has_weight_latents(model):
         return weight_posterior_nll(model, guide, data, split, num_samples, train_steps, **kw)
     if hasattr(model, "log_prob"):
         return [exact_nll(model, data, split, **kw)]

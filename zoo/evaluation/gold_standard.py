@@ -31,10 +31,9 @@ from pyro.infer.autoguide.initialization import init_to_sample
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
-from zoo.infer.arviz_bridge import chain_diagnostics
-from zoo.infer.likelihood import Figure
+from zoo.evaluation.diagnostics import chain_diagnostics
+from zoo.evaluation.likelihood import Figure
 from zoo.objectives import ELBO
-
 
 # The small data set of the gold standard. p(x_t | x_{t-1}): each symbol mostly moves to the
 # next one; x_1 is uniform; entropy rate 0.693 nats per step.

@@ -20,9 +20,10 @@ import torch
 from torch import Tensor
 
 from zoo.data.dataset import SequenceData
-from zoo.data.oracle import OracleLSTM
-from zoo.infer.generate import draw
-from zoo.infer.likelihood import Figure
+from zoo.data.oracle import OracleLSTM, oracle_for
+from zoo.errors import ZooError
+from zoo.evaluation.likelihood import Figure
+from zoo.evaluation.sampling import draw_in_batches
 
 
 def nll_oracle(oracle: OracleLSTM, samples: Tensor, batch_size: int = 1000,
@@ -39,19 +40,9 @@ def oracle_test_nll(oracle: OracleLSTM, data: SequenceData, split: str = "test",
     return nll_oracle(oracle, torch.stack(data.split(split, limit)), kind="oracle NLL-test (exact)")
 
 
-def model_samples(model, guide, n: int, length: int, batch_size: int = 250) -> Tensor:
-    """n sequences of `length` tokens from a generator at temperature 1, (n, length), drawn
-    `batch_size` at a time; a model with weight latents takes a fresh w ~ q(w) for each
-    batch, so the samples come from its posterior predictive rather than one network."""
-    pieces = [draw(model, guide, min(batch_size, n - i), length) for i in range(0, n, batch_size)]
-    return torch.cat([p.cpu() for p in pieces])
-
-
 def model_nll_oracle(model, guide, oracle: OracleLSTM, n: int = 2000, batch_size: int = 250) -> Figure:
     """NLL-oracle of a trained generator from n samples of the oracle's length T."""
-    with torch.no_grad():
-        samples = model_samples(model, guide, n, oracle.length, batch_size)
-    return nll_oracle(oracle, samples)
+    return nll_oracle(oracle, draw_in_batches(model, guide, n, oracle.length, batch_size))
 
 
 @torch.no_grad()
@@ -72,3 +63,16 @@ def uniform_nll_oracle(oracle: OracleLSTM, n: int = 2000, generator: torch.Gener
 def uniform_nll_test(vocab_size: int) -> float:
     """The uniform generator's NLL-test: log V nats per token, whatever the data."""
     return math.log(vocab_size)
+
+
+def oracle_figures(model, guide, data: SequenceData, num_samples: int, option: str = "evaluate.oracle_samples"
+                   ) -> list[Figure]:
+    """[NLL-oracle of `num_samples` sequences drawn from the model] when the data come from a
+    known oracle (data=oracle); [] for other data. `option` names the setting of `num_samples`
+    in errors."""
+    oracle = oracle_for(data)
+    if oracle is None:
+        return []
+    if num_samples < 1:
+        raise ZooError(f"{option}={num_samples}; NLL-oracle needs at least one sample")
+    return [model_nll_oracle(model, guide, oracle, num_samples)]

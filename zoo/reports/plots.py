@@ -73,7 +73,7 @@ def plot_strokes(drawings: list[list], path: Path, titles: list[str] | None = No
 
 
 def plot_reliability(calibration: dict, path: Path, title: str | None = None) -> None:
-    """A reliability diagram (Guo et al. 2017, figure 1) from zoo.infer.calibration's bins: the
+    """A reliability diagram (Guo et al. 2017, figure 1) from zoo.evaluation.calibration's bins: the
     accuracy of each confidence bin against the diagonal of perfect calibration, the gap to the
     bin's mean confidence shaded, and below it the share of predictions in each bin."""
     edges = calibration["edges"]
@@ -104,20 +104,22 @@ def plot_reliability(calibration: dict, path: Path, title: str | None = None) ->
 
 
 def plot_learning_curves(curves: dict[str, list[list[tuple[float, float]]]], path: Path, ylabel: str,
-                         title: str | None = None) -> None:
+                         title: str | None = None, xlabel: str = "training minutes") -> None:
     """Validation figures against training time: per name one colour, and one line of
-    (minutes, figure) points for each of its runs (seeds)."""
+    (minutes, figure) points, or (step, figure) with xlabel="training step", for each of its
+    runs (seeds)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, (name, runs) in enumerate(curves.items()):
         for j, points in enumerate(r for r in runs if r):
             minutes, figures = zip(*points)
             ax.plot(minutes, figures, marker="o", markersize=3, color=f"C{i % 10}", alpha=0.9 if j == 0 else 0.5,
                     label=name if j == 0 else None)
-    ax.set_xlabel("training minutes")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    if curves:
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -17,7 +17,7 @@ The probabilities are those of the model's own figure: softmax(W_y h_t + b_y) fo
 and for a network with variational weights (bayes_lstm) the posterior predictive
 p(v | x_{<t}) = (1/S) sum_s p(v | x_{<t}, w_s), w_s ~ q(w): the mean of the S draws'
 probabilities, not of their log-probabilities, with each w_s drawn once for the whole split as
-the posterior predictive likelihood figure draws it (zoo.infer.likelihood).
+the posterior predictive likelihood figure draws it (zoo.evaluation.likelihood).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from torch import Tensor
 from zoo.data.batch import collate
 from zoo.data.dataset import SequenceData
 from zoo.errors import ZooError
+from zoo.models.bayesian_weights import has_weight_latents
 from zoo.nn.emissions import CategoricalEmitter
 from zoo.nn.swap import swap_parameters
 
@@ -77,7 +78,7 @@ def top_prediction(probabilities: Tensor, targets: Tensor) -> tuple[Tensor, Tens
 def token_network(model):
     """The deterministic network whose next-step probabilities calibration reads (the model
     itself, or the network inside variational weights); a ZooError if it has none over tokens."""
-    net = model.net if hasattr(model, "weight_sites") else model
+    net = model.net if has_weight_latents(model) else model
     if not hasattr(net, "next_step") or not isinstance(getattr(net, "emitter", None), CategoricalEmitter):
         raise ZooError(f"calibration needs next-step probabilities over tokens (char_lstm or bayes_lstm with the "
                        f"softmax output); {type(net).__name__} with "

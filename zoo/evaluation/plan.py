@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from zoo.data.dataset import SequenceData
 from zoo.errors import ZooError
 from zoo.estimators.smc import supports_smc
-from zoo.infer.likelihood import draws, lengths_of, particle_steps
+from zoo.evaluation.likelihood import draws, lengths_of, particle_steps
 from zoo.options import check_at_least, check_fields
 
 FULL_SAMPLES = 10  # S of the full posterior predictive figure

@@ -22,32 +22,36 @@ import csv
 import itertools
 import logging
 import math
-import random
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyro
 import torch
 from tqdm.auto import tqdm
 
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.errors import ZooError
-from zoo.infer.checkpoint import (CheckpointError, load_checkpoint, load_module_state, resolve_checkpoint,
-                                  save_checkpoint)
-from zoo.infer.likelihood import held_out_figures
-from zoo.infer.sites import first_nonfinite
-from zoo.options import check_at_least, check_choice, check_fields, did_you_mean
+from zoo.evaluation.likelihood import held_out_figures
+from zoo.models.bayesian_weights import has_weight_latents
+from zoo.objectives.base import TrainingObjective, check_objective
+from zoo.options import check_at_least, check_choice, check_fields
+from zoo.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_module_state,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+from zoo.training.devices import check_device, resolve_device, seed_everything
 from zoo.training.distributed import RanksLost, World, check_splits_by_sequence, current_world
 from zoo.training.noise import global_noise
 from zoo.training.precision import autocast, check_precision
-from zoo.training.threads import available_cores
+from zoo.training.sites import first_nonfinite
 
 SCHEDULES = ("none", "plateau", "cosine")
 NONFINITE = ("stop", "skip")
-DEVICES = ("auto", "cpu", "cuda")
 log = logging.getLogger(__name__)
 
 
@@ -96,7 +100,7 @@ def make_optimizer(model, params: list, options: TrainOptions) -> torch.optim.Op
     (see the module's docstring), refused for a model with variational weights."""
     if not options.weight_decay:
         return torch.optim.Adam(params, lr=options.lr)
-    if hasattr(model, "weight_sites"):
+    if has_weight_latents(model):
         raise ZooError(f"train.weight_decay={options.weight_decay:g} decays deterministic weights, but "
                        "model.bayesian_weights=true makes them latent with the prior p(w) as their regulariser "
                        "(model.weights.prior, model.weights.prior_scale): set train.weight_decay=0")
@@ -110,35 +114,6 @@ class TrainingFault(ZooError):
     """Training cannot go on: a non-finite loss, or a validation figure that diverged."""
 
 
-def check_device(name: str, option: str) -> None:
-    """auto, cpu, or cuda where a CUDA device is visible."""
-    if name not in DEVICES:
-        raise ZooError(f"{option}={name!r} is not one of {', '.join(DEVICES)}{did_you_mean(name, DEVICES)}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ZooError(f"{option}=cuda but no CUDA device is visible; use {option}=auto")
-
-
-def resolve_device(name: str, world: World | None = None) -> torch.device:
-    """The device of `name` (auto: CUDA where visible); a rank's GPU is the one of its local rank."""
-    kind = ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-    return torch.device(kind, (world or World()).local_rank) if kind == "cuda" else torch.device(kind)
-
-
-def describe_device(device: torch.device | str = "cpu") -> str:
-    """Where figures were measured: the GPU's name, or the CPU threads torch uses."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    threads = torch.get_num_threads()
-    return f"CPU, {threads} thread{'s' if threads > 1 else ''} ({available_cores()} cores)"
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 class Trainer:
     """Fits (model, guide) to `data` by minimising objective(model, guide, batch) per training step.
 
@@ -146,8 +121,9 @@ class Trainer:
     gradients are summed (zoo.training.distributed); rank 0 alone validates, logs and writes
     checkpoints, and the loss curve is the one a single process draws."""
 
-    def __init__(self, model, guide, objective, data: SequenceData, options: TrainOptions, run_dir, config=None,
-                 world: World | None = None):
+    def __init__(self, model, guide, objective: TrainingObjective, data: SequenceData, options: TrainOptions,
+                 run_dir, config=None, world: World | None = None):
+        check_objective(objective)
         self.options = options
         self.world = world or current_world()
         if self.world.distributed:
@@ -196,6 +172,7 @@ class Trainer:
             "untrained": self.untrained,
             "skipped": self.skipped,
             "history": self.history,
+            "objective": self.objective.state_dict(),  # a discriminator, its optimiser, counters
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "config": self.config,
@@ -226,6 +203,7 @@ class Trainer:
         self.epoch, self.step, self.best = state["epoch"], state["step"], state["best"]
         self.untrained, self.skipped = state.get("untrained", math.nan), state.get("skipped", 0)
         self.history = list(state["history"])
+        self.objective.load_state_dict(state.get("objective", {}))  # older checkpoints lack it
         torch.set_rng_state(state["rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -273,7 +251,7 @@ class Trainer:
             self.step += 1
             losses.append(loss.item())
             bar.update()
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", **getattr(self.objective, "progress", {}))
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", **self.objective.progress)
             if past_deadline:
                 break
         bar.close()
@@ -331,8 +309,8 @@ class Trainer:
         o = self.options
         self.model.eval()
         self.guide.eval()
-        particles = getattr(self.objective, "validation_particles", 1)
-        bound = getattr(self.objective, "validation_bound", "-IWAE")
+        particles = self.objective.validation_particles
+        bound = self.objective.validation_bound
         figures = held_out_figures(
             self.model, self.guide, self.data, "valid", num_samples=1, num_particles=particles,
             train_steps=self.train_steps, batch_size=o.eval_batch_size, device=self.device, limit=o.valid_limit,
@@ -386,7 +364,7 @@ class Trainer:
                 break
             # An adversarial objective past its likelihood phase is not judged by validation NLL:
             # its latest checkpoint is its best, and the NLL neither anneals nor stops it.
-            selecting = getattr(self.objective, "selects_by_likelihood", True)
+            selecting = self.objective.selects_by_likelihood
             if selecting and isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step(valid.nats_per_step)
             self.history.append({

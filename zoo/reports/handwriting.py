@@ -3,44 +3,16 @@ drawings continued from their first half (Graves 2013, section 4 and the bias of
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from zoo.data.dataset import SequenceData
 from zoo.data.strokes import to_strokes
-from zoo.errors import ZooError
-from zoo.infer.generate import draw
-from zoo.infer.plots import plot_strokes
-from zoo.nn.pen_mixture import MixtureDensityEmitter
+from zoo.evaluation.sampling import draw, sampling_bias
+from zoo.reports.plots import plot_strokes
 
 BIASES = (0.0, 0.5, 1.0, 2.0)
-
-
-def biased_emitters(model, b: float) -> list[MixtureDensityEmitter]:
-    """The mixture density outputs a sampling bias b applies to; an error when b is
-    negative, or positive for a model that has none."""
-    if b < 0:
-        raise ZooError(f"sample.bias={b} must be >= 0 (0 = the trained model; larger = neater)")
-    emitters = [m for m in model.modules() if isinstance(m, MixtureDensityEmitter)]
-    if not emitters and b != 0:
-        raise ZooError("sample.bias applies to the mixture density output only (model.net.emission=mdn)")
-    return emitters
-
-
-@contextmanager
-def sampling_bias(model, b: float):
-    """Within the block, every mixture density output of `model` samples with bias b (eqs. 61-62)."""
-    emitters = biased_emitters(model, b)
-    before = [e.bias for e in emitters]
-    for e in emitters:
-        e.bias = b
-    try:
-        yield
-    finally:
-        for e, old in zip(emitters, before):
-            e.bias = old
 
 
 def drawings(steps: torch.Tensor, scale: float) -> list[list]:

@@ -15,7 +15,7 @@ Tokens (characters of text, or the ids of a token data set):
 Piano rolls: notes per frame, and the JS divergences of the polyphony, pitch-class and
 note-length distributions (a note's length: the frames it sounds without a break).
 All kinds: mmd, the maximum mean discrepancy between per-sequence features of samples and of
-held-out sequences (zoo.infer.mmd, median-heuristic bandwidths): unigram frequencies for
+held-out sequences (zoo.estimators.mmd, median-heuristic bandwidths): unigram frequencies for
 tokens; pitch-class and polyphony distributions for rolls; mmd_reference is that of held-out data.
 Divergences in nats: 0 means identical distributions, ln 2 = 0.693 disjoint ones.
 """
@@ -28,7 +28,8 @@ from collections.abc import Sequence
 
 import torch
 
-from zoo.infer.mmd import median_bandwidths, mmd2
+from zoo.data.dataset import SequenceData
+from zoo.estimators.mmd import feature_mmd
 
 ORDERS = (1, 2, 3, 4)
 BLEU_ORDERS = (2, 3, 4)
@@ -149,14 +150,6 @@ def self_bleu(hypotheses: list[list], n: int = 4) -> float:
     return sum(table.sentence_bleu(h, n, leave_out=True) for h in hypotheses) / len(hypotheses)
 
 
-def feature_mmd(x: torch.Tensor, y: torch.Tensor) -> float:
-    """sqrt(max(MMD^2, 0)) between feature rows of samples x (N, D) and held-out data y (M, D)."""
-    if len(x) < 2 or len(y) < 2:
-        return math.nan
-    x, y = x.double(), y.double()
-    return math.sqrt(max(mmd2(x, y, median_bandwidths(x, y)).item(), 0.0))
-
-
 def mmd_with_scale(samples: torch.Tensor, reference: torch.Tensor) -> dict:
     """mmd of sample features against held-out ones, and mmd_reference: that of as many
     held-out rows (the last ones) against the rest, the value a perfect generator would
@@ -270,3 +263,17 @@ def roll_statistics(samples: list[torch.Tensor], reference: list[torch.Tensor]) 
         **mmd_with_scale(torch.stack([roll_features(r) for r in samples]),
                          torch.stack([roll_features(r) for r in reference])),
     }
+
+
+def sample_statistics(samples: torch.Tensor, data: SequenceData, limit: int = 500) -> dict | None:
+    """The statistics above of samples against the first `limit` test sequences, by kind of data:
+    text, token ids, or 88-key piano rolls; None for kinds of data they do not cover yet."""
+    reference = data.test[:limit]
+    vocab = data.spec.vocab
+    if data.spec.kind == "categorical" and vocab is not None and all(len(t) == 1 for t in vocab.tokens):
+        return text_statistics([vocab.decode(s.tolist()) for s in samples.cpu()], [vocab.decode(r.tolist()) for r in reference])
+    if data.spec.kind == "categorical":
+        return token_statistics([s.tolist() for s in samples.cpu()], [r.tolist() for r in reference])
+    if data.spec.kind == "bernoulli" and data.spec.dim == 88:
+        return roll_statistics(list(samples.cpu()), reference)
+    return None

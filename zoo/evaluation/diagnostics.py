@@ -1,11 +1,13 @@
-"""The one module that talks to ArviZ, so a move to ArviZ 1.x changes only this file.
+"""Diagnostics of importance weights and Markov chains, through ArviZ (`load_arviz` loads it; with
+zoo.reports.weights, which writes weight draws as ArviZ data, the only modules that talk to it,
+so a move to ArviZ 1.x changes only these two).
 
 Pareto-smoothed importance sampling (Vehtari et al. 2024; Yao et al. 2018): the shape k of
 a generalised Pareto fit to the largest importance weights says whether an importance-
 weighted estimate can be trusted. k < 0.5: fine; 0.5 <= k < 0.7: usable, slow to converge;
 k >= 0.7: the estimate (here an IWAE bound, and the ELBO it improves on) is unreliable.
 
-Markov chains (zoo.infer.gold_standard): r-hat and the bulk effective sample size say whether
+Markov chains (zoo.evaluation.gold_standard): r-hat and the bulk effective sample size say whether
 several chains have mixed and how many independent draws they are worth.
 """
 
@@ -22,7 +24,8 @@ from zoo.errors import ZooError
 K_UNRELIABLE = 0.7
 
 
-def _arviz():
+def load_arviz():
+    """The arviz module, imported quietly."""
     logging.getLogger("arviz").setLevel(logging.WARNING)  # its notes on optional 1.x packages
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # the notice of ArviZ's coming refactor
@@ -34,9 +37,17 @@ def _arviz():
 def pareto_k(log_w: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """k-hat and the effective sample size of the smoothed weights, per sequence, from log
     weights (K, N). ESS = 1 / sum_k wbar_k^2 with wbar the normalised smoothed weights."""
-    smoothed, k = _arviz().psislw(log_w.double().T.cpu().numpy())  # (N, K), (N,)
+    smoothed, k = load_arviz().psislw(log_w.double().T.cpu().numpy())  # (N, K), (N,)
     ess = 1.0 / np.exp(2 * smoothed).sum(-1)
     return np.asarray(k), ess
+
+
+def importance_diagnostics(log_w: torch.Tensor) -> dict:
+    """PSIS diagnostics of K importance weights per sequence, (K, N): each sequence's Pareto k
+    and effective sample size, K, the fraction of sequences at k >= K_UNRELIABLE and the largest k."""
+    k, ess = pareto_k(log_w)
+    return {"pareto_k": k.tolist(), "ess": ess.tolist(), "num_particles": log_w.shape[0],
+            "fraction_k_over_0.7": float((k >= K_UNRELIABLE).mean()), "max_k": float(k.max())}
 
 
 def chain_diagnostics(draws: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
@@ -58,7 +69,7 @@ def chain_diagnostics(draws: dict[str, np.ndarray]) -> dict[str, dict[str, np.nd
         if not np.isfinite(values).all():
             raise ZooError(f"chain_diagnostics: {name!r} has values that are not finite")
         arrays[name] = values
-    az = _arviz()
+    az = load_arviz()
     stats = {}
     for name, values in arrays.items():
         idata = az.from_dict(posterior={name: values})  # one variable each: chain counts may differ
@@ -69,29 +80,3 @@ def chain_diagnostics(draws: dict[str, np.ndarray]) -> dict[str, dict[str, np.nd
             "sd": values.std(axis=(0, 1), ddof=1),
         }
     return stats
-
-
-def weight_posterior(draws: dict[str, np.ndarray], path_nc, path_png, plotted: int = 4) -> str:
-    """Weight draws from a guide, {site: (S, n)}, as ArviZ InferenceData: written to
-    netCDF, summarised as a markdown table (mean, sd, 94% HDI), and the first `plotted`
-    weights of the first site drawn as posterior densities. Returns the table."""
-    az = _arviz()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # one chain, in float64: ArviZ's density grid cannot span float32 draws that differ in the last bits
-    idata = az.from_dict(posterior={name: np.asarray(values, dtype=np.float64)[None] for name, values in draws.items()})
-    idata.to_netcdf(str(path_nc))
-    summary = az.summary(idata, kind="stats")
-    first = next(iter(draws))
-    shown = list(range(min(plotted, draws[first].shape[-1])))
-    axes = az.plot_posterior(idata, var_names=[first], coords={f"{first}_dim_0": shown})
-    plt.gcf().savefig(path_png, dpi=80)
-    plt.close("all")
-    rows = ["| weight | mean | sd | hdi 3% | hdi 97% |", "|---|---|---|---|---|"]
-    rows += [f"| `{name}` | {r['mean']:.4f} | {r['sd']:.4f} | {r['hdi_3%']:.4f} | {r['hdi_97%']:.4f} |"
-             for name, r in summary.iterrows()]
-    del axes
-    return "\n".join(rows)
