@@ -100,19 +100,25 @@ def main():
         "torch": train_step(lambda: reference.loss(x) * 100 * scale, list(reference.parameters())),
         "char_lstm": train_step(lambda: elbo(char, none, batch) * scale, list(char.parameters())),
         "bayes_lstm": train_step(lambda: elbo(bayes, mean_field, batch) * scale, list(mean_field.parameters())),
-        "bayes_lstm_analytic_kl": train_step(lambda: elbo_kl(bayes, mean_field, batch) * scale,
-                                             list(mean_field.parameters())),
+        "bayes_lstm_analytic_kl": train_step(
+            lambda: elbo_kl(bayes, mean_field, batch) * scale, list(mean_field.parameters())
+        ),
         "pyrosample_autonormal": train_step(
             lambda: textbook_elbo.differentiable_loss(textbook, auto, x, 100 * args.batch) * scale,
-            list(auto.parameters())),
+            list(auto.parameters()),
+        ),
     }
     with pyro.validation_enabled(False):  # as the trainer runs its steps
         seconds = time_steps(steps, repeats=args.repeats)
-    print(f"one training step, batch {args.batch} x {args.steps} steps, hidden {args.hidden}, "
-          f"vocabulary {args.vocab}, {torch.get_num_threads()} threads")
+    print(
+        f"one training step, batch {args.batch} x {args.steps} steps, hidden {args.hidden}, "
+        f"vocabulary {args.vocab}, {torch.get_num_threads()} threads"
+    )
     for name, s in seconds.items():
-        print(f"  {name:24s} {1000 * s:8.1f} ms   {s / seconds['char_lstm']:5.2f}x char_lstm   "
-              f"{s / seconds['torch']:5.2f}x torch")
+        print(
+            f"  {name:24s} {1000 * s:8.1f} ms   {s / seconds['char_lstm']:5.2f}x char_lstm   "
+            f"{s / seconds['torch']:5.2f}x torch"
+        )
     ratio = seconds["bayes_lstm"] / seconds["char_lstm"]
     print(f"bayes_lstm / char_lstm = {ratio:.2f}x (target <= 1.3x)")
     write_json("bayes_step", {"args": vars(args), "seconds": seconds, "bayes_over_char": ratio})

@@ -40,15 +40,19 @@ def train(name: str, data, args) -> dict:
     else:
         model, guide = net, NoLatents(net)
     options = TrainOptions(
-        max_epochs=args.steps // args.steps_per_epoch, steps_per_epoch=args.steps_per_epoch,
-        batch_size=args.batch, lr=args.lr, patience=args.patience, seed=args.seed, progress=False,
+        max_epochs=args.steps // args.steps_per_epoch,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch,
+        lr=args.lr,
+        patience=args.patience,
+        seed=args.seed,
+        progress=False,
     )
     run_dir = Path(__file__).parent / "results" / "bayes_vs_mle" / name
     trainer = Trainer(model, guide, ELBO(), data, options, run_dir)
     history = trainer.fit()
     reload_best(trainer)
-    figures = held_out_figures(model, guide, data, "test", num_samples=args.samples,
-                               train_steps=trainer.train_steps)
+    figures = held_out_figures(model, guide, data, "test", num_samples=args.samples, train_steps=trainer.train_steps)
     best = min(history, key=lambda h: h["valid_nats_per_step"])
     return {
         "test": [f.as_dict() for f in figures],
@@ -78,21 +82,25 @@ def main():
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     data = tiny_shakespeare.load(max_train_chars=args.chars)
-    print(f"tiny_shakespeare: {data.num_steps('train'):,} training characters, "
-          f"{data.num_steps('test'):,} test characters")
+    print(
+        f"tiny_shakespeare: {data.num_steps('train'):,} training characters, {data.num_steps('test'):,} test characters"
+    )
     results = {name: train(name, data, args) for name in ("char_lstm", "bayes_lstm")}
 
     print(f"\ntest NLL, nats (bits) per character, after early stopping on validation; budget {args.steps} steps")
     for name, r in results.items():
         for f in r["test"]:
-            print(f"  {name:11s} {f['nats_per_step']:.4f} ({f['bits_per_step']:.4f})  {f['kind']:28s} "
-                  f"best at step {r['best_epoch_step']}, {r['minutes']:.1f} min, final train loss "
-                  f"{r['final_train_loss']:.4f}")
+            print(
+                f"  {name:11s} {f['nats_per_step']:.4f} ({f['bits_per_step']:.4f})  {f['kind']:28s} "
+                f"best at step {r['best_epoch_step']}, {r['minutes']:.1f} min, final train loss "
+                f"{r['final_train_loss']:.4f}"
+            )
     mle = results["char_lstm"]["test"][0]["nats_per_step"]
     bayes = results["bayes_lstm"]["test"][1]["nats_per_step"]  # posterior predictive
     print(f"bayes_lstm (posterior predictive) / char_lstm (exact) = {bayes / mle:.3f}")
-    write_json("bayes_vs_mle", {"args": vars(args), "results": results, "ratio": bayes / mle,
-                                "bits_per_nat": 1 / math.log(2)})
+    write_json(
+        "bayes_vs_mle", {"args": vars(args), "results": results, "ratio": bayes / mle, "bits_per_nat": 1 / math.log(2)}
+    )
 
 
 if __name__ == "__main__":

@@ -61,18 +61,23 @@ def main():
     train = collate(markov_sequences(args.train, args.length, g))
     test = collate(markov_sequences(args.test, args.length, g))
     torch.manual_seed(args.seed)
-    model = BayesianWeights(CharLSTM(DataSpec("categorical", 3), hidden_size=args.hidden, embedding_size=2),
-                            prior_scale=args.prior_scale)
+    model = BayesianWeights(
+        CharLSTM(DataSpec("categorical", 3), hidden_size=args.hidden, embedding_size=2), prior_scale=args.prior_scale
+    )
     num_weights = sum(len(w) for w in model.weight_sites.values())
-    print(f"Bayesian LSTM, hidden {args.hidden} ({num_weights} weights, prior N(0, {args.prior_scale}^2)); "
-          f"{args.train} training and {args.test} test sequences of {args.length} steps from a 3-symbol chain")
+    print(
+        f"Bayesian LSTM, hidden {args.hidden} ({num_weights} weights, prior N(0, {args.prior_scale}^2)); "
+        f"{args.train} training and {args.test} test sequences of {args.length} steps from a 3-symbol chain"
+    )
 
     minutes, results = {}, {}
     start = time.perf_counter()
     nuts = nuts_draws(model, train, args.chains, args.warmup, args.draws, args.seed, args.max_tree_depth)
     minutes["NUTS"] = (time.perf_counter() - start) / 60
-    for name, make in [("mean field", lambda: MeanFieldWeights(model, init_scale=0.02)),
-                       ("low rank", lambda: LowRankWeights(model, rank=args.rank, init_scale=0.02))]:
+    for name, make in [
+        ("mean field", lambda: MeanFieldWeights(model, init_scale=0.02)),
+        ("low rank", lambda: LowRankWeights(model, rank=args.rank, init_scale=0.02)),
+    ]:
         start = time.perf_counter()
         guide = make()
         fit_guide(model, guide, train, args.svi_steps, args.lr, seed=args.seed)
@@ -88,40 +93,69 @@ def main():
     minutes["MAP"] = (time.perf_counter() - start) / 60
 
     first = next(iter(results.values()))
-    rows = [("NUTS", first.nuts, f"{first.train_log_lik_r_hat:.3f} / {first.test_log_lik_r_hat:.3f}",
-             f"{first.train_log_lik_ess_bulk:.0f} / {first.test_log_lik_ess_bulk:.0f}", minutes["NUTS"])]
+    rows = [
+        (
+            "NUTS",
+            first.nuts,
+            f"{first.train_log_lik_r_hat:.3f} / {first.test_log_lik_r_hat:.3f}",
+            f"{first.train_log_lik_ess_bulk:.0f} / {first.test_log_lik_ess_bulk:.0f}",
+            minutes["NUTS"],
+        )
+    ]
     rows += [(name, r.guide, "", "", minutes[name]) for name, r in results.items()]
-    rows += [("MAP", map_figure, "", "", minutes["MAP"]),
-             ("uniform", Figure.from_sequences("exact (1/3 each step)", math.log(3) * test.lengths, test.lengths),
-              "", "", 0.0),
-             ("true chain", chain_nll(test), "", "", 0.0)]
-    print(f"\ntest NLL, nats per step; NUTS {args.chains} chains x {args.draws} draws after {args.warmup} "
-          f"warmup, max tree depth {args.max_tree_depth}; guides {args.svi_steps} SVI steps")
+    rows += [
+        ("MAP", map_figure, "", "", minutes["MAP"]),
+        (
+            "uniform",
+            Figure.from_sequences("exact (1/3 each step)", math.log(3) * test.lengths, test.lengths),
+            "",
+            "",
+            0.0,
+        ),
+        ("true chain", chain_nll(test), "", "", 0.0),
+    ]
+    print(
+        f"\ntest NLL, nats per step; NUTS {args.chains} chains x {args.draws} draws after {args.warmup} "
+        f"warmup, max tree depth {args.max_tree_depth}; guides {args.svi_steps} SVI steps"
+    )
     print(f"{'':11s} {'nats/step':>9s}  {'(s.e.)':8s} {'kind':34s} {'r-hat ll':>15s} {'ESS ll':>11s} {'minutes':>7s}")
     for name, f, r_hat, ess, mins in rows:
         print(f"{name:11s} {f.nats_per_step:9.4f}  ({f.stderr:.4f}) {f.kind:34s} {r_hat:>15s} {ess:>11s} {mins:7.2f}")
     print("r-hat ll, ESS ll: of each NUTS draw's log-likelihood, train / test (no symmetry changes it)")
 
-    print(f"\nper weight tensor: NUTS's worst r-hat and bulk ESS, pooled over {args.chains} chains; "
-          "each guide's mean |E_q w - E_NUTS w| and median sd_q / sd_NUTS")
+    print(
+        f"\nper weight tensor: NUTS's worst r-hat and bulk ESS, pooled over {args.chains} chains; "
+        "each guide's mean |E_q w - E_NUTS w| and median sd_q / sd_NUTS"
+    )
     names = list(results)
-    print(f"{'site':26s} {'n':>4s} {'r-hat':>6s} {'ESS':>6s}  " + "  ".join(f"{n + ' |dmean|':>17s} {'sd ratio':>8s}" for n in names))
+    print(
+        f"{'site':26s} {'n':>4s} {'r-hat':>6s} {'ESS':>6s}  "
+        + "  ".join(f"{n + ' |dmean|':>17s} {'sd ratio':>8s}" for n in names)
+    )
     for site in model.weight_sites:
         s = first.sites[site]
-        cells = "  ".join(f"{results[n].sites[site].mean_abs_diff:17.3f} {results[n].sites[site].sd_ratio:8.3f}"
-                          for n in names)
+        cells = "  ".join(
+            f"{results[n].sites[site].mean_abs_diff:17.3f} {results[n].sites[site].sd_ratio:8.3f}" for n in names
+        )
         print(f"{site:26s} {nuts[site].shape[-1]:4d} {s.max_r_hat:6.2f} {s.min_ess_bulk:6.0f}  {cells}")
 
-    write_json("gold_standard", {
-        "args": vars(args),
-        "num_weights": num_weights,
-        "minutes": minutes,
-        "test": {name: f.as_dict() for name, f, *_ in rows},
-        "nuts_log_lik": {"train_r_hat": first.train_log_lik_r_hat, "train_ess_bulk": first.train_log_lik_ess_bulk,
-                         "test_r_hat": first.test_log_lik_r_hat, "test_ess_bulk": first.test_log_lik_ess_bulk},
-        "sites": {name: {site: vars(s) for site, s in r.sites.items()} for name, r in results.items()},
-        "gap_nats_per_step": {name: r.gap for name, r in results.items()},
-    })
+    write_json(
+        "gold_standard",
+        {
+            "args": vars(args),
+            "num_weights": num_weights,
+            "minutes": minutes,
+            "test": {name: f.as_dict() for name, f, *_ in rows},
+            "nuts_log_lik": {
+                "train_r_hat": first.train_log_lik_r_hat,
+                "train_ess_bulk": first.train_log_lik_ess_bulk,
+                "test_r_hat": first.test_log_lik_r_hat,
+                "test_ess_bulk": first.test_log_lik_ess_bulk,
+            },
+            "sites": {name: {site: vars(s) for site, s in r.sites.items()} for name, r in results.items()},
+            "gap_nats_per_step": {name: r.gap for name, r in results.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -37,9 +37,30 @@ from zoo.training.trainer import Trainer, TrainOptions
 MODELS = ("char_lstm", "bayes_lstm", "vrnn", "srnn", "dmm", "seq_vae")
 # aten's ops that draw random numbers and run on the CPU too (not the recurrent cells, which are
 # tagged random for their dropout but have kernels of their own on each device)
-DRAWS = frozenset({"bernoulli", "bernoulli_", "cauchy_", "exponential_", "geometric_", "log_normal_", "multinomial",
-                   "native_dropout", "normal", "normal_", "poisson", "rand", "rand_like", "randint", "randint_like",
-                   "randn", "randn_like", "randperm", "uniform_", "_standard_gamma"})
+DRAWS = frozenset(
+    {
+        "bernoulli",
+        "bernoulli_",
+        "cauchy_",
+        "exponential_",
+        "geometric_",
+        "log_normal_",
+        "multinomial",
+        "native_dropout",
+        "normal",
+        "normal_",
+        "poisson",
+        "rand",
+        "rand_like",
+        "randint",
+        "randint_like",
+        "randn",
+        "randn_like",
+        "randperm",
+        "uniform_",
+        "_standard_gamma",
+    }
+)
 TEXT = ("char_lstm", "bayes_lstm", "seq_vae")  # trained on characters; the others on piano rolls
 
 
@@ -104,9 +125,12 @@ def toy_data(name: str, sequences: int, length: int) -> SequenceData:
 def build(name: str, data: SequenceData, hidden: int):
     """(model, guide, objective) of `model=name` with its own guide and objective, `hidden` units
     wide, seeded."""
-    sizes = {"vrnn": ["model.net.z_size=16"], "srnn": ["model.net.z_size=16"],
-             "dmm": ["model.net.z_size=16", f"model.net.transition_size={2 * hidden}", f"guide.hidden_size={hidden}"],
-             "seq_vae": ["model.net.z_size=16"]}.get(name, [])
+    sizes = {
+        "vrnn": ["model.net.z_size=16"],
+        "srnn": ["model.net.z_size=16"],
+        "dmm": ["model.net.z_size=16", f"model.net.transition_size={2 * hidden}", f"guide.hidden_size={hidden}"],
+        "seq_vae": ["model.net.z_size=16"],
+    }.get(name, [])
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose("config", overrides=[f"model={name}", f"model.net.hidden_size={hidden}", *sizes])
     torch.manual_seed(0)
@@ -117,8 +141,16 @@ def build(name: str, data: SequenceData, hidden: int):
 def trainer_for(name: str, data: SequenceData, device: str, precision: str, args, run_dir: str) -> Trainer:
     """A trainer of `name` on `device`, --steps steps per epoch, its objective's losses recorded."""
     model, guide, objective = build(name, data, args.hidden)
-    options = TrainOptions(device=device, precision=precision, batch_size=args.batch, steps_per_epoch=args.steps,
-                           max_epochs=1, lr_schedule="none", progress=False, max_minutes=None)
+    options = TrainOptions(
+        device=device,
+        precision=precision,
+        batch_size=args.batch,
+        steps_per_epoch=args.steps,
+        max_epochs=1,
+        lr_schedule="none",
+        progress=False,
+        max_minutes=None,
+    )
     return Trainer(model, guide, Recorded(objective), data, options, run_dir)
 
 
@@ -160,12 +192,19 @@ def check(name: str, args, run_dir: str) -> dict:
     cpu = losses(name, data, "cpu", "fp32", args, run_dir)
     other = losses(name, data, args.device, "fp32", args, run_dir)
     bf16 = losses(name, data, args.device, "bf16", args, run_dir) if args.device == "cuda" else None
-    row = {"model": name, "cpu_losses": cpu, "device_losses": other, "bf16_losses": bf16,
-           "fp32_gap": gap(cpu, other), "bf16_gap": None if bf16 is None else gap(cpu, bf16),
-           "cpu_steps_per_second": steps_per_second(name, data, "cpu", "fp32", args, run_dir),
-           "device_steps_per_second": steps_per_second(name, data, args.device, "fp32", args, run_dir),
-           "bf16_steps_per_second": None if bf16 is None else steps_per_second(name, data, args.device, "bf16", args,
-                                                                                run_dir)}
+    row = {
+        "model": name,
+        "cpu_losses": cpu,
+        "device_losses": other,
+        "bf16_losses": bf16,
+        "fp32_gap": gap(cpu, other),
+        "bf16_gap": None if bf16 is None else gap(cpu, bf16),
+        "cpu_steps_per_second": steps_per_second(name, data, "cpu", "fp32", args, run_dir),
+        "device_steps_per_second": steps_per_second(name, data, args.device, "fp32", args, run_dir),
+        "bf16_steps_per_second": None
+        if bf16 is None
+        else steps_per_second(name, data, args.device, "bf16", args, run_dir),
+    }
     row["ok"] = row["fp32_gap"] <= args.tolerance and (bf16 is None or row["bf16_gap"] <= args.bf16_tolerance)
     return row
 
@@ -183,15 +222,20 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="cpu: check the script itself")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
-        build_note = f"torch {torch.__version__} built for CUDA {torch.version.cuda}" if torch.version.cuda \
+        build_note = (
+            f"torch {torch.__version__} built for CUDA {torch.version.cuda}"
+            if torch.version.cuda
             else f"torch {torch.__version__} is a CPU build"
+        )
         print(f"gpu_check: no CUDA device is visible ({build_note}); run it on a machine with a GPU", file=sys.stderr)
         sys.exit(1)
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 on both devices, not TF32's 10-bit mantissa
     torch.backends.cudnn.allow_tf32 = False
     started = time.perf_counter()
-    print(f"{'model':11s} {'fp32 gap':>9s} {'bf16 gap':>9s} {'cpu steps/s':>12s} "
-          f"{args.device + ' steps/s':>13s} {'bf16 steps/s':>13s}  ok")
+    print(
+        f"{'model':11s} {'fp32 gap':>9s} {'bf16 gap':>9s} {'cpu steps/s':>12s} "
+        f"{args.device + ' steps/s':>13s} {'bf16 steps/s':>13s}  ok"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as run_dir:
         for name in args.models:
@@ -199,15 +243,30 @@ def main() -> None:
             rows.append(row)
             bf16_gap = "-" if row["bf16_gap"] is None else f"{row['bf16_gap']:.2e}"
             bf16_speed = "-" if row["bf16_steps_per_second"] is None else f"{row['bf16_steps_per_second']:.1f}"
-            print(f"{name:11s} {row['fp32_gap']:9.2e} {bf16_gap:>9s} {row['cpu_steps_per_second']:12.1f} "
-                  f"{row['device_steps_per_second']:13.1f} {bf16_speed:>13s}  {'yes' if row['ok'] else 'NO'}", flush=True)
+            print(
+                f"{name:11s} {row['fp32_gap']:9.2e} {bf16_gap:>9s} {row['cpu_steps_per_second']:12.1f} "
+                f"{row['device_steps_per_second']:13.1f} {bf16_speed:>13s}  {'yes' if row['ok'] else 'NO'}",
+                flush=True,
+            )
     if args.device == "cuda":
-        write_json("gpu_check", {"rows": rows, "steps": args.steps, "batch": args.batch, "length": args.length,
-                                 "hidden": args.hidden, "minutes": (time.perf_counter() - started) / 60})
+        write_json(
+            "gpu_check",
+            {
+                "rows": rows,
+                "steps": args.steps,
+                "batch": args.batch,
+                "length": args.length,
+                "hidden": args.hidden,
+                "minutes": (time.perf_counter() - started) / 60,
+            },
+        )
     failed = [r["model"] for r in rows if not r["ok"]]
     if failed:
-        print(f"gpu_check: the losses of {', '.join(failed)} differ between the CPU and {args.device} beyond "
-              f"--tolerance {args.tolerance:g} (fp32) or --bf16-tolerance {args.bf16_tolerance:g}", file=sys.stderr)
+        print(
+            f"gpu_check: the losses of {', '.join(failed)} differ between the CPU and {args.device} beyond "
+            f"--tolerance {args.tolerance:g} (fp32) or --bf16-tolerance {args.bf16_tolerance:g}",
+            file=sys.stderr,
+        )
         sys.exit(1)
 
 

@@ -67,23 +67,44 @@ def build(name: str, data, args):
 
 def run(name: str, data, args) -> dict:
     model, guide, objective = build(name, data, args)
-    options = TrainOptions(max_epochs=100_000, max_minutes=args.minutes, steps_per_epoch=args.steps_per_epoch,
-                           batch_size=args.batch, lr=args.lr, patience=args.patience, lr_patience=args.lr_patience,
-                           seed=args.seed, progress=False)
+    options = TrainOptions(
+        max_epochs=100_000,
+        max_minutes=args.minutes,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch,
+        lr=args.lr,
+        patience=args.patience,
+        lr_patience=args.lr_patience,
+        seed=args.seed,
+        progress=False,
+    )
     run_dir = Path(__file__).parent / "results" / "handwriting" / name
     trainer = Trainer(model, guide, objective, data, options, run_dir)
     history = trainer.fit()
     reload_best(trainer)
     torch.manual_seed(args.seed)
     start = time.perf_counter()
-    figures = held_out_figures(model, guide, data, "test", num_samples=args.samples, num_particles=args.particles,
-                               train_steps=trainer.train_steps)
+    figures = held_out_figures(
+        model,
+        guide,
+        data,
+        "test",
+        num_samples=args.samples,
+        num_particles=args.particles,
+        train_steps=trainer.train_steps,
+    )
     seconds = time.perf_counter() - start
     sheets = write_stroke_sheets(model, guide, data, run_dir, n=4)
     best = min(history, key=lambda h: h["valid_nats_per_step"])
-    return {"test": [f.as_dict() for f in figures], "eval_seconds": seconds, "sheets": [str(p) for p in sheets],
-            "best_minute": best["minutes"], "best_step": best["step"], "steps": history[-1]["step"],
-            "minutes": history[-1]["minutes"]}
+    return {
+        "test": [f.as_dict() for f in figures],
+        "eval_seconds": seconds,
+        "sheets": [str(p) for p in sheets],
+        "best_minute": best["minutes"],
+        "best_step": best["step"],
+        "steps": history[-1]["step"],
+        "minutes": history[-1]["minutes"],
+    }
 
 
 def main():
@@ -114,14 +135,18 @@ def main():
         logging.info(f"--- {name}")
         results[name] = run(name, data, args)
 
-    print(f"\nLASA handwriting test split: {len(data.test)} drawings, {data.num_steps('test')} pen points "
-          f"(every {args.every}th point); {args.minutes} min of training each on {torch.get_num_threads()} CPU "
-          f"threads. NLL in nats per point, offsets in units of the training std ({data.spec.scale:.4f} mm):")
+    print(
+        f"\nLASA handwriting test split: {len(data.test)} drawings, {data.num_steps('test')} pen points "
+        f"(every {args.every}th point); {args.minutes} min of training each on {torch.get_num_threads()} CPU "
+        f"threads. NLL in nats per point, offsets in units of the training std ({data.spec.scale:.4f} mm):"
+    )
     for name, r in results.items():
         for f in r["test"]:
-            print(f"  {name:10s} {f['nats_per_step']:8.3f} ± {f['stderr']:.3f} per point "
-                  f"({f['nats_per_sequence']:8.1f} per drawing)  {f['kind']:28s} "
-                  f"best at {r['best_minute']:.1f} min (step {r['best_step']} of {r['steps']})")
+            print(
+                f"  {name:10s} {f['nats_per_step']:8.3f} ± {f['stderr']:.3f} per point "
+                f"({f['nats_per_sequence']:8.1f} per drawing)  {f['kind']:28s} "
+                f"best at {r['best_minute']:.1f} min (step {r['best_step']} of {r['steps']})"
+            )
         print(f"  {'':10s} sample sheets: {', '.join(r['sheets'])}")
     print("published anchors: IAM-OnDB validation, NLL in nats per line (another data set; not comparable):")
     for k, v in ANCHORS.items():

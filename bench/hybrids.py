@@ -58,16 +58,34 @@ def build(name: str, data, args):
 def figures(model, guide, data, split, args, train_steps):
     model.eval()
     guide.eval()
-    return [f.as_dict() for f in held_out_figures(model, guide, data, split, num_samples=args.samples,
-                                                  num_particles=args.particles, train_steps=train_steps,
-                                                  batch_size=args.eval_batch)]
+    return [
+        f.as_dict()
+        for f in held_out_figures(
+            model,
+            guide,
+            data,
+            split,
+            num_samples=args.samples,
+            num_particles=args.particles,
+            train_steps=train_steps,
+            batch_size=args.eval_batch,
+        )
+    ]
 
 
 def run(name: str, data, args) -> dict:
     model, guide, objective = build(name, data, args)
-    options = TrainOptions(max_epochs=100_000, max_minutes=args.minutes, steps_per_epoch=args.steps_per_epoch,
-                           batch_size=args.batch, lr=args.lr, patience=100_000, lr_schedule="none",
-                           seed=args.seed, progress=False)
+    options = TrainOptions(
+        max_epochs=100_000,
+        max_minutes=args.minutes,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch,
+        lr=args.lr,
+        patience=100_000,
+        lr_schedule="none",
+        seed=args.seed,
+        progress=False,
+    )
     run_dir = Path(__file__).parent / "results" / "hybrids" / name
     trainer = Trainer(model, guide, objective, data, options, run_dir)
     history = trainer.fit()
@@ -76,11 +94,14 @@ def run(name: str, data, args) -> dict:
     for checkpoint in ("best.pt", "last.pt"):
         trainer.load_state_dict(load_checkpoint(run_dir, checkpoint))
         torch.manual_seed(args.seed)
-        out[checkpoint] = {"test": figures(model, guide, data, "test", args, trainer.train_steps),
-                           "train": figures(model, guide, train_part, "test", args, trainer.train_steps)}
+        out[checkpoint] = {
+            "test": figures(model, guide, data, "test", args, trainer.train_steps),
+            "train": figures(model, guide, train_part, "test", args, trainer.train_steps),
+        }
     best = min(history, key=lambda h: h["valid_nats_per_step"])
-    out.update(best_minute=best["minutes"], best_step=best["step"], minutes=history[-1]["minutes"],
-               steps=history[-1]["step"])
+    out.update(
+        best_minute=best["minutes"], best_step=best["step"], minutes=history[-1]["minutes"], steps=history[-1]["step"]
+    )
     return out
 
 
@@ -112,17 +133,23 @@ def main():
             logging.info(f"--- {name} on {data.name}")
             results[name] = run(name, data, args)
 
-    print(f"\nheld-out NLL, nats per step; {args.minutes} min of training each on {torch.get_num_threads()} "
-          f"CPU threads; S={args.samples}, K={args.particles}")
-    print(f"  {'model':11s} {'kind':36s} {'test@best':>9s} {'test@last':>9s} {'train@best':>10s} "
-          f"{'train@last':>10s}  best at")
+    print(
+        f"\nheld-out NLL, nats per step; {args.minutes} min of training each on {torch.get_num_threads()} "
+        f"CPU threads; S={args.samples}, K={args.particles}"
+    )
+    print(
+        f"  {'model':11s} {'kind':36s} {'test@best':>9s} {'test@last':>9s} {'train@best':>10s} "
+        f"{'train@last':>10s}  best at"
+    )
     for name, r in results.items():
         for i, f in enumerate(r["best.pt"]["test"]):
             if f["kind"] == "-ELBO" and len(r["best.pt"]["test"]) > 1:
                 continue  # the tighter figure is the one compared
             row = [r[c][s][i]["nats_per_step"] for c in ("best.pt", "last.pt") for s in ("test", "train")]
-            print(f"  {name:11s} {f['kind']:36s} {row[0]:9.3f} {row[2]:9.3f} {row[1]:10.3f} {row[3]:10.3f}  "
-                  f"{r['best_minute']:.1f} of {r['minutes']:.1f} min (step {r['best_step']} of {r['steps']})")
+            print(
+                f"  {name:11s} {f['kind']:36s} {row[0]:9.3f} {row[2]:9.3f} {row[1]:10.3f} {row[3]:10.3f}  "
+                f"{r['best_minute']:.1f} of {r['minutes']:.1f} min (step {r['best_step']} of {r['steps']})"
+            )
     write_json("hybrids", {"args": vars(args), "results": results})
 
 

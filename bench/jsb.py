@@ -33,8 +33,14 @@ from zoo.objectives import ELBO
 from zoo.training.checkpoint import load_checkpoint
 from zoo.training.trainer import Trainer, TrainOptions
 
-ANCHORS = {"DMM -ELBO": 6.93, "DMM importance-sampled": 6.39, "DMM-Aug": 6.29, "Pyro DMM example -ELBO": 6.87,
-           "RNN-NADE": 5.56, "LSTM (Bai 2018)": 8.45}
+ANCHORS = {
+    "DMM -ELBO": 6.93,
+    "DMM importance-sampled": 6.39,
+    "DMM-Aug": 6.29,
+    "Pyro DMM example -ELBO": 6.87,
+    "RNN-NADE": 5.56,
+    "LSTM (Bai 2018)": 8.45,
+}
 
 
 def stem(args) -> str:
@@ -56,9 +62,15 @@ def build(name: str, data, args):
 def run(name: str, data, args) -> dict:
     model, guide, objective = build(name, data, args)
     options = TrainOptions(
-        max_epochs=100_000, max_minutes=args.minutes, steps_per_epoch=args.steps_per_epoch,
-        batch_size=args.batch, lr=args.lr, patience=args.patience, lr_schedule="plateau",
-        lr_patience=args.lr_patience, seed=args.seed,
+        max_epochs=100_000,
+        max_minutes=args.minutes,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch,
+        lr=args.lr,
+        patience=args.patience,
+        lr_schedule="plateau",
+        lr_patience=args.lr_patience,
+        seed=args.seed,
         progress=False,
     )
     run_dir = Path(__file__).parent / "results" / stem(args) / name
@@ -72,8 +84,14 @@ def run(name: str, data, args) -> dict:
     figures = held_out_figures(model, guide, data, "test", num_particles=args.particles, batch_size=77)
     seconds = time.perf_counter() - start
     best = min(history, key=lambda h: h["valid_nats_per_step"])
-    return {"test": [f.as_dict() for f in figures], "eval_seconds": seconds, "best_minute": best["minutes"],
-            "best_step": best["step"], "minutes": history[-1]["minutes"], "steps": history[-1]["step"]}
+    return {
+        "test": [f.as_dict() for f in figures],
+        "eval_seconds": seconds,
+        "best_minute": best["minutes"],
+        "best_step": best["step"],
+        "minutes": history[-1]["minutes"],
+        "steps": history[-1]["step"],
+    }
 
 
 def main():
@@ -83,8 +101,12 @@ def main():
     parser.add_argument("--particles", type=int, default=500, help="K for the IWAE bound")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--z", type=int, default=16)
-    parser.add_argument("--emission", choices=["bernoulli", "nade"], default="bernoulli",
-                        help="independent notes, or RNN-NADE's output (notes of a frame depend on each other)")
+    parser.add_argument(
+        "--emission",
+        choices=["bernoulli", "nade"],
+        default="bernoulli",
+        help="independent notes, or RNN-NADE's output (notes of a frame depend on each other)",
+    )
     parser.add_argument("--nade-hidden", type=int, default=100, help="hidden units of the NADE output")
     parser.add_argument("--dropout", type=float, default=0.0, help="vrnn: dropout on the decoder's features")
     parser.add_argument("--lstm-hidden", type=int, default=256)
@@ -95,8 +117,11 @@ def main():
     parser.add_argument("--patience", type=int, default=8)
     parser.add_argument("--lr-patience", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--evaluate-only", action="store_true",
-                        help="evaluate the checkpoints a finished run left in bench/results/jsb[_<tag>]/ instead of training")
+    parser.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="evaluate the checkpoints a finished run left in bench/results/jsb[_<tag>]/ instead of training",
+    )
     parser.add_argument("--tag", default="", help="names a variant: bench/results/jsb_<tag>.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -107,12 +132,16 @@ def main():
         logging.info(f"--- {name}")
         results[name] = run(name, data, args)
 
-    print(f"\nJSB chorales test NLL, nats per frame ({data.num_steps('test')} frames, {len(data.test)} chorales); "
-          f"{args.minutes} min of training each on {torch.get_num_threads()} CPU threads; emission {args.emission}")
+    print(
+        f"\nJSB chorales test NLL, nats per frame ({data.num_steps('test')} frames, {len(data.test)} chorales); "
+        f"{args.minutes} min of training each on {torch.get_num_threads()} CPU threads; emission {args.emission}"
+    )
     for name, r in results.items():
         for f in r["test"]:
-            print(f"  {name:15s} {f['nats_per_step']:7.3f}  {f['kind']:16s} best at {r['best_minute']:.1f} min "
-                  f"(step {r['best_step']}); evaluated in {r['eval_seconds']:.0f} s")
+            print(
+                f"  {name:15s} {f['nats_per_step']:7.3f}  {f['kind']:16s} best at {r['best_minute']:.1f} min "
+                f"(step {r['best_step']}); evaluated in {r['eval_seconds']:.0f} s"
+            )
     print("anchors: " + ", ".join(f"{k} {v}" for k, v in ANCHORS.items()))
     write_json(stem(args), {"args": vars(args), "results": results, "anchors": ANCHORS})
 

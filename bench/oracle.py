@@ -44,11 +44,19 @@ ANCHORS = {"random": 10.310, "MLE": 9.038, "scheduled sampling": 8.985, "PG-BLEU
 def overrides(name: str, args) -> list[str]:
     """The command line of one model's run: SeqGAN's sizes, the shared budget and evaluation."""
     return [
-        f"model={name}", "experiment=oracle", f"data.seed={args.seed_oracle}",
-        f"train.max_minutes={args.minutes}", "train.max_epochs=100000", f"train.steps_per_epoch={args.steps_per_epoch}",
-        f"train.batch_size={args.batch}", f"train.lr={args.lr}", f"train.patience={args.patience}",
-        f"train.seed={args.seed}", "train.progress=false",
-        f"evaluate.num_particles={args.particles}", f"evaluate.num_samples={args.weight_draws}",
+        f"model={name}",
+        "experiment=oracle",
+        f"data.seed={args.seed_oracle}",
+        f"train.max_minutes={args.minutes}",
+        "train.max_epochs=100000",
+        f"train.steps_per_epoch={args.steps_per_epoch}",
+        f"train.batch_size={args.batch}",
+        f"train.lr={args.lr}",
+        f"train.patience={args.patience}",
+        f"train.seed={args.seed}",
+        "train.progress=false",
+        f"evaluate.num_particles={args.particles}",
+        f"evaluate.num_samples={args.weight_draws}",
         f"evaluate.oracle_samples={args.samples}",
     ]
 
@@ -69,21 +77,29 @@ def references(data, args) -> dict:
     own = nll_oracle(oracle, oracle.sample(args.samples, g))
     return {
         "oracle": {"nll_oracle": own.as_dict(), "nll_test": oracle_test_nll(oracle, data).as_dict()},
-        "uniform": {"nll_oracle": uniform_nll_oracle(oracle, args.samples, g).as_dict(),
-                    "nll_test": {"kind": "exact", "nats_per_step": math.log(oracle.vocab_size), "stderr": 0.0}},
+        "uniform": {
+            "nll_oracle": uniform_nll_oracle(oracle, args.samples, g).as_dict(),
+            "nll_test": {"kind": "exact", "nats_per_step": math.log(oracle.vocab_size), "stderr": 0.0},
+        },
     }
 
 
 def row(name: str, nll_oracle: dict, nll_test: dict, note: str = "") -> str:
-    return (f"  {name:16s} {nll_oracle['nats_per_step']:7.3f} ({nll_oracle['stderr']:.3f})   "
-            f"{nll_test['nats_per_step']:7.3f} ({nll_test['stderr']:.3f})  {nll_test['kind']:34s} {note}")
+    return (
+        f"  {name:16s} {nll_oracle['nats_per_step']:7.3f} ({nll_oracle['stderr']:.3f})   "
+        f"{nll_test['nats_per_step']:7.3f} ({nll_test['stderr']:.3f})  {nll_test['kind']:34s} {note}"
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget for each model")
-    parser.add_argument("--models", nargs="+", default=["char_lstm", "bayes_lstm", "vrnn"],
-                        help="model configs (configs/model) of token generators")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["char_lstm", "bayes_lstm", "vrnn"],
+        help="model configs (configs/model) of token generators",
+    )
     parser.add_argument("--samples", type=int, default=2000, help="sequences drawn for each NLL-oracle")
     parser.add_argument("--particles", type=int, default=20, help="K for the IWAE bound of models with latent states")
     parser.add_argument("--weight-draws", type=int, default=10, help="S for the posterior predictive of weight latents")
@@ -103,15 +119,19 @@ def main():
         logging.info(f"--- {name}")
         results[name] = run(name, args)
 
-    print(f"\noracle LSTM (V=5000, E=H=32, T=20, seed {args.seed_oracle}): {len(data.train)} train, "
-          f"{len(data.valid)} valid, {len(data.test)} test sequences; {args.minutes} min of training each "
-          f"on {torch.get_num_threads()} CPU threads; NLL-oracle from {args.samples} samples")
+    print(
+        f"\noracle LSTM (V=5000, E=H=32, T=20, seed {args.seed_oracle}): {len(data.train)} train, "
+        f"{len(data.valid)} valid, {len(data.test)} test sequences; {args.minutes} min of training each "
+        f"on {torch.get_num_threads()} CPU threads; NLL-oracle from {args.samples} samples"
+    )
     print(f"  {'':16s} NLL-oracle (s.e.)  NLL-test (s.e.)  kind of NLL-test, nats per token")
     for name, r in refs.items():
         print(row(name, r["nll_oracle"], r["nll_test"], "(entropy floor)" if name == "oracle" else ""))
     for name, m in results.items():
         print(row(name, m["oracle"][0], m["test"][-1], f"{m['epochs']} epochs, {m['minutes']:.1f} min"))
-    print("Yu et al. 2016, Table 1, NLL-oracle on their oracle: " + ", ".join(f"{k} {v:.3f}" for k, v in ANCHORS.items()))
+    print(
+        "Yu et al. 2016, Table 1, NLL-oracle on their oracle: " + ", ".join(f"{k} {v:.3f}" for k, v in ANCHORS.items())
+    )
     write_json("oracle", {"args": vars(args), "references": refs, "results": results, "anchors": ANCHORS})
 
 

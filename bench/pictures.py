@@ -65,8 +65,11 @@ def vrnn_rolls(args: dict) -> None:
     state, spec = load(RESULTS / "jsb" / "vrnn_filtering")
     model = VRNN(spec, hidden_size=args["hidden"], z_size=args["z"])
     model.load_state_dict(state["model"])
-    plot_piano_rolls(draw(model, VRNNFiltering(model), 3, 64), IMAGES / "vrnn_samples.png",
-                     titles=[f"vrnn sample {i + 1} (64 frames)" for i in range(3)])
+    plot_piano_rolls(
+        draw(model, VRNNFiltering(model), 3, 64),
+        IMAGES / "vrnn_samples.png",
+        titles=[f"vrnn sample {i + 1} (64 frames)" for i in range(3)],
+    )
 
 
 def main():
@@ -74,19 +77,25 @@ def main():
     IMAGES.mkdir(parents=True, exist_ok=True)
     jobs = {
         "char_lstm_samples.txt": lambda: (IMAGES / "char_lstm_samples.txt").write_text(
-            char_lstm_text(json.loads((RESULTS / "hybrids.json").read_text())["args"]["lstm_hidden"])),
+            char_lstm_text(json.loads((RESULTS / "hybrids.json").read_text())["args"]["lstm_hidden"])
+        ),
         "bayes_lstm_samples.txt": lambda: (IMAGES / "bayes_lstm_samples.txt").write_text(
-            bayes_lstm_text(json.loads((RESULTS / "hybrids.json").read_text())["args"])),
+            bayes_lstm_text(json.loads((RESULTS / "hybrids.json").read_text())["args"])
+        ),
         "vrnn_samples.png": lambda: vrnn_rolls(json.loads((RESULTS / "jsb.json").read_text())["args"]),
         "seq_vae_homotopy.png": lambda: shutil.copy(
             RESULTS / "seq_autoencoders" / "jsb_phrases" / "seq_vae_free_bits" / "homotopy.png",
-            IMAGES / "seq_vae_homotopy.png"),
-        "handwriting_sheet.png": lambda: shutil.copy(RESULTS / "handwriting" / "char_lstm" / "sample_sheet.png",
-                                                     IMAGES / "handwriting_sheet.png"),
-        "handwriting_primed.png": lambda: shutil.copy(RESULTS / "handwriting" / "char_lstm" / "primed.png",
-                                                      IMAGES / "handwriting_primed.png"),
-        "seqgan_samples.txt": lambda: shutil.copy(RESULTS / "seqgan_shakespeare_lines" / "samples.txt",
-                                                  IMAGES / "seqgan_samples.txt"),
+            IMAGES / "seq_vae_homotopy.png",
+        ),
+        "handwriting_sheet.png": lambda: shutil.copy(
+            RESULTS / "handwriting" / "char_lstm" / "sample_sheet.png", IMAGES / "handwriting_sheet.png"
+        ),
+        "handwriting_primed.png": lambda: shutil.copy(
+            RESULTS / "handwriting" / "char_lstm" / "primed.png", IMAGES / "handwriting_primed.png"
+        ),
+        "seqgan_samples.txt": lambda: shutil.copy(
+            RESULTS / "seqgan_shakespeare_lines" / "samples.txt", IMAGES / "seqgan_samples.txt"
+        ),
     }
     for name, job in jobs.items():
         try:

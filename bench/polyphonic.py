@@ -92,12 +92,27 @@ def zoo(*arguments: str, threads: int) -> subprocess.CompletedProcess:
 def run_cell(args, data: str, model: str, seed: int) -> dict | None:
     """Train (or resume, or skip) one cell, evaluate its best checkpoint, and return its row."""
     folder = cell_dir(args, data, model, seed)
-    train = ["zoo.run", *MODELS[model], f"data={data}", f"train.max_minutes={args.minutes}",
-             "train.max_epochs=100000", f"train.seed={seed}", "train.progress=false",
-             f"train.steps_per_epoch={args.steps_per_epoch}", "evaluate.num_particles=2", "evaluate.test_limit=2",
-             f"hydra.run.dir={folder}", *options_for(args, model)]
-    evaluate = ["zoo.evaluate", f"run={folder}", f"num_particles={args.particles}", f"num_samples={args.samples}",
-                f"batch_size={args.eval_batch}"]
+    train = [
+        "zoo.run",
+        *MODELS[model],
+        f"data={data}",
+        f"train.max_minutes={args.minutes}",
+        "train.max_epochs=100000",
+        f"train.seed={seed}",
+        "train.progress=false",
+        f"train.steps_per_epoch={args.steps_per_epoch}",
+        "evaluate.num_particles=2",
+        "evaluate.test_limit=2",
+        f"hydra.run.dir={folder}",
+        *options_for(args, model),
+    ]
+    evaluate = [
+        "zoo.evaluate",
+        f"run={folder}",
+        f"num_particles={args.particles}",
+        f"num_samples={args.samples}",
+        f"batch_size={args.eval_batch}",
+    ]
     trained = folder / "metrics.json"
     if not (trained.exists() and json.loads(trained.read_text()).get("status") == "trained"):
         resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
@@ -118,8 +133,11 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
     diagnostics = result.get("diagnostics") or {}
     ess = diagnostics.get("ess")
     return {
-        "test": result["figures"], "minutes": metrics["minutes"], "epochs": metrics["epochs"],
-        "status": metrics["status"], "eval_minutes": result.get("eval_minutes"),
+        "test": result["figures"],
+        "minutes": metrics["minutes"],
+        "epochs": metrics["epochs"],
+        "status": metrics["status"],
+        "eval_minutes": result.get("eval_minutes"),
         "share_k_over_0.7": diagnostics.get("fraction_k_over_0.7"),
         "median_ess": statistics.median(ess) if ess else None,
         "commands": ["python -m " + " ".join(train), "python -m " + " ".join(evaluate)],
@@ -151,26 +169,34 @@ def table(results: dict, sets) -> list[str]:
             share = f"; k≥0.7: {100 * statistics.mean(k):.0f}%" if k else ""
             share += f", median ESS {statistics.mean(ess):.1f}" if ess else ""
             minutes = statistics.mean(r["minutes"] for r in rows)
-            cells.append(f"{statistics.mean(values):.2f}{spread} ({kind}, {len(values)} seed"
-                         f"{'s' if len(values) > 1 else ''}, {minutes:.0f} min{share})")
+            cells.append(
+                f"{statistics.mean(values):.2f}{spread} ({kind}, {len(values)} seed"
+                f"{'s' if len(values) > 1 else ''}, {minutes:.0f} min{share})"
+            )
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     for name, figures in PUBLISHED.items():
-        lines.append(f"| {name} | " + " | ".join("" if f is None else f"{f:.2f}" for f in
-                                                   (figures[SETS.index(s)] for s in sets)) + " |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join("" if f is None else f"{f:.2f}" for f in (figures[SETS.index(s)] for s in sets))
+            + " |"
+        )
     return lines
 
 
 def write_page() -> None:
     """docs/polyphonic.md from every grid's JSON (bench/results/polyphonic_<tag>.json), one
     section per tag."""
-    lines = ["# Polyphonic music", "",
-             "Test negative log-likelihood in nats per frame on the four sets of Boulanger-Lewandowski et al. "
-             "(2012), whole test pieces, the sum over the split divided by its frames. Each of our cells is the "
-             "tightest bound measured (exact for char_lstm and RNN-NADE; -IWAE or -FIVO with the K the cell "
-             "names for the latent-variable models), mean ± standard deviation over "
-             "seeds, with the minutes it trained (early stopping may end it before its budget) and the share of "
-             "test pieces whose importance weights have Pareto k ≥ 0.7 (the bound is unreliable there). "
-             "Published figures below ours, with their sources."]
+    lines = [
+        "# Polyphonic music",
+        "",
+        "Test negative log-likelihood in nats per frame on the four sets of Boulanger-Lewandowski et al. "
+        "(2012), whole test pieces, the sum over the split divided by its frames. Each of our cells is the "
+        "tightest bound measured (exact for char_lstm and RNN-NADE; -IWAE or -FIVO with the K the cell "
+        "names for the latent-variable models), mean ± standard deviation over "
+        "seeds, with the minutes it trained (early stopping may end it before its budget) and the share of "
+        "test pieces whose importance weights have Pareto k ≥ 0.7 (the bound is unreliable there). "
+        "Published figures below ours, with their sources.",
+    ]
     grids = [g for g in sorted(RESULTS.glob("polyphonic_*.json")) if not g.stem.startswith("polyphonic_speed")]
     for grid in grids:
         payload = json.loads(grid.read_text())
@@ -178,11 +204,16 @@ def write_page() -> None:
         if not sets:
             continue
         args = payload["args"]
-        lines += ["", f"## `--tag {args['tag']}`: at most {args['minutes']:g} minutes of training per cell", "",
-                  *table(payload["results"], sets), "",
-                  f"Last generated by `{payload['command']}`; each cell ran on {args['threads']} CPU thread(s) "
-                  f"and its figure is what its budget bought. Each cell's commands and hardware are in "
-                  f"bench/results/{grid.name}."]
+        lines += [
+            "",
+            f"## `--tag {args['tag']}`: at most {args['minutes']:g} minutes of training per cell",
+            "",
+            *table(payload["results"], sets),
+            "",
+            f"Last generated by `{payload['command']}`; each cell ran on {args['threads']} CPU thread(s) "
+            f"and its figure is what its budget bought. Each cell's commands and hardware are in "
+            f"bench/results/{grid.name}.",
+        ]
     DOCS_PAGE.write_text("\n".join(lines) + "\n")
 
 
@@ -234,8 +265,12 @@ def main():
     parser.add_argument("--eval-batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each cell's process")
     parser.add_argument("--tag", default="short", help="names the grid: bench/results/polyphonic_<tag>.json")
-    parser.add_argument("--options", nargs="*", default=[],
-                        help="more zoo.run options for every cell; `<model>:key=value` for one model's cells")
+    parser.add_argument(
+        "--options",
+        nargs="*",
+        default=[],
+        help="more zoo.run options for every cell; `<model>:key=value` for one model's cells",
+    )
     parser.add_argument("--speed", action="store_true", help="measure training frames per second instead")
     parser.add_argument("--speed-steps", type=int, default=20)
     args = parser.parse_args()

@@ -75,8 +75,10 @@ ANCHORS = {
     "Graves 2013, Table 1, Penn Treebank characters: LSTM without regularisation (bits/char)": 1.32,
     "Graves 2013, Table 1, Penn Treebank characters: LSTM with adaptive weight noise (bits/char)": 1.26,
 }
-QUALITATIVE = ("Fortunato et al. 2017 (arXiv 1704.02798), abstract: Bayesian RNNs beat traditional RNNs on a "
-               "language modelling benchmark (Penn Treebank words), and posterior sharpening improves them further.")
+QUALITATIVE = (
+    "Fortunato et al. 2017 (arXiv 1704.02798), abstract: Bayesian RNNs beat traditional RNNs on a "
+    "language modelling benchmark (Penn Treebank words), and posterior sharpening improves them further."
+)
 
 
 def cell_dir(args, row: str, seed: int) -> Path:
@@ -90,10 +92,20 @@ def relative(path: Path) -> str:
 
 def budget(args) -> dict:
     """What makes cells of one tag comparable: a finished cell trained otherwise is not reused."""
-    return {"data": args.data, "hidden": args.hidden, "layers": args.layers, "minutes": args.minutes,
-            "steps_per_epoch": args.steps_per_epoch, "patience": args.patience, "batch_size": args.batch_size,
-            "dropout": args.dropout, "weight_decay": args.weight_decay, "samples": args.samples,
-            "bins": args.bins, "options": args.options}
+    return {
+        "data": args.data,
+        "hidden": args.hidden,
+        "layers": args.layers,
+        "minutes": args.minutes,
+        "steps_per_epoch": args.steps_per_epoch,
+        "patience": args.patience,
+        "batch_size": args.batch_size,
+        "dropout": args.dropout,
+        "weight_decay": args.weight_decay,
+        "samples": args.samples,
+        "bins": args.bins,
+        "options": args.options,
+    }
 
 
 def zoo(*arguments: str, threads: int | None) -> subprocess.CompletedProcess:
@@ -131,16 +143,39 @@ def run_cell(args, row: str, seed: int) -> dict | None:
         return None
     folder.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps(budget(args), indent=2))
-    extra = [o.partition(":")[2] if ":" in o.split("=")[0] else o for o in args.options
-             if ":" not in o.split("=")[0] or o.split(":")[0] == row]
-    train = ["zoo.run", *row_options(args)[row], f"data={args.data}", f"model.net.hidden_size={args.hidden}",
-             f"model.net.num_layers={args.layers}", f"train.max_minutes={args.minutes}", "train.max_epochs=100000",
-             f"train.steps_per_epoch={args.steps_per_epoch}", f"train.patience={args.patience}",
-             f"train.batch_size={args.batch_size}", f"train.seed={seed}", "train.progress=false",
-             "evaluate.test_limit=2", "evaluate.num_samples=2", "sample.n=1", "sample.length=100",
-             f"hydra.run.dir={relative(folder)}", *extra]
-    evaluate = ["zoo.evaluate", f"run={relative(folder)}", f"num_samples={args.samples}", "calibration=true",
-                f"calibration_bins={args.bins}", f"batch_size={args.eval_batch}"]
+    extra = [
+        o.partition(":")[2] if ":" in o.split("=")[0] else o
+        for o in args.options
+        if ":" not in o.split("=")[0] or o.split(":")[0] == row
+    ]
+    train = [
+        "zoo.run",
+        *row_options(args)[row],
+        f"data={args.data}",
+        f"model.net.hidden_size={args.hidden}",
+        f"model.net.num_layers={args.layers}",
+        f"train.max_minutes={args.minutes}",
+        "train.max_epochs=100000",
+        f"train.steps_per_epoch={args.steps_per_epoch}",
+        f"train.patience={args.patience}",
+        f"train.batch_size={args.batch_size}",
+        f"train.seed={seed}",
+        "train.progress=false",
+        "evaluate.test_limit=2",
+        "evaluate.num_samples=2",
+        "sample.n=1",
+        "sample.length=100",
+        f"hydra.run.dir={relative(folder)}",
+        *extra,
+    ]
+    evaluate = [
+        "zoo.evaluate",
+        f"run={relative(folder)}",
+        f"num_samples={args.samples}",
+        "calibration=true",
+        f"calibration_bins={args.bins}",
+        f"batch_size={args.eval_batch}",
+    ]
     trained = folder / "metrics.json"
     if not (trained.exists() and json.loads(trained.read_text()).get("status") in ("trained", "diverged")):
         resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
@@ -164,12 +199,19 @@ def run_cell(args, row: str, seed: int) -> dict | None:
     return {
         "test": result["figures"],
         "reported": reported_figure(result["figures"])["kind"],
-        "ece": calibration["ece"], "accuracy": calibration["accuracy"],
-        "mean_confidence": calibration["mean_confidence"], "calibration_kind": calibration["kind"],
-        "minutes": metrics["minutes"], "epochs": metrics["epochs"], "best_epoch": best_epoch,
+        "ece": calibration["ece"],
+        "accuracy": calibration["accuracy"],
+        "mean_confidence": calibration["mean_confidence"],
+        "calibration_kind": calibration["kind"],
+        "minutes": metrics["minutes"],
+        "epochs": metrics["epochs"],
+        "best_epoch": best_epoch,
         "best_valid_nats_per_step": metrics.get("best_valid_nats_per_step"),
-        "valid_kind": valid_kind, "status": metrics["status"],
-        "eval_minutes": result.get("eval_minutes"), "curve": curve, "budget": budget(args),
+        "valid_kind": valid_kind,
+        "status": metrics["status"],
+        "eval_minutes": result.get("eval_minutes"),
+        "curve": curve,
+        "budget": budget(args),
         "commands": ["python -m " + " ".join(train), "python -m " + " ".join(evaluate)],
         "hardware": metrics.get("hardware"),
     }
@@ -185,8 +227,11 @@ def spread(values: list[float], digits: int = 3) -> str:
 
 def table(results: dict) -> list[str]:
     """Markdown rows: per row, the test NLL of its reported kind, bits, ECE, minutes and epochs over seeds."""
-    lines = ["| row | test NLL (nats/char) | bits/char | kind | ECE | top-1 accuracy | training minutes | "
-             "best / last epoch | seeds |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| row | test NLL (nats/char) | bits/char | kind | ECE | top-1 accuracy | training minutes | "
+        "best / last epoch | seeds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in [r for r in ROWS if r in results] + sorted(set(results) - set(ROWS)):
         cells = [c for c in results[row].values()]
         if not cells:
@@ -197,13 +242,17 @@ def table(results: dict) -> list[str]:
         lines.append(
             f"| {row} | {spread(nats)} | {spread([n / math.log(2) for n in nats])} | {figures[0]['kind']} | "
             f"{spread([c['ece'] for c in cells], 4)} | {spread([c['accuracy'] for c in cells])} | "
-            f"{spread([c['minutes'] for c in cells], 1)} | {epochs} | {len(cells)} |")
+            f"{spread([c['minutes'] for c in cells], 1)} | {epochs} | {len(cells)} |"
+        )
     return lines
 
 
 def anchors_text() -> list[str]:
-    return ["Published anchors (other data sets):"] + [f"  {name}: {value}" for name, value in ANCHORS.items()] + [
-        f"  {QUALITATIVE}"]
+    return (
+        ["Published anchors (other data sets):"]
+        + [f"  {name}: {value}" for name, value in ANCHORS.items()]
+        + [f"  {QUALITATIVE}"]
+    )
 
 
 def plot(results: dict, path: Path, title: str) -> None:
@@ -226,9 +275,16 @@ def add_cell(out: Path, args, row: str, seed: int, cell: dict) -> dict:
         fcntl.flock(lock, fcntl.LOCK_EX)
         payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
         payload["results"].setdefault(row, {})[str(seed)] = cell
-        payload.update(data=args.data, minutes=args.minutes, budget=budget(args), args=vars(args),
-                       command=command_line(), hardware=cell.get("hardware") or describe_device("cpu"),
-                       anchors=ANCHORS, references=QUALITATIVE)
+        payload.update(
+            data=args.data,
+            minutes=args.minutes,
+            budget=budget(args),
+            args=vars(args),
+            command=command_line(),
+            hardware=cell.get("hardware") or describe_device("cpu"),
+            anchors=ANCHORS,
+            references=QUALITATIVE,
+        )
         tmp = out.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, indent=2))
         tmp.replace(out)
@@ -253,8 +309,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--eval-batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None, help="torch threads of each cell's process")
     parser.add_argument("--tag", default="main", help="names the grid: bench/results/regularisers_<tag>.json")
-    parser.add_argument("--options", nargs="*", default=[],
-                        help="more zoo.run options for every cell; `<row>:key=value` for one row's cells")
+    parser.add_argument(
+        "--options",
+        nargs="*",
+        default=[],
+        help="more zoo.run options for every cell; `<row>:key=value` for one row's cells",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = RESULTS / f"regularisers_{args.tag}.json"
@@ -274,7 +334,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not payload["results"]:
         logging.error("no cell finished")
         return payload
-    title = (f"{args.data}: {args.layers} x {args.hidden} LSTM, {args.minutes:g} training minutes per cell")
+    title = f"{args.data}: {args.layers} x {args.hidden} LSTM, {args.minutes:g} training minutes per cell"
     plot(payload["results"], out.with_suffix(".png"), title)
     print(f"\n{title}; test figures at the best validation checkpoint\n")
     print("\n".join(table(payload["results"])))

@@ -18,19 +18,29 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 SKIP = {"train", "valid", "history", "anchors", "args", "references", "sample_statistics", "code"}
 DATA = {  # bench file -> data set, where the payload does not say
-    "jsb": "jsb_chorales", "oracle": "oracle", "handwriting": "lasa_handwriting",
+    "jsb": "jsb_chorales",
+    "oracle": "oracle",
+    "handwriting": "lasa_handwriting",
     "bayes_vs_mle": "tiny_shakespeare, first 200k training characters",
     "gold_standard": "3-symbol Markov chain (a toy NUTS can sample)",
 }
-HYBRID_DATA = {"vrnn": "jsb_chorales", "bayes_vrnn": "jsb_chorales",
-               "char_lstm": "tiny_shakespeare, first 200k training characters",
-               "bayes_lstm": "tiny_shakespeare, first 200k training characters"}
+HYBRID_DATA = {
+    "vrnn": "jsb_chorales",
+    "bayes_vrnn": "jsb_chorales",
+    "char_lstm": "tiny_shakespeare, first 200k training characters",
+    "bayes_lstm": "tiny_shakespeare, first 200k training characters",
+}
 SOURCES = {  # where the published anchors come from
-    "DMM": "Krishnan et al. 2017, arXiv 1609.09869", "Pyro DMM": "pyro-ppl examples/dmm",
-    "RNN-NADE": "Boulanger-Lewandowski et al. 2012", "LSTM (Bai": "Bai et al. 2018, arXiv 1803.01271",
-    "Yu et al.": "Yu et al. 2016, arXiv 1609.05473", "Graves": "Graves 2013, arXiv 1308.0850",
-    "Chung": "Chung et al. 2015, arXiv 1506.02216", "Lin et al.": "Lin et al. 2017, arXiv 1705.11001",
-    "Guo et al.": "Guo et al. 2018, arXiv 1709.08624", "Nie et al.": "Nie et al. 2019, openreview rJedV3R5tm",
+    "DMM": "Krishnan et al. 2017, arXiv 1609.09869",
+    "Pyro DMM": "pyro-ppl examples/dmm",
+    "RNN-NADE": "Boulanger-Lewandowski et al. 2012",
+    "LSTM (Bai": "Bai et al. 2018, arXiv 1803.01271",
+    "Yu et al.": "Yu et al. 2016, arXiv 1609.05473",
+    "Graves": "Graves 2013, arXiv 1308.0850",
+    "Chung": "Chung et al. 2015, arXiv 1506.02216",
+    "Lin et al.": "Lin et al. 2017, arXiv 1705.11001",
+    "Guo et al.": "Guo et al. 2018, arXiv 1709.08624",
+    "Nie et al.": "Nie et al. 2019, openreview rJedV3R5tm",
 }
 
 
@@ -79,31 +89,51 @@ def bench_rows(file: Path) -> tuple[list[dict], list[dict]]:
     rows = []
     for path, f in figures(payload):
         if name.startswith("seqgan_") and "mle" in payload:  # {"mle": ..., "seqgan": ...}: one generator, two trainings
-            model, minutes = f"char_lstm after {'MLE' if path[0] == 'mle' else 'SeqGAN'}", payload.get(
-                "mle_minutes" if path[0] == "mle" else "adversarial_minutes")
+            model, minutes = (
+                f"char_lstm after {'MLE' if path[0] == 'mle' else 'SeqGAN'}",
+                payload.get("mle_minutes" if path[0] == "mle" else "adversarial_minutes"),
+            )
         else:
             key = path[1] if len(path) > 1 and path[0] == "results" else (path[-1] if path else name)
             checkpoint = next((p for p in path if p.endswith(".pt")), None)
             model = key + (f" ({checkpoint})" if checkpoint else "")
             minutes = results.get(key, {}).get("minutes", payload.get("minutes"))
             minutes = minutes.get(key) if isinstance(minutes, dict) else minutes  # per-method minutes
-        rows.append({"data": data_of(name, payload, model.split(" ")[0]), "model": model,
-                     "nats_per_step": f["nats_per_step"], "stderr": f.get("stderr"), "kind": f["kind"],
-                     "minutes": minutes, "hardware": payload.get("hardware", "not recorded"),
-                     "command": results.get(model.split(" ")[0], {}).get("command") or payload.get(
-                         "command", f"python -m bench.{script_of(name)} (arguments not recorded)")})
-    anchors = [{"data": data_of(name, payload, ""), "name": k, "value": v}
-               for k, v in (payload.get("anchors") or {}).items()]
+        rows.append(
+            {
+                "data": data_of(name, payload, model.split(" ")[0]),
+                "model": model,
+                "nats_per_step": f["nats_per_step"],
+                "stderr": f.get("stderr"),
+                "kind": f["kind"],
+                "minutes": minutes,
+                "hardware": payload.get("hardware", "not recorded"),
+                "command": results.get(model.split(" ")[0], {}).get("command")
+                or payload.get("command", f"python -m bench.{script_of(name)} (arguments not recorded)"),
+            }
+        )
+    anchors = [
+        {"data": data_of(name, payload, ""), "name": k, "value": v} for k, v in (payload.get("anchors") or {}).items()
+    ]
     return rows, anchors
 
 
 def run_rows(folder: Path) -> list[dict]:
     """Rows of one zoo.run run folder's metrics.json."""
     m = json.loads((folder / "metrics.json").read_text())
-    return [{"data": m["data"], "model": m["model"], "nats_per_step": f["nats_per_step"], "stderr": f.get("stderr"),
-             "kind": f["kind"], "minutes": m.get("minutes"), "hardware": m.get("hardware", "not recorded"),
-             "command": f"python -m zoo.run (run folder {folder.name})"}
-            for f in m.get("test", []) + m.get("oracle", [])]
+    return [
+        {
+            "data": m["data"],
+            "model": m["model"],
+            "nats_per_step": f["nats_per_step"],
+            "stderr": f.get("stderr"),
+            "kind": f["kind"],
+            "minutes": m.get("minutes"),
+            "hardware": m.get("hardware", "not recorded"),
+            "command": f"python -m zoo.run (run folder {folder.name})",
+        }
+        for f in m.get("test", []) + m.get("oracle", [])
+    ]
 
 
 def source(anchor: str, data: str) -> str:
@@ -114,26 +144,42 @@ def source(anchor: str, data: str) -> str:
 
 
 def page(rows: list[dict], anchors: list[dict]) -> str:
-    lines = ["# Results", "",
-             "Every measured test figure, in nats per step (per character, frame, token or pen point: the "
-             "sum over test sequences divided by their total steps), with its kind. Generated by "
-             "`python -m bench.results` from bench/results/*.json and run folders; not typed by hand. "
-             "Figures of different kinds are not interchangeable: an exact NLL, a bound (-ELBO, -IWAE-K: "
-             "the true NLL is at most this), a posterior predictive over S weight draws, a reconstruction "
-             "(not a likelihood of x), NLL-oracle (the oracle's NLL of the model's samples). "
-             "See [Evaluation](evaluation.md).", ""]
+    lines = [
+        "# Results",
+        "",
+        "Every measured test figure, in nats per step (per character, frame, token or pen point: the "
+        "sum over test sequences divided by their total steps), with its kind. Generated by "
+        "`python -m bench.results` from bench/results/*.json and run folders; not typed by hand. "
+        "Figures of different kinds are not interchangeable: an exact NLL, a bound (-ELBO, -IWAE-K: "
+        "the true NLL is at most this), a posterior predictive over S weight draws, a reconstruction "
+        "(not a likelihood of x), NLL-oracle (the oracle's NLL of the model's samples). "
+        "See [Evaluation](evaluation.md).",
+        "",
+    ]
     for data in sorted({r["data"] for r in rows}):
-        lines += [f"## {data}", "", "| model | test NLL (nats/step) | kind | training minutes | hardware | measured by |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"## {data}",
+            "",
+            "| model | test NLL (nats/step) | kind | training minutes | hardware | measured by |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in sorted((r for r in rows if r["data"] == data), key=lambda r: (r["model"], r["kind"])):
             se = f" ± {r['stderr']:.3f}" if r.get("stderr") is not None else ""
             minutes = f"{r['minutes']:.1f}" if isinstance(r.get("minutes"), (int, float)) else "—"
-            lines.append(f"| {r['model']} | {r['nats_per_step']:.3f}{se} | {r['kind']} | {minutes} | "
-                         f"{r['hardware']} | `{r['command']}` |")
+            lines.append(
+                f"| {r['model']} | {r['nats_per_step']:.3f}{se} | {r['kind']} | {minutes} | "
+                f"{r['hardware']} | `{r['command']}` |"
+            )
         lines.append("")
     if anchors:
-        lines += ["## Published anchors", "", "As each bench prints them, beside its own figures.", "",
-                  "| data set | figure | value | source |", "|---|---|---|---|"]
+        lines += [
+            "## Published anchors",
+            "",
+            "As each bench prints them, beside its own figures.",
+            "",
+            "| data set | figure | value | source |",
+            "|---|---|---|---|",
+        ]
         for a in anchors:
             lines.append(f"| {a['data']} | {a['name']} | {a['value']} | {source(a['name'], a['data'])} |")
         lines.append("")
@@ -154,7 +200,9 @@ def main():
         for metrics in sorted(Path(root).rglob("metrics.json")):
             rows += run_rows(metrics.parent)
     Path(args.out).write_text(page(rows, anchors))
-    print(f"wrote {args.out}: {len(rows)} figures on {len({r['data'] for r in rows})} data sets, {len(anchors)} anchors")
+    print(
+        f"wrote {args.out}: {len(rows)} figures on {len({r['data'] for r in rows})} data sets, {len(anchors)} anchors"
+    )
 
 
 if __name__ == "__main__":

@@ -47,10 +47,21 @@ from zoo.objectives.latent_code import AAE, GANLatent, MMDLatent
 from zoo.reports.codes import write_code_report
 from zoo.training.trainer import Trainer, TrainOptions
 
-MODELS = ("char_lstm", "seq_ae", "seq_vae", "seq_vae_bowman", "seq_vae_free_bits", "seq_ae_mmd", "seq_ae_gan",
-          "seq_ae_aae")
-CODE_OBJECTIVES = {"seq_ae_mmd": ("generator", MMDLatent), "seq_ae_gan": ("generator", GANLatent),
-                   "seq_ae_aae": ("prior", AAE)}
+MODELS = (
+    "char_lstm",
+    "seq_ae",
+    "seq_vae",
+    "seq_vae_bowman",
+    "seq_vae_free_bits",
+    "seq_ae_mmd",
+    "seq_ae_gan",
+    "seq_ae_aae",
+)
+CODE_OBJECTIVES = {
+    "seq_ae_mmd": ("generator", MMDLatent),
+    "seq_ae_gan": ("generator", GANLatent),
+    "seq_ae_aae": ("prior", AAE),
+}
 
 
 def build(name: str, data, args):
@@ -65,8 +76,13 @@ def build(name: str, data, args):
         source, objective = CODE_OBJECTIVES[name]
         model = SeqAE(data.spec, hidden_size=args.hidden, code_source=source)
         return model, NoLatents(model), objective(weight=args.code_weight)
-    model = SeqVAE(data.spec, hidden_size=args.hidden, z_size=args.z, feed_latent=args.feed_latent,
-                   word_dropout=args.word_dropout if name == "seq_vae_bowman" else 0.0)
+    model = SeqVAE(
+        data.spec,
+        hidden_size=args.hidden,
+        z_size=args.z,
+        feed_latent=args.feed_latent,
+        word_dropout=args.word_dropout if name == "seq_vae_bowman" else 0.0,
+    )
     objective = {
         "seq_vae": ELBO(analytic_kl=True),
         "seq_vae_bowman": ELBO(analytic_kl=True, anneal_steps=args.anneal_steps, anneal_shape="sigmoid"),
@@ -78,9 +94,18 @@ def build(name: str, data, args):
 def run(name: str, data, args) -> dict:
     model, guide, objective = build(name, data, args)
     max_epochs = args.steps // args.steps_per_epoch if args.steps else 100_000
-    options = TrainOptions(max_epochs=max_epochs, max_minutes=args.minutes, steps_per_epoch=args.steps_per_epoch,
-                           batch_size=args.batch, lr=args.lr, patience=args.patience, lr_patience=args.lr_patience,
-                           seed=args.seed, valid_limit=args.valid_limit, progress=False)
+    options = TrainOptions(
+        max_epochs=max_epochs,
+        max_minutes=args.minutes,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch,
+        lr=args.lr,
+        patience=args.patience,
+        lr_patience=args.lr_patience,
+        seed=args.seed,
+        valid_limit=args.valid_limit,
+        progress=False,
+    )
     run_dir = Path(__file__).parent / "results" / "seq_autoencoders" / args.data / (args.tag or "")
     run_dir = run_dir / label(name, args)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -88,15 +113,24 @@ def run(name: str, data, args) -> dict:
     history = trainer.fit()
     reload_best(trainer)
     torch.manual_seed(args.seed)
-    figures = held_out_figures(model, guide, data, "test", num_particles=args.particles, batch_size=64,
-                               limit=args.test_limit)
+    figures = held_out_figures(
+        model, guide, data, "test", num_particles=args.particles, batch_size=64, limit=args.test_limit
+    )
     code = write_code_report(model, guide, data, run_dir, limit=args.test_limit)
     samples = draw(model, guide, args.samples, max(len(s) for s in data.test))
     statistics = sample_statistics(samples, data)
     best = min(history, key=lambda h: h["valid_nats_per_step"])
-    return {"args": vars(args), "command": command_line(), "test": [f.as_dict() for f in figures], "code": code,
-            "sample_statistics": statistics, "best_minute": best["minutes"], "best_step": best["step"],
-            "steps": history[-1]["step"], "minutes": history[-1]["minutes"]}
+    return {
+        "args": vars(args),
+        "command": command_line(),
+        "test": [f.as_dict() for f in figures],
+        "code": code,
+        "sample_statistics": statistics,
+        "best_minute": best["minutes"],
+        "best_step": best["step"],
+        "steps": history[-1]["step"],
+        "minutes": history[-1]["minutes"],
+    }
 
 
 def label(name: str, args) -> str:
@@ -123,16 +157,24 @@ def main(description: str = __doc__, **defaults):
     parser.add_argument("--data", choices=["jsb_phrases", "shakespeare_lines"], default="jsb_phrases")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--minutes", type=float, default=3.0, help="training budget for each model")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="train every model for this many steps at most (equal steps, not equal minutes)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="train every model for this many steps at most (equal steps, not equal minutes)",
+    )
     parser.add_argument("--particles", type=int, default=100, help="K for the IWAE bound")
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--z", type=int, default=32)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--feed-latent", action="store_true", help="seq_vae: z fed to the decoder at every step")
-    parser.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=False,
-                        help="seq_vae: a bidirectional LSTM encoder (Bowman et al.'s reads one way)")
+    parser.add_argument(
+        "--bidirectional",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="seq_vae: a bidirectional LSTM encoder (Bowman et al.'s reads one way)",
+    )
     parser.add_argument("--anneal-steps", type=int, default=2000)
     parser.add_argument("--word-dropout", type=float, default=0.25)
     parser.add_argument("--free-bits", type=float, default=0.25, help="lambda, nats per latent dimension")
@@ -144,8 +186,12 @@ def main(description: str = __doc__, **defaults):
     parser.add_argument("--valid-limit", type=int, default=None, help="validate on the first N sequences only")
     parser.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test sequences only")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tag", default="", help="names a variant: bench/results/seq_autoencoders_<data>_<tag>.json; "
-                        "runs of one tag accumulate there, so its models can train in parallel processes")
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="names a variant: bench/results/seq_autoencoders_<data>_<tag>.json; "
+        "runs of one tag accumulate there, so its models can train in parallel processes",
+    )
     parser.set_defaults(**defaults)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -159,23 +205,38 @@ def main(description: str = __doc__, **defaults):
     out = f"seq_autoencoders_{args.data}" + (f"_{args.tag}" if args.tag else "")
     results = {**earlier_results(out), **results}
     steps = sum(len(s) for s in data.split("test", args.test_limit))
-    print(f"\n{data.name} test split ({len(data.split('test', args.test_limit))} sequences, {steps} steps); "
-          f"training budget {budget(args)} each on {torch.get_num_threads()} CPU threads; nats per step")
+    print(
+        f"\n{data.name} test split ({len(data.split('test', args.test_limit))} sequences, {steps} steps); "
+        f"training budget {budget(args)} each on {torch.get_num_threads()} CPU threads; nats per step"
+    )
     for name, r in results.items():
         for f in r["test"]:
-            print(f"  {name:18s} {f['nats_per_step']:7.3f}  {f['kind']:16s} best at {r['best_minute']:.1f} min "
-                  f"(step {r['best_step']} of {r['steps']})")
+            print(
+                f"  {name:18s} {f['nats_per_step']:7.3f}  {f['kind']:16s} best at {r['best_minute']:.1f} min "
+                f"(step {r['best_step']} of {r['steps']})"
+            )
         c = (r["code"] or {}).get("latent_code")
         if c and "code_mmd" in c:
             print(f"  {'':18s} MMD of new codes to encoded test codes: {c['code_mmd']:.3f}")
         s = r["sample_statistics"] or {}
         if "mmd" in s:
-            shown = ("notes_per_frame", "js_polyphony_nats", "js_pitch_class_nats", "js_note_length_nats",
-                     "js_2gram_nats", "bleu_2", "self_bleu_2", "mmd", "mmd_reference")
+            shown = (
+                "notes_per_frame",
+                "js_polyphony_nats",
+                "js_pitch_class_nats",
+                "js_note_length_nats",
+                "js_2gram_nats",
+                "bleu_2",
+                "self_bleu_2",
+                "mmd",
+                "mmd_reference",
+            )
             print(f"  {'':18s} samples: " + ", ".join(f"{k} {s[k]:.3f}" for k in shown if k in s))
         elif c:
-            print(f"  {'':18s} code: KL {c['kl']:.2f} nats/seq, active units {c['active_units']}/{len(c['activity'])}, "
-                  f"I(x; z) {c['mutual_information']:.2f} nats, collapse {c['posterior_collapse']}")
+            print(
+                f"  {'':18s} code: KL {c['kl']:.2f} nats/seq, active units {c['active_units']}/{len(c['activity'])}, "
+                f"I(x; z) {c['mutual_information']:.2f} nats, collapse {c['posterior_collapse']}"
+            )
     write_json(out, {"args": vars(args), "data": data.name, "results": results})
 
 

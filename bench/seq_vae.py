@@ -18,5 +18,16 @@ the models of one --tag may run in separate processes (one per core) and accumul
 from bench.seq_autoencoders import main
 
 if __name__ == "__main__":
-    main(__doc__, data="shakespeare_lines", models=["char_lstm", "seq_vae_free_bits"], particles=500, steps=15000,
-         minutes=None, free_bits=0.15, bidirectional=True, steps_per_epoch=250, valid_limit=500, test_limit=1000)
+    main(
+        __doc__,
+        data="shakespeare_lines",
+        models=["char_lstm", "seq_vae_free_bits"],
+        particles=500,
+        steps=15000,
+        minutes=None,
+        free_bits=0.15,
+        bidirectional=True,
+        steps_per_epoch=250,
+        valid_limit=500,
+        test_limit=1000,
+    )

@@ -79,9 +79,13 @@ from zoo.training.devices import describe_device
 
 RESULTS = Path(__file__).parent / "results"
 ROWS = ("untrained", "mle", "seqgan_cnn", "seqgan_rnn", "gumbel_gan")
-LABELS = {"untrained": "random: untrained (the seed's initial weights)", "mle": "MLE",
-          "seqgan_cnn": "MLE + SeqGAN, CNN critic", "seqgan_rnn": "MLE + SeqGAN, LSTM critic",
-          "gumbel_gan": "MLE + Gumbel-softmax GAN (RSGAN)"}
+LABELS = {
+    "untrained": "random: untrained (the seed's initial weights)",
+    "mle": "MLE",
+    "seqgan_cnn": "MLE + SeqGAN, CNN critic",
+    "seqgan_rnn": "MLE + SeqGAN, LSTM critic",
+    "gumbel_gan": "MLE + Gumbel-softmax GAN (RSGAN)",
+}
 BLEU_ORDERS = (2, 3, 4, 5)
 DEFAULTS = {  # options whose default depends on --data
     "oracle": {"mle_steps": 1200, "adversarial_minutes": 1.5, "rollouts": 4, "discriminator_steps": 20},
@@ -93,35 +97,78 @@ DEFAULTS = {  # options whose default depends on --data
 # (wizwand.com) that lists each paper's synthetic-data result; "as cited" figures are quoted as
 # they are commonly cited, unconfirmed.
 PUBLISHED = [
-    {"name": "random (Yu et al. 2017, Table 1)", "value": 10.310, "source": "Yu et al. 2017, arXiv 1609.05473",
-     "checked": "as cited"},
-    {"name": "MLE (Yu et al. 2017, Table 1)", "value": 9.038, "source": "Yu et al. 2017, arXiv 1609.05473",
-     "checked": "as cited"},
-    {"name": "scheduled sampling (Yu et al. 2017, Table 1)", "value": 8.985,
-     "source": "Yu et al. 2017, arXiv 1609.05473", "checked": "as cited"},
-    {"name": "PG-BLEU (Yu et al. 2017, Table 1)", "value": 8.946, "source": "Yu et al. 2017, arXiv 1609.05473",
-     "checked": "as cited"},
-    {"name": "SeqGAN (Yu et al. 2017, Table 1)", "value": 8.736, "source": "Yu et al. 2017, arXiv 1609.05473",
-     "checked": "8.736 listed for SeqGAN's synthetic data (length 20) on wizwand.com; not in a copy of the paper"},
-    {"name": "RankGAN (Lin et al. 2017)", "value": 8.247, "source": "Lin et al. 2017, arXiv 1705.11001",
-     "checked": "8.247 listed for RankGAN's synthetic data on wizwand.com; not in a copy of the paper"},
-    {"name": "LeakGAN (Guo et al. 2018), sequences of 20", "value": 7.038, "source": "Guo et al. 2018, arXiv 1709.08624",
-     "checked": "as cited; the paper reports lengths 20 and 40, and its released length-20 log falls to "
-                "about 7.0, but the table itself was not found"},
-    {"name": "RelGAN (Nie et al. 2019)", "value": 6.680, "source": "Nie et al. 2019, ICLR, openreview rJedV3R5tm",
-     "checked": "as cited"},
+    {
+        "name": "random (Yu et al. 2017, Table 1)",
+        "value": 10.310,
+        "source": "Yu et al. 2017, arXiv 1609.05473",
+        "checked": "as cited",
+    },
+    {
+        "name": "MLE (Yu et al. 2017, Table 1)",
+        "value": 9.038,
+        "source": "Yu et al. 2017, arXiv 1609.05473",
+        "checked": "as cited",
+    },
+    {
+        "name": "scheduled sampling (Yu et al. 2017, Table 1)",
+        "value": 8.985,
+        "source": "Yu et al. 2017, arXiv 1609.05473",
+        "checked": "as cited",
+    },
+    {
+        "name": "PG-BLEU (Yu et al. 2017, Table 1)",
+        "value": 8.946,
+        "source": "Yu et al. 2017, arXiv 1609.05473",
+        "checked": "as cited",
+    },
+    {
+        "name": "SeqGAN (Yu et al. 2017, Table 1)",
+        "value": 8.736,
+        "source": "Yu et al. 2017, arXiv 1609.05473",
+        "checked": "8.736 listed for SeqGAN's synthetic data (length 20) on wizwand.com; not in a copy of the paper",
+    },
+    {
+        "name": "RankGAN (Lin et al. 2017)",
+        "value": 8.247,
+        "source": "Lin et al. 2017, arXiv 1705.11001",
+        "checked": "8.247 listed for RankGAN's synthetic data on wizwand.com; not in a copy of the paper",
+    },
+    {
+        "name": "LeakGAN (Guo et al. 2018), sequences of 20",
+        "value": 7.038,
+        "source": "Guo et al. 2018, arXiv 1709.08624",
+        "checked": "as cited; the paper reports lengths 20 and 40, and its released length-20 log falls to "
+        "about 7.0, but the table itself was not found",
+    },
+    {
+        "name": "RelGAN (Nie et al. 2019)",
+        "value": 6.680,
+        "source": "Nie et al. 2019, ICLR, openreview rJedV3R5tm",
+        "checked": "as cited",
+    },
 ]
 
 
 # -- the cells: one zoo.run each ---------------------------------------------------------------------
 
+
 def model_options(args) -> list[str]:
     """What every cell shares: the generator, the oracle's data, and a short end-of-run report (the
     bench measures the table itself, from each cell's best checkpoint)."""
-    return ["model=char_lstm", "data=oracle", f"data.oracle={args.oracle}",
-            f"model.net.embedding_size={args.embedding}", f"model.net.hidden_size={args.hidden}",
-            f"train.batch_size={args.batch}", "train.progress=false", f"train.valid_limit={args.valid_limit}",
-            "evaluate.test_limit=200", "evaluate.oracle_samples=200", "sample.n=4", "sample.length=20"]
+    return [
+        "model=char_lstm",
+        "data=oracle",
+        f"data.oracle={args.oracle}",
+        f"model.net.embedding_size={args.embedding}",
+        f"model.net.hidden_size={args.hidden}",
+        f"train.batch_size={args.batch}",
+        "train.progress=false",
+        f"train.valid_limit={args.valid_limit}",
+        "evaluate.test_limit=200",
+        "evaluate.oracle_samples=200",
+        "sample.n=4",
+        "sample.length=20",
+    ]
 
 
 def options_for(args, row: str) -> list[str]:
@@ -143,14 +190,31 @@ def cell_dir(args, row: str, seed: int) -> Path:
 def mle_overrides(args, seed: int) -> list[str]:
     """The MLE cell: at most --mle-steps, early stopping on validation (or SeqGAN's 120 epochs)."""
     if args.paper:  # sequence_gan.py's pre-training: 120 passes of 156 minibatches at Adam 0.01, no stopping
-        steps = ["train.lr=0.01", "train.lr_schedule=none", "train.steps_per_epoch=156", "train.max_epochs=120",
-                 "train.patience=100000"]
+        steps = [
+            "train.lr=0.01",
+            "train.lr_schedule=none",
+            "train.steps_per_epoch=156",
+            "train.max_epochs=120",
+            "train.patience=100000",
+        ]
     else:
         per_epoch = min(args.mle_steps_per_epoch, args.mle_steps)
-        steps = [f"train.lr={args.lr}", "train.lr_schedule=plateau", "train.lr_patience=2", "train.patience=5",
-                 f"train.steps_per_epoch={per_epoch}", f"train.max_epochs={math.ceil(args.mle_steps / per_epoch)}"]
-    return [*model_options(args), "objective=elbo", *steps, "train.max_minutes=null", f"train.seed={seed}",
-            *options_for(args, "mle")]
+        steps = [
+            f"train.lr={args.lr}",
+            "train.lr_schedule=plateau",
+            "train.lr_patience=2",
+            "train.patience=5",
+            f"train.steps_per_epoch={per_epoch}",
+            f"train.max_epochs={math.ceil(args.mle_steps / per_epoch)}",
+        ]
+    return [
+        *model_options(args),
+        "objective=elbo",
+        *steps,
+        "train.max_minutes=null",
+        f"train.seed={seed}",
+        *options_for(args, "mle"),
+    ]
 
 
 def warmup_steps(args) -> int:
@@ -163,16 +227,29 @@ def adversarial_overrides(args, row: str, seed: int) -> list[str]:
     """An adversarial cell: from the seed's MLE checkpoint, the shared budget (or each paper's)."""
     start = [f"train.init={cell_dir(args, 'mle', seed)}", f"train.seed={seed}", "train.lr_schedule=none"]
     if row.startswith("seqgan"):
-        objective = ["objective=seqgan", f"objective.discriminator={row.split('_')[1]}", "objective.pretrain_steps=0",
-                     f"objective.discriminator_warmup_steps={warmup_steps(args)}", f"objective.rollouts={args.rollouts}"]
+        objective = [
+            "objective=seqgan",
+            f"objective.discriminator={row.split('_')[1]}",
+            "objective.pretrain_steps=0",
+            f"objective.discriminator_warmup_steps={warmup_steps(args)}",
+            f"objective.rollouts={args.rollouts}",
+        ]
         if args.paper:  # experiment=seqgan's D schedule, at SeqGAN's D step size
-            objective += ["objective.discriminator_lr=0.0001", "objective.discriminator_pretrain_rounds=50",
-                          "objective.discriminator_rounds=5", "objective.discriminator_epochs=3",
-                          "objective.discriminator_negatives=10000", "objective.discriminator_batch_size=64"]
+            objective += [
+                "objective.discriminator_lr=0.0001",
+                "objective.discriminator_pretrain_rounds=50",
+                "objective.discriminator_rounds=5",
+                "objective.discriminator_epochs=3",
+                "objective.discriminator_negatives=10000",
+                "objective.discriminator_batch_size=64",
+            ]
         first = warmup_steps(args)
     else:
-        objective = ["objective=gumbel_gan", "objective.pretrain_steps=0",
-                     f"objective.discriminator={args.gumbel_discriminator}"]
+        objective = [
+            "objective=gumbel_gan",
+            "objective.pretrain_steps=0",
+            f"objective.discriminator={args.gumbel_discriminator}",
+        ]
         if args.paper:  # RelGAN's oracle runs: G and D at Adam 1e-4, beta_max 100
             objective += ["objective.inverse_temperature=100", "objective.discriminator_lr=0.0001"]
         first = 0
@@ -184,8 +261,11 @@ def adversarial_overrides(args, row: str, seed: int) -> list[str]:
         budget = [f"train.steps_per_epoch={per_epoch}", f"train.max_epochs={epochs}", "train.max_minutes=null"]
     else:
         lr = args.adversarial_lr
-        budget = [f"train.steps_per_epoch={args.adversarial_steps_per_epoch}", "train.max_epochs=100000",
-                  f"train.max_minutes={args.adversarial_minutes}"]
+        budget = [
+            f"train.steps_per_epoch={args.adversarial_steps_per_epoch}",
+            "train.max_epochs=100000",
+            f"train.max_minutes={args.adversarial_minutes}",
+        ]
     return [*model_options(args), *objective, f"train.lr={lr}", *budget, *start, *options_for(args, row)]
 
 
@@ -213,8 +293,10 @@ def train_cell(args, row: str, seed: int) -> bool:
     overrides = mle_overrides(args, seed) if row == "mle" else adversarial_overrides(args, row, seed)
     record = folder / "bench_cell.json"
     if record.exists() and json.loads(record.read_text())["overrides"] != overrides:
-        logging.error(f"--- {row} / seed {seed}: {folder} was trained with other options "
-                      f"({record}); give this budget another --tag")
+        logging.error(
+            f"--- {row} / seed {seed}: {folder} was trained with other options "
+            f"({record}); give this budget another --tag"
+        )
         return False
     metrics = folder / "metrics.json"
     if metrics.exists() and json.loads(metrics.read_text()).get("status") == "trained":
@@ -230,6 +312,7 @@ def train_cell(args, row: str, seed: int) -> bool:
 
 
 # -- the measurement ----------------------------------------------------------------------------------
+
 
 def compose_config(overrides: list[str]):
     """The config zoo.run composes from these options."""
@@ -282,8 +365,13 @@ def bleu_table(samples: list[list[int]], references) -> dict:
 
 def settings(args) -> dict:
     """What a measurement depends on besides the checkpoint: kept with it, redone when they change."""
-    return {"samples": args.samples, "bleu_samples": args.bleu_samples, "two_sample": args.two_sample,
-            "two_sample_steps": args.two_sample_steps, "test_limit": args.test_limit}
+    return {
+        "samples": args.samples,
+        "bleu_samples": args.bleu_samples,
+        "two_sample": args.two_sample,
+        "two_sample_steps": args.two_sample_steps,
+        "test_limit": args.test_limit,
+    }
 
 
 def measure(model, guide, data, oracle, references, args, seed: int) -> dict:
@@ -308,8 +396,9 @@ def measure(model, guide, data, oracle, references, args, seed: int) -> dict:
     seconds["bleu"] = time.perf_counter() - start
     if args.two_sample:
         start = time.perf_counter()
-        out["two_sample"] = model_two_sample_test(model, guide, data, args.two_sample, "test", seed,
-                                                  steps=args.two_sample_steps)
+        out["two_sample"] = model_two_sample_test(
+            model, guide, data, args.two_sample, "test", seed, steps=args.two_sample_steps
+        )
         seconds["two_sample"] = time.perf_counter() - start
     out["seconds"] = seconds
     return out
@@ -331,26 +420,43 @@ def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | 
             model, guide, _ = trained_generator(folder, data)
         result = {"settings": settings(args), **measure(model, guide, data, oracle, references, args, seed)}
         kept.write_text(json.dumps(result, indent=2))
-    cell = {key: result[key] for key in ("settings", "nll_test", "nll_oracle", "bleu", "two_sample", "seconds")
-            if key in result}
+    cell = {
+        key: result[key]
+        for key in ("settings", "nll_test", "nll_oracle", "bleu", "two_sample", "seconds")
+        if key in result
+    }
     if row == "untrained":
-        cell.update(command="the initial weights of: python -m zoo.run " + " ".join(mle_overrides(args, seed)),
-                    generator_updates=0, minutes=0.0)
+        cell.update(
+            command="the initial weights of: python -m zoo.run " + " ".join(mle_overrides(args, seed)),
+            generator_updates=0,
+            minutes=0.0,
+        )
         return cell
     metrics = json.loads((folder / "metrics.json").read_text())
     overrides = json.loads((folder / "bench_cell.json").read_text())["overrides"]
     history = read_history(folder)
     steps = int(history[-1]["step"]) if history else 0
-    cell.update(command="python -m zoo.run " + " ".join(overrides), minutes=metrics["minutes"],
-                hardware=metrics.get("hardware"), threads=metrics.get("threads"), epochs=metrics["epochs"])
+    cell.update(
+        command="python -m zoo.run " + " ".join(overrides),
+        minutes=metrics["minutes"],
+        hardware=metrics.get("hardware"),
+        threads=metrics.get("threads"),
+        epochs=metrics["epochs"],
+    )
     if row == "mle":
         best = min(history, key=lambda h: float(h["valid_nats_per_step"])) if history else None
-        cell.update(generator_updates=int(best["step"]) if best else 0, steps_run=steps,
-                    best_valid_nats_per_step=metrics.get("best_valid_nats_per_step"))
+        cell.update(
+            generator_updates=int(best["step"]) if best else 0,
+            steps_run=steps,
+            best_valid_nats_per_step=metrics.get("best_valid_nats_per_step"),
+        )
     else:
         first = warmup_steps(args) if row.startswith("seqgan") else 0
-        cell.update(generator_updates=max(steps - first, 0), discriminator_warmup_steps=min(first, steps),
-                    valid_nats_per_step_after=float(history[-1]["valid_nats_per_step"]) if history else None)
+        cell.update(
+            generator_updates=max(steps - first, 0),
+            discriminator_warmup_steps=min(first, steps),
+            valid_nats_per_step_after=float(history[-1]["valid_nats_per_step"]) if history else None,
+        )
     return cell
 
 
@@ -373,16 +479,21 @@ def oracle_rows(args, data, oracle, references) -> dict:
     own = torch.stack(data.valid[: args.samples])  # (n, T), never among the references
     g = torch.Generator().manual_seed(0)
     return {
-        "oracle": {"nll_oracle": nll_oracle(oracle, own, kind="NLL-oracle (its own sequences)").as_dict(),
-                   "nll_test": oracle_test_nll(oracle, data, limit=args.test_limit).as_dict(),
-                   "bleu": bleu_table(own[: args.bleu_samples].tolist(), references),
-                   "n": len(own)},
-        "uniform": {"nll_oracle": uniform_nll_oracle(oracle, args.samples, g).as_dict(),
-                    "nll_test": {"kind": "exact", "nats_per_step": math.log(oracle.vocab_size), "stderr": 0.0}},
+        "oracle": {
+            "nll_oracle": nll_oracle(oracle, own, kind="NLL-oracle (its own sequences)").as_dict(),
+            "nll_test": oracle_test_nll(oracle, data, limit=args.test_limit).as_dict(),
+            "bleu": bleu_table(own[: args.bleu_samples].tolist(), references),
+            "n": len(own),
+        },
+        "uniform": {
+            "nll_oracle": uniform_nll_oracle(oracle, args.samples, g).as_dict(),
+            "nll_test": {"kind": "exact", "nats_per_step": math.log(oracle.vocab_size), "stderr": 0.0},
+        },
     }
 
 
 # -- the table ----------------------------------------------------------------------------------------
+
 
 def spread(values: list[float], digits: int = 3) -> str:
     """mean ± sd over seeds (the mean alone for one seed)."""
@@ -399,22 +510,26 @@ def bleus(cells: list[dict], prefix: str) -> str:
 def budget_lines(args) -> list[str]:
     """What the rows were given, in words, for the table's header."""
     if args.paper:
-        return [f"budget: each method's own paper's schedule. MLE: SeqGAN's 120 epochs (18,720 steps of 64, Adam 0.01). "
-                f"SeqGAN rows: D warm-up {warmup_steps(args)} steps (fills the pool), then SeqGAN's D schedule "
-                "(Adam 1e-4; 50 rounds of 10,000 fresh negatives x 3 epochs, then 5 such rounds before each "
-                "generator step), 200 generator steps, Adam 0.01, 16 rollouts. gumbel_gan: RelGAN's 3,000 "
-                "steps, 5 D steps each, Adam 1e-4, beta_max 100."]
+        return [
+            f"budget: each method's own paper's schedule. MLE: SeqGAN's 120 epochs (18,720 steps of 64, Adam 0.01). "
+            f"SeqGAN rows: D warm-up {warmup_steps(args)} steps (fills the pool), then SeqGAN's D schedule "
+            "(Adam 1e-4; 50 rounds of 10,000 fresh negatives x 3 epochs, then 5 such rounds before each "
+            "generator step), 200 generator steps, Adam 0.01, 16 rollouts. gumbel_gan: RelGAN's 3,000 "
+            "steps, 5 D steps each, Adam 1e-4, beta_max 100."
+        ]
     if args.adversarial_steps:
         each = f"{args.adversarial_steps} generator updates each"
     else:
         each = f"{args.adversarial_minutes:g} minutes of wall time each (train.max_minutes, D's warm-up included)"
-    return [f"budget: MLE at most {args.mle_steps:,} steps of {args.batch} (Adam {args.lr:g}, halved on a plateau, "
-            f"early stop on {args.valid_limit} validation sequences, best checkpoint); every adversarial row "
-            f"starts from its seed's MLE checkpoint (train.init) with {each}, Adam {args.adversarial_lr:g}.",
-            f"SeqGAN: D alone for {warmup_steps(args)} steps, then 1 D step (Adam 1e-3) per generator step "
-            f"with {args.rollouts} rollouts; gumbel_gan ({args.gumbel_discriminator} D): 5 D steps (Adam 1e-4) "
-            "per generator step, beta rising from 1 towards 1000 over 5,000 steps. SeqGAN's own schedule "
-            "(--paper: 18,720 MLE steps; 200 generator steps, each after 4,680 D updates) is far larger."]
+    return [
+        f"budget: MLE at most {args.mle_steps:,} steps of {args.batch} (Adam {args.lr:g}, halved on a plateau, "
+        f"early stop on {args.valid_limit} validation sequences, best checkpoint); every adversarial row "
+        f"starts from its seed's MLE checkpoint (train.init) with {each}, Adam {args.adversarial_lr:g}.",
+        f"SeqGAN: D alone for {warmup_steps(args)} steps, then 1 D step (Adam 1e-3) per generator step "
+        f"with {args.rollouts} rollouts; gumbel_gan ({args.gumbel_discriminator} D): 5 D steps (Adam 1e-4) "
+        "per generator step, beta rising from 1 towards 1000 over 5,000 steps. SeqGAN's own schedule "
+        "(--paper: 18,720 MLE steps; 200 generator steps, each after 4,680 D updates) is far larger.",
+    ]
 
 
 def table(payload: dict, args) -> list[str]:
@@ -431,31 +546,51 @@ def table(payload: dict, args) -> list[str]:
         cells = list(seeds.values())
         if not cells:
             continue
-        line = [LABELS[row], spread([c["nll_oracle"]["nats_per_step"] for c in cells]),
-                spread([c["nll_test"]["nats_per_step"] for c in cells]), bleus(cells, "bleu_"), bleus(cells, "self_bleu_")]
+        line = [
+            LABELS[row],
+            spread([c["nll_oracle"]["nats_per_step"] for c in cells]),
+            spread([c["nll_test"]["nats_per_step"] for c in cells]),
+            bleus(cells, "bleu_"),
+            bleus(cells, "self_bleu_"),
+        ]
         if two:
             accuracies = [c["two_sample"]["accuracy"] for c in cells if "two_sample" in c]
             line.append(spread(accuracies) if accuracies else "—")
-        line += [spread([c["generator_updates"] for c in cells], 0), spread([c["minutes"] for c in cells], 1),
-                 " ".join(sorted(seeds, key=int))]
+        line += [
+            spread([c["generator_updates"] for c in cells], 0),
+            spread([c["minutes"] for c in cells], 1),
+            " ".join(sorted(seeds, key=int)),
+        ]
         lines.append("| " + " | ".join(line) + " |")
     own = refs["oracle"]
-    line = [f"the oracle's own held-out sequences ({own['n']})", f"{own['nll_oracle']['nats_per_step']:.3f}",
-            f"{own['nll_test']['nats_per_step']:.3f}",
-            " / ".join(f"{own['bleu'][f'bleu_{n}']:.3f}" for n in BLEU_ORDERS),
-            " / ".join(f"{own['bleu'][f'self_bleu_{n}']:.3f}" for n in BLEU_ORDERS)]
+    line = [
+        f"the oracle's own held-out sequences ({own['n']})",
+        f"{own['nll_oracle']['nats_per_step']:.3f}",
+        f"{own['nll_test']['nats_per_step']:.3f}",
+        " / ".join(f"{own['bleu'][f'bleu_{n}']:.3f}" for n in BLEU_ORDERS),
+        " / ".join(f"{own['bleu'][f'self_bleu_{n}']:.3f}" for n in BLEU_ORDERS),
+    ]
     lines.append("| " + " | ".join(line + ["0.5 by construction"] * bool(two) + ["", "", ""]) + " |")
     uniform = refs["uniform"]
-    line = ["uniform tokens", f"{uniform['nll_oracle']['nats_per_step']:.3f}", f"{uniform['nll_test']['nats_per_step']:.3f}",
-            "", ""]
+    line = [
+        "uniform tokens",
+        f"{uniform['nll_oracle']['nats_per_step']:.3f}",
+        f"{uniform['nll_test']['nats_per_step']:.3f}",
+        "",
+        "",
+    ]
     lines.append("| " + " | ".join(line + [""] * bool(two) + ["", "", ""]) + " |")
     return lines
 
 
 def published_lines(oracle: str) -> list[str]:
     where = "the same oracle" if oracle == "seqgan" else "SeqGAN's oracle, not this one: compare in scale only"
-    lines = [f"Published NLL-oracle, nats per token ({where}; their budgets, their generators):", "",
-             "| method | NLL-oracle | source | checked |", "|---|---|---|---|"]
+    lines = [
+        f"Published NLL-oracle, nats per token ({where}; their budgets, their generators):",
+        "",
+        "| method | NLL-oracle | source | checked |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {p['name']} | {p['value']:.3f} | {p['source']} | {p['checked']} |" for p in PUBLISHED]
     return lines
 
@@ -489,17 +624,25 @@ def oracle_table(args) -> None:
     oracle = oracle_for(data)
     references = NgramMaxima([s.tolist() for s in data.test], max(BLEU_ORDERS))
     out = RESULTS / f"seqgan_{args.oracle}_{args.tag}.json"
-    name = ("SeqGAN's oracle (LantaoYu/SeqGAN target_params_py3.pkl)" if args.oracle == "seqgan"
-            else f"a random N(0, 1) oracle (seed {data.info['oracle'].get('seed')})")
+    name = (
+        "SeqGAN's oracle (LantaoYu/SeqGAN target_params_py3.pkl)"
+        if args.oracle == "seqgan"
+        else f"a random N(0, 1) oracle (seed {data.info['oracle'].get('seed')})"
+    )
     drawn = "" if args.oracle == "seqgan" else f" (data.seed={data.info['oracle'].get('seed')})"
-    extra = {"data": f"oracle, data.oracle={args.oracle}{drawn}",
-             "references": oracle_rows(args, data, oracle, references),
-             "budget": budget_lines(args), "published": PUBLISHED,
-             "anchors": {p["name"]: p["value"] for p in PUBLISHED}}
+    extra = {
+        "data": f"oracle, data.oracle={args.oracle}{drawn}",
+        "references": oracle_rows(args, data, oracle, references),
+        "budget": budget_lines(args),
+        "published": PUBLISHED,
+        "anchors": {p["name"]: p["value"] for p in PUBLISHED},
+    }
     if out.exists() and json.loads(out.read_text()).get("budget") != extra["budget"]:
-        raise SystemExit(f"error: {out} holds cells trained on another budget ("
-                         f"{' '.join(json.loads(out.read_text()).get('budget') or ['none recorded'])}); "
-                         f"give this budget another --tag")
+        raise SystemExit(
+            f"error: {out} holds cells trained on another budget ("
+            f"{' '.join(json.loads(out.read_text()).get('budget') or ['none recorded'])}); "
+            f"give this budget another --tag"
+        )
     payload = json.loads(out.read_text()) if out.exists() else {"results": {}, **extra}
     for seed in args.seeds:
         for row in args.rows:
@@ -509,14 +652,18 @@ def oracle_table(args) -> None:
             if cell is not None:
                 payload = add_cell(out, args, row, seed, cell, extra)
     T, V = oracle.length, oracle.vocab_size
-    print(f"\n{name}: V={V}, T={T}; {len(data.train):,} training, {len(data.test):,} test sequences. "
-          f"char_lstm (embedding {args.embedding}, hidden {args.hidden}), batch {args.batch}, each cell on "
-          f"{args.threads} CPU thread(s); nats per token, mean ± sd over seeds.")
+    print(
+        f"\n{name}: V={V}, T={T}; {len(data.train):,} training, {len(data.test):,} test sequences. "
+        f"char_lstm (embedding {args.embedding}, hidden {args.hidden}), batch {args.batch}, each cell on "
+        f"{args.threads} CPU thread(s); nats per token, mean ± sd over seeds."
+    )
     for line in payload.get("budget", []):
         print(line)
-    print(f"NLL-oracle of {args.samples:,} drawn sequences; NLL-test on the {args.test_limit or len(data.test):,} "
-          f"test sequences; BLEU of {args.bleu_samples} drawn sequences against the {len(data.test):,} test "
-          "sequences as references, self-BLEU among the drawn ones.\n")
+    print(
+        f"NLL-oracle of {args.samples:,} drawn sequences; NLL-test on the {args.test_limit or len(data.test):,} "
+        f"test sequences; BLEU of {args.bleu_samples} drawn sequences against the {len(data.test):,} test "
+        "sequences as references, self-BLEU among the drawn ones.\n"
+    )
     print("\n".join(table(payload, args)))
     print()
     print("\n".join(published_lines(args.oracle)))
@@ -524,6 +671,7 @@ def oracle_table(args) -> None:
 
 
 # -- text: MLE then SeqGAN in this process (--data shakespeare_lines) ----------------------------------
+
 
 def text_figures(model, guide, data, args) -> dict:
     """NLL-test and the sample statistics of the generator as it is now."""
@@ -557,9 +705,24 @@ def text_comparison(args) -> None:
     folder = RESULTS / "seqgan_shakespeare_lines"
     per_epoch = 100
     start = time.perf_counter()
-    mle_trainer = Trainer(model, guide, ELBO(), data, TrainOptions(
-        max_epochs=args.mle_steps // per_epoch, steps_per_epoch=per_epoch, batch_size=args.batch, lr=args.lr,
-        patience=5, lr_patience=2, seed=seed, progress=False, valid_limit=500), folder / "mle")
+    mle_trainer = Trainer(
+        model,
+        guide,
+        ELBO(),
+        data,
+        TrainOptions(
+            max_epochs=args.mle_steps // per_epoch,
+            steps_per_epoch=per_epoch,
+            batch_size=args.batch,
+            lr=args.lr,
+            patience=5,
+            lr_patience=2,
+            seed=seed,
+            progress=False,
+            valid_limit=500,
+        ),
+        folder / "mle",
+    )
     mle_steps = mle_trainer.fit()[-1]["step"]
     reload_best(mle_trainer)  # the early-stopped generator
     mle_minutes = (time.perf_counter() - start) / 60
@@ -572,69 +735,156 @@ def text_comparison(args) -> None:
     for _, batch in zip(range(args.discriminator_steps), itertools.chain.from_iterable(epochs)):
         d_loss = objective.discriminator_step(model, guide, batch)
     logging.info(f"discriminator pre-trained for {args.discriminator_steps} steps, loss {d_loss:.3f}")
-    history = Trainer(model, guide, objective, data, TrainOptions(
-        max_epochs=10**6, max_minutes=args.adversarial_minutes, steps_per_epoch=10, batch_size=args.batch,
-        lr=args.adversarial_lr, lr_schedule="none", patience=10**6, seed=seed + 1, progress=False,
-        valid_limit=500), folder / "seqgan").fit()
+    history = Trainer(
+        model,
+        guide,
+        objective,
+        data,
+        TrainOptions(
+            max_epochs=10**6,
+            max_minutes=args.adversarial_minutes,
+            steps_per_epoch=10,
+            batch_size=args.batch,
+            lr=args.adversarial_lr,
+            lr_schedule="none",
+            patience=10**6,
+            seed=seed + 1,
+            progress=False,
+            valid_limit=500,
+        ),
+        folder / "seqgan",
+    ).fit()
     adversarial_minutes = (time.perf_counter() - start) / 60
     adversarial = text_figures(model, guide, data, args)
 
-    (folder / "samples.txt").write_text("".join(
-        f"{name}:\n" + "\n".join(f"  {line}" for line in f["examples"]) + "\n\n"
-        for name, f in (("after maximum likelihood", mle), ("after SeqGAN", adversarial))))
-    rows = {"MLE": (mle, mle_trainer.step, mle_minutes), "SeqGAN": (adversarial, history[-1]["step"], adversarial_minutes)}
-    print(f"\n{data.name}: char_lstm (embedding {args.embedding}, hidden {args.hidden}) on "
-          f"{torch.get_num_threads()} CPU threads; nats per token")
+    (folder / "samples.txt").write_text(
+        "".join(
+            f"{name}:\n" + "\n".join(f"  {line}" for line in f["examples"]) + "\n\n"
+            for name, f in (("after maximum likelihood", mle), ("after SeqGAN", adversarial))
+        )
+    )
+    rows = {
+        "MLE": (mle, mle_trainer.step, mle_minutes),
+        "SeqGAN": (adversarial, history[-1]["step"], adversarial_minutes),
+    }
+    print(
+        f"\n{data.name}: char_lstm (embedding {args.embedding}, hidden {args.hidden}) on "
+        f"{torch.get_num_threads()} CPU threads; nats per token"
+    )
     for name, (f, steps, minutes) in rows.items():
-        print(f"  {name:7s} NLL-test {f['nll_test']['nats_per_step']:.3f} ({f['nll_test']['kind']})  "
-              f"{steps} generator updates, {minutes:.1f} min")
+        print(
+            f"  {name:7s} NLL-test {f['nll_test']['nats_per_step']:.3f} ({f['nll_test']['kind']})  "
+            f"{steps} generator updates, {minutes:.1f} min"
+        )
         s = f["sample_statistics"] or {}
-        shown = [k for k in ("bleu_2", "bleu_2_reference", "self_bleu_2", "self_bleu_2_reference", "distinct_2",
-                             "distinct_2_reference", "js_2gram_nats", "mmd", "mmd_reference") if k in s]
+        shown = [
+            k
+            for k in (
+                "bleu_2",
+                "bleu_2_reference",
+                "self_bleu_2",
+                "self_bleu_2_reference",
+                "distinct_2",
+                "distinct_2_reference",
+                "js_2gram_nats",
+                "mmd",
+                "mmd_reference",
+            )
+            if k in s
+        ]
         print(f"  {'':7s} samples: " + ", ".join(f"{k} {s[k]:.3f}" for k in shown))
-    write_json("seqgan_shakespeare_lines", {"args": vars(args), "mle": mle, "seqgan": adversarial,
-                                            "mle_steps": mle_steps, "mle_best_step": mle_trainer.step,
-                                            "adversarial_steps": history[-1]["step"], "mle_minutes": mle_minutes,
-                                            "adversarial_minutes": adversarial_minutes})
+    write_json(
+        "seqgan_shakespeare_lines",
+        {
+            "args": vars(args),
+            "mle": mle,
+            "seqgan": adversarial,
+            "mle_steps": mle_steps,
+            "mle_best_step": mle_trainer.step,
+            "adversarial_steps": history[-1]["step"],
+            "mle_minutes": mle_minutes,
+            "adversarial_minutes": adversarial_minutes,
+        },
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=["oracle", "shakespeare_lines"], default="oracle")
-    parser.add_argument("--oracle", choices=["seqgan", "random"], default="seqgan",
-                        help="data.oracle: SeqGAN's published oracle, or a fresh N(0, 1) draw of its architecture")
+    parser.add_argument(
+        "--oracle",
+        choices=["seqgan", "random"],
+        default="seqgan",
+        help="data.oracle: SeqGAN's published oracle, or a fresh N(0, 1) draw of its architecture",
+    )
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
     parser.add_argument("--seeds", "--seed", nargs="+", type=int, default=[0, 1, 2], help="text: the first one")
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--embedding", type=int, default=32)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.01, help="Adam's step size of MLE (SeqGAN's 0.01)")
-    parser.add_argument("--mle-steps", type=int, default=None,
-                        help="MLE steps at most, early stopping on validation (oracle: 1200; text: 3000)")
+    parser.add_argument(
+        "--mle-steps",
+        type=int,
+        default=None,
+        help="MLE steps at most, early stopping on validation (oracle: 1200; text: 3000)",
+    )
     parser.add_argument("--mle-steps-per-epoch", type=int, default=100, help="MLE steps between validations")
-    parser.add_argument("--adversarial-minutes", type=float, default=None,
-                        help="each adversarial row's wall time (oracle: 1.5; text: 20)")
-    parser.add_argument("--adversarial-steps", type=int, default=None,
-                        help="instead of minutes: each adversarial row's generator updates")
-    parser.add_argument("--adversarial-steps-per-epoch", type=int, default=10, help="adversarial steps between validations")
-    parser.add_argument("--adversarial-lr", type=float, default=1e-3, help="Adam's step size of every adversarial row's G")
-    parser.add_argument("--rollouts", type=int, default=None,
-                        help="SeqGAN's Monte Carlo rollouts per generator step (oracle: 4; text and SeqGAN's: 16)")
-    parser.add_argument("--discriminator-steps", type=int, default=None,
-                        help="SeqGAN's D steps alone before the first generator update (oracle: 20; text: 3000)")
+    parser.add_argument(
+        "--adversarial-minutes",
+        type=float,
+        default=None,
+        help="each adversarial row's wall time (oracle: 1.5; text: 20)",
+    )
+    parser.add_argument(
+        "--adversarial-steps",
+        type=int,
+        default=None,
+        help="instead of minutes: each adversarial row's generator updates",
+    )
+    parser.add_argument(
+        "--adversarial-steps-per-epoch", type=int, default=10, help="adversarial steps between validations"
+    )
+    parser.add_argument(
+        "--adversarial-lr", type=float, default=1e-3, help="Adam's step size of every adversarial row's G"
+    )
+    parser.add_argument(
+        "--rollouts",
+        type=int,
+        default=None,
+        help="SeqGAN's Monte Carlo rollouts per generator step (oracle: 4; text and SeqGAN's: 16)",
+    )
+    parser.add_argument(
+        "--discriminator-steps",
+        type=int,
+        default=None,
+        help="SeqGAN's D steps alone before the first generator update (oracle: 20; text: 3000)",
+    )
     parser.add_argument("--gumbel-discriminator", choices=["rnn", "cnn"], default="rnn")
     parser.add_argument("--paper", action="store_true", help="SeqGAN's and RelGAN's own schedules (a GPU's work)")
-    parser.add_argument("--samples", type=int, default=2000, help="drawn sequences for NLL-oracle (and text statistics)")
+    parser.add_argument(
+        "--samples", type=int, default=2000, help="drawn sequences for NLL-oracle (and text statistics)"
+    )
     parser.add_argument("--bleu-samples", type=int, default=200, help="drawn sequences scored by BLEU and self-BLEU")
-    parser.add_argument("--two-sample", type=int, default=2000,
-                        help="N of the classifier two-sample test (2000: every test sequence); 0: off")
-    parser.add_argument("--two-sample-steps", type=int, default=600, help="the two-sample classifier's Adam steps at most")
+    parser.add_argument(
+        "--two-sample",
+        type=int,
+        default=2000,
+        help="N of the classifier two-sample test (2000: every test sequence); 0: off",
+    )
+    parser.add_argument(
+        "--two-sample-steps", type=int, default=600, help="the two-sample classifier's Adam steps at most"
+    )
     parser.add_argument("--test-limit", type=int, default=None, help="NLL-test on the first N test sequences")
     parser.add_argument("--valid-limit", type=int, default=500, help="validation sequences of every run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each cell's process")
     parser.add_argument("--tag", default="default", help="names the grid: bench/results/seqgan_<oracle>_<tag>.json")
-    parser.add_argument("--options", nargs="*", default=[],
-                        help="more zoo.run options for every cell; `<row>:key=value` for one row's cells")
+    parser.add_argument(
+        "--options",
+        nargs="*",
+        default=[],
+        help="more zoo.run options for every cell; `<row>:key=value` for one row's cells",
+    )
     parser.add_argument("--mle-weight", type=float, default=0.0, help="text: teacher-forced NLL mixed into SeqGAN")
     parser.add_argument("--max-length", type=int, default=40, help="text: longest line kept")
     args = parser.parse_args()

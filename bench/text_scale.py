@@ -52,11 +52,36 @@ from zoo.objectives import ELBO
 
 TINY_SHAKESPEARE_BYTES = 1_115_394
 LETTERS = "etaoinshrdlcumwfgypbvkjxqz"
-LETTER_WEIGHTS = [12.7, 9.1, 8.2, 7.5, 7.0, 6.7, 6.3, 6.1, 6.0, 4.3, 4.0, 2.8, 2.8, 2.4, 2.4, 2.2, 2.0, 2.0, 1.9,
-                  1.5, 1.0, 0.8, 0.15, 0.15, 0.1, 0.07]  # English letter frequencies, per cent
+LETTER_WEIGHTS = [
+    12.7,
+    9.1,
+    8.2,
+    7.5,
+    7.0,
+    6.7,
+    6.3,
+    6.1,
+    6.0,
+    4.3,
+    4.0,
+    2.8,
+    2.8,
+    2.4,
+    2.4,
+    2.2,
+    2.0,
+    2.0,
+    1.9,
+    1.5,
+    1.0,
+    0.8,
+    0.15,
+    0.15,
+    0.1,
+    0.07,
+]  # English letter frequencies, per cent
 FOREIGN = ["café", "naïve", "über", "façade", "rôle", "señor", "déjà", "ångström", "smörgåsbord", "—"]
-SEPARATORS = {" ": 0.80, ", ": 0.08, ". ": 0.055, ".\n": 0.03, ".\n\n": 0.01, "; ": 0.01, "? ": 0.0075,
-              "! ": 0.0075}
+SEPARATORS = {" ": 0.80, ", ": 0.08, ". ": 0.055, ".\n": 0.03, ".\n\n": 0.01, "; ": 0.01, "? ": 0.0075, "! ": 0.0075}
 SENTENCE_ENDS = {". ", ".\n", ".\n\n", "? ", "! "}
 WORDS_PER_BLOCK = 1 << 20
 REPO = Path(__file__).resolve().parents[1]
@@ -155,17 +180,30 @@ def measure_load(path: str, seq_len: int, how: str) -> dict:
         characters, symbols = sum(data.info["chars"].values()), data.spec.dim
         dtype = str(data.train.ids.dtype) if how == "random" else str(data.train[0].dtype)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_added_bytes": memory_status("VmHWM") - before,
-            "held_bytes": memory_status("VmRSS") - before, "characters": characters, "symbols": symbols,
-            "dtype": dtype}
+    return {
+        "seconds": seconds,
+        "peak_added_bytes": memory_status("VmHWM") - before,
+        "held_bytes": memory_status("VmRSS") - before,
+        "characters": characters,
+        "symbols": symbols,
+        "dtype": dtype,
+    }
 
 
 def load_in_fresh_process(path: Path, seq_len: int, how: str) -> dict:
     """measure_load in a new Python process, so that nothing before it lifts its peak."""
-    code = ("import json, sys\nfrom bench.text_scale import measure_load\n"
-            "print(json.dumps(measure_load(sys.argv[1], int(sys.argv[2]), sys.argv[3])))")
-    result = subprocess.run([sys.executable, "-c", code, str(path), str(seq_len), how], cwd=REPO, check=True,
-                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    code = (
+        "import json, sys\nfrom bench.text_scale import measure_load\n"
+        "print(json.dumps(measure_load(sys.argv[1], int(sys.argv[2]), sys.argv[3])))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(seq_len), how],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     size = path.stat().st_size
     return {**figures, "file_bytes": size, "peak_over_file": figures["peak_added_bytes"] / size}
@@ -207,8 +245,11 @@ def step_timings(contenders: dict, spec, args) -> dict[str, dict[str, float]]:
         plates[name] = partial(plate_indices, len(data.train), args.batch)
     with pyro.validation_enabled(False):  # as the trainer runs its steps
         step_seconds = time_steps(steps, repeats=args.repeats)
-    return {"step": step_seconds, "draw": time_steps(draws, repeats=args.repeats, inner=50),
-            "plate": time_steps(plates, repeats=args.repeats)}
+    return {
+        "step": step_seconds,
+        "draw": time_steps(draws, repeats=args.repeats, inner=50),
+        "plate": time_steps(plates, repeats=args.repeats),
+    }
 
 
 def main():
@@ -225,32 +266,53 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         big = write_text(Path(folder) / "big.txt", int(args.megabytes * 1e6), args.seed)
         small = write_text(Path(folder) / "small.txt", TINY_SHAKESPEARE_BYTES, args.seed)
-        loads = {f"{name} {how}": load_in_fresh_process(path, args.seq_len, how)
-                 for name, path in (("big", big), ("small", small)) for how in ("random", "consecutive", "string")}
-        contenders = {"big random": load_text(big, args.seq_len, windows="random"),
-                      "small random": load_text(small, args.seq_len, windows="random"),
-                      "small consecutive": load_text(small, args.seq_len)}
+        loads = {
+            f"{name} {how}": load_in_fresh_process(path, args.seq_len, how)
+            for name, path in (("big", big), ("small", small))
+            for how in ("random", "consecutive", "string")
+        }
+        contenders = {
+            "big random": load_text(big, args.seq_len, windows="random"),
+            "small random": load_text(small, args.seq_len, windows="random"),
+            "small consecutive": load_text(small, args.seq_len),
+        }
         spec = contenders["big random"].spec  # the small text's ids fit its vocabulary: one network for all
         seconds = step_timings(contenders, spec, args)
         sequences = {name: len(data.train) for name, data in contenders.items()}
 
-    print("loading a text file, each in a fresh process; peak = the peak resident memory (VmHWM) less the "
-          "resident memory before loading")
+    print(
+        "loading a text file, each in a fresh process; peak = the peak resident memory (VmHWM) less the "
+        "resident memory before loading"
+    )
     for name, f in loads.items():
-        print(f"  {name:20s} {f['file_bytes'] / 1e6:7.1f} MB  {f['characters']:>11,} characters  "
-              f"{f['symbols']:3d} symbols  {f['dtype']:12s} {f['seconds']:6.2f} s   "
-              f"peak +{f['peak_added_bytes'] / 1e6:7.1f} MB = {f['peak_over_file']:5.2f}x the file")
-    print(f"training steps, char_lstm hidden {args.hidden}, batch {args.batch} x {args.seq_len}, "
-          f"{spec.dim} symbols, {torch.get_num_threads()} thread")
+        print(
+            f"  {name:20s} {f['file_bytes'] / 1e6:7.1f} MB  {f['characters']:>11,} characters  "
+            f"{f['symbols']:3d} symbols  {f['dtype']:12s} {f['seconds']:6.2f} s   "
+            f"peak +{f['peak_added_bytes'] / 1e6:7.1f} MB = {f['peak_over_file']:5.2f}x the file"
+        )
+    print(
+        f"training steps, char_lstm hidden {args.hidden}, batch {args.batch} x {args.seq_len}, "
+        f"{spec.dim} symbols, {torch.get_num_threads()} thread"
+    )
     step = seconds["step"]
     for name in contenders:
-        print(f"  {name:20s} {1 / step[name]:6.2f} steps/s  {step['small consecutive'] / step[name]:5.3f}x small "
-              f"consecutive   drawing a minibatch {1e6 * seconds['draw'][name]:6.1f} us   minibatch plate's "
-              f"randperm({sequences[name]:,}) {1e3 * seconds['plate'][name]:5.2f} ms")
+        print(
+            f"  {name:20s} {1 / step[name]:6.2f} steps/s  {step['small consecutive'] / step[name]:5.3f}x small "
+            f"consecutive   drawing a minibatch {1e6 * seconds['draw'][name]:6.1f} us   minibatch plate's "
+            f"randperm({sequences[name]:,}) {1e3 * seconds['plate'][name]:5.2f} ms"
+        )
     ratio = step["small random"] / step["big random"]
     print(f"steps/s on {args.megabytes:g} MB over tiny_shakespeare's size, random windows: {ratio:.3f}x")
-    write_json("text_scale", {"args": vars(args), "load": loads, "seconds": seconds, "training_sequences": sequences,
-                              "big_over_small_steps_per_second": ratio})
+    write_json(
+        "text_scale",
+        {
+            "args": vars(args),
+            "load": loads,
+            "seconds": seconds,
+            "training_sequences": sequences,
+            "big_over_small_steps_per_second": ratio,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -86,8 +86,10 @@ def main():
     }
     with pyro.validation_enabled(False):  # as the trainer runs its steps
         seconds = time_steps(steps, repeats=args.repeats)
-    print(f"one SVI step of vrnn + vrnn_filtering, batch {args.batch} x {args.steps} steps, {args.dim} dims, "
-          f"hidden {args.hidden}, z {args.z}, {torch.get_num_threads()} threads")
+    print(
+        f"one SVI step of vrnn + vrnn_filtering, batch {args.batch} x {args.steps} steps, {args.dim} dims, "
+        f"hidden {args.hidden}, z {args.z}, {torch.get_num_threads()} threads"
+    )
     for name, s in seconds.items():
         print(f"  {name:18s} {1000 * s:8.1f} ms   {s / seconds['torch']:5.2f}x torch")
     ratio = seconds["zoo"] / seconds["torch"]

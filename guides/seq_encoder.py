@@ -36,8 +36,9 @@ class SeqEncoder(nn.Module):
     IWAE-500 bound (bench.seq_vae). It reads x through the model's input features (shared, not
     owned)."""
 
-    def __init__(self, model: nn.Module, hidden_size: int | None = None, num_layers: int = 1,
-                 bidirectional: bool = True):
+    def __init__(
+        self, model: nn.Module, hidden_size: int | None = None, num_layers: int = 1, bidirectional: bool = True
+    ):
         super().__init__()
         object.__setattr__(self, "vae", model_for("seq_encoder", "seq_vae", model, SeqVAELike))  # shared, not owned
         self.encoder = SequenceEncoder(model.feature_size, hidden_size or model.hidden_size, num_layers, bidirectional)

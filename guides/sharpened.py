@@ -57,31 +57,52 @@ class SharpenedWeights(MeanFieldWeights):
     around one learned gradient step on the minibatch. Returns the weights the network runs
     with, theta, keyed by the sites w.* as `model.parameters_from_sites` reads them."""
 
-    def __init__(self, model: nn.Module, init_scale: float | Sequence[float] = 1e-3, local_scale: float | None = None,
-                 step_init: float | None = None, second_order: bool = False):
+    def __init__(
+        self,
+        model: nn.Module,
+        init_scale: float | Sequence[float] = 1e-3,
+        local_scale: float | None = None,
+        step_init: float | None = None,
+        second_order: bool = False,
+    ):
         super().__init__(model, init_scale)
         if not hasattr(model.net, "log_prob"):
-            raise ZooError(f"weight_guide=sharpened steps along the gradient of log p(x | w), which "
-                           f"{type(model.net).__name__} has no exact form of (it has latents of its own): "
-                           "use weight_guide=mean_field")
+            raise ZooError(
+                f"weight_guide=sharpened steps along the gradient of log p(x | w), which "
+                f"{type(model.net).__name__} has no exact form of (it has latents of its own): "
+                "use weight_guide=mean_field"
+            )
         if local_scale is not None and not 0 < local_scale < math.inf:
-            raise ZooError(f"weight_guide.local_scale={local_scale:g} must be a positive number (sigma_0 of "
-                           "q(theta | phi, (x, y)) and of p(theta | phi))")
+            raise ZooError(
+                f"weight_guide.local_scale={local_scale:g} must be a positive number (sigma_0 of "
+                "q(theta | phi, (x, y)) and of p(theta | phi))"
+            )
         if model.local_scale is None:
-            raise ZooError("weight_guide=sharpened needs a model with per-minibatch weights theta ~ N(phi, sigma_0^2 I): "
-                           "build it with BayesianWeights(local_scale=sigma_0), as model.weights.local_scale does")
+            raise ZooError(
+                "weight_guide=sharpened needs a model with per-minibatch weights theta ~ N(phi, sigma_0^2 I): "
+                "build it with BayesianWeights(local_scale=sigma_0), as model.weights.local_scale does"
+            )
         if local_scale is not None and local_scale != model.local_scale:
-            raise ZooError(f"weight_guide.local_scale={local_scale:g} and model.weights.local_scale="
-                           f"{model.local_scale:g} differ; q(theta | phi, (x, y)) and p(theta | phi) share sigma_0: "
-                           "set weight_guide.local_scale alone")
+            raise ZooError(
+                f"weight_guide.local_scale={local_scale:g} and model.weights.local_scale="
+                f"{model.local_scale:g} differ; q(theta | phi, (x, y)) and p(theta | phi) share sigma_0: "
+                "set weight_guide.local_scale alone"
+            )
         self.local_scale = model.local_scale  # sigma_0
         if step_init is not None and not 0 < step_init < math.inf:
-            raise ZooError(f"weight_guide.step_init={step_init:g} must be a positive number (the initial eta of "
-                           "every weight; null: sigma_0^2)")
-        if torch.distributed.is_available() and torch.distributed.is_initialized() \
-                and torch.distributed.get_world_size() > 1:
-            raise ZooError("weight_guide=sharpened steps along the gradient of the whole minibatch, which ranks "
-                           "holding parts of it cannot compute: train it in one process")
+            raise ZooError(
+                f"weight_guide.step_init={step_init:g} must be a positive number (the initial eta of "
+                "every weight; null: sigma_0^2)"
+            )
+        if (
+            torch.distributed.is_available()
+            and torch.distributed.is_initialized()
+            and torch.distributed.get_world_size() > 1
+        ):
+            raise ZooError(
+                "weight_guide=sharpened steps along the gradient of the whole minibatch, which ranks "
+                "holding parts of it cannot compute: train it in one process"
+            )
         self.step_init = self.local_scale**2 if step_init is None else float(step_init)  # eta_0
         self.step = nn.ParameterList([nn.Parameter(torch.ones_like(mu)) for mu in self.loc])  # r: eta = eta_0 r
         self.second_order = second_order

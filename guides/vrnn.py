@@ -47,8 +47,10 @@ class VRNNFiltering(nn.Module):
     def __init__(self, model: nn.Module, flows: int = 0):
         super().__init__()
         object.__setattr__(self, "vrnn", model_for("vrnn_filtering", "vrnn", model, VRNNLike))  # shared, not owned
-        self.phi_enc = nn.Sequential(MLP(model.feature_size + model.hidden_size, model.hidden_size),
-                                     GaussianHead(model.hidden_size, model.z_size))
+        self.phi_enc = nn.Sequential(
+            MLP(model.feature_size + model.hidden_size, model.hidden_size),
+            GaussianHead(model.hidden_size, model.z_size),
+        )
         self.flows = IAFStack(model.z_size, flows)  # on every z_t; none: the Gaussian of eq. 9
 
     def forward(self, batch: Batch):
@@ -61,8 +63,9 @@ class VRNNFiltering(nn.Module):
             loc, scale = self.phi_enc(torch.cat([phi_x_t[t], h], -1))  # eq. 9
             return steps.draw(loc, scale)  # (B, Z), through the flows if any
 
-        _, h_prev, _ = vrnn.unroll(vrnn.initial_state(batch.batch_size, phi_x), len(phi_x_t), propose,
-                                   lambda t, z, h: phi_x_t[t])  # eq. 7
+        _, h_prev, _ = vrnn.unroll(
+            vrnn.initial_state(batch.batch_size, phi_x), len(phi_x_t), propose, lambda t, z, h: phi_x_t[t]
+        )  # eq. 7
         with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
             z = pyro.sample("z", steps.path(batch.mask))  # (B, T, Z)
         vrnn.remember(x, z, torch.stack(h_prev, 1))  # the model, replaying this z, reuses h

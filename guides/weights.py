@@ -40,8 +40,10 @@ def scale_range(init_scale: float | Sequence[float], option: str = "weight_guide
         values = list(init_scale) if isinstance(init_scale, Sequence) and not isinstance(init_scale, str) else []
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     if len(values) != 2 or not numbers or not 0 < values[0] <= values[1] < math.inf:
-        raise ZooError(f"{option}={init_scale} must be a positive number or a range [a, b] with 0 < a <= b "
-                       "(the initial spread sigma of q)")
+        raise ZooError(
+            f"{option}={init_scale} must be a positive number or a range [a, b] with 0 < a <= b "
+            "(the initial spread sigma of q)"
+        )
     return float(values[0]), float(values[1])
 
 

@@ -18,16 +18,19 @@ def toy_text(num_sequences: int = 12, seed: int = 0) -> SequenceData:
     """Sequences of a 5-letter alphabet, ragged lengths 3..9."""
     g = torch.Generator().manual_seed(seed)
     vocab = Vocabulary(list("abcde"))
-    seqs = [torch.randint(0, 5, (int(torch.randint(3, 10, (1,), generator=g)),), generator=g)
-            for _ in range(num_sequences)]
+    seqs = [
+        torch.randint(0, 5, (int(torch.randint(3, 10, (1,), generator=g)),), generator=g) for _ in range(num_sequences)
+    ]
     return SequenceData("toy_text", DataSpec("categorical", 5, vocab), seqs, seqs[:4], seqs[4:8])
 
 
 def toy_rolls(num_sequences: int = 8, dim: int = 6, seed: int = 0) -> SequenceData:
     """Binary frames of `dim` notes, ragged lengths 2..7."""
     g = torch.Generator().manual_seed(seed)
-    seqs = [(torch.rand(int(torch.randint(2, 8, (1,), generator=g)), dim, generator=g) < 0.3).float()
-            for _ in range(num_sequences)]
+    seqs = [
+        (torch.rand(int(torch.randint(2, 8, (1,), generator=g)), dim, generator=g) < 0.3).float()
+        for _ in range(num_sequences)
+    ]
     return SequenceData("toy_rolls", DataSpec("bernoulli", dim), seqs, seqs[:3], seqs[3:6])
 
 
@@ -50,15 +53,28 @@ def toy_strokes(num_sequences: int = 8, seed: int = 0) -> SequenceData:
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 
 # A run that trains for a few steps and evaluates on a slice: every end-to-end test starts here.
-QUICK = ["train.max_epochs=2", "train.steps_per_epoch=3", "train.max_minutes=null", "train.progress=false",
-         "model.net.hidden_size=32", "train.valid_limit=40", "evaluate.test_limit=40", "evaluate.num_samples=3",
-         "sample.length=50"]
+QUICK = [
+    "train.max_epochs=2",
+    "train.steps_per_epoch=3",
+    "train.max_minutes=null",
+    "train.progress=false",
+    "model.net.hidden_size=32",
+    "train.valid_limit=40",
+    "evaluate.test_limit=40",
+    "evaluate.num_samples=3",
+    "sample.length=50",
+]
 
 
 def command(module: str, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
     """`python -m module args...` in a fresh process on one thread; with check, it must succeed."""
-    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=timeout,
+    )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result

@@ -17,9 +17,18 @@ from zoo.models.char_lstm import CharLSTM
 from zoo.objectives.seqgan import SeqGAN
 from zoo.training.checkpoint import CheckpointError
 
-ORACLE = ["model=char_lstm", "data=oracle", "data.vocab_size=50", "data.length=8", "data.num_train=200",
-          "data.num_valid=50", "data.num_test=50", "evaluate.oracle_samples=20", "sample.length=8",
-          "model.net.embedding_size=8"]
+ORACLE = [
+    "model=char_lstm",
+    "data=oracle",
+    "data.vocab_size=50",
+    "data.length=8",
+    "data.num_train=200",
+    "data.num_valid=50",
+    "data.num_test=50",
+    "evaluate.oracle_samples=20",
+    "sample.length=8",
+    "model.net.embedding_size=8",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +41,18 @@ def trained(tmp_path_factory, one_thread):
 
 # -- train.init ------------------------------------------------------------------------------------
 
+
 def test_a_run_started_from_a_trained_one_has_its_weights_and_its_own_steps(trained, tmp_path, one_thread):
     run, metrics = trained
-    later = run_in_process(tmp_path, *ORACLE, *QUICK, "model.net.hidden_size=16", f"train.init={run}",
-                           "train.max_epochs=1", "train.lr=0.001")
+    later = run_in_process(
+        tmp_path,
+        *ORACLE,
+        *QUICK,
+        "model.net.hidden_size=16",
+        f"train.init={run}",
+        "train.max_epochs=1",
+        "train.lr=0.001",
+    )
     # the figure before the first step is the trained run's best: the same weights, not fresh ones
     assert later["untrained_valid_nats_per_step"] == pytest.approx(metrics["best_valid_nats_per_step"], rel=1e-6)
     assert metrics["untrained_valid_nats_per_step"] > metrics["best_valid_nats_per_step"] + 0.1
@@ -47,10 +64,14 @@ def test_a_run_started_from_a_trained_one_has_its_weights_and_its_own_steps(trai
 
 def test_train_init_refuses_a_checkpoint_of_other_data_or_none(trained, tmp_path, one_thread):
     run, _ = trained
-    with pytest.raises(CheckpointError, match=r"train.init=.*trained on categorical data with 50 symbols, this "
-                                              r"run's data have categorical with 40"):
-        run_in_process(tmp_path / "a", *ORACLE, *QUICK, "model.net.hidden_size=16", "data.vocab_size=40",
-                       f"train.init={run}")
+    with pytest.raises(
+        CheckpointError,
+        match=r"train.init=.*trained on categorical data with 50 symbols, this "
+        r"run's data have categorical with 40",
+    ):
+        run_in_process(
+            tmp_path / "a", *ORACLE, *QUICK, "model.net.hidden_size=16", "data.vocab_size=40", f"train.init={run}"
+        )
     with pytest.raises(CheckpointError, match="does not fit the model these options build"):
         run_in_process(tmp_path / "b", *ORACLE, *QUICK, "model.net.hidden_size=24", f"train.init={run}")
     with pytest.raises(CheckpointError, match="no checkpoint at"):
@@ -59,25 +80,40 @@ def test_train_init_refuses_a_checkpoint_of_other_data_or_none(trained, tmp_path
 
 def test_a_resumed_run_continues_its_own_checkpoint_not_the_one_it_started_from(trained, tmp_path, one_thread):
     run, _ = trained
-    first = run_in_process(tmp_path, *ORACLE, *QUICK, "model.net.hidden_size=16", f"train.init={run}",
-                           "train.max_epochs=1")
-    resumed = run_in_process(tmp_path, *ORACLE, *QUICK, "model.net.hidden_size=16", f"train.init={run}",
-                             f"train.resume={tmp_path}", "train.max_epochs=2")
+    first = run_in_process(
+        tmp_path, *ORACLE, *QUICK, "model.net.hidden_size=16", f"train.init={run}", "train.max_epochs=1"
+    )
+    resumed = run_in_process(
+        tmp_path,
+        *ORACLE,
+        *QUICK,
+        "model.net.hidden_size=16",
+        f"train.init={run}",
+        f"train.resume={tmp_path}",
+        "train.max_epochs=2",
+    )
     assert resumed["epochs"] == 2 and first["epochs"] == 1
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 6
 
 
 # -- SeqGAN's discriminator warm-up ------------------------------------------------------------------
 
+
 def test_the_warm_up_trains_the_discriminator_alone_then_the_generator_steps():
     torch.manual_seed(4)
     data = toy_text(24)
     G = CharLSTM(data.spec, hidden_size=8)
     optimizer = torch.optim.Adam(G.parameters(), lr=0.01)
-    objective = SeqGAN(pretrain_steps=0, discriminator_warmup_steps=3, rollouts=2, discriminator_hidden=8,
-                       discriminator_embedding=8, discriminator_steps=2)
+    objective = SeqGAN(
+        pretrain_steps=0,
+        discriminator_warmup_steps=3,
+        rollouts=2,
+        discriminator_hidden=8,
+        discriminator_embedding=8,
+        discriminator_steps=2,
+    )
     before = [p.detach().clone() for p in G.parameters()]
-    batches = [collate(data.train[i:i + 8], dataset_size=24) for i in range(0, 24, 8)] * 2
+    batches = [collate(data.train[i : i + 8], dataset_size=24) for i in range(0, 24, 8)] * 2
     for step, batch in enumerate(batches[:3]):
         loss = objective(G, NoLatents(G), batch, step=step)
         optimizer.zero_grad()
@@ -104,6 +140,7 @@ def test_a_negative_warm_up_names_the_option():
 
 # -- data.oracle=seqgan without its file, at the command line ---------------------------------------
 
+
 def test_the_seqgan_oracle_missing_at_the_command_line_says_where_to_put_it(tmp_path, monkeypatch, capfd):
     import zoo.run
 
@@ -113,8 +150,18 @@ def test_the_seqgan_oracle_missing_at_the_command_line_says_where_to_put_it(tmp_
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     empty = tmp_path / "data"
     empty.mkdir()
-    monkeypatch.setattr(sys, "argv", ["zoo.run", f"hydra.run.dir={tmp_path / 'run'}", "model=char_lstm",
-                                      "data=oracle", "data.oracle=seqgan", f"data.data_dir={empty}"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "zoo.run",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            "model=char_lstm",
+            "data=oracle",
+            "data.oracle=seqgan",
+            f"data.data_dir={empty}",
+        ],
+    )
     with pytest.raises(SystemExit) as exit_:
         zoo.run.main()
     lines = capfd.readouterr().err.strip().splitlines()
@@ -123,6 +170,7 @@ def test_the_seqgan_oracle_missing_at_the_command_line_says_where_to_put_it(tmp_
 
 
 # -- bench.seqgan -----------------------------------------------------------------------------------
+
 
 def test_epochs_of_makes_exactly_the_steps_asked_for():
     from bench.seqgan import epochs_of
@@ -143,14 +191,56 @@ def run_bench(monkeypatch, capsys, results, *argv):
 
 
 def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, capsys, caplog, one_thread):
-    small = ["--oracle", "random", "--seeds", "0", "--rows", "untrained", "mle", "seqgan_rnn", "gumbel_gan",
-             "--mle-steps", "6", "--mle-steps-per-epoch", "3", "--adversarial-steps", "4",
-             "--adversarial-steps-per-epoch", "2", "--discriminator-steps", "2", "--rollouts", "2",
-             "--samples", "40", "--bleu-samples", "10", "--two-sample", "12", "--two-sample-steps", "4",
-             "--valid-limit", "20", "--hidden", "8", "--embedding", "8", "--tag", "t", "--options",
-             "data.vocab_size=30", "data.length=6", "data.num_train=100", "data.num_valid=30", "data.num_test=30",
-             *[f"{row}:objective.discriminator_{size}=8" for row in ("seqgan_rnn", "gumbel_gan")
-               for size in ("hidden", "embedding")]]
+    small = [
+        "--oracle",
+        "random",
+        "--seeds",
+        "0",
+        "--rows",
+        "untrained",
+        "mle",
+        "seqgan_rnn",
+        "gumbel_gan",
+        "--mle-steps",
+        "6",
+        "--mle-steps-per-epoch",
+        "3",
+        "--adversarial-steps",
+        "4",
+        "--adversarial-steps-per-epoch",
+        "2",
+        "--discriminator-steps",
+        "2",
+        "--rollouts",
+        "2",
+        "--samples",
+        "40",
+        "--bleu-samples",
+        "10",
+        "--two-sample",
+        "12",
+        "--two-sample-steps",
+        "4",
+        "--valid-limit",
+        "20",
+        "--hidden",
+        "8",
+        "--embedding",
+        "8",
+        "--tag",
+        "t",
+        "--options",
+        "data.vocab_size=30",
+        "data.length=6",
+        "data.num_train=100",
+        "data.num_valid=30",
+        "data.num_test=30",
+        *[
+            f"{row}:objective.discriminator_{size}=8"
+            for row in ("seqgan_rnn", "gumbel_gan")
+            for size in ("hidden", "embedding")
+        ],
+    ]
     out = run_bench(monkeypatch, capsys, tmp_path, *small)
     payload = json.loads((tmp_path / "seqgan_random_t.json").read_text())
     assert set(payload["results"]) == {"untrained", "mle", "seqgan_rnn", "gumbel_gan"}
@@ -181,5 +271,7 @@ def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, 
 
     rows, anchors = results.bench_rows(tmp_path / "seqgan_random_t.json")
     assert {(r["model"], r["kind"]) for r in rows} >= {("mle", "exact"), ("gumbel_gan", "NLL-oracle")}
-    assert any(a["name"].startswith("RankGAN") and results.source(a["name"], a["data"]).startswith("Lin et al.")
-               for a in anchors)
+    assert any(
+        a["name"].startswith("RankGAN") and results.source(a["name"], a["data"]).startswith("Lin et al.")
+        for a in anchors
+    )

@@ -100,8 +100,13 @@ def test_analytic_kl_matches_its_monte_carlo_estimate(model):
     draws = []
     for _ in range(400):
         tr = poutine.trace(guide).get_trace()
-        draws.append(sum(float(s["fn"].log_prob(s["value"]) - model.weight_prior(n).log_prob(s["value"]))
-                         for n, s in tr.nodes.items() if s["type"] == "sample"))
+        draws.append(
+            sum(
+                float(s["fn"].log_prob(s["value"]) - model.weight_prior(n).log_prob(s["value"]))
+                for n, s in tr.nodes.items()
+                if s["type"] == "sample"
+            )
+        )
     mc = torch.tensor(draws)
     assert abs(mc.mean() - analytic) < 4 * mc.std() / math.sqrt(len(draws))
 

@@ -59,8 +59,9 @@ def test_an_overconfident_predictor_has_the_hand_computed_ece():
 
 def test_bins_are_closed_on_the_right():
     """Bins are ((m-1)/M, m/M]: a confidence of exactly 0.2 is in the first of five, 1.0 in the last."""
-    result = calibration_bins(torch.tensor([0.2, 0.2000001, 1.0], dtype=torch.float64), torch.tensor([True, True, True]),
-                              num_bins=5)
+    result = calibration_bins(
+        torch.tensor([0.2, 0.2000001, 1.0], dtype=torch.float64), torch.tensor([True, True, True]), num_bins=5
+    )
     assert result["counts"] == [1, 1, 0, 0, 1]
     assert result["ece"] == pytest.approx((0.8 + (1 - 0.2000001) + 0.0) / 3)
 

@@ -32,18 +32,17 @@ def test_char_lstm_on_jsb_reports_exact_nats_per_frame(tmp_path):
     assert set(metrics["sample_statistics"]) >= {"notes_per_frame", "js_polyphony_nats", "js_pitch_class_nats"}
 
 
-
-
-
-
-
-
-
-
 @pytest.mark.parametrize("guide,objective", [("vrnn_filtering", "elbo_analytic_kl"), ("vrnn_smoothing", "iwae")])
 def test_vrnn_on_jsb_reports_elbo_and_iwae(tmp_path, guide, objective):
-    run_zoo(tmp_path, "model=vrnn", f"guide={guide}", f"objective={objective}", *QUICK, "evaluate.num_particles=20",
-            "objective.anneal_steps=5" if objective != "iwae" else "model.net.z_size=4")
+    run_zoo(
+        tmp_path,
+        "model=vrnn",
+        f"guide={guide}",
+        f"objective={objective}",
+        *QUICK,
+        "evaluate.num_particles=20",
+        "objective.anneal_steps=5" if objective != "iwae" else "model.net.z_size=4",
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     kinds = [f["kind"] for f in metrics["test"]]
     assert kinds == ["-ELBO", "-IWAE (K=20)"] + (["-FIVO (K=20)"] if guide == "vrnn_filtering" else [])

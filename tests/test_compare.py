@@ -23,34 +23,59 @@ def sequence_nll(rate: float, seed: int, lengths=LENGTHS) -> np.ndarray:
     return lengths * (rate + 0.3 * rng.standard_normal(len(lengths)))
 
 
-def fake_run(folder, seed: int, nll: dict, model="vrnn", hidden_size=64, data="jsb_chorales", lengths=LENGTHS,
-             sequences=True, resume=None, shared=0.0):
+def fake_run(
+    folder,
+    seed: int,
+    nll: dict,
+    model="vrnn",
+    hidden_size=64,
+    data="jsb_chorales",
+    lengths=LENGTHS,
+    sequences=True,
+    resume=None,
+    shared=0.0,
+):
     """A run folder as zoo.run writes it: .hydra/config.yaml and hydra.yaml, metrics.json with a test
     figure per kind of `nll` ({kind: (N,) nats per sequence}), plus `shared` nats per step common to
     all sequences (-ELBO's KL share), metrics.csv and test_sequences.npz."""
     folder.mkdir(parents=True)
     (folder / ".hydra").mkdir()
-    config = {"model": {"name": model, "net": {"_target_": f"zoo.models.{model}.Net", "hidden_size": hidden_size}},
-              "data": {"_target_": f"zoo.data.{data}.load", "data_dir": None},
-              "train": {"seed": seed, "lr": 0.002, "resume": resume, "max_epochs": 3},
-              "evaluate": {"num_particles": None}}
+    config = {
+        "model": {"name": model, "net": {"_target_": f"zoo.models.{model}.Net", "hidden_size": hidden_size}},
+        "data": {"_target_": f"zoo.data.{data}.load", "data_dir": None},
+        "train": {"seed": seed, "lr": 0.002, "resume": resume, "max_epochs": 3},
+        "evaluate": {"num_particles": None},
+    }
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
-    hydra = {"hydra": {"run": {"dir": str(folder)}, "runtime": {"output_dir": str(folder), "choices": {
-        "model": model, "data": data, "train": "default", "hydra/launcher": "basic"}}}}
+    hydra = {
+        "hydra": {
+            "run": {"dir": str(folder)},
+            "runtime": {
+                "output_dir": str(folder),
+                "choices": {"model": model, "data": data, "train": "default", "hydra/launcher": "basic"},
+            },
+        }
+    }
     (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
     figures = [Figure.from_sequences(kind, torch.from_numpy(v), torch.from_numpy(lengths)) for kind, v in nll.items()]
     for f in figures:
         f.nats_per_step += shared
-    (folder / "metrics.json").write_text(json.dumps({"model": model, "data": data, "status": "trained",
-                                                     "test": [f.as_dict() for f in figures]}))
+    (folder / "metrics.json").write_text(
+        json.dumps({"model": model, "data": data, "status": "trained", "test": [f.as_dict() for f in figures]})
+    )
     with open(folder / "metrics.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["epoch", "step", "train_loss", "valid_nats_per_step", "valid_kind", "lr", "minutes"])
         for epoch in range(1, 4):
             writer.writerow([epoch, 10 * epoch, 9 - epoch, 8 - epoch / (seed + 2), next(iter(nll)), 0.002, epoch / 10])
     if sequences:
-        np.savez(folder / "test_sequences.npz", kinds=np.array(list(nll)), nll=np.stack(list(nll.values())),
-                 lengths=lengths.astype(np.int64), split=np.array("test"))
+        np.savez(
+            folder / "test_sequences.npz",
+            kinds=np.array(list(nll)),
+            nll=np.stack(list(nll.values())),
+            lengths=lengths.astype(np.int64),
+            split=np.array("test"),
+        )
     return folder
 
 
@@ -75,8 +100,12 @@ def by_name(comparison):
 
 def test_grouping_ignores_the_seed_and_the_paths_and_names_groups_by_what_differs(tmp_path):
     for seed in range(3):  # each its own folder, and one resumed from another
-        fake_run(tmp_path / "multi" / f"a{seed}", seed, {"-ELBO": sequence_nll(6.0, seed)},
-                 resume=str(tmp_path / "multi" / "a0") if seed == 2 else None)
+        fake_run(
+            tmp_path / "multi" / f"a{seed}",
+            seed,
+            {"-ELBO": sequence_nll(6.0, seed)},
+            resume=str(tmp_path / "multi" / "a0") if seed == 2 else None,
+        )
     for seed in range(2):
         fake_run(tmp_path / "multi" / f"b{seed}", seed, {"-ELBO": sequence_nll(6.2, 10 + seed)}, hidden_size=128)
         fake_run(tmp_path / "multi" / f"c{seed}", seed, {"-ELBO": sequence_nll(7.0, 20 + seed)}, model="char_lstm")
@@ -84,7 +113,8 @@ def test_grouping_ignores_the_seed_and_the_paths_and_names_groups_by_what_differ
     assert [(g.name, len(g.runs)) for g in groups] == [
         ("model=char_lstm model.net.hidden_size=64", 2),
         ("model=vrnn model.net.hidden_size=64", 3),
-        ("model=vrnn model.net.hidden_size=128", 2)]
+        ("model=vrnn model.net.hidden_size=128", 2),
+    ]
     assert sorted(r.seed for r in groups[1].runs) == [0, 1, 2]
 
 
@@ -96,7 +126,9 @@ def test_an_option_one_config_group_sets_is_named_by_the_group_alone(tmp_path):
 
 def test_mean_sd_and_n_over_seeds_are_numpys(tmp_path):
     for seed in range(4):
-        fake_run(tmp_path / f"a{seed}", seed, {"-ELBO": sequence_nll(6.0, seed), "-IWAE (K=500)": sequence_nll(5.8, seed)})
+        fake_run(
+            tmp_path / f"a{seed}", seed, {"-ELBO": sequence_nll(6.0, seed), "-IWAE (K=500)": sequence_nll(5.8, seed)}
+        )
     fake_run(tmp_path / "b0", 0, {"-ELBO": sequence_nll(6.5, 9)}, hidden_size=128)
     comparison = compare([tmp_path], CompareOptions())
     group = by_name(comparison)["model.net.hidden_size=64"]
@@ -104,8 +136,11 @@ def test_mean_sd_and_n_over_seeds_are_numpys(tmp_path):
         values = [json.loads((tmp_path / f"a{s}" / "metrics.json").read_text())["test"] for s in range(4)]
         values = np.array([f["nats_per_step"] for v in values for f in v if f["kind"] == kind])
         mean, sd, n = group.over_seeds(kind)
-        assert (mean, sd, n) == (pytest.approx(np.mean(values), abs=1e-12),
-                                 pytest.approx(np.std(values, ddof=1), abs=1e-12), 4)
+        assert (mean, sd, n) == (
+            pytest.approx(np.mean(values), abs=1e-12),
+            pytest.approx(np.std(values, ddof=1), abs=1e-12),
+            4,
+        )
     mean, sd, n = by_name(comparison)["model.net.hidden_size=128"].over_seeds("-ELBO")
     assert n == 1 and math.isnan(sd)
 
@@ -119,8 +154,12 @@ def test_the_paired_difference_is_the_ratio_estimate_of_seed_averaged_difference
         fake_run(tmp_path / f"b{seed}", seed, {"-ELBO": nll}, hidden_size=128)
     comparison = compare([tmp_path], CompareOptions())
     [d] = comparison.differences
-    assert (d.first, d.second, d.kind, d.seeds) == ("model.net.hidden_size=64", "model.net.hidden_size=128",
-                                                    "-ELBO", (2, 3))
+    assert (d.first, d.second, d.kind, d.seeds) == (
+        "model.net.hidden_size=64",
+        "model.net.hidden_size=128",
+        "-ELBO",
+        (2, 3),
+    )
     diff = (a[0] + a[1]) / 2 - (b[0] + b[1] + b[2]) / 3  # d_i, per sequence
     steps = LENGTHS.sum()
     rate = diff.sum() / steps
@@ -148,14 +187,20 @@ def test_every_pair_or_the_baseline_against_each_other(tmp_path):
     every = compare([tmp_path], CompareOptions()).differences
     assert [(d.first[-3:], d.second[-3:]) for d in every] == [("=32", "=64"), ("=32", "128"), ("=64", "128")]
     against = compare([tmp_path], CompareOptions(baseline="model.net.hidden_size=128")).differences
-    assert [(d.first, d.second) for d in against] == [("model.net.hidden_size=128", "model.net.hidden_size=32"),
-                                                      ("model.net.hidden_size=128", "model.net.hidden_size=64")]
+    assert [(d.first, d.second) for d in against] == [
+        ("model.net.hidden_size=128", "model.net.hidden_size=32"),
+        ("model.net.hidden_size=128", "model.net.hidden_size=64"),
+    ]
 
 
 def test_kinds_are_never_averaged_or_subtracted_across(tmp_path):
     fake_run(tmp_path / "lstm", 0, {"exact": sequence_nll(7.0, 0)}, model="char_lstm")
     for seed, k in enumerate((500, 100)):  # the same config, evaluated with different K
-        fake_run(tmp_path / f"vrnn{seed}", seed, {"-ELBO": sequence_nll(6.5, seed), f"-IWAE (K={k})": sequence_nll(6.2, seed)})
+        fake_run(
+            tmp_path / f"vrnn{seed}",
+            seed,
+            {"-ELBO": sequence_nll(6.5, seed), f"-IWAE (K={k})": sequence_nll(6.2, seed)},
+        )
     comparison = compare([tmp_path], CompareOptions())
     assert comparison.kinds == ["exact", "-ELBO", "-IWAE (K=500)", "-IWAE (K=100)"]
     vrnn = by_name(comparison)["model=vrnn"]
@@ -237,8 +282,14 @@ def test_without_test_sequences_the_means_are_still_reported(tmp_path):
 
 def test_two_real_runs_over_seeds_end_to_end(tmp_path, capsys, one_thread):
     for seed in (0, 1):
-        run_in_process(tmp_path / "multi" / str(seed), "model=char_lstm", "data=jsb_chorales", *QUICK,
-                       "model.net.hidden_size=8", f"train.seed={seed}")
+        run_in_process(
+            tmp_path / "multi" / str(seed),
+            "model=char_lstm",
+            "data=jsb_chorales",
+            *QUICK,
+            "model.net.hidden_size=8",
+            f"train.seed={seed}",
+        )
     main([str(tmp_path / "multi")])
     [group] = compare([tmp_path / "multi"], CompareOptions()).groups
     figures = [json.loads((tmp_path / "multi" / str(s) / "metrics.json").read_text())["test"][0] for s in (0, 1)]

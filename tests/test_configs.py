@@ -17,11 +17,14 @@ def test_bayes_lstm_is_char_lstm_with_variational_weights():
     assert bayes.weight_guide._target_ == "guides.weights.MeanFieldWeights"
 
 
-@pytest.mark.parametrize("model,guide,data", [
-    ("char_lstm", "guides.empty.NoLatents", "zoo.data.shakespeare.load"),
-    ("bayes_lstm", "guides.empty.NoLatents", "zoo.data.shakespeare.load"),
-    ("vrnn", "guides.vrnn.VRNNFiltering", "zoo.data.jsb_chorales.load"),
-])
+@pytest.mark.parametrize(
+    "model,guide,data",
+    [
+        ("char_lstm", "guides.empty.NoLatents", "zoo.data.shakespeare.load"),
+        ("bayes_lstm", "guides.empty.NoLatents", "zoo.data.shakespeare.load"),
+        ("vrnn", "guides.vrnn.VRNNFiltering", "zoo.data.jsb_chorales.load"),
+    ],
+)
 def test_each_model_names_its_guide_and_data_set(model, guide, data):
     cfg = composed(f"model={model}")
     assert cfg.guide._target_ == guide and cfg.data._target_ == data
@@ -43,7 +46,11 @@ def test_the_handwriting_preset_is_graves_mixture_density_lstm_on_lasa():
     assert cfg.model.name == "char_lstm" and cfg.data._target_ == "zoo.data.lasa_handwriting.load"
     assert cfg.model.net.emission == "mdn" and cfg.model.net.components == 20
     cfg = composed("experiment=handwriting", "model=vrnn")  # VRNN-GMM keeps the data and the output
-    assert cfg.model.name == "vrnn" and cfg.model.net.emission == "mdn" and cfg.guide._target_ == "guides.vrnn.VRNNFiltering"
+    assert (
+        cfg.model.name == "vrnn"
+        and cfg.model.net.emission == "mdn"
+        and cfg.guide._target_ == "guides.vrnn.VRNNFiltering"
+    )
 
 
 @pytest.mark.parametrize("objective", ["elbo", "elbo_analytic_kl", "elbo_kl_annealed", "iwae"])
@@ -52,8 +59,11 @@ def test_every_objective_instantiates_under_every_preset(objective):
         instantiate(composed(f"experiment={preset}", f"objective={objective}").objective)
 
 
-@pytest.mark.parametrize("model", ["char_lstm", "bayes_lstm", "vrnn", "seq_ae", "seq_vae"] + [
-    f"{m} model.bayesian_weights=true" for m in ("vrnn", "seq_ae", "seq_vae")])
+@pytest.mark.parametrize(
+    "model",
+    ["char_lstm", "bayes_lstm", "vrnn", "seq_ae", "seq_vae"]
+    + [f"{m} model.bayesian_weights=true" for m in ("vrnn", "seq_ae", "seq_vae")],
+)
 @pytest.mark.parametrize("make_data", [toy_text, toy_rolls, toy_strokes])
 def test_every_model_builds_from_config_with_a_guide_that_fits_it(model, make_data):
     model, *overrides = model.split()

@@ -321,8 +321,11 @@ def test_max_train_chars_is_one_option_across_text_data_sets(tmp_path):
     path = tmp_path / "mine.txt"
     path.write_text("enough text to split into three parts\n" * 10, encoding="utf-8")
     assert load_text(path, max_train_chars=25).num_steps("train") == 25
-    for load in (lambda n: load_text(path, max_train_chars=n), lambda n: shakespeare.load(max_train_chars=n),
-                 lambda n: tiny_shakespeare.load(data_dir=tmp_path / "absent", max_train_chars=n)):
+    for load in (
+        lambda n: load_text(path, max_train_chars=n),
+        lambda n: shakespeare.load(max_train_chars=n),
+        lambda n: tiny_shakespeare.load(data_dir=tmp_path / "absent", max_train_chars=n),
+    ):
         with pytest.raises(ZooError, match=r"data\.max_train_chars=2\.5 is not a valid value") as error:
             load(2.5)
         assert not isinstance(error.value, DataError)  # refused before any file is looked for
@@ -330,9 +333,14 @@ def test_max_train_chars_is_one_option_across_text_data_sets(tmp_path):
 
 @pytest.mark.parametrize(
     ("option", "value", "match"),
-    [("seq_len", None, "data.seq_len=null"), ("seq_len", "100", "data.seq_len='100'"),
-     ("seq_len", True, "data.seq_len=true"), ("valid_fraction", float("nan"), "data.valid_fraction=nan"),
-     ("test_fraction", None, "data.test_fraction=null"), ("path", None, "data.path=null")],
+    [
+        ("seq_len", None, "data.seq_len=null"),
+        ("seq_len", "100", "data.seq_len='100'"),
+        ("seq_len", True, "data.seq_len=true"),
+        ("valid_fraction", float("nan"), "data.valid_fraction=nan"),
+        ("test_fraction", None, "data.test_fraction=null"),
+        ("path", None, "data.path=null"),
+    ],
 )
 def test_text_options_of_the_wrong_type_are_named(tmp_path, option, value, match):
     """A value of the wrong type is named as the user wrote it, not a TypeError from inside."""

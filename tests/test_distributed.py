@@ -63,8 +63,9 @@ def build(name: str, num_sequences: int = SEQUENCES):
 def train(name: str, run_dir: Path, epochs: int = EPOCHS, resume: Path | None = None) -> list[dict]:
     """The history of `epochs` epochs of `name`, each a full pass in minibatches of 64."""
     data, model, guide, objective = build(name)
-    options = TrainOptions(max_epochs=epochs, batch_size=BATCH, lr=0.02, progress=False, patience=100,
-                           lr_schedule="none", max_minutes=None)
+    options = TrainOptions(
+        max_epochs=epochs, batch_size=BATCH, lr=0.02, progress=False, patience=100, lr_schedule="none", max_minutes=None
+    )
     with pyro.validation_enabled(False):
         return Trainer(model, guide, objective, data, options, run_dir).fit(resume=resume)
 
@@ -117,7 +118,7 @@ def test_a_shards_noise_is_what_one_process_draws_for_its_rows():
         with global_noise(shard.rows, batch.dataset_size):
             z = poutine.trace(guide).get_trace(shard.batch).nodes["z"]["value"]
         start = shard.rows.start
-        torch.testing.assert_close(z, whole[start:start + shard.rows.rows])  # equal but for float rounding
+        torch.testing.assert_close(z, whole[start : start + shard.rows.rows])  # equal but for float rounding
         assert torch.equal(torch.get_rng_state(), after_whole)  # the stream goes on as one process's
 
 
@@ -145,8 +146,13 @@ def test_tiled_rows_in_place_draws_and_dropout_follow_one_process():
         torch.nn.Dropout(0.5, inplace=True)(mine_in_place)
         my_flat = torch.randn(6)
     assert torch.equal(mine, wide.view(3, 8, 5)[:, 2:6].reshape(12, 5))
-    for part, whole in [(my_coins, coins), (my_uniform, uniform), (my_filled, filled), (my_dropped, dropped),
-                        (mine_in_place, in_place)]:
+    for part, whole in [
+        (my_coins, coins),
+        (my_uniform, uniform),
+        (my_filled, filled),
+        (my_dropped, dropped),
+        (mine_in_place, in_place),
+    ]:
         assert torch.equal(part, whole[2:6])
     assert torch.equal(my_flat, flat)
 
@@ -183,8 +189,11 @@ def test_the_weights_kl_is_counted_once_not_once_per_rank():
     shares, whole, model_trace, guide_trace = shares_and_whole("bayes_lstm", ranks=3)
     model_trace.compute_log_prob()
     guide_trace.compute_log_prob()
-    kl = sum(guide_trace.nodes[s]["log_prob_sum"] - model_trace.nodes[s]["log_prob_sum"]
-             for s in guide_trace.nodes if s.startswith("w."))  # log q(w) - log p(w) at the drawn w
+    kl = sum(
+        guide_trace.nodes[s]["log_prob_sum"] - model_trace.nodes[s]["log_prob_sum"]
+        for s in guide_trace.nodes
+        if s.startswith("w.")
+    )  # log q(w) - log p(w) at the drawn w
     data_term = -model_trace.nodes["x"]["log_prob_sum"]  # -(N / B) sum_i log p(x_i | w), scaled by the plate
     assert whole.item() == pytest.approx((data_term + kl).item(), rel=1e-5)
     assert abs(kl.item()) > 0.05 * abs(whole.item())  # counting it on every rank would show
@@ -197,6 +206,7 @@ def test_objectives_that_pool_a_minibatch_are_refused_across_ranks():
     with pytest.raises(ZooError, match="free bits"):
         check_splits_by_sequence(ELBO(analytic_kl=True, free_bits=0.1))
     from zoo.objectives.latent_code import MMDLatent
+
     with pytest.raises(ZooError, match="one process"):
         check_splits_by_sequence(MMDLatent())
 
@@ -260,19 +270,37 @@ def test_a_two_rank_run_resumes_onto_the_curve_of_one_process(two_ranks, tmp_pat
 
 # -- the command under torchrun ------------------------------------------------------------------
 
-CLI = ["model=char_lstm", "data=jsb_chorales", "model.net.hidden_size=8", "train.batch_size=8",
-       "train.progress=false", "train.max_minutes=null", "train.valid_limit=20", "evaluate.test_limit=10",
-       "sample.length=5", "sample.n=1"]
+CLI = [
+    "model=char_lstm",
+    "data=jsb_chorales",
+    "model.net.hidden_size=8",
+    "train.batch_size=8",
+    "train.progress=false",
+    "train.max_minutes=null",
+    "train.valid_limit=20",
+    "evaluate.test_limit=10",
+    "sample.length=5",
+    "sample.n=1",
+]
 
 
 def torchrun(cwd: Path, *overrides: str, check: bool = True, wait: bool = True):
     """`torchrun --nproc_per_node=2 -m zoo.run overrides...` in `cwd`, each rank on one thread."""
-    args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-            "-m", "zoo.run", *overrides]
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={free_port()}",
+        "-m",
+        "zoo.run",
+        *overrides,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     if not wait:
-        return subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True)
+        return subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     if check:
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
@@ -307,8 +335,9 @@ def test_torchrun_writes_one_run_folder_from_rank_0(tmp_path, shared_data):
 
 def test_an_interrupted_rank_leaves_a_whole_checkpoint_that_resumes(tmp_path, shared_data):
     broken = tmp_path / "broken"
-    process = torchrun(tmp_path, *CLI, f"hydra.run.dir={broken}", "train.max_epochs=100",
-                       "train.steps_per_epoch=10", wait=False)
+    process = torchrun(
+        tmp_path, *CLI, f"hydra.run.dir={broken}", "train.max_epochs=100", "train.steps_per_epoch=10", wait=False
+    )
     try:
         deadline = time.monotonic() + 300
         while not (broken / "last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
@@ -324,13 +353,19 @@ def test_an_interrupted_rank_leaves_a_whole_checkpoint_that_resumes(tmp_path, sh
     assert 1 <= epoch < 100, output[-2000:]
 
     resumed = tmp_path / "resumed"
-    torchrun(tmp_path, *CLI, f"hydra.run.dir={resumed}", f"train.max_epochs={epoch + 1}", "train.steps_per_epoch=10",
-             f"train.resume={broken}")
+    torchrun(
+        tmp_path,
+        *CLI,
+        f"hydra.run.dir={resumed}",
+        f"train.max_epochs={epoch + 1}",
+        "train.steps_per_epoch=10",
+        f"train.resume={broken}",
+    )
     metrics = json.loads((resumed / "metrics.json").read_text())
     assert metrics["status"] == "trained" and metrics["epochs"] == epoch + 1
     before = (broken / "metrics.csv").read_text().splitlines()
     after = (resumed / "metrics.csv").read_text().splitlines()
-    assert after[:epoch + 1] == before[:epoch + 1] and len(after) == epoch + 2  # the header, then one row per epoch
+    assert after[: epoch + 1] == before[: epoch + 1] and len(after) == epoch + 2  # the header, then one row per epoch
 
 
 # -- threads -------------------------------------------------------------------------------------

@@ -38,8 +38,17 @@ def small(spec, **kwargs) -> DMM:
     return DMM(spec, z_size=3, transition_size=8, hidden_size=8, **kwargs)
 
 
-@pytest.mark.parametrize("make_data,emission", [(toy_rolls, "bernoulli"), (toy_rolls, "nade"), (toy_text, "softmax"),
-                                                (toy_real, "gaussian"), (toy_real, "gmm"), (toy_strokes, "mdn")])
+@pytest.mark.parametrize(
+    "make_data,emission",
+    [
+        (toy_rolls, "bernoulli"),
+        (toy_rolls, "nade"),
+        (toy_text, "softmax"),
+        (toy_real, "gaussian"),
+        (toy_real, "gmm"),
+        (toy_strokes, "mdn"),
+    ],
+)
 def test_every_emission_trains_and_samples(make_data, emission):
     data = make_data()
     model = small(data.spec, emission=emission)
@@ -120,8 +129,9 @@ def test_the_closed_form_kl_is_the_sum_of_per_step_gaussian_kls(rolls):
         prior = poutine.trace(model).get_trace(batch).nodes["z"]["fn"]
         kl = torch.distributions.kl_divergence(q, prior)
         loc, scale = model.transition(model.previous(q.z))
-        expected = (torch.distributions.kl_divergence(Normal(q.loc, q.scale), Normal(loc, scale)).sum(-1)
-                    * batch.mask).sum(-1)
+        expected = (
+            torch.distributions.kl_divergence(Normal(q.loc, q.scale), Normal(loc, scale)).sum(-1) * batch.mask
+        ).sum(-1)
     assert isinstance(q, GaussianPath)
     torch.testing.assert_close(kl, expected)
 
@@ -140,8 +150,14 @@ def test_variational_weights_compose(rolls):
     gradient reaches both guides."""
     from zoo.nn.swap import swap_parameters
 
-    cfg = composed("model=dmm", "model.bayesian_weights=true", "model.net.z_size=3", "model.net.hidden_size=8",
-                   "model.net.transition_size=8", "guide.hidden_size=8")
+    cfg = composed(
+        "model=dmm",
+        "model.bayesian_weights=true",
+        "model.net.z_size=3",
+        "model.net.hidden_size=8",
+        "model.net.transition_size=8",
+        "guide.hidden_size=8",
+    )
     weighted = build_model(cfg, rolls.spec)
     guide = build_guide(cfg, weighted)
     batch = collate(rolls.train[:4])
@@ -205,8 +221,17 @@ def test_the_config_names_its_guide_data_and_objective():
 @pytest.mark.parametrize("flows", [0, 1])
 def test_dmm_runs_from_the_command_line(tmp_path, flows):
     run = run_zoo if flows == 0 else run_in_process  # one of them in a process of its own
-    run(tmp_path / "run", "model=dmm", f"guide.flows={flows}", *QUICK, "model.net.z_size=8",
-        "model.net.transition_size=16", "guide.hidden_size=32", "evaluate.num_particles=10", "sample.length=20")
+    run(
+        tmp_path / "run",
+        "model=dmm",
+        f"guide.flows={flows}",
+        *QUICK,
+        "model.net.z_size=8",
+        "model.net.transition_size=16",
+        "guide.hidden_size=32",
+        "evaluate.num_particles=10",
+        "sample.length=20",
+    )
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["model"] == "dmm" and metrics["data"] == "jsb_chorales"
     figures = {f["kind"]: f["nats_per_step"] for f in metrics["test"]}

@@ -13,12 +13,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_site_builds_strictly(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)  # mkdocs.yml's snippet paths are relative to the working directory
     command("mkdocs", "build", "--strict", "-d", str(tmp_path / "site"))
-    for page in ("index.html", "tutorial-dmm/index.html", "results/index.html", "api/models/index.html",
-                 "models/handwriting/index.html", "models/adversarial/index.html"):
+    for page in (
+        "index.html",
+        "tutorial-dmm/index.html",
+        "results/index.html",
+        "api/models/index.html",
+        "models/handwriting/index.html",
+        "models/adversarial/index.html",
+    ):
         assert (tmp_path / "site" / page).is_file(), page
     assert "class DMMGuide" in (tmp_path / "site" / "tutorial-dmm" / "index.html").read_text().replace(
-        '<span class="w"> </span>', " ").replace('<span class="nc">', "").replace("</span>", "").replace(
-        '<span class="k">', "")
+        '<span class="w"> </span>', " "
+    ).replace('<span class="nc">', "").replace("</span>", "").replace('<span class="k">', "")
 
 
 def figure(kind, nats):
@@ -28,24 +34,54 @@ def figure(kind, nats):
 def test_the_results_page_is_built_from_bench_files_and_run_folders(tmp_path, monkeypatch):
     bench = tmp_path / "bench"
     bench.mkdir()
-    (bench / "jsb.json").write_text(json.dumps({
-        "results": {"vrnn_filtering": {"test": [figure("-ELBO", 6.8), figure("-IWAE (K=500)", 6.5)], "minutes": 7.0}},
-        "anchors": {"DMM-Aug": 6.29}, "hardware": "CPU, 2 threads (2 cores)", "command": "python -m bench.jsb"}))
-    (bench / "seqgan_oracle.json").write_text(json.dumps({
-        "mle": {"nll_test": figure("exact", 7.9), "nll_oracle": figure("NLL-oracle", 9.9),
-                "sample_statistics": {"bleu_2": 0.3}},
-        "seqgan": {"nll_test": figure("exact", 8.1), "nll_oracle": figure("NLL-oracle", 9.7)},
-        "mle_minutes": 2.0, "adversarial_minutes": 10.0}))
+    (bench / "jsb.json").write_text(
+        json.dumps(
+            {
+                "results": {
+                    "vrnn_filtering": {"test": [figure("-ELBO", 6.8), figure("-IWAE (K=500)", 6.5)], "minutes": 7.0}
+                },
+                "anchors": {"DMM-Aug": 6.29},
+                "hardware": "CPU, 2 threads (2 cores)",
+                "command": "python -m bench.jsb",
+            }
+        )
+    )
+    (bench / "seqgan_oracle.json").write_text(
+        json.dumps(
+            {
+                "mle": {
+                    "nll_test": figure("exact", 7.9),
+                    "nll_oracle": figure("NLL-oracle", 9.9),
+                    "sample_statistics": {"bleu_2": 0.3},
+                },
+                "seqgan": {"nll_test": figure("exact", 8.1), "nll_oracle": figure("NLL-oracle", 9.7)},
+                "mle_minutes": 2.0,
+                "adversarial_minutes": 10.0,
+            }
+        )
+    )
     run = tmp_path / "runs" / "vrnn-jsb" / "2026-01-01"
     run.mkdir(parents=True)
-    (run / "metrics.json").write_text(json.dumps({"model": "vrnn", "data": "jsb_chorales", "minutes": 30.0,
-                                                  "test": [figure("-IWAE (K=100)", 6.6)], "hardware": "NVIDIA H200"}))
+    (run / "metrics.json").write_text(
+        json.dumps(
+            {
+                "model": "vrnn",
+                "data": "jsb_chorales",
+                "minutes": 30.0,
+                "test": [figure("-IWAE (K=100)", 6.6)],
+                "hardware": "NVIDIA H200",
+            }
+        )
+    )
     monkeypatch.setattr(results, "RESULTS", bench)
     out = tmp_path / "results.md"
     monkeypatch.setattr(sys, "argv", ["results", "--runs", str(tmp_path / "runs"), "--out", str(out)])
     results.main()
     page = out.read_text()
-    assert "| vrnn_filtering | 6.500 ± 0.010 | -IWAE (K=500) | 7.0 | CPU, 2 threads (2 cores) | `python -m bench.jsb` |" in page
+    assert (
+        "| vrnn_filtering | 6.500 ± 0.010 | -IWAE (K=500) | 7.0 | CPU, 2 threads (2 cores) | `python -m bench.jsb` |"
+        in page
+    )
     assert "| vrnn | 6.600 ± 0.010 | -IWAE (K=100) | 30.0 | NVIDIA H200 |" in page
     assert "| char_lstm after SeqGAN | 9.700 ± 0.010 | NLL-oracle | 10.0 | not recorded |" in page
     assert "| jsb_chorales | DMM-Aug | 6.29 | Krishnan et al. 2017" in page

@@ -82,22 +82,35 @@ def pair(kind, spec):
 
 
 def test_round_down_keeps_one_two_and_five_times_a_power_of_ten():
-    assert [round_down(n) for n in (0, 1, 3, 9, 10, 11, 19, 49, 99, 100, 740)] == [0, 1, 2, 5, 10, 10, 10, 20, 50,
-                                                                                  100, 500]
+    assert [round_down(n) for n in (0, 1, 3, 9, 10, 11, 19, 49, 99, 100, 740)] == [
+        0,
+        1,
+        2,
+        5,
+        10,
+        10,
+        10,
+        20,
+        50,
+        100,
+        500,
+    ]
 
 
-@pytest.mark.parametrize("what,steps,weights,particles,sizes", [
-    ("bayes_lstm, Shakespeare's test plays", 187_959, True, False, (10, 1)),
-    ("vrnn, JSB test", 4_725, False, True, (1, 100)),
-    ("vrnn with variational weights, JSB test", 4_725, True, True, (10, 100)),
-    ("vrnn with variational weights, LASA handwriting", 5_970, True, True, (10, 50)),  # 5M // (10 T) = 83
-    ("seq_vae, Shakespeare's test lines", 173_955, False, True, (1, 20)),  # 5M // T = 28
-    ("seq_vae with variational weights, the lines", 173_955, True, True, (5, 5)),  # K: 2 -> 5, S: 5M // (5 T) = 5
-    ("a test split of 3M steps", 3_000_000, True, True, (2, 5)),  # the floors, over the budget
-    ("char_lstm, any split", 10**9, False, False, (1, 1)),
-])
-def test_the_rule_keeps_the_full_figure_within_the_budget_and_lowers_k_then_s(what, steps, weights, particles,
-                                                                              sizes):
+@pytest.mark.parametrize(
+    "what,steps,weights,particles,sizes",
+    [
+        ("bayes_lstm, Shakespeare's test plays", 187_959, True, False, (10, 1)),
+        ("vrnn, JSB test", 4_725, False, True, (1, 100)),
+        ("vrnn with variational weights, JSB test", 4_725, True, True, (10, 100)),
+        ("vrnn with variational weights, LASA handwriting", 5_970, True, True, (10, 50)),  # 5M // (10 T) = 83
+        ("seq_vae, Shakespeare's test lines", 173_955, False, True, (1, 20)),  # 5M // T = 28
+        ("seq_vae with variational weights, the lines", 173_955, True, True, (5, 5)),  # K: 2 -> 5, S: 5M // (5 T) = 5
+        ("a test split of 3M steps", 3_000_000, True, True, (2, 5)),  # the floors, over the budget
+        ("char_lstm, any split", 10**9, False, False, (1, 1)),
+    ],
+)
+def test_the_rule_keeps_the_full_figure_within_the_budget_and_lowers_k_then_s(what, steps, weights, particles, sizes):
     assert choose_sizes(steps, weights, particles) == sizes, what
 
 
@@ -128,8 +141,10 @@ def test_the_plan_names_s_k_and_the_split_and_what_asks_for_the_full_figure(text
     assert (plan.num_samples, plan.num_particles, plan.num_sequences, plan.num_steps) == (10, 20, 4, T)
     assert plan.particle_steps == 10 * 20 * T and plan.sequence_particles == 10 * 20 * 4
     words = plan.describe()
-    assert words.startswith(f"test figures: -ELBO and posterior predictive with S=10 weight draws, each an IWAE "
-                            f"bound with K=20 particles, over 4 sequences ({T} steps): 800 sequence-particles")
+    assert words.startswith(
+        f"test figures: -ELBO and posterior predictive with S=10 weight draws, each an IWAE "
+        f"bound with K=20 particles, over 4 sequences ({T} steps): 800 sequence-particles"
+    )
     assert "K=20 instead of 100" in words and "evaluate.num_particles=100 asks for the full figure" in words
     assert "S=10 instead" not in words
 
@@ -142,14 +157,20 @@ def test_a_given_size_is_named_and_nothing_is_said_to_be_lowered(text):
     assert "\n" not in plan.describe()
 
 
-@pytest.mark.parametrize("kind,words", [
-    ("exact", "test figures: exact log-likelihood, over 4 sequences"),
-    ("reconstruction", "test figures: reconstruction log-likelihood, over 4 sequences"),
-    ("particles", "test figures: -ELBO and -IWAE with K=100 particles, over 4 sequences"),
-    ("weights", "test figures: -ELBO and posterior predictive with S=10 weight draws, over 4 sequences"),
-    ("weights of an autoencoder", "test figures: -ELBO of the reconstruction and reconstruction posterior "
-                                  "predictive with S=10 weight draws, over 4 sequences"),
-])
+@pytest.mark.parametrize(
+    "kind,words",
+    [
+        ("exact", "test figures: exact log-likelihood, over 4 sequences"),
+        ("reconstruction", "test figures: reconstruction log-likelihood, over 4 sequences"),
+        ("particles", "test figures: -ELBO and -IWAE with K=100 particles, over 4 sequences"),
+        ("weights", "test figures: -ELBO and posterior predictive with S=10 weight draws, over 4 sequences"),
+        (
+            "weights of an autoencoder",
+            "test figures: -ELBO of the reconstruction and reconstruction posterior "
+            "predictive with S=10 weight draws, over 4 sequences",
+        ),
+    ],
+)
 def test_each_kind_of_figure_is_described(text, kind, words):
     model, guide = pair(kind, text.spec)
     assert words in evaluation_plan(model, guide, text, "test").describe()
@@ -158,13 +179,15 @@ def test_each_kind_of_figure_is_described(text, kind, words):
 # the progress bar
 
 
-@pytest.mark.parametrize("kind", ["exact", "reconstruction", "particles", "weights", "weights of an autoencoder",
-                                  "weights and particles"])
+@pytest.mark.parametrize(
+    "kind", ["exact", "reconstruction", "particles", "weights", "weights of an autoencoder", "weights and particles"]
+)
 def test_one_bar_counts_every_particle_step_computed(text, bars, kind):
     model, guide = pair(kind, text.spec)
     plan = evaluation_plan(model, guide, text, "test", num_samples=3, num_particles=4, limit=3)
-    figures = held_out_figures(model, guide, text, "test", plan.num_samples, plan.num_particles, batch_size=4,
-                               limit=3, progress=True)
+    figures = held_out_figures(
+        model, guide, text, "test", plan.num_samples, plan.num_particles, batch_size=4, limit=3, progress=True
+    )
     assert len(bars) == 1 and not bars[0].disable
     assert bars[0].total == bars[0].done == plan.particle_steps
     assert figures[-1].num_sequences == plan.num_sequences == 3
@@ -193,13 +216,22 @@ def test_a_run_says_what_it_will_compute_before_computing_it(tmp_path, caplog):
     lowers both sizes to their floors."""
     from zoo.run import train_and_report
 
-    cfg = composed("model=seq_vae", "model.bayesian_weights=true", *QUICK, "evaluate.num_samples=null",
-                   "evaluate.max_particle_steps=1000", "model.net.z_size=4", "sample.n=1")
+    cfg = composed(
+        "model=seq_vae",
+        "model.bayesian_weights=true",
+        *QUICK,
+        "evaluate.num_samples=null",
+        "evaluate.max_particle_steps=1000",
+        "model.net.z_size=4",
+        "sample.n=1",
+    )
     with caplog.at_level(logging.INFO, logger="zoo"):
         metrics = train_and_report(cfg, tmp_path)
     said = caplog.text
-    assert "test figures: -ELBO and posterior predictive with S=2 weight draws, each an IWAE bound with K=5 " \
-           "particles, over 40 sequences" in said
+    assert (
+        "test figures: -ELBO and posterior predictive with S=2 weight draws, each an IWAE bound with K=5 "
+        "particles, over 40 sequences" in said
+    )
     assert "S=2 instead of 10, K=5 instead of 100" in said
     assert "evaluate.num_samples=10 evaluate.num_particles=100 asks for the full figure" in said
     assert said.index("test figures:") < said.index("test NLL")

@@ -211,6 +211,9 @@ def test_resuming_with_other_sizes_names_the_tensors_that_differ(tmp_path, check
     data = toy_text(num_sequences=24)
     model = CharLSTM(data.spec, hidden_size=12)
     other = Trainer(model, NoLatents(model), ELBO(), data, TrainOptions(progress=False), tmp_path / "other")
-    with pytest.raises(CheckpointError, match=r"does not fit the model these options build \(.*checkpoint \(32, 5\), "
-                                              r"here \(48, 5\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"does not fit the model these options build \(.*checkpoint \(32, 5\), "
+        r"here \(48, 5\)",
+    ):
         other.fit(resume=checkpoint)

@@ -93,8 +93,9 @@ def test_the_smc_estimate_of_p_x_is_unbiased(make_proposal):
     torch.manual_seed(0)
     model = LinearGaussian(A=0.9)
     seqs, M = sequences([6, 3]), 4000
-    log_p_hat = smc_log_marginal(model, make_proposal(model), collate(seqs * M), num_particles=4,
-                                 ess_threshold=1.0).reshape(M, 2)
+    log_p_hat = smc_log_marginal(
+        model, make_proposal(model), collate(seqs * M), num_particles=4, ess_threshold=1.0
+    ).reshape(M, 2)
     ratio = (log_p_hat - exact_log_p(seqs, 0.9)).exp()  # (M, 2)
     assert ((ratio.mean(0) - 1).abs() < 4 * ratio.std(0) / math.sqrt(M)).all()
     assert (ratio.std(0) > 0.05).all()  # the estimates do vary: the test could fail
@@ -188,8 +189,11 @@ def test_the_vrnn_step_by_step_is_its_pyro_model(vrnn_pair, monkeypatch):
     data, model, guide = vrnn_pair
     batch = collate(data.train[:4])
     monkeypatch.setattr(torch, "randn_like", torch.zeros_like)  # the Pyro guide's draws
-    monkeypatch.setattr(torch.distributions.normal, "_standard_normal",
-                        lambda shape, dtype, device: torch.zeros(shape, dtype=dtype, device=device))
+    monkeypatch.setattr(
+        torch.distributions.normal,
+        "_standard_normal",
+        lambda shape, dtype, device: torch.zeros(shape, dtype=dtype, device=device),
+    )
     with torch.no_grad():
         step_by_step = smc_log_marginal(model, guide, batch, 1, resampling="none")
         traced = log_weights(model, guide, batch, 1)[0]
@@ -230,8 +234,15 @@ def test_held_out_figures_add_fivo_beside_iwae_for_a_filtering_guide(vrnn_pair):
 def test_fivo_trains_a_vrnn_from_the_command_line(tmp_path):
     import json
 
-    run_in_process(tmp_path, *QUICK, "model=vrnn", "guide=vrnn_filtering", "objective=fivo",
-                     "model.net.z_size=4", "evaluate.num_particles=10")
+    run_in_process(
+        tmp_path,
+        *QUICK,
+        "model=vrnn",
+        "guide=vrnn_filtering",
+        "objective=fivo",
+        "model.net.z_size=4",
+        "evaluate.num_particles=10",
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     kinds = [f["kind"] for f in metrics["test"]]
     assert kinds == ["-ELBO", "-IWAE (K=10)", "-FIVO (K=10)"]

@@ -76,8 +76,10 @@ def test_no_flows_is_exactly_the_plain_guide(rolls, batch):
     assert type(site["fn"]) is GaussianPath and not list(guide.flows.parameters())
     assert torch.equal(site["value"], plain.z)
     assert torch.equal(site["fn"].log_prob(site["value"]), plain.log_prob(plain.z))
-    assert torch.equal(site["fn"].log_prob(site["value"]),
-                       (Normal(plain.loc, plain.scale).log_prob(plain.z).sum(-1) * batch.mask).sum(-1))
+    assert torch.equal(
+        site["fn"].log_prob(site["value"]),
+        (Normal(plain.loc, plain.scale).log_prob(plain.z).sum(-1) * batch.mask).sum(-1),
+    )
 
 
 @pytest.mark.parametrize("name", GUIDES)
@@ -124,15 +126,22 @@ def test_draws_of_a_flowed_gaussian_have_its_density_moments():
         axes = [torch.linspace(float(lo[d]), float(hi[d]), 400) for d in range(2)]
         grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)  # (G, 2)
         G = len(grid)
-        q = FlowPath(grid[:, None], grid[:, None], torch.zeros(G, 1), loc.expand(G, 1, 2), scale.expand(G, 1, 2),
-                     torch.ones(G, 1), flows)
+        q = FlowPath(
+            grid[:, None],
+            grid[:, None],
+            torch.zeros(G, 1),
+            loc.expand(G, 1, 2),
+            scale.expand(G, 1, 2),
+            torch.ones(G, 1),
+            flows,
+        )
         density = q.log_prob(grid[:, None].clone()).exp() * (axes[0][1] - axes[0][0]) * (axes[1][1] - axes[1][0])
     assert abs(float(density.sum()) - 1) < 5e-3
     mean = (density[:, None] * grid).sum(0)
     second = (density[:, None, None] * grid[:, :, None] * grid[:, None, :]).sum(0)
-    assert ((z.mean(0) - mean).abs() < 5 * z.std(0) / n ** 0.5).all()
+    assert ((z.mean(0) - mean).abs() < 5 * z.std(0) / n**0.5).all()
     products = (z[:, :, None] * z[:, None, :]).reshape(n, 4)  # z_i z_j per draw
-    assert ((products.mean(0) - second.reshape(4)).abs() < 5 * products.std(0) / n ** 0.5).all()
+    assert ((products.mean(0) - second.reshape(4)).abs() < 5 * products.std(0) / n**0.5).all()
     skew = ((z - z.mean(0)) ** 3).mean(0) / z.std(0) ** 3
     assert skew.abs().max() > 0.1  # the draws are not Gaussian
 
@@ -174,8 +183,9 @@ def test_smc_proposal_is_the_flowed_step(rolls):
         z = q.rsample()
         eps, log_det = guide.flows.inverse(z.clone())
         loc, scale = guide.phi_enc(torch.cat([context[1][:, 0], state[0]], -1))
-        torch.testing.assert_close(q.log_prob(z), Normal(loc, scale).log_prob(eps).sum(-1) - log_det,
-                                   atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(
+            q.log_prob(z), Normal(loc, scale).log_prob(eps).sum(-1) - log_det, atol=1e-4, rtol=1e-5
+        )
 
 
 def test_a_negative_number_of_flows_is_refused(rolls):
@@ -184,8 +194,9 @@ def test_a_negative_number_of_flows_is_refused(rolls):
 
 
 def test_vrnn_with_flows_runs_from_the_command_line(tmp_path):
-    run_in_process(tmp_path / "run", "model=vrnn", "guide.flows=2", *QUICK, "model.net.z_size=4",
-            "evaluate.num_particles=10")
+    run_in_process(
+        tmp_path / "run", "model=vrnn", "guide.flows=2", *QUICK, "model.net.z_size=4", "evaluate.num_particles=10"
+    )
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     figures = {f["kind"]: f["nats_per_step"] for f in metrics["test"]}
     assert 0 < figures["-IWAE (K=10)"] < figures["-ELBO"]  # binary frames: a true bound is positive

@@ -12,8 +12,14 @@ import torch
 
 from tests.helpers import QUICK, command, composed
 
-SHORT = ["train.max_epochs=1", "train.steps_per_epoch=1", "train.progress=false", "train.valid_limit=5",
-         "evaluate.test_limit=5", "sample.length=5"]
+SHORT = [
+    "train.max_epochs=1",
+    "train.steps_per_epoch=1",
+    "train.progress=false",
+    "train.valid_limit=5",
+    "evaluate.test_limit=5",
+    "sample.length=5",
+]
 RUN = "zoo.run"
 EVALUATE = "zoo.evaluate"
 SAMPLE = "zoo.sample"
@@ -69,8 +75,11 @@ TABLE = [
     (RUN, ["evaluate.num_samples=0"], "evaluate.num_samples=0 must be at least 1"),
     # the guide/model site check, from the command line
     (RUN, ["model=vrnn", "guide=none", "data=jsb_chorales"], "the model's latent sites ['z'] are not covered"),
-    (RUN, ["model=char_lstm", "guide=extra", "data=jsb_chorales", "--config-dir", "{extra}"],
-     "the guide samples sites ['u'] that the model does not have"),
+    (
+        RUN,
+        ["model=char_lstm", "guide=extra", "data=jsb_chorales", "--config-dir", "{extra}"],
+        "the guide samples sites ['u'] that the model does not have",
+    ),
     # checkpoints that are not one
     (RUN, ["model=char_lstm", "data=jsb_chorales", "train.resume={bad}/cut.pt"], "truncated or corrupt"),
     (RUN, ["model=char_lstm", "data=jsb_chorales", "train.resume={bad}/nowhere"], "no checkpoint at"),
@@ -184,10 +193,13 @@ def test_the_table_is_large_and_covers_every_command():
     assert len(TABLE) >= 40 and {m for m, _, _ in TABLE} == {RUN, EVALUATE, SAMPLE}
 
 
-@pytest.mark.parametrize("module,args,fragment", [
-    (RUN, ["train.max_epoch=3"], "did you mean train.max_epochs?"),
-    (EVALUATE, ["run={bad}/hostile.pt"], "refused unread"),
-])
+@pytest.mark.parametrize(
+    "module,args,fragment",
+    [
+        (RUN, ["train.max_epoch=3"], "did you mean train.max_epochs?"),
+        (EVALUATE, ["run={bad}/hostile.pt"], "refused unread"),
+    ],
+)
 def test_a_real_process_answers_the_same(module, args, fragment, places):
     result = command(module, *[a.format(**places) for a in args], check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr

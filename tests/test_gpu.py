@@ -40,7 +40,8 @@ def test_bf16_on_the_cpu_is_refused_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: train.precision=bf16 is CUDA autocast and this run trains on the CPU: use train.precision=fp32, "
-        "or train.device=cuda on a machine with a GPU"]
+        "or train.device=cuda on a machine with a GPU"
+    ]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")
@@ -84,8 +85,9 @@ def test_bf16_steps_stay_within_bf16s_precision_of_fp32(name, tmp_path):
 
 @needs_cuda
 def test_the_command_trains_on_cuda_in_bf16(tmp_path):
-    metrics = run_in_process(tmp_path, *QUICK, "model=vrnn", "model.net.hidden_size=16", "train.device=cuda",
-                             "train.precision=bf16")
+    metrics = run_in_process(
+        tmp_path, *QUICK, "model=vrnn", "model.net.hidden_size=16", "train.device=cuda", "train.precision=bf16"
+    )
     assert metrics["status"] == "trained" and metrics["hardware"] == torch.cuda.get_device_name(0)
     assert all(f["nats_per_step"] == f["nats_per_step"] for f in metrics["test"])  # finite, not NaN
 

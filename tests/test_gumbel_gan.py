@@ -94,9 +94,17 @@ def test_gumbel_gan_pulls_a_tiny_generator_towards_all_zero_tokens(kind, loss):
     is trained only through D's gradient on its relaxed tokens."""
     torch.manual_seed(3)
     G = CharLSTM(DataSpec("categorical", 4), hidden_size=16, embedding_size=8)
-    objective = GumbelGAN(pretrain_steps=0, loss=loss, inverse_temperature=10.0, anneal_steps=80, discriminator=kind,
-                          discriminator_steps=1, discriminator_hidden=16, discriminator_embedding=8,
-                          discriminator_lr=1e-3)
+    objective = GumbelGAN(
+        pretrain_steps=0,
+        loss=loss,
+        inverse_temperature=10.0,
+        anneal_steps=80,
+        discriminator=kind,
+        discriminator_steps=1,
+        discriminator_hidden=16,
+        discriminator_embedding=8,
+        discriminator_lr=1e-3,
+    )
     if kind == "cnn":  # a small one; SeqGAN's sizes are tested in test_seqgan
         objective.discriminator = small_cnn(G.spec)
         objective.optimizer = torch.optim.Adam(objective.discriminator.parameters(), lr=1e-3)
@@ -128,16 +136,34 @@ def test_gumbel_gan_refuses_a_generator_without_a_softmax_output(spec, emission)
         GumbelGAN(loss="wgan")
 
 
-ORACLE = ["data=oracle", "data.vocab_size=50", "data.length=8", "data.num_train=200", "data.num_valid=50",
-          "data.num_test=50", "evaluate.oracle_samples=50", "sample.length=8"]
+ORACLE = [
+    "data=oracle",
+    "data.vocab_size=50",
+    "data.length=8",
+    "data.num_train=200",
+    "data.num_valid=50",
+    "data.num_test=50",
+    "evaluate.oracle_samples=50",
+    "sample.length=8",
+]
 
 
 @pytest.mark.parametrize("model,kind", [("char_lstm", "cnn"), ("bayes_lstm", "rnn")])
 def test_gumbel_gan_on_the_oracle_through_the_cli(tmp_path, model, kind):
-    metrics = run_in_process(tmp_path, f"model={model}", "objective=gumbel_gan", f"objective.discriminator={kind}",
-                             *QUICK, *ORACLE, "objective.pretrain_steps=3", "objective.discriminator_steps=2",
-                             "objective.anneal_steps=3", "model.net.embedding_size=16", "train.batch_size=8",
-                             "evaluate.num_samples=2")
+    metrics = run_in_process(
+        tmp_path,
+        f"model={model}",
+        "objective=gumbel_gan",
+        f"objective.discriminator={kind}",
+        *QUICK,
+        *ORACLE,
+        "objective.pretrain_steps=3",
+        "objective.discriminator_steps=2",
+        "objective.anneal_steps=3",
+        "model.net.embedding_size=16",
+        "train.batch_size=8",
+        "evaluate.num_samples=2",
+    )
     assert metrics["oracle"][0]["kind"] == "NLL-oracle"
     best = torch.load(tmp_path / "best.pt", weights_only=True)
     assert best["step"] == 6  # the adversarial epoch's checkpoint is the one evaluated
@@ -148,8 +174,15 @@ def test_the_relaxed_gradient_reaches_the_weight_guide_of_a_bayes_lstm():
     from tests.helpers import composed
     from zoo.run import build
 
-    cfg = composed("model=bayes_lstm", "objective=gumbel_gan", "objective.pretrain_steps=0", *ORACLE,
-                   "data.vocab_size=20", "data.length=5", "model.net.hidden_size=8")
+    cfg = composed(
+        "model=bayes_lstm",
+        "objective=gumbel_gan",
+        "objective.pretrain_steps=0",
+        *ORACLE,
+        "data.vocab_size=20",
+        "data.length=5",
+        "model.net.hidden_size=8",
+    )
     data, model, guide, objective = build(cfg)
     objective(model, guide, next(data.batches("train", 8)), step=0).backward()
     grads = [p.grad for name, p in guide.named_parameters() if ".loc." in name]

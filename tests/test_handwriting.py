@@ -20,8 +20,8 @@ from zoo.nn.pen_mixture import MAX_RHO, MixtureDensityEmitter
 
 def graves_log_density(y: np.ndarray, x: np.ndarray, M: int, b: float = 0.0, sigma_min: float = 1e-2) -> float:
     """Eqs. 18-25 of Graves 2013 written out in numpy for one output vector y and one step x."""
-    e_hat, pi_hat, mu_hat = y[0], y[1:1 + M], y[1 + M:1 + 3 * M].reshape(M, 2)
-    sigma_hat, rho_hat = y[1 + 3 * M:1 + 5 * M].reshape(M, 2), y[1 + 5 * M:]
+    e_hat, pi_hat, mu_hat = y[0], y[1 : 1 + M], y[1 + M : 1 + 3 * M].reshape(M, 2)
+    sigma_hat, rho_hat = y[1 + 3 * M : 1 + 5 * M].reshape(M, 2), y[1 + 5 * M :]
     e = 1 / (1 + np.exp(-e_hat))
     pi = np.exp(pi_hat * (1 + b)) / np.exp(pi_hat * (1 + b)).sum()
     sigma = np.exp(sigma_hat - b) + sigma_min
@@ -29,9 +29,12 @@ def graves_log_density(y: np.ndarray, x: np.ndarray, M: int, b: float = 0.0, sig
     density = 0.0
     for j in range(M):
         d1, d2 = (x[0] - mu_hat[j, 0]) / sigma[j, 0], (x[1] - mu_hat[j, 1]) / sigma[j, 1]
-        Z = d1 ** 2 + d2 ** 2 - 2 * rho[j] * d1 * d2
-        density += pi[j] * np.exp(-Z / (2 * (1 - rho[j] ** 2))) / (
-            2 * np.pi * sigma[j, 0] * sigma[j, 1] * np.sqrt(1 - rho[j] ** 2))
+        Z = d1**2 + d2**2 - 2 * rho[j] * d1 * d2
+        density += (
+            pi[j]
+            * np.exp(-Z / (2 * (1 - rho[j] ** 2)))
+            / (2 * np.pi * sigma[j, 0] * sigma[j, 1] * np.sqrt(1 - rho[j] ** 2))
+        )
     return float(np.log(density) + np.log(e if x[2] == 1 else 1 - e))
 
 
@@ -198,8 +201,16 @@ def test_iam_ondb_bad_input_is_named(tmp_path):
 
 @pytest.mark.parametrize("model", ["char_lstm", "vrnn"])
 def test_handwriting_preset_trains_draws_and_keeps_the_scale(tmp_path, model):
-    run_zoo(tmp_path, "experiment=handwriting", f"model={model}", *QUICK, "data.every=20", "evaluate.num_samples=2",
-            "evaluate.num_particles=5", "sample.length=30")
+    run_zoo(
+        tmp_path,
+        "experiment=handwriting",
+        f"model={model}",
+        *QUICK,
+        "data.every=20",
+        "evaluate.num_samples=2",
+        "evaluate.num_particles=5",
+        "sample.length=30",
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["data"] == "lasa_handwriting"
     assert metrics["test"][0]["kind"] == ("exact" if model == "char_lstm" else "-ELBO")

@@ -1,6 +1,5 @@
 """Variational weights around a model with latents of its own: the VRNN with q(w) q(z | x, w)."""
 
-
 import pyro
 import pyro.distributions as dist
 import pytest
@@ -98,7 +97,9 @@ def test_the_state_regulariser_with_weight_zero_is_the_elbo(rolls):
     pyro.set_rng_seed(1)
     plain = ELBO(analytic_kl=True)(model, guide, batch)
     pyro.set_rng_seed(1)
-    assert StateRegularisedELBO("mmd", weight=0.0, analytic_kl=True)(model, guide, batch).item() == pytest.approx(plain.item())
+    assert StateRegularisedELBO("mmd", weight=0.0, analytic_kl=True)(model, guide, batch).item() == pytest.approx(
+        plain.item()
+    )
 
 
 @pytest.mark.parametrize("kind", ["mmd", "aae"])

@@ -75,8 +75,19 @@ def test_each_objective_names_the_code_source_it_needs(rolls, make, source):
 
 
 def test_gan_latent_from_the_command_line(tmp_path):
-    run_zoo(tmp_path, "model=seq_ae", "data=jsb_phrases", "objective=gan_latent", "model.net.code_source=generator",
-            *QUICK, "model.net.hidden_size=16", "train.max_epochs=1", "train.steps_per_epoch=5",
-            "train.valid_limit=20", "evaluate.test_limit=20", "sample.length=16")
+    run_zoo(
+        tmp_path,
+        "model=seq_ae",
+        "data=jsb_phrases",
+        "objective=gan_latent",
+        "model.net.code_source=generator",
+        *QUICK,
+        "model.net.hidden_size=16",
+        "train.max_epochs=1",
+        "train.steps_per_epoch=5",
+        "train.valid_limit=20",
+        "evaluate.test_limit=20",
+        "sample.length=16",
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test"][0]["kind"] == "reconstruction" and metrics["latent_code"]["code_mmd"] >= 0

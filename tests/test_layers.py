@@ -82,6 +82,9 @@ def test_imports_point_down(name, path):
 def test_nothing_below_the_commands_reads_hydra(name, path):
     if rank(package_of(name)) == COMMANDS:
         return
-    readers = [f"{path.relative_to(ROOT)}:{line} imports {target}" for line, target in imports(path)
-               if target.split(".")[0] in CONFIG_READERS]
+    readers = [
+        f"{path.relative_to(ROOT)}:{line} imports {target}"
+        for line, target in imports(path)
+        if target.split(".")[0] in CONFIG_READERS
+    ]
     assert readers == []

@@ -210,8 +210,9 @@ def is_fraction(value) -> bool:
 
 def bad_fractions(valid_fraction, test_fraction) -> list[str]:
     """The fraction options a loader must refuse: each in (0, 1), together below 1."""
-    bad = [name for name, v in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction))
-           if not is_fraction(v)]
+    bad = [
+        name for name, v in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)) if not is_fraction(v)
+    ]
     if not bad and valid_fraction + test_fraction >= 1:
         bad = ["valid_fraction", "test_fraction"]
     return bad

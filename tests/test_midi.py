@@ -24,8 +24,9 @@ def notes(path) -> list[tuple[str, int, int]]:
     for message in mido.merge_tracks(mido.MidiFile(path).tracks):
         tick += message.time
         if message.type in ("note_on", "note_off"):
-            found.append(("note_on" if message.type == "note_on" and message.velocity else "note_off",
-                          message.note, tick))
+            found.append(
+                ("note_on" if message.type == "note_on" and message.velocity else "note_off", message.note, tick)
+            )
     return found
 
 
@@ -67,8 +68,13 @@ def test_a_note_struck_again_after_a_rest_is_two_notes(tmp_path):
     roll[0:5, MIDDLE_C + 4] = 1  # E held under both
     assert note_spans(roll) == [(MIDDLE_C, 0, 2), (MIDDLE_C, 3, 4), (MIDDLE_C + 4, 0, 5)]
     assert notes(roll_to_midi(roll, tmp_path / "two.mid")) == [
-        ("note_on", 60, 0), ("note_on", 64, 0), ("note_off", 60, 960), ("note_on", 60, 1440),
-        ("note_off", 60, 1920), ("note_off", 64, 2400)]
+        ("note_on", 60, 0),
+        ("note_on", 64, 0),
+        ("note_off", 60, 960),
+        ("note_on", 60, 1440),
+        ("note_off", 60, 1920),
+        ("note_off", 64, 2400),
+    ]
 
 
 def test_a_roll_that_is_not_88_binary_keys_is_refused(tmp_path):
@@ -79,8 +85,9 @@ def test_a_roll_that_is_not_88_binary_keys_is_refused(tmp_path):
 
 
 def test_a_note_outside_the_piano_is_named(tmp_path):
-    track = mido.MidiTrack([mido.Message("note_on", note=12, velocity=64, time=0),
-                            mido.Message("note_off", note=12, time=480)])
+    track = mido.MidiTrack(
+        [mido.Message("note_on", note=12, velocity=64, time=0), mido.Message("note_off", note=12, time=480)]
+    )
     midi = mido.MidiFile(type=0)
     midi.tracks.append(track)
     midi.save(tmp_path / "low.mid")
@@ -101,8 +108,15 @@ def test_rolls_that_are_not_88_keys_get_no_midi(tmp_path):
 
 
 def test_a_run_on_piano_midi_writes_midi_samples(tmp_path, shared_data):
-    run_in_process(tmp_path, "model=char_lstm", "data=piano_midi", *QUICK, "train.batch_size=8",
-                   "evaluate.test_limit=4", "sample.n=2")
+    run_in_process(
+        tmp_path,
+        "model=char_lstm",
+        "data=piano_midi",
+        *QUICK,
+        "train.batch_size=8",
+        "evaluate.test_limit=4",
+        "sample.n=2",
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["data"] == "piano_midi" and metrics["samples"] == ["samples.png", "samples-0.mid", "samples-1.mid"]
     # sample.length frames of an eighth note each, Piano-midi's frame (read at a quarter, half as many)

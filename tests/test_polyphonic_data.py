@@ -105,8 +105,9 @@ def test_jsb_chorales_from_the_mat_file(whole):
         jsb_chorales.load(source="matlab")
 
 
-@pytest.mark.parametrize("name,max_len", [("nottingham", None), ("musedata", 200), ("piano_midi", 200),
-                                          ("jsb_chorales", None)])
+@pytest.mark.parametrize(
+    "name,max_len", [("nottingham", None), ("musedata", 200), ("piano_midi", 200), ("jsb_chorales", None)]
+)
 def test_each_set_is_one_config_away(shared_data, name, max_len):
     cfg = composed(f"data={name}")
     assert cfg.data.max_len == max_len
@@ -122,8 +123,9 @@ def test_an_unknown_set_is_named():
 # training windows
 
 
-@pytest.mark.parametrize("name,max_len", [("musedata", 200), ("piano_midi", 200), ("nottingham", 64),
-                                          ("jsb_chorales", 50)])
+@pytest.mark.parametrize(
+    "name,max_len", [("musedata", 200), ("piano_midi", 200), ("nottingham", 64), ("jsb_chorales", 50)]
+)
 def test_max_len_cuts_training_pieces_into_consecutive_windows(whole, name, max_len):
     pieces = whole[name]
     data = polyphonic.load(name, max_len=max_len)
@@ -166,17 +168,22 @@ def test_a_bad_max_len_on_the_command_line_is_named(shared_data):
 # faults of a file
 
 
-@pytest.mark.parametrize("fields,message", [
-    ({"traindata": good_fields()["traindata"], "validdata": good_fields()["validdata"]},
-     "has no field 'testdata'"),
-    ({**good_fields(), "validdata": [np.zeros((5, 87), np.uint8)]}, r"validdata\[0\] has shape \(5, 87\)"),
-    ({**good_fields(), "testdata": [np.zeros((0, 88), np.uint8)]}, r"testdata\[0\] has shape \(0, 88\)"),
-    ({**good_fields(), "traindata": [np.zeros((4, 88, 2), np.uint8)]}, r"traindata\[0\] has shape \(4, 88, 2\)"),
-    ({**good_fields(), "traindata": [np.zeros((3, 88)), np.full((3, 88), 2.0)]}, r"traindata\[1\] holds the value 2"),
-    ({**good_fields(), "traindata": [np.full((3, 88), 0.5)]}, r"traindata\[0\] holds the value 0.5"),
-    ({**good_fields(), "testdata": [np.full((3, 88), np.nan)]}, r"testdata\[0\] holds the value nan"),
-    ({**good_fields(), "testdata": ["C major"]}, r"testdata\[0\] is not a numeric array but a <U7 array"),
-])
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({"traindata": good_fields()["traindata"], "validdata": good_fields()["validdata"]}, "has no field 'testdata'"),
+        ({**good_fields(), "validdata": [np.zeros((5, 87), np.uint8)]}, r"validdata\[0\] has shape \(5, 87\)"),
+        ({**good_fields(), "testdata": [np.zeros((0, 88), np.uint8)]}, r"testdata\[0\] has shape \(0, 88\)"),
+        ({**good_fields(), "traindata": [np.zeros((4, 88, 2), np.uint8)]}, r"traindata\[0\] has shape \(4, 88, 2\)"),
+        (
+            {**good_fields(), "traindata": [np.zeros((3, 88)), np.full((3, 88), 2.0)]},
+            r"traindata\[1\] holds the value 2",
+        ),
+        ({**good_fields(), "traindata": [np.full((3, 88), 0.5)]}, r"traindata\[0\] holds the value 0.5"),
+        ({**good_fields(), "testdata": [np.full((3, 88), np.nan)]}, r"testdata\[0\] holds the value nan"),
+        ({**good_fields(), "testdata": ["C major"]}, r"testdata\[0\] is not a numeric array but a <U7 array"),
+    ],
+)
 def test_a_malformed_file_is_named_with_its_field(tmp_path, fields, message):
     path = save_cells(tmp_path / "bad.mat", **fields)
     with pytest.raises(DataError, match=message) as error:
@@ -186,8 +193,10 @@ def test_a_malformed_file_is_named_with_its_field(tmp_path, fields, message):
 
 def test_a_field_that_is_not_a_cell_array_is_named(tmp_path):
     path = tmp_path / "flat.mat"
-    scipy.io.savemat(path, {"traindata": np.zeros((5, 88), np.uint8), **{k: np.empty((1, 0), object)
-                                                                       for k in ("validdata", "testdata")}})
+    scipy.io.savemat(
+        path,
+        {"traindata": np.zeros((5, 88), np.uint8), **{k: np.empty((1, 0), object) for k in ("validdata", "testdata")}},
+    )
     with pytest.raises(DataError, match=f"{path}: field 'traindata' is not a non-empty cell array"):
         polyphonic.read_rolls(path)
 
@@ -209,11 +218,15 @@ def test_a_good_small_file_reads_as_float_rolls(tmp_path):
 def test_load_names_the_field_of_a_file_with_the_expected_checksum(tmp_path, monkeypatch, offline):
     """A malformed file reaches the checks when its sha256 is the one expected (here, made so)."""
     (tmp_path / "polyphonic").mkdir()
-    path = save_cells(tmp_path / "polyphonic" / "Nottingham.mat",
-                      traindata=good_fields()["traindata"], testdata=good_fields()["testdata"])
+    path = save_cells(
+        tmp_path / "polyphonic" / "Nottingham.mat",
+        traindata=good_fields()["traindata"],
+        testdata=good_fields()["testdata"],
+    )
     published = polyphonic.SETS["nottingham"]
-    monkeypatch.setitem(polyphonic.SETS, "nottingham",
-                        polyphonic.PolyphonicSet(published.file, sha256_of(path), published.frame))
+    monkeypatch.setitem(
+        polyphonic.SETS, "nottingham", polyphonic.PolyphonicSet(published.file, sha256_of(path), published.frame)
+    )
     with pytest.raises(DataError, match=f"{path} has no field 'validdata'"):
         polyphonic.load("nottingham", data_dir=tmp_path)
 
@@ -221,8 +234,12 @@ def test_load_names_the_field_of_a_file_with_the_expected_checksum(tmp_path, mon
 def test_a_file_with_another_checksum_is_refused(tmp_path, shared_data, offline):
     folder = tmp_path / "polyphonic"
     folder.mkdir()
-    shutil.copy(shared_data / "polyphonic" / "JSB_Chorales.mat", folder / "Piano_midi.mat")  # a real .mat, the wrong one
-    with pytest.raises(DataError, match="Piano_midi.mat is corrupt or not the published file: sha256 ac0e6085") as error:
+    shutil.copy(
+        shared_data / "polyphonic" / "JSB_Chorales.mat", folder / "Piano_midi.mat"
+    )  # a real .mat, the wrong one
+    with pytest.raises(
+        DataError, match="Piano_midi.mat is corrupt or not the published file: sha256 ac0e6085"
+    ) as error:
         polyphonic.load("piano_midi", data_dir=tmp_path)
     assert polyphonic.SETS["piano_midi"].sha256 in str(error.value) and "ZOO_DATA_DIR" in str(error.value)
 

@@ -53,7 +53,7 @@ def test_real_steps_are_torch_grus_on_each_sequence_alone_and_padding_is_zero(re
         assert (h[b, T_b:] == 0).all()
     weights = list(gru.parameters())
     ours = torch.autograd.grad((h * grad_h).sum(), [x, *weights])
-    theirs = torch.autograd.grad(sum((e * grad_h[b, :len(e)]).sum() for b, e in enumerate(expected)), [x, *weights])
+    theirs = torch.autograd.grad(sum((e * grad_h[b, : len(e)]).sum() for b, e in enumerate(expected)), [x, *weights])
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b)
 

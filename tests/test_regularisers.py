@@ -18,8 +18,7 @@ from zoo.run import build
 from zoo.training.checkpoint import CheckpointError
 from zoo.training.trainer import Trainer, TrainOptions
 
-OPTIONS = dict(batch_size=4, lr=0.01, progress=False, patience=100, lr_schedule="none", max_epochs=3,
-               steps_per_epoch=5)
+OPTIONS = dict(batch_size=4, lr=0.01, progress=False, patience=100, lr_schedule="none", max_epochs=3, steps_per_epoch=5)
 
 
 # -- dropout (Zaremba et al. 2014) ------------------------------------------------------------------
@@ -158,8 +157,9 @@ def test_resuming_with_another_weight_decay_is_refused(tmp_path):
     trained_char_lstm(tmp_path / "a", max_epochs=1)
     data = toy_text(num_sequences=24)
     model = CharLSTM(data.spec, hidden_size=8)
-    trainer = Trainer(model, NoLatents(model), ELBO(), data, TrainOptions(**{**OPTIONS, "weight_decay": 0.1}),
-                      tmp_path / "b")
+    trainer = Trainer(
+        model, NoLatents(model), ELBO(), data, TrainOptions(**{**OPTIONS, "weight_decay": 0.1}), tmp_path / "b"
+    )
     with pytest.raises(CheckpointError, match="train.weight_decay=0, this run has 0.1"):
         trainer.fit(resume=tmp_path / "a")
 
@@ -170,8 +170,14 @@ def test_a_run_with_weight_decay_resumes_onto_the_uninterrupted_curve(tmp_path):
     data = toy_text(num_sequences=24)
     torch.manual_seed(0)
     model = CharLSTM(data.spec, hidden_size=8)
-    resumed = Trainer(model, NoLatents(model), ELBO(), data, TrainOptions(**{**OPTIONS, "weight_decay": 1.0,
-                                                                              "max_epochs": 2}), tmp_path / "c")
+    resumed = Trainer(
+        model,
+        NoLatents(model),
+        ELBO(),
+        data,
+        TrainOptions(**{**OPTIONS, "weight_decay": 1.0, "max_epochs": 2}),
+        tmp_path / "c",
+    )
     history = resumed.fit(resume=tmp_path / "b")
     assert [h["epoch"] for h in history] == [1, 2]
     assert history[-1]["valid_nats_per_step"] == pytest.approx(straight[-1]["valid_nats_per_step"], rel=1e-6)
@@ -197,8 +203,17 @@ def test_the_test_figure_is_computed_at_the_best_validation_checkpoint(tmp_path)
     from zoo.evaluate import load_run
     from zoo.evaluation.likelihood import exact_nll
 
-    metrics = run_in_process(tmp_path, "model=char_lstm", "data=jsb_chorales", *QUICK, "model.net.hidden_size=8",
-                             "train.max_epochs=4", "train.lr=0.5", "train.patience=4", "train.lr_schedule=none")
+    metrics = run_in_process(
+        tmp_path,
+        "model=char_lstm",
+        "data=jsb_chorales",
+        *QUICK,
+        "model.net.hidden_size=8",
+        "train.max_epochs=4",
+        "train.lr=0.5",
+        "train.patience=4",
+        "train.lr_schedule=none",
+    )
     history = [float(line.split(",")[3]) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
     assert len(history) == 4 and min(history) < history[-1]  # the best epoch is not the last
     assert metrics["best_valid_nats_per_step"] == min(history)
@@ -221,11 +236,18 @@ def bench_cell(nats: float, kind: str, ece: float, minutes: float = 2.0) -> dict
 def test_the_bench_table_gives_the_reported_kind_with_mean_and_sd_over_seeds():
     from bench.regularisers import table
 
-    results = {"char_lstm": {"0": bench_cell(1.0, "exact", 0.01), "1": bench_cell(1.2, "exact", 0.03)},
-               "bayes_lstm_mean_field": {"0": {**bench_cell(1.1, "-ELBO", 0.02),
-                                               "test": [{"kind": "-ELBO", "nats_per_step": 1.3, "num_steps": 100},
-                                                        {"kind": "posterior predictive (S=10)", "nats_per_step": 1.1,
-                                                         "num_steps": 100}]}}}
+    results = {
+        "char_lstm": {"0": bench_cell(1.0, "exact", 0.01), "1": bench_cell(1.2, "exact", 0.03)},
+        "bayes_lstm_mean_field": {
+            "0": {
+                **bench_cell(1.1, "-ELBO", 0.02),
+                "test": [
+                    {"kind": "-ELBO", "nats_per_step": 1.3, "num_steps": 100},
+                    {"kind": "posterior predictive (S=10)", "nats_per_step": 1.1, "num_steps": 100},
+                ],
+            }
+        },
+    }
     lines = table(results)
     char = next(line for line in lines if line.startswith("| char_lstm |"))
     assert "| 1.100 ± 0.141 | 1.587 ± 0.204 | exact | 0.0200 ± 0.0141 |" in char and char.endswith("| 2/4, 2/4 | 2 |")

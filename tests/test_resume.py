@@ -29,8 +29,16 @@ def trainer(run_dir, schedule: str) -> Trainer:
     model = CharLSTM(data.spec, hidden_size=8)
     # lr_patience=0 halves the step size at the first epoch that does not improve, so the
     # plateau schedule acts within a few epochs; patience is long enough never to stop early.
-    options = TrainOptions(max_epochs=EPOCHS, steps_per_epoch=5, batch_size=4, lr=0.3, lr_schedule=schedule,
-                           lr_patience=0, patience=100, progress=False)
+    options = TrainOptions(
+        max_epochs=EPOCHS,
+        steps_per_epoch=5,
+        batch_size=4,
+        lr=0.3,
+        lr_schedule=schedule,
+        lr_patience=0,
+        patience=100,
+        progress=False,
+    )
     return Trainer(model, NoLatents(model), ELBO(), data, options, run_dir)
 
 
@@ -82,14 +90,25 @@ def test_a_run_resumed_into_a_new_folder_keeps_the_best_checkpoint_it_continues(
 
 
 def test_a_run_killed_mid_epoch_and_resumed_reports_what_an_unbroken_run_reports(tmp_path):
-    options = [*QUICK, "model=char_lstm", "data=jsb_chorales", "model.net.hidden_size=16", "train.max_epochs=3",
-               "train.steps_per_epoch=40", "train.batch_size=8", "sample.length=10"]
+    options = [
+        *QUICK,
+        "model=char_lstm",
+        "data=jsb_chorales",
+        "model.net.hidden_size=16",
+        "train.max_epochs=3",
+        "train.steps_per_epoch=40",
+        "train.batch_size=8",
+        "sample.length=10",
+    ]
     run_zoo(tmp_path / "unbroken", *options)
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "zoo.run", f"hydra.run.dir={killed}", *options],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zoo.run", f"hydra.run.dir={killed}", *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.monotonic() + 120
     while not (killed / "last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -113,18 +132,29 @@ def seqgan_trainer(run_dir, discriminator: str) -> Trainer:
     data = toy_text(num_sequences=24)
     torch.manual_seed(0)
     model = CharLSTM(data.spec, hidden_size=8)
-    objective = SeqGAN(pretrain_steps=4, discriminator_pretrain_steps=2, rollouts=2, discriminator=discriminator,
-                       discriminator_hidden=8, discriminator_embedding=8, discriminator_rounds=1,
-                       discriminator_pretrain_rounds=1, discriminator_epochs=1, discriminator_negatives=8,
-                       discriminator_batch_size=4)
-    options = TrainOptions(max_epochs=5, steps_per_epoch=3, batch_size=4, lr=0.01, lr_schedule="none",
-                           patience=100, progress=False)
+    objective = SeqGAN(
+        pretrain_steps=4,
+        discriminator_pretrain_steps=2,
+        rollouts=2,
+        discriminator=discriminator,
+        discriminator_hidden=8,
+        discriminator_embedding=8,
+        discriminator_rounds=1,
+        discriminator_pretrain_rounds=1,
+        discriminator_epochs=1,
+        discriminator_negatives=8,
+        discriminator_batch_size=4,
+    )
+    options = TrainOptions(
+        max_epochs=5, steps_per_epoch=3, batch_size=4, lr=0.01, lr_schedule="none", patience=100, progress=False
+    )
     return Trainer(model, NoLatents(model), objective, data, options, run_dir)
 
 
 @pytest.mark.parametrize("discriminator", ["rnn", "cnn"])
-def test_a_seqgan_run_resumed_mid_adversarial_phase_has_the_losses_of_an_unbroken_one(tmp_path, discriminator,
-                                                                                       monkeypatch):
+def test_a_seqgan_run_resumed_mid_adversarial_phase_has_the_losses_of_an_unbroken_one(
+    tmp_path, discriminator, monkeypatch
+):
     straight = seqgan_trainer(tmp_path / "straight", discriminator).fit()
     broken = seqgan_trainer(tmp_path / "broken", discriminator)
     interrupt_after_epoch(broken, 3, monkeypatch)  # after 9 steps, 5 adversarial: D, its optimiser, the pool trained

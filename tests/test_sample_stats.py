@@ -101,7 +101,7 @@ def test_mmd_is_unbiased_near_zero_for_one_distribution_and_grows_with_a_shift()
 
 def test_mmd_of_two_point_sets_matches_the_kernel_sums_by_hand():
     x, y = torch.tensor([[0.0], [1.0]]), torch.tensor([[0.0], [3.0]])
-    k = lambda d: math.exp(-d**2 / 2)  # one bandwidth, s = 1
+    k = lambda d: math.exp(-(d**2) / 2)  # one bandwidth, s = 1
     expected = k(1) + k(3) - 2 * (k(0) + k(3) + k(1) + k(2)) / 4
     assert mmd2(x, y, [1.0]).item() == pytest.approx(expected)
 
@@ -126,6 +126,8 @@ def test_bleu_and_self_bleu_equal_nltks_sentence_bleu_on_ragged_token_sequences(
             weights = (1 / n,) * n
             nltk = sum(sentence_bleu(references, h, weights, smooth) for h in hypotheses) / len(hypotheses)
             assert bleu(hypotheses, references, n) == pytest.approx(nltk, abs=1e-12)
-            others = [sentence_bleu(hypotheses[:i] + hypotheses[i + 1:], h, weights, smooth)
-                      for i, h in enumerate(hypotheses)]
+            others = [
+                sentence_bleu(hypotheses[:i] + hypotheses[i + 1 :], h, weights, smooth)
+                for i, h in enumerate(hypotheses)
+            ]
             assert self_bleu(hypotheses, n) == pytest.approx(sum(others) / len(others), abs=1e-12)

@@ -91,8 +91,9 @@ def test_seq_ae_trains_by_its_reconstruction_log_likelihood(text):
     model = SeqAE(text.spec, hidden_size=8).eval()
     batch = collate(text.train[:5])
     code = model.code(batch)
-    logits = model.decoder.emitter.output(model.decoder.lstm(model.decoder.inputs(batch.x, code),
-                                                             model.decoder.initial_state(code))[0])
+    logits = model.decoder.emitter.output(
+        model.decoder.lstm(model.decoder.inputs(batch.x, code), model.decoder.initial_state(code))[0]
+    )
     by_hand = (logits.log_softmax(-1).gather(-1, batch.x[..., None])[..., 0] * batch.mask).sum(-1)
     torch.testing.assert_close(model.reconstruction_log_prob(batch), by_hand)
     torch.testing.assert_close(ELBO()(model, NoLatents(model), batch), -by_hand.sum())
@@ -171,8 +172,9 @@ def test_seq_vae_held_out_figures_bound_the_likelihood_by_quadrature(text):
         guide.head.scale.bias.add_(1.0)  # q's scales about 1.26: wider than p(z | x), so IWAE converges
     batch = collate(text.test)
     exact = -quadrature_log_likelihood(model, batch).sum().item() / batch.num_steps
-    assert exact == pytest.approx(-quadrature_log_likelihood(model, batch, 6).sum().item() / batch.num_steps,
-                                  abs=1e-5)  # converged in the number of nodes
+    assert exact == pytest.approx(
+        -quadrature_log_likelihood(model, batch, 6).sum().item() / batch.num_steps, abs=1e-5
+    )  # converged in the number of nodes
     torch.manual_seed(1)
     figures = held_out_figures(model, guide, text, "test", num_particles=200)
     assert [f.kind for f in figures] == ["-ELBO", "-IWAE (K=200)"]
@@ -442,10 +444,13 @@ def test_jsb_phrases_are_non_overlapping_windows_per_split(shared_data):
 # configs
 
 
-@pytest.mark.parametrize("model,guide,objective", [
-    ("seq_ae", "guides.empty.NoLatents", (0, "linear", 0.0)),
-    ("seq_vae", "guides.seq_encoder.SeqEncoder", (2000, "sigmoid", 0.0)),
-])
+@pytest.mark.parametrize(
+    "model,guide,objective",
+    [
+        ("seq_ae", "guides.empty.NoLatents", (0, "linear", 0.0)),
+        ("seq_vae", "guides.seq_encoder.SeqEncoder", (2000, "sigmoid", 0.0)),
+    ],
+)
 @pytest.mark.parametrize("make_data", [toy_text, toy_rolls])
 def test_the_models_compose_with_their_guide_data_and_objective(model, guide, objective, make_data):
     cfg = composed(f"model={model}", "model.net.hidden_size=8")
@@ -458,8 +463,14 @@ def test_the_models_compose_with_their_guide_data_and_objective(model, guide, ob
 
 
 def test_the_new_options_compose():
-    cfg = composed("model=seq_vae", "data=jsb_phrases", "objective=elbo_free_bits", "guide.bidirectional=true",
-                   "model.net.feed_latent=true", "data.length=8")
+    cfg = composed(
+        "model=seq_vae",
+        "data=jsb_phrases",
+        "objective=elbo_free_bits",
+        "guide.bidirectional=true",
+        "model.net.feed_latent=true",
+        "data.length=8",
+    )
     assert cfg.data.length == 8 and cfg.objective.free_bits == 0.25 and cfg.guide.bidirectional
     assert instantiate(cfg.objective).free_bits == 0.25
     for objective in ("elbo", "elbo_analytic_kl", "elbo_kl_annealed", "elbo_kl_sigmoid"):
@@ -471,9 +482,20 @@ def test_the_new_options_compose():
 
 
 def test_seq_vae_on_jsb_phrases_from_the_command_line(tmp_path):
-    run_zoo(tmp_path, "model=seq_vae", "data=jsb_phrases", *QUICK, "model.net.z_size=4", "objective.anneal_steps=4",
-            "evaluate.num_particles=10", "train.batch_size=16", "model.net.hidden_size=16", "train.valid_limit=20",
-            "evaluate.test_limit=20", "sample.length=16")
+    run_zoo(
+        tmp_path,
+        "model=seq_vae",
+        "data=jsb_phrases",
+        *QUICK,
+        "model.net.z_size=4",
+        "objective.anneal_steps=4",
+        "evaluate.num_particles=10",
+        "train.batch_size=16",
+        "model.net.hidden_size=16",
+        "train.valid_limit=20",
+        "evaluate.test_limit=20",
+        "sample.length=16",
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [f["kind"] for f in metrics["test"]] == ["-ELBO", "-IWAE (K=10)"]
     elbo, iwae = (f["nats_per_step"] for f in metrics["test"])
@@ -493,9 +515,19 @@ def test_seq_ae_on_shakespeare_lines_reports_a_reconstruction_figure(tmp_path):
     """The command's own steps (zoo.run.train_and_report), in this process to spare a start-up."""
     from zoo.run import train_and_report
 
-    metrics = train_and_report(composed("model=seq_ae", "data.max_length=32", *QUICK, "train.batch_size=16",
-                                        "model.net.hidden_size=16", "train.valid_limit=20", "evaluate.test_limit=20",
-                                        "sample.length=16"), tmp_path)
+    metrics = train_and_report(
+        composed(
+            "model=seq_ae",
+            "data.max_length=32",
+            *QUICK,
+            "train.batch_size=16",
+            "model.net.hidden_size=16",
+            "train.valid_limit=20",
+            "evaluate.test_limit=20",
+            "sample.length=16",
+        ),
+        tmp_path,
+    )
     assert [f["kind"] for f in metrics["test"]] == ["reconstruction"]
     assert metrics["test"][0]["num_sequences"] == 20 and metrics["test"][0]["nats_per_step"] > 0
     assert (tmp_path / "samples.txt").read_text().count("--- sample") == 4

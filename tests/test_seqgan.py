@@ -26,8 +26,10 @@ def all_sequences() -> torch.Tensor:
 
 def table_reward(table: torch.Tensor):
     """R(y) looked up in a table over all V^T sequences (lengths are all T here)."""
+
     def reward(x, lengths):
         return table[(x * V ** torch.arange(T - 1, -1, -1)).sum(-1)]
+
     return reward
 
 
@@ -36,7 +38,7 @@ def test_policy_gradient_is_unbiased_for_the_exact_gradient(baseline):
     torch.manual_seed(0)
     G = CharLSTM(DataSpec("categorical", V), hidden_size=4)
     params = list(G.parameters())
-    table = torch.rand(V ** T)
+    table = torch.rand(V**T)
     reward = table_reward(table)
 
     ys = all_sequences()
@@ -69,7 +71,7 @@ def test_rollout_values_are_the_reward_when_it_is_settled_early_and_at_the_end()
     first = lambda x, lengths: (x[:, 0] == 1).float()  # noqa: E731  decided by the first token
     Q = rollout_values(lambda p, s: G.sample(len(p), s, prime=p), first, y, lengths, 3)
     assert torch.equal(Q, (y[:, :1] == 1).float().expand(-1, T))
-    table = torch.rand(V ** T)
+    table = torch.rand(V**T)
     Q = rollout_values(lambda p, s: G.sample(len(p), s, prime=p), table_reward(table), y, lengths, 3)
     assert torch.allclose(Q[:, -1], table_reward(table)(y, lengths))
 
@@ -179,10 +181,19 @@ def test_seqgans_schedule_retrains_the_discriminator_on_fresh_negatives():
 
     data = toy_text(40)
     G = CharLSTM(data.spec, hidden_size=8)
-    objective = SeqGAN(pretrain_steps=2, discriminator_pretrain_steps=0, rollouts=2, discriminator_hidden=8,
-                       discriminator_embedding=8, discriminator_pretrain_rounds=2, discriminator_rounds=1,
-                       discriminator_epochs=2, discriminator_negatives=20, discriminator_batch_size=8)
-    batches = [collate(data.train[i:i + 8], dataset_size=40) for i in range(0, 40, 8)]
+    objective = SeqGAN(
+        pretrain_steps=2,
+        discriminator_pretrain_steps=0,
+        rollouts=2,
+        discriminator_hidden=8,
+        discriminator_embedding=8,
+        discriminator_pretrain_rounds=2,
+        discriminator_rounds=1,
+        discriminator_epochs=2,
+        discriminator_negatives=20,
+        discriminator_batch_size=8,
+    )
+    batches = [collate(data.train[i : i + 8], dataset_size=40) for i in range(0, 40, 8)]
     counts = []
     for step, batch in enumerate(batches[:4]):
         objective(G, NoLatents(G), batch, step=step)
@@ -209,20 +220,52 @@ def test_the_seqgan_preset_is_the_released_codes_setting():
     assert cfg.data.oracle == "seqgan"  # the released oracle LSTM
 
 
-ORACLE = ["data=oracle", "data.vocab_size=50", "data.length=8", "data.num_train=200", "data.num_valid=50",
-          "data.num_test=50", "evaluate.oracle_samples=50", "sample.length=8"]
+ORACLE = [
+    "data=oracle",
+    "data.vocab_size=50",
+    "data.length=8",
+    "data.num_train=200",
+    "data.num_valid=50",
+    "data.num_test=50",
+    "evaluate.oracle_samples=50",
+    "sample.length=8",
+]
 
 
-@pytest.mark.parametrize("preset", [
-    ["experiment=seqgan", "data.oracle=random", "objective.discriminator_pretrain_rounds=1", "objective.discriminator_rounds=1",
-     "objective.discriminator_epochs=1", "objective.discriminator_negatives=32",
-     "objective.discriminator_batch_size=16"],
-    ["model=char_lstm", "objective=seqgan", "objective.discriminator=cnn", "objective.discriminator_pretrain_steps=3",
-     "model.net.embedding_size=16"],
-], ids=["experiment", "cnn"])
+@pytest.mark.parametrize(
+    "preset",
+    [
+        [
+            "experiment=seqgan",
+            "data.oracle=random",
+            "objective.discriminator_pretrain_rounds=1",
+            "objective.discriminator_rounds=1",
+            "objective.discriminator_epochs=1",
+            "objective.discriminator_negatives=32",
+            "objective.discriminator_batch_size=16",
+        ],
+        [
+            "model=char_lstm",
+            "objective=seqgan",
+            "objective.discriminator=cnn",
+            "objective.discriminator_pretrain_steps=3",
+            "model.net.embedding_size=16",
+        ],
+    ],
+    ids=["experiment", "cnn"],
+)
 def test_seqgan_with_the_cnn_on_the_oracle_through_the_cli(tmp_path, preset):
-    metrics = run_in_process(tmp_path, *preset, *QUICK, *ORACLE, "objective.pretrain_steps=6", "objective.rollouts=2",
-                             "train.steps_per_epoch=4", "train.max_epochs=3", "train.batch_size=8")
+    metrics = run_in_process(
+        tmp_path,
+        *preset,
+        *QUICK,
+        *ORACLE,
+        "objective.pretrain_steps=6",
+        "objective.rollouts=2",
+        "train.steps_per_epoch=4",
+        "train.max_epochs=3",
+        "train.batch_size=8",
+    )
     assert metrics["oracle"][0]["kind"] == "NLL-oracle" and metrics["test"][0]["kind"] == "exact"
     best = torch.load(tmp_path / "best.pt", weights_only=True)
     assert best["step"] == 12  # adversarial epochs keep their latest checkpoint as the one to evaluate
@@ -230,10 +273,23 @@ def test_seqgan_with_the_cnn_on_the_oracle_through_the_cli(tmp_path, preset):
 
 
 def test_seqgan_trains_a_bayesian_generator_of_piano_rolls(tmp_path):
-    run_zoo(tmp_path, "model=bayes_lstm", "data=jsb_phrases", "objective=seqgan", *QUICK, "objective.pretrain_steps=2",
-            "objective.discriminator_pretrain_steps=1", "objective.rollouts=2", "objective.mle_weight=1.0",
-            "model.net.hidden_size=16", "train.batch_size=4", "train.valid_limit=20", "evaluate.test_limit=20",
-            "evaluate.num_samples=2", "sample.length=16")
+    run_zoo(
+        tmp_path,
+        "model=bayes_lstm",
+        "data=jsb_phrases",
+        "objective=seqgan",
+        *QUICK,
+        "objective.pretrain_steps=2",
+        "objective.discriminator_pretrain_steps=1",
+        "objective.rollouts=2",
+        "objective.mle_weight=1.0",
+        "model.net.hidden_size=16",
+        "train.batch_size=4",
+        "train.valid_limit=20",
+        "evaluate.test_limit=20",
+        "evaluate.num_samples=2",
+        "sample.length=16",
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [f["kind"] for f in metrics["test"]] == ["-ELBO", "posterior predictive (S=2)"]
     assert torch.load(tmp_path / "best.pt", weights_only=True)["step"] == 6

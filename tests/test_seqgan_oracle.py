@@ -48,6 +48,7 @@ def oracle(params):
 
 # -- the pickle ------------------------------------------------------------------------------------
 
+
 class _Hostile:
     """A pickle payload that runs a shell command when loaded by an unrestricted unpickler."""
 
@@ -73,11 +74,17 @@ class _HostileOpen:
 @pytest.mark.parametrize("payload", ["system", "open", "inside_a_list"])
 def test_a_hostile_pickle_is_refused_and_never_run(tmp_path, payload):
     marker = tmp_path / "pwned"
-    hostile = {"system": _Hostile(f"touch {marker}"), "open": _HostileOpen(marker),
-               "inside_a_list": [np.zeros(3, np.float32), _Hostile(f"touch {marker}")]}[payload]
+    hostile = {
+        "system": _Hostile(f"touch {marker}"),
+        "open": _HostileOpen(marker),
+        "inside_a_list": [np.zeros(3, np.float32), _Hostile(f"touch {marker}")],
+    }[payload]
     data = pickle.dumps(hostile, protocol=3)
-    with pytest.raises(DataError, match=r"evil\.pkl is not a plain pickle of numpy arrays .*refusing to load "
-                                        r"(posix\.system|io\.open|builtins\.open).*nothing in it was run"):
+    with pytest.raises(
+        DataError,
+        match=r"evil\.pkl is not a plain pickle of numpy arrays .*refusing to load "
+        r"(posix\.system|io\.open|builtins\.open).*nothing in it was run",
+    ):
         load_arrays(data, "evil.pkl")
     assert not marker.exists()
 
@@ -110,6 +117,7 @@ def test_the_published_file_is_seqgans_fifteen_arrays(params):
 
 
 # -- the equations ---------------------------------------------------------------------------------
+
 
 def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
@@ -201,6 +209,7 @@ def test_first_tokens_follow_the_first_step_distribution(oracle):
 
 # -- the data set --------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def seqgan_data(params):
     return load(oracle="seqgan")  # the paper's sizes: 10,000 / 1,000 / 2,000 sequences of 20
@@ -241,8 +250,14 @@ def test_nll_oracle_uses_seqgans_likelihood(seqgan_data, oracle):
 def test_the_cli_config_builds_seqgans_oracle_data():
     from zoo.run import build, oracle_report
 
-    cfg = composed("model=char_lstm", "experiment=oracle", "data.oracle=seqgan", "data.num_train=20",
-                   "data.num_valid=5", "data.num_test=5")
+    cfg = composed(
+        "model=char_lstm",
+        "experiment=oracle",
+        "data.oracle=seqgan",
+        "data.num_train=20",
+        "data.num_valid=5",
+        "data.num_test=5",
+    )
     data, model, guide, _ = build(cfg)
     assert isinstance(oracle_for(data), SeqGANOracle)
     (figure,) = oracle_report(model, guide, data, 20)
@@ -251,6 +266,7 @@ def test_the_cli_config_builds_seqgans_oracle_data():
 
 
 # -- faults ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("k", range(15))
 def test_a_wrong_shape_names_the_array_its_role_and_the_shape_expected(params, k):
@@ -263,8 +279,11 @@ def test_a_wrong_shape_names_the_array_its_role_and_the_shape_expected(params, k
 
 
 def test_a_wrong_count_or_kind_of_arrays_is_named(params):
-    with pytest.raises(DataError, match=r"mine\.pkl holds 14 items; SeqGAN's oracle is a list of 15 arrays .*"
-                                        r"g_embeddings, Wi, Ui, bi, Wf, Uf, bf, Wog, Uog, bog, Wc, Uc, bc, Wo, bo"):
+    with pytest.raises(
+        DataError,
+        match=r"mine\.pkl holds 14 items; SeqGAN's oracle is a list of 15 arrays .*"
+        r"g_embeddings, Wi, Ui, bi, Wf, Uf, bf, Wog, Uog, bog, Wc, Uc, bc, Wo, bo",
+    ):
         SeqGANOracle(params[:14], source="mine.pkl")
     with pytest.raises(DataError, match=r"params\[3\], bi, the input gate's bias, is dtype int64; expected a float"):
         SeqGANOracle([*params[:3], np.zeros(32, np.int64), *params[4:]], source="mine.pkl")

@@ -186,8 +186,9 @@ def test_without_a_batch_theta_comes_from_the_hierarchical_prior(lstm_data):
     noise = torch.cat([theta[n] - trace.nodes[n]["value"] for n in guide.names])
     assert noise.std().item() == pytest.approx(0.05, rel=0.1) and abs(noise.mean().item()) < 0.01
     plain = lstm_model(lstm_data)
-    assert weight_kl(model, guide) == pytest.approx(weight_kl(plain, MeanFieldWeights(plain, init_scale=0.01)),
-                                                    rel=1e-6)
+    assert weight_kl(model, guide) == pytest.approx(
+        weight_kl(plain, MeanFieldWeights(plain, init_scale=0.01)), rel=1e-6
+    )
 
 
 def test_the_composed_guide_covers_the_hierarchical_model(lstm_data):
@@ -236,11 +237,19 @@ def test_bayes_lstm_trains_and_evaluates_with_sharpening(tmp_path):
     assert all(math.isfinite(f["nats_per_step"]) for f in again["figures"])
 
 
-SHORT = ["train.max_epochs=1", "train.steps_per_epoch=1", "train.progress=false", "train.valid_limit=5",
-         "evaluate.test_limit=5", "sample.length=5"]
+SHORT = [
+    "train.max_epochs=1",
+    "train.steps_per_epoch=1",
+    "train.progress=false",
+    "train.valid_limit=5",
+    "evaluate.test_limit=5",
+    "sample.length=5",
+]
 REFUSED = [
-    (["model=char_lstm", "weight_guide=sharpened", "data=jsb_chorales"],
-     "weight_guide=sharpened sharpens the posterior of variational weights, but model.bayesian_weights=false"),
+    (
+        ["model=char_lstm", "weight_guide=sharpened", "data=jsb_chorales"],
+        "weight_guide=sharpened sharpens the posterior of variational weights, but model.bayesian_weights=false",
+    ),
     (["weight_guide=sharpened", "weight_guide.step_init=0"], "weight_guide.step_init=0 must be a positive number"),
     (["weight_guide=sharpened", "weight_guide.step_init=-0.5"], "weight_guide.step_init=-0.5 must be a positive"),
     (["weight_guide=sharpened", "weight_guide.local_scale=0"], "takes from weight_guide.local_scale"),
@@ -266,8 +275,15 @@ def test_bad_sharpening_options_get_one_line_and_exit_status_2(args, fragment, t
 
 
 def test_a_real_process_refuses_sharpening_without_weight_latents(tmp_path):
-    result = command("zoo.run", f"hydra.run.dir={tmp_path}", "model=char_lstm", "weight_guide=sharpened",
-                     "data=jsb_chorales", *SHORT, check=False)
+    result = command(
+        "zoo.run",
+        f"hydra.run.dir={tmp_path}",
+        "model=char_lstm",
+        "weight_guide=sharpened",
+        "data=jsb_chorales",
+        *SHORT,
+        check=False,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert "weight_guide=sharpened" in result.stderr and "model.bayesian_weights=true" in result.stderr

@@ -197,8 +197,9 @@ def paper_bounds(model, guide, batch, eps: torch.Tensor) -> tuple[torch.Tensor, 
 
 @pytest.mark.parametrize("skipping", [True, False], ids=["real steps", "padded"])
 @pytest.mark.parametrize("make_guide", GUIDES)
-def test_the_bounds_are_the_papers_computed_step_by_step_on_each_sequence_alone(model, rolls, monkeypatch,
-                                                                               make_guide, skipping):
+def test_the_bounds_are_the_papers_computed_step_by_step_on_each_sequence_alone(
+    model, rolls, monkeypatch, make_guide, skipping
+):
     """The batched, ragged computation (one GRU call per recurrence, padding skipped on a CPU or
     zeroed after elsewhere, W_d d_t handed over, the prior scored in one pass) gives the importance
     weights and the analytic-KL ELBO of the paper's equations run step by step, with the same
@@ -222,8 +223,10 @@ def test_the_bounds_are_the_papers_computed_step_by_step_on_each_sequence_alone(
     torch.testing.assert_close(log_w, expected_w)
     torch.testing.assert_close(loss, -expected_elbo.sum())
     for ours, theirs in ((log_w.sum(), expected_w.sum()), (loss, -expected_elbo.sum())):
-        for a, b in zip(torch.autograd.grad(ours, params, allow_unused=True),
-                        torch.autograd.grad(theirs, params, allow_unused=True, retain_graph=True)):
+        for a, b in zip(
+            torch.autograd.grad(ours, params, allow_unused=True),
+            torch.autograd.grad(theirs, params, allow_unused=True, retain_graph=True),
+        ):
             assert (a is None) == (b is None)
             if a is not None:
                 torch.testing.assert_close(a, b)
@@ -264,10 +267,17 @@ def test_smc_steps_give_the_log_weights_of_the_traces(model, rolls):
     torch.testing.assert_close(total, expected, atol=1e-4, rtol=1e-5)
 
 
-@pytest.mark.parametrize("make_data,emission", [
-    (toy_text, "softmax"), (toy_rolls, "bernoulli"), (toy_rolls, "nade"),
-    (real_frames, "gaussian"), (real_frames, "gmm"), (toy_strokes, "mdn"),
-])
+@pytest.mark.parametrize(
+    "make_data,emission",
+    [
+        (toy_text, "softmax"),
+        (toy_rolls, "bernoulli"),
+        (toy_rolls, "nade"),
+        (real_frames, "gaussian"),
+        (real_frames, "gmm"),
+        (toy_strokes, "mdn"),
+    ],
+)
 def test_every_emission_trains_scores_and_samples(make_data, emission):
     """Each output of char_lstm serves the SRNN: five Adam steps lower the -ELBO (same draws before
     and after), the importance weights are finite, and samples have the data's shape."""
@@ -356,8 +366,9 @@ def test_variational_weights_compose(rolls, monkeypatch):
 def test_the_config_builds_a_model_and_a_guide_that_fits_it(make_data, overrides):
     cfg = composed("model=srnn", "model.net.hidden_size=8", "model.net.z_size=2", *overrides)
     assert cfg.data._target_ == "zoo.data.jsb_chorales.load"
-    assert cfg.guide._target_ == ("guides.srnn.SRNNFiltering" if overrides[:1] == ["guide=srnn_filtering"]
-                                  else "guides.srnn.SRNNSmoothing")
+    assert cfg.guide._target_ == (
+        "guides.srnn.SRNNFiltering" if overrides[:1] == ["guide=srnn_filtering"] else "guides.srnn.SRNNSmoothing"
+    )
     data = make_data()
     net = build_model(cfg, data.spec)
     check_guide_covers(net, build_guide(cfg, net), collate(data.train[:2]))
@@ -366,8 +377,15 @@ def test_the_config_builds_a_model_and_a_guide_that_fits_it(make_data, overrides
 @pytest.mark.parametrize("guide", ["srnn_smoothing", "srnn_filtering"])
 def test_srnn_on_jsb_reports_elbo_and_iwae(tmp_path, guide, shared_data):
     run = run_zoo if guide == "srnn_smoothing" else run_in_process  # one of them in a process of its own
-    run(tmp_path, "model=srnn", "data=jsb_chorales", f"guide={guide}", *QUICK, "model.net.z_size=8",
-        "evaluate.num_particles=20")
+    run(
+        tmp_path,
+        "model=srnn",
+        "data=jsb_chorales",
+        f"guide={guide}",
+        *QUICK,
+        "model.net.z_size=8",
+        "evaluate.num_particles=20",
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     kinds = [f["kind"] for f in metrics["test"]]
     assert kinds[:2] == ["-ELBO", "-IWAE (K=20)"] and set(kinds[2:]) <= {"-FIVO (K=20)"}  # SMC: filtering only

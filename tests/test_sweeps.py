@@ -16,9 +16,20 @@ import yaml
 from tests.helpers import CONFIGS, command, composed
 
 # A run of two steps on a few sequences: a multirun of these takes seconds.
-TINY = ["data=jsb_chorales", "train.max_epochs=1", "train.steps_per_epoch=2", "train.max_minutes=null",
-        "train.progress=false", "model.net.hidden_size=8", "train.valid_limit=5", "evaluate.test_limit=5",
-        "evaluate.num_samples=2", "evaluate.num_particles=2", "sample.length=5", "sample.n=1"]
+TINY = [
+    "data=jsb_chorales",
+    "train.max_epochs=1",
+    "train.steps_per_epoch=2",
+    "train.max_minutes=null",
+    "train.progress=false",
+    "model.net.hidden_size=8",
+    "train.valid_limit=5",
+    "evaluate.test_limit=5",
+    "evaluate.num_samples=2",
+    "evaluate.num_particles=2",
+    "sample.length=5",
+    "sample.n=1",
+]
 
 
 def multirun(sweep_dir: Path, *overrides: str, check: bool = True):
@@ -28,8 +39,10 @@ def multirun(sweep_dir: Path, *overrides: str, check: bool = True):
 
 def job_folders(sweep_dir: Path) -> list[Path]:
     """The run folders of a sweep, in job order."""
-    return sorted((p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                  key=lambda p: int(p.name.split("-")[0]))
+    return sorted(
+        (p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: int(p.name.split("-")[0]),
+    )
 
 
 def metrics_of(folder: Path) -> dict:
@@ -98,8 +111,15 @@ def test_a_figure_keeps_its_sequences_and_shares_a_term_added_per_step():
     figure.nats_per_step += 0.5  # KL(q(w) || p(w)) per training step, as weight_posterior_nll adds it
     assert figure.per_sequence().tolist() == [7.5, 3.5, 10.0]
     assert float(figure.per_sequence().sum()) / 6 == pytest.approx(figure.nats_per_step)
-    assert set(figure.as_dict()) == {"kind", "nats_per_step", "stderr", "num_steps", "num_sequences",
-                                     "bits_per_step", "nats_per_sequence"}
+    assert set(figure.as_dict()) == {
+        "kind",
+        "nats_per_step",
+        "stderr",
+        "num_steps",
+        "num_sequences",
+        "bits_per_step",
+        "nats_per_sequence",
+    }
     assert Figure("exact", 1.0, 0.1, 2, 1).per_sequence() is None
 
 
@@ -108,8 +128,12 @@ def test_a_bad_value_fails_its_own_job_and_the_others_run(tmp_path, shared_data)
     good, bad = job_folders(tmp_path / "multirun")
     assert result.stderr.strip() == "error: train.lr='abc' is not a valid value: it must be a number"
     assert metrics_of(good)["status"] == "trained" and (good / "test_sequences.npz").is_file()
-    assert metrics_of(bad) == {"model": "char_lstm", "data": "jsb_chorales", "status": "failed",
-                               "error": "train.lr='abc' is not a valid value: it must be a number"}
+    assert metrics_of(bad) == {
+        "model": "char_lstm",
+        "data": "jsb_chorales",
+        "status": "failed",
+        "error": "train.lr='abc' is not a valid value: it must be a number",
+    }
 
 
 def test_a_misspelt_option_still_refuses_the_whole_sweep(tmp_path):
@@ -120,8 +144,9 @@ def test_a_misspelt_option_still_refuses_the_whole_sweep(tmp_path):
 
 def test_joblib_runs_the_jobs_in_processes_of_their_own(tmp_path, shared_data):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
-    result = multirun(tmp_path / "multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=char_lstm",
-                      "train.seed=0,1")
+    result = multirun(
+        tmp_path / "multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=char_lstm", "train.seed=0,1"
+    )
     assert "Joblib.Parallel(n_jobs=2" in result.stdout
     folders = job_folders(tmp_path / "multirun")
     assert [p.name for p in folders] == ["0-char_lstm-jsb_chorales-seed0", "1-char_lstm-jsb_chorales-seed1"]
@@ -131,8 +156,7 @@ def test_joblib_runs_the_jobs_in_processes_of_their_own(tmp_path, shared_data):
 
 def test_submitit_local_runs_a_job(tmp_path, shared_data):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    multirun(tmp_path / "multirun", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
-             "model=char_lstm")
+    multirun(tmp_path / "multirun", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5", "model=char_lstm")
     (folder,) = job_folders(tmp_path / "multirun")
     assert metrics_of(folder)["status"] == "trained" and (folder / "test_sequences.npz").is_file()
     assert list((tmp_path / "multirun" / ".submitit").glob("*/*_result.pkl"))
@@ -140,8 +164,14 @@ def test_submitit_local_runs_a_job(tmp_path, shared_data):
 
 def test_optuna_minimises_the_validation_figure(tmp_path, shared_data):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    multirun(tmp_path / "multirun", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1",
-             "model=char_lstm", "train.lr=interval(1e-4,1e-2)")
+    multirun(
+        tmp_path / "multirun",
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=1",
+        "model=char_lstm",
+        "train.lr=interval(1e-4,1e-2)",
+    )
     folders = job_folders(tmp_path / "multirun")
     figures = [metrics_of(p)["best_valid_nats_per_step"] for p in folders]
     result = yaml.safe_load((tmp_path / "multirun" / "optimization_results.yaml").read_text())
@@ -153,8 +183,9 @@ def test_the_slurm_launcher_config_composes():
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        cfg = compose("config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
-                      return_hydra_config=True)
+        cfg = compose(
+            "config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True
+        )
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.partition == "gpu" and launcher.timeout_min == 90 and launcher.cpus_per_task == 4
@@ -205,11 +236,14 @@ def test_a_failed_job_returns_infinity_and_a_single_run_exits_2(tmp_path, shared
     assert exit.value.code == 2
 
 
-@pytest.mark.parametrize("metrics,expected", [
-    ({"status": "trained", "best_valid_nats_per_step": 5.25}, 5.25),
-    ({"status": "diverged", "best_valid_nats_per_step": 5.25}, math.inf),
-    ({"status": "trained", "best_valid_nats_per_step": math.nan}, math.inf),
-])
+@pytest.mark.parametrize(
+    "metrics,expected",
+    [
+        ({"status": "trained", "best_valid_nats_per_step": 5.25}, 5.25),
+        ({"status": "diverged", "best_valid_nats_per_step": 5.25}, math.inf),
+        ({"status": "trained", "best_valid_nats_per_step": math.nan}, math.inf),
+    ],
+)
 def test_a_diverged_or_undefined_figure_is_infinity(metrics, expected, tmp_path, monkeypatch):
     import zoo.run
 

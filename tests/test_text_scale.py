@@ -121,8 +121,16 @@ def small_trainer(data, run_dir, epochs: int) -> Trainer:
     """char_lstm with 8 units over `data`, a few minibatches an epoch."""
     torch.manual_seed(0)
     model = CharLSTM(data.spec, hidden_size=8)
-    options = TrainOptions(max_epochs=epochs, steps_per_epoch=4, batch_size=8, lr=0.01, lr_schedule="none",
-                           patience=100, progress=False, valid_limit=20)
+    options = TrainOptions(
+        max_epochs=epochs,
+        steps_per_epoch=4,
+        batch_size=8,
+        lr=0.01,
+        lr_schedule="none",
+        patience=100,
+        progress=False,
+        valid_limit=20,
+    )
     return Trainer(model, NoLatents(model), ELBO(), data, options, run_dir)
 
 
@@ -167,9 +175,16 @@ def test_a_bad_windows_option_is_named_before_the_file_is_read(tmp_path, windows
     assert "data.windows" in str(error.value) and not isinstance(error.value, DataError)
 
 
-@settings(max_examples=50, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(min_size=3, max_size=300), seq_len=st.integers(1, 40), max_train_chars=st.none() | st.integers(1, 50))
+@settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    text=st.text(min_size=3, max_size=300), seq_len=st.integers(1, 40), max_train_chars=st.none() | st.integers(1, 50)
+)
 def test_random_windows_hold_the_consecutive_pieces_of_any_text(tmp_path, text, seq_len, max_train_chars):
     """Any text loads the same pieces either way, and its random windows lie in the training text."""
     path = tmp_path / "any.txt"

@@ -53,10 +53,14 @@ def test_the_dmm_pair_fits_and_weighs_each_sequence_of_a_ragged_batch_as_alone(m
         trace = poutine.trace(guide).get_trace(batch)
         z = {name: site["value"] for name, site in trace.nodes.items() if name.startswith("z_")}
         together = log_weights(model, replayed(guide, z), batch, 1)[0]  # (4,)
-        alone = torch.cat([
-            log_weights(model, replayed(guide, {f"z_{t}": z[f"z_{t}"][b : b + 1] for t in range(len(s))}),
-                        collate([s]), 1)[0]
-            for b, s in enumerate(seqs)])
+        alone = torch.cat(
+            [
+                log_weights(
+                    model, replayed(guide, {f"z_{t}": z[f"z_{t}"][b : b + 1] for t in range(len(s))}), collate([s]), 1
+                )[0]
+                for b, s in enumerate(seqs)
+            ]
+        )
     torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-5)
     assert model.sample(3, 5).shape == (3, 5, data.spec.dim)
 
@@ -65,9 +69,19 @@ def test_the_dmm_trains_from_the_command_line(tmp_path, monkeypatch):
     shutil.copy(EXAMPLES / "dmm.py", tmp_path)
     shutil.copytree(EXAMPLES / "configs", tmp_path / "configs")
     monkeypatch.chdir(tmp_path)  # `python -m zoo.run` finds dmm.py and configs/ here
-    command("zoo.run", "--config-dir", "configs", "model=my_dmm", f"hydra.run.dir={tmp_path / 'run'}", *QUICK,
-            "train.steps_per_epoch=5", "train.valid_limit=20", "evaluate.test_limit=20", "evaluate.num_particles=10",
-            "sample.length=20")
+    command(
+        "zoo.run",
+        "--config-dir",
+        "configs",
+        "model=my_dmm",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        *QUICK,
+        "train.steps_per_epoch=5",
+        "train.valid_limit=20",
+        "evaluate.test_limit=20",
+        "evaluate.num_particles=10",
+        "sample.length=20",
+    )
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["model"] == "my_dmm" and metrics["data"] == "jsb_chorales"
     config = (tmp_path / "run" / ".hydra" / "config.yaml").read_text()

@@ -33,8 +33,9 @@ def chain(n: int, length: int, g: torch.Generator, end: float = 0.0) -> torch.Te
     x = torch.empty(n, length, dtype=torch.long)
     x[:, 0] = torch.randint(0, V, (n,), generator=g)
     for t in range(1, length):
-        step = torch.where(torch.rand(n, generator=g) < STAY, torch.ones(n, dtype=torch.long),
-                           torch.randint(0, V, (n,), generator=g))
+        step = torch.where(
+            torch.rand(n, generator=g) < STAY, torch.ones(n, dtype=torch.long), torch.randint(0, V, (n,), generator=g)
+        )
         x[:, t] = (x[:, t - 1] + step) % V
     if end:
         stop = (torch.rand(n, length, generator=g) < end) & (torch.arange(length) >= 3)
@@ -132,8 +133,9 @@ def test_piano_rolls_from_the_process_are_near_half_and_shuffled_frames_near_one
     spec = DataSpec("bernoulli", 12)
     data = data_of([s[: int(torch.randint(6, 17, (1,), generator=g))] for s in scales(300, 16, g)], spec)
     same = model_two_sample_test(Generator(lambda n, t: scales(n, t, g)), None, data, 300, **FAST)
-    shuffled = model_two_sample_test(Generator(lambda n, t: scales(n, t, g)[:, torch.randperm(t, generator=g)]),
-                                     None, data, 300, **FAST)
+    shuffled = model_two_sample_test(
+        Generator(lambda n, t: scales(n, t, g)[:, torch.randperm(t, generator=g)]), None, data, 300, **FAST
+    )
     assert near_half(same), same
     assert shuffled["accuracy"] > 0.9, shuffled
 
@@ -151,8 +153,9 @@ def test_real_frames_split_in_two_are_near_half_and_white_noise_near_one(one_thr
     spec = DataSpec("real", 2)
     real = [s[: int(torch.randint(8, 21, (1,), generator=g))] for s in ar1(600, 20)]
     halves = classifier_two_sample_test(real[:300], real[300:], spec, **FAST)
-    noise = model_two_sample_test(Generator(lambda n, t: torch.randn(n, t, 2, generator=g)), None,
-                                  data_of(real, spec), 300, **FAST)
+    noise = model_two_sample_test(
+        Generator(lambda n, t: torch.randn(n, t, 2, generator=g)), None, data_of(real, spec), 300, **FAST
+    )
     assert near_half(halves), halves
     assert noise["accuracy"] > 0.9, noise
 

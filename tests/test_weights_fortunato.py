@@ -62,7 +62,7 @@ def test_an_epoch_of_fortunatos_costs_is_the_whole_negative_elbo(model, data):
     guide = MeanFieldWeights(model, init_scale=0.05)
     costs = []
     for b in range(C):
-        loss, w = loss_and_draw(model, guide, collate(data.train[b * B:(b + 1) * B], dataset_size=N))
+        loss, w = loss_and_draw(model, guide, collate(data.train[b * B : (b + 1) * B], dataset_size=N))
         costs.append(loss / C)
     whole = -model.log_prob(collate(data.train), w).sum() + weight_kl(model, guide)
     torch.testing.assert_close(sum(costs), whole)

@@ -42,11 +42,15 @@ def describe(error: ZooError | InstantiationException) -> str:
         cause = error.__cause__
         if isinstance(cause, ZooError):
             return one_line(cause)
-        key = next((line.split(":", 1)[1].strip() for line in str(error).splitlines()
-                    if line.startswith("full_key:")), "the config")
+        key = next(
+            (line.split(":", 1)[1].strip() for line in str(error).splitlines() if line.startswith("full_key:")),
+            "the config",
+        )
         reason = one_line(cause) if cause is not None else one_line(error).split(":", 1)[-1]
-        return (f"the options of {key} cannot build it ({type(cause).__name__ if cause else 'error'}: {reason}); "
-                f"check the values given to {key}.*")
+        return (
+            f"the options of {key} cannot build it ({type(cause).__name__ if cause else 'error'}: {reason}); "
+            f"check the values given to {key}.*"
+        )
     return one_line(error)
 
 
@@ -78,16 +82,21 @@ def check_overrides(argv: list[str], config_dir: Path, config_name: str = "confi
     try:
         overrides = OverridesParser.create().parse_overrides(args)
     except OverrideParseException as e:
-        raise ZooError(f"cannot read the options: {str(e).splitlines()[0]} (quote values with spaces or "
-                       "brackets, e.g. 'sample.prime=\"To be\"')") from None
+        raise ZooError(
+            f"cannot read the options: {str(e).splitlines()[0]} (quote values with spaces or "
+            "brackets, e.g. 'sample.prime=\"To be\"')"
+        ) from None
     chosen, values = [], []
     for o in overrides:
         key = o.key_or_group
         if key.split("/")[0].split(".")[0] == "hydra":
             continue
         if group_dirs(key, search):
-            choices = [None] if o.is_delete() else (list(o.sweep_string_iterator()) if o.is_sweep_override()
-                                                      else [str(o.value())])
+            choices = (
+                [None]
+                if o.is_delete()
+                else (list(o.sweep_string_iterator()) if o.is_sweep_override() else [str(o.value())])
+            )
             for choice in choices:
                 if choice is not None:
                     check_choice(key, choice, search)
@@ -108,8 +117,10 @@ def check_choice(group: str, choice: str, search: list[Path]) -> None:
     """A group choice names a yaml file of the group."""
     options = sorted({p.stem for d in group_dirs(group, search) for p in d.glob("*.yaml")})
     if choice not in options:
-        raise ZooError(f"{group}={choice} is not a choice of {group}{did_you_mean(choice, options)}; "
-                       f"the choices are {', '.join(options)}")
+        raise ZooError(
+            f"{group}={choice} is not a choice of {group}{did_you_mean(choice, options)}; "
+            f"the choices are {', '.join(options)}"
+        )
 
 
 def compose(config_name: str, search: list[Path], overrides: list[str]):
@@ -136,11 +147,13 @@ def check_key(cfg, key: str) -> None:
             raise ZooError(f"{'.'.join(path)} is a value, not a group of options: {key} cannot be set")
         if part not in node.keys():  # `in node` is false for a mandatory value (???) not yet given
             where = ".".join(path)
-            rest = "".join(f".{p}" for p in parts[i + 1:])
+            rest = "".join(f".{p}" for p in parts[i + 1 :])
             options = [str(k) for k in node if not str(k).startswith("_")]
             match = did_you_mean(part, options, prefix=f"{where}." if where else "")
-            raise ZooError(f"{key} is not an option{match[:-2] + rest + '?)' if match else ''}; the options of "
-                           f"{where or 'the config'} are {', '.join(sorted(options))}")
+            raise ZooError(
+                f"{key} is not an option{match[:-2] + rest + '?)' if match else ''}; the options of "
+                f"{where or 'the config'} are {', '.join(sorted(options))}"
+            )
         path.append(part)
         node = OmegaConf.select(cfg, ".".join(path), throw_on_missing=False)
 

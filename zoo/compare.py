@@ -67,13 +67,19 @@ class TestSequences:
         """Read kinds, nll, lengths and split from an .npz file; one that lacks them is refused."""
         try:
             with np.load(path, allow_pickle=False) as f:
-                sequences = cls([str(k) for k in f["kinds"]], f["nll"].astype(np.float64),
-                                f["lengths"].astype(np.int64), str(f["split"]))
+                sequences = cls(
+                    [str(k) for k in f["kinds"]],
+                    f["nll"].astype(np.float64),
+                    f["lengths"].astype(np.int64),
+                    str(f["split"]),
+                )
         except (OSError, KeyError, ValueError) as e:
             raise ZooError(f"{path} cannot be read as test sequences (kinds, nll, lengths, split): {e}") from None
         if sequences.nll.shape != (len(sequences.kinds), len(sequences.lengths)):
-            raise ZooError(f"{path}: nll is {sequences.nll.shape}, not (kinds, sequences) = "
-                           f"({len(sequences.kinds)}, {len(sequences.lengths)})")
+            raise ZooError(
+                f"{path}: nll is {sequences.nll.shape}, not (kinds, sequences) = "
+                f"({len(sequences.kinds)}, {len(sequences.lengths)})"
+            )
         return sequences
 
     def of(self, kind: str) -> np.ndarray:
@@ -148,8 +154,10 @@ def find_runs(dirs: list[Path]) -> list[Path]:
         if not found:
             entries = list(d.rglob("*"))
             files = sum(p.is_file() for p in entries)
-            raise ZooError(f"no run under {d}: found {files} files and {len(entries) - files} folders, none "
-                           f"with a run's metrics.json (python -m zoo.run writes one in each run folder)")
+            raise ZooError(
+                f"no run under {d}: found {files} files and {len(entries) - files} folders, none "
+                f"with a run's metrics.json (python -m zoo.run writes one in each run folder)"
+            )
         runs += found
     return list(dict.fromkeys(runs))
 
@@ -200,8 +208,7 @@ def flatten(config: dict, prefix: str = "") -> dict:
 
 def is_comparable(key: str) -> bool:
     """Not the seed, nor a path of this run (hydra.*, train.resume, an output folder)."""
-    return (key not in IGNORED and key.split(".")[0] != "hydra"
-            and key.rsplit(".", 1)[-1] not in OUTPUT_FOLDERS)
+    return key not in IGNORED and key.split(".")[0] != "hydra" and key.rsplit(".", 1)[-1] not in OUTPUT_FOLDERS
 
 
 def read_curve(path: Path) -> list[dict]:
@@ -219,9 +226,11 @@ def read_run(path: Path) -> Run:
     flat = flatten(config)
     sequences = path / SEQUENCES_FILE
     return Run(
-        path=path, data=str(metrics.get("data")),
+        path=path,
+        data=str(metrics.get("data")),
         config={k: v for k, v in flat.items() if is_comparable(k)},
-        choices=run_choices(path, config), seed=flat.get("train.seed"),
+        choices=run_choices(path, config),
+        seed=flat.get("train.seed"),
         figures={f["kind"]: f["nats_per_step"] for f in metrics.get("test", [])},
         sequences=TestSequences.load(sequences) if sequences.is_file() else None,
         curve=read_curve(path / "metrics.csv"),
@@ -234,8 +243,10 @@ def one_data_set(runs: list[Run]) -> str:
     for r in runs:
         by_data.setdefault(r.data, []).append(r)
     if len(by_data) > 1:
-        found = ", ".join(f"{d} ({len(rs)} run{'s' * (len(rs) > 1)}: {rs[0].path}{' ...' * (len(rs) > 1)})"
-                          for d, rs in by_data.items())
+        found = ", ".join(
+            f"{d} ({len(rs)} run{'s' * (len(rs) > 1)}: {rs[0].path}{' ...' * (len(rs) > 1)})"
+            for d, rs in by_data.items()
+        )
         raise ZooError(f"the runs are on different data sets, {found}; compare the runs of one data set at a time")
     return runs[0].data
 
@@ -259,8 +270,12 @@ def group_names(configs: list[dict], choices: list[dict]) -> list[str]:
     each option whose value the choices do not already explain (model.net.hidden_size=64)."""
     differ_choice = [c for c in ordered_choices(choices) if len({str(ch.get(c)) for ch in choices}) > 1]
     keys = list(dict.fromkeys(k for c in configs for k in c))
-    differ_value = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1
-                    and not any(explained(k, c, configs, choices) for c in differ_choice)]
+    differ_value = [
+        k
+        for k in keys
+        if len({repr(c.get(k)) for c in configs}) > 1
+        and not any(explained(k, c, configs, choices) for c in differ_choice)
+    ]
     names = []
     for config, chosen in zip(configs, choices):
         words = [f"{c}={shown(chosen.get(c))}" for c in differ_choice]
@@ -326,8 +341,7 @@ def seed_averaged_nll(group: Group, kind: str) -> tuple[np.ndarray, np.ndarray, 
     if missing:
         raise ZooError(f"needs {SEQUENCES_FILE} with {kind} (missing in {len(missing)} of {group.name}'s runs)")
     first = runs[0].sequences
-    if any(r.sequences.split != first.split or not np.array_equal(r.sequences.lengths, first.lengths)
-           for r in runs):
+    if any(r.sequences.split != first.split or not np.array_equal(r.sequences.lengths, first.lengths) for r in runs):
         raise ZooError(f"the runs of {group.name} were evaluated on different test sequences")
     nll = np.mean([r.sequences.of(kind) for r in runs], axis=0)  # (N,)
     shared = np.mean([r.figures[kind] - r.sequences.of(kind).sum() / first.lengths.sum() for r in runs])
@@ -349,12 +363,21 @@ def paired_difference(first: Group, second: Group, kind: str) -> Difference:
     except ZooError as e:
         return dataclasses.replace(pair, note=f"not compared: {e}")
     if split_a != split_b or not np.array_equal(lengths_a, lengths_b):
-        return dataclasses.replace(pair, note=f"not compared: evaluated on different sequences ({split_a}, "
-                                              f"{len(lengths_a)} sequences against {split_b}, {len(lengths_b)})")
+        return dataclasses.replace(
+            pair,
+            note=f"not compared: evaluated on different sequences ({split_a}, "
+            f"{len(lengths_a)} sequences against {split_b}, {len(lengths_b)})",
+        )
     d = Figure.from_sequences(kind, torch.from_numpy(nll_a - nll_b), torch.from_numpy(lengths_a))
     seeds = (sum(kind in r.figures for r in first.runs), sum(kind in r.figures for r in second.runs))
-    return dataclasses.replace(pair, nats_per_step=d.nats_per_step + shared_a - shared_b, stderr=d.stderr,
-                               num_sequences=d.num_sequences, num_steps=d.num_steps, seeds=seeds)
+    return dataclasses.replace(
+        pair,
+        nats_per_step=d.nats_per_step + shared_a - shared_b,
+        stderr=d.stderr,
+        num_sequences=d.num_sequences,
+        num_steps=d.num_steps,
+        seeds=seeds,
+    )
 
 
 def pair_differences(first: Group, second: Group, kind: str | None) -> list[Difference]:
@@ -364,25 +387,38 @@ def pair_differences(first: Group, second: Group, kind: str | None) -> list[Diff
         lacking = [g for g in (first, second) if kind not in g.kinds]
         if lacking:
             g = lacking[0]
-            return [Difference(first.name, second.name, kind, note=f"not compared: {g.name} has no {kind} figure "
-                                                                   f"(its kinds: {', '.join(g.kinds)})")]
+            return [
+                Difference(
+                    first.name,
+                    second.name,
+                    kind,
+                    note=f"not compared: {g.name} has no {kind} figure (its kinds: {', '.join(g.kinds)})",
+                )
+            ]
         return [paired_difference(first, second, kind)]
     shared = [k for k in first.kinds if k in second.kinds]
     if not shared:
-        return [Difference(first.name, second.name, None,
-                           note=f"not compared: different kinds of figure ({', '.join(first.kinds)} against "
-                                f"{', '.join(second.kinds)}), never subtracted across kinds")]
+        return [
+            Difference(
+                first.name,
+                second.name,
+                None,
+                note=f"not compared: different kinds of figure ({', '.join(first.kinds)} against "
+                f"{', '.join(second.kinds)}), never subtracted across kinds",
+            )
+        ]
     return [paired_difference(first, second, k) for k in shared]
 
 
 def pairs(groups: list[Group], baseline: str | None) -> list[tuple[Group, Group]]:
     """Every pair of groups, or the baseline against each other group."""
     if baseline is None:
-        return [(a, b) for i, a in enumerate(groups) for b in groups[i + 1:]]
+        return [(a, b) for i, a in enumerate(groups) for b in groups[i + 1 :]]
     names = [g.name for g in groups]
     if baseline not in names:
-        raise ZooError(f"baseline={baseline} is not a group{did_you_mean(baseline, names)}; "
-                       f"the groups are {', '.join(names)}")
+        raise ZooError(
+            f"baseline={baseline} is not a group{did_you_mean(baseline, names)}; the groups are {', '.join(names)}"
+        )
     base = groups[names.index(baseline)]
     return [(base, g) for g in groups if g is not base]
 
@@ -410,19 +446,25 @@ def compare(dirs: list[Path], options: CompareOptions) -> Comparison:
     runs = [read_run(p) for p in find_runs(dirs)]
     tested = [r for r in runs if r.figures]
     if not tested:
-        raise ZooError(f"found {len(runs)} run{'s' * (len(runs) > 1)} under {', '.join(map(str, dirs))}, "
-                       "none with test figures (failed before evaluating)")
+        raise ZooError(
+            f"found {len(runs)} run{'s' * (len(runs) > 1)} under {', '.join(map(str, dirs))}, "
+            "none with test figures (failed before evaluating)"
+        )
     notes = [f"{r.path}: no test figures, left out" for r in runs if not r.figures]
     data = one_data_set(tested)
     groups = group_runs(tested)
     kinds = list(dict.fromkeys(k for g in groups for k in g.kinds))
     if options.kind is not None and options.kind not in kinds:
-        raise ZooError(f"kind={options.kind} is not a kind of these runs' figures"
-                       f"{did_you_mean(options.kind, kinds)}; their kinds are {', '.join(kinds)}")
+        raise ZooError(
+            f"kind={options.kind} is not a kind of these runs' figures"
+            f"{did_you_mean(options.kind, kinds)}; their kinds are {', '.join(kinds)}"
+        )
     without = [r for r in tested if r.sequences is None]
     if without:
-        notes.append(f"paired differences need {SEQUENCES_FILE} beside metrics.json: missing in {len(without)} "
-                     f"of {len(tested)} runs")
+        notes.append(
+            f"paired differences need {SEQUENCES_FILE} beside metrics.json: missing in {len(without)} "
+            f"of {len(tested)} runs"
+        )
     for g in groups:
         seeds = [r.seed for r in g.runs]
         if len(set(map(repr, seeds))) < len(seeds):
@@ -440,10 +482,17 @@ def markdown(c: Comparison) -> str:
     """The report: figures over seeds, paired differences, notes and the learning curves."""
     runs = sum(len(g.runs) for g in c.groups)
     configs = f"{len(c.groups)} configuration{'s' * (len(c.groups) > 1)}"
-    lines = [f"# {runs} run{'s' * (runs > 1)} of {configs} on {c.data}", "",
-             ("Test NLL in nats per step: mean ± standard deviation over seeds (n seeds); "
-              "each kind of figure has its own column."), "",
-             "| group | " + " | ".join(c.kinds) + " |", "|---" * (len(c.kinds) + 1) + "|"]
+    lines = [
+        f"# {runs} run{'s' * (runs > 1)} of {configs} on {c.data}",
+        "",
+        (
+            "Test NLL in nats per step: mean ± standard deviation over seeds (n seeds); "
+            "each kind of figure has its own column."
+        ),
+        "",
+        "| group | " + " | ".join(c.kinds) + " |",
+        "|---" * (len(c.kinds) + 1) + "|",
+    ]
     for g in c.groups:
         cells = []
         for kind in c.kinds:
@@ -456,15 +505,25 @@ def markdown(c: Comparison) -> str:
     computed = [d for d in c.differences if not d.note]
     lines += ["", "## Paired differences"]
     if computed:
-        lines += ["", ("First minus second, per step: d_i the difference of sequence i's NLL averaged over "
-                       "each group's seeds, sum_i d_i / sum_i T_i, with its standard error over sequences (a "
-                       "ratio estimator); negative favours the first."),
-                  "", "| first | second | kind | nats/step | ± s.e. | sequences | steps | seeds |",
-                  "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {d.first} | {d.second} | {d.kind} | {d.nats_per_step:+.4f} | {number(d.stderr)} | "
-                  f"{d.num_sequences} | {d.num_steps} | {d.seeds[0]} and {d.seeds[1]} |" for d in computed]
-    lines += [""] + [f"- {d.first} against {d.second}{f' ({d.kind})' if d.kind else ''}: {d.note}"
-                     for d in c.differences if d.note]
+        lines += [
+            "",
+            (
+                "First minus second, per step: d_i the difference of sequence i's NLL averaged over "
+                "each group's seeds, sum_i d_i / sum_i T_i, with its standard error over sequences (a "
+                "ratio estimator); negative favours the first."
+            ),
+            "",
+            "| first | second | kind | nats/step | ± s.e. | sequences | steps | seeds |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {d.first} | {d.second} | {d.kind} | {d.nats_per_step:+.4f} | {number(d.stderr)} | "
+            f"{d.num_sequences} | {d.num_steps} | {d.seeds[0]} and {d.seeds[1]} |"
+            for d in computed
+        ]
+    lines += [""] + [
+        f"- {d.first} against {d.second}{f' ({d.kind})' if d.kind else ''}: {d.note}" for d in c.differences if d.note
+    ]
     if not c.differences:
         lines.append("- one group: nothing to difference")
     lines += [f"- {note}" for note in c.notes]
@@ -482,16 +541,39 @@ def write_csv(c: Comparison, out: Path) -> None:
             cells = []
             for kind in c.kinds:
                 cells += list(g.over_seeds(kind)) if kind in g.kinds else ["", "", 0]
-            writer.writerow([g.name, len(g.runs)] + ["" if isinstance(x, float) and math.isnan(x) else x
-                                                     for x in cells])
+            writer.writerow(
+                [g.name, len(g.runs)] + ["" if isinstance(x, float) and math.isnan(x) else x for x in cells]
+            )
     with open(out / "differences.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["first", "second", "kind", "nats_per_step", "stderr", "num_sequences", "num_steps",
-                         "seeds_first", "seeds_second", "note"])
+        writer.writerow(
+            [
+                "first",
+                "second",
+                "kind",
+                "nats_per_step",
+                "stderr",
+                "num_sequences",
+                "num_steps",
+                "seeds_first",
+                "seeds_second",
+                "note",
+            ]
+        )
         for d in c.differences:
-            writer.writerow([d.first, d.second, d.kind or "", "" if d.note else d.nats_per_step,
-                             "" if d.note or math.isnan(d.stderr) else d.stderr, d.num_sequences, d.num_steps,
-                             *d.seeds, d.note])
+            writer.writerow(
+                [
+                    d.first,
+                    d.second,
+                    d.kind or "",
+                    "" if d.note else d.nats_per_step,
+                    "" if d.note or math.isnan(d.stderr) else d.stderr,
+                    d.num_sequences,
+                    d.num_steps,
+                    *d.seeds,
+                    d.note,
+                ]
+            )
 
 
 def plot_learning_curves(groups: list[Group], path: Path) -> None:
@@ -505,7 +587,8 @@ def plot_learning_curves(groups: list[Group], path: Path) -> None:
         if runs:
             seeds = f"{len(runs)} seed{'s' * (len(runs) > 1)}"
             curves[f"{g.name} ({runs[0][0].get('valid_kind', 'valid')}, {seeds})"] = [
-                [(float(row["step"]), float(row["valid_nats_per_step"])) for row in run] for run in runs]
+                [(float(row["step"]), float(row["valid_nats_per_step"])) for row in run] for run in runs
+            ]
     plot(curves, path, "validation nats per step", xlabel="training step")
 
 
@@ -551,6 +634,7 @@ def main(argv: list[str] | None = None) -> None:
         out = Path(options.out) if options.out else dirs[0] / "comparison"
         print(write_report(comparison, out))
         print(f"wrote {out / 'comparison.md'}, comparison.csv, differences.csv and learning_curves.png")
+
 
 if __name__ == "__main__":
     main()

@@ -51,6 +51,7 @@ from zoo.training.devices import check_device, resolve_device
 
 log = logging.getLogger("zoo")
 
+
 @dataclass
 class EvaluateOptions:
     """The options of zoo.evaluate, each `name=value` on its command line."""
@@ -74,9 +75,20 @@ class EvaluateOptions:
 
     def __post_init__(self):
         check_fields(self)
-        check_at_least(self, {"num_samples": 1, "num_particles": 1, "batch_size": 1, "limit": 1,
-                              "export_weights": 0, "oracle_samples": 1, "two_sample": 0,
-                              "two_sample_steps": 1, "calibration_bins": 1})
+        check_at_least(
+            self,
+            {
+                "num_samples": 1,
+                "num_particles": 1,
+                "batch_size": 1,
+                "limit": 1,
+                "export_weights": 0,
+                "oracle_samples": 1,
+                "two_sample": 0,
+                "two_sample_steps": 1,
+                "calibration_bins": 1,
+            },
+        )
         check_choice(self, "split", ("train", "valid", "test"))
         check_device(self.device, "device")
 
@@ -151,11 +163,23 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     if has_weight_latents(model):
         weights_table = write_weight_draws(guide, options["num_samples"], options["export_weights"], out)
     progress = cfg.train.get("progress", True)  # the run's train.progress: a bar with the time left
-    log.info(evaluation_plan(model, guide, data, split, options["num_samples"], options["num_particles"],
-                             options["limit"]).describe())
+    log.info(
+        evaluation_plan(
+            model, guide, data, split, options["num_samples"], options["num_particles"], options["limit"]
+        ).describe()
+    )
     if has_weight_latents(model) or any(hasattr(model, a) for a in ("log_prob", "reconstruction_log_prob")):
-        figures = held_out_figures(model, guide, data, split, options["num_samples"], options["num_particles"],
-                                   train_steps=data.num_steps("train"), progress=progress, **kw)
+        figures = held_out_figures(
+            model,
+            guide,
+            data,
+            split,
+            options["num_samples"],
+            options["num_particles"],
+            train_steps=data.num_steps("train"),
+            progress=progress,
+            **kw,
+        )
     else:
         log_w = latent_log_weights(model, guide, data, split, options["num_particles"], progress=progress, **kw)
         figures = latent_figures(log_w, lengths_of(data, split, options["limit"]))
@@ -169,22 +193,32 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         from zoo.evaluation.two_sample import model_two_sample_test
 
         log.info(f"two-sample test: {options['two_sample']} drawn against {options['two_sample']} {split} sequences")
-        two_sample = model_two_sample_test(model, guide, data, options["two_sample"], split, options["seed"], device,
-                                           steps=options["two_sample_steps"])
+        two_sample = model_two_sample_test(
+            model, guide, data, options["two_sample"], split, options["seed"], device, steps=options["two_sample_steps"]
+        )
     calibration = None
     if options["calibration"]:
         from zoo.evaluation.calibration import predictive_calibration
         from zoo.reports.plots import plot_reliability
 
         log.info(f"calibration: next-step predictions on the {split} split, {options['calibration_bins']} bins")
-        calibration = predictive_calibration(model, guide, data, split, options["num_samples"],
-                                             options["calibration_bins"], **kw)
-        plot_reliability(calibration, out / "reliability.png",
-                         f"{cfg.model.name} on {data.name} ({split}): ECE {calibration['ece']:.4f}, {calibration['kind']}")
+        calibration = predictive_calibration(
+            model, guide, data, split, options["num_samples"], options["calibration_bins"], **kw
+        )
+        plot_reliability(
+            calibration,
+            out / "reliability.png",
+            f"{cfg.model.name} on {data.name} ({split}): ECE {calibration['ece']:.4f}, {calibration['kind']}",
+        )
         calibration["figure"] = "reliability.png"
     result = {
-        "run": str(ckpt), "model": cfg.model.name, "data": data.name, "split": split,
-        "figures": [f.as_dict() for f in figures], "diagnostics": diagnostics, "weights_table": weights_table,
+        "run": str(ckpt),
+        "model": cfg.model.name,
+        "data": data.name,
+        "split": split,
+        "figures": [f.as_dict() for f in figures],
+        "diagnostics": diagnostics,
+        "weights_table": weights_table,
         **({"oracle": [f.as_dict() for f in oracle]} if oracle else {}),
         **({"two_sample": two_sample} if two_sample else {}),
         **({"calibration": calibration} if calibration else {}),
@@ -200,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with user_errors():
         evaluate(*parse(sys.argv[1:] if argv is None else argv))
+
 
 if __name__ == "__main__":
     main()

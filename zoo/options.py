@@ -38,15 +38,19 @@ def did_you_mean(name: str, choices: Iterable[str], prefix: str = "") -> str:
 def unknown(option: str, name: str, choices: Iterable[str], owner: str) -> ZooError:
     """The error for an option that `owner` does not have."""
     choices = sorted(choices)
-    return ZooError(f"{option} is not an option of {owner}{did_you_mean(name, choices)}; "
-                    f"its options are {', '.join(choices)}")
+    return ZooError(
+        f"{option} is not an option of {owner}{did_you_mean(name, choices)}; its options are {', '.join(choices)}"
+    )
 
 
 def _allowed(annotation) -> tuple[type, ...] | None:
     """The simple types an annotation admits (NoneType included for Optional), or None when it
     is not made of bool, int, float, str and None alone."""
-    args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+    args = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
         else (annotation,)
+    )
     if all(a in SIMPLE or a is type(None) for a in args):
         return tuple(args)
     return None
@@ -119,8 +123,11 @@ def check_arguments(fn, options: Mapping, key: str, owner: str) -> None:
         if str(name).startswith("_"):
             continue
         if name not in params:
-            settable = [p for p, v in params.items() if p != "self" and (
-                v.default is not inspect.Parameter.empty or _allowed(hints.get(p)) is not None)]
+            settable = [
+                p
+                for p, v in params.items()
+                if p != "self" and (v.default is not inspect.Parameter.empty or _allowed(hints.get(p)) is not None)
+            ]
             raise unknown(f"{key}.{name}", name, settable, owner)
         if name in hints and not isinstance(value, Mapping):
             value = check_value(f"{key}.{name}", value, hints[name])

@@ -67,11 +67,14 @@ def build_guide(cfg: DictConfig, model):
     """The guide of `guide`; with variational weights, q(w) of `weight_guide` followed by it.
     Without them the weight guide is unused, and one that cannot be left unused is refused."""
     if has_weight_latents(model):
-        return WeightsThenLatents(model, instantiate(cfg.weight_guide, model=model),
-                                  instantiate(cfg.guide, model=model.net))
+        return WeightsThenLatents(
+            model, instantiate(cfg.weight_guide, model=model), instantiate(cfg.guide, model=model.net)
+        )
     if chosen_class(cfg.get("weight_guide")) is SharpenedWeights:
-        raise ZooError("weight_guide=sharpened sharpens the posterior of variational weights, but "
-                       "model.bayesian_weights=false: set model.bayesian_weights=true (model=bayes_lstm does)")
+        raise ZooError(
+            "weight_guide=sharpened sharpens the posterior of variational weights, but "
+            "model.bayesian_weights=false: set model.bayesian_weights=true (model=bayes_lstm does)"
+        )
     return instantiate(cfg.guide, model=model)
 
 
@@ -139,19 +142,31 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
     biased_emitters(model, sample.bias)
     config = OmegaConf.to_container(cfg, resolve=True)
     trainer = Trainer(model, guide, objective, data, options, run_dir, config=config)
-    log.info(f"{cfg.model.name} on {data.name}: {sum(p.numel() for p in trainer.params):,} parameters, "
-             f"{len(data.train)} training sequences ({trainer.train_steps:,} steps); run folder {run_dir}")
-    log.info(f"{threads} thread{'s' if threads > 1 else ''} of {available_cores()} cores"
-             + (f" in each of {world.size} processes" if world.distributed else ""))
+    log.info(
+        f"{cfg.model.name} on {data.name}: {sum(p.numel() for p in trainer.params):,} parameters, "
+        f"{len(data.train)} training sequences ({trainer.train_steps:,} steps); run folder {run_dir}"
+    )
+    log.info(
+        f"{threads} thread{'s' if threads > 1 else ''} of {available_cores()} cores"
+        + (f" in each of {world.size} processes" if world.distributed else "")
+    )
     start_from(trainer, cfg.train.get("init"), cfg.train.resume)
     try:
         history = trainer.fit(resume=cfg.train.resume)
     except TrainingFault as fault:  # the run folder says so too, for whoever reads it without the log
         status = "diverged" if trainer.diverged else "failed"
         if world.is_main:
-            write_json(run_dir / "metrics.json", {"model": cfg.model.name, "data": data.name, "status": status,
-                                                  "error": str(fault), "epochs": trainer.epoch,
-                                                  "nonfinite_steps_skipped": trainer.skipped})
+            write_json(
+                run_dir / "metrics.json",
+                {
+                    "model": cfg.model.name,
+                    "data": data.name,
+                    "status": status,
+                    "error": str(fault),
+                    "epochs": trainer.epoch,
+                    "nonfinite_steps_skipped": trainer.skipped,
+                },
+            )
         raise
     if not world.is_main:  # rank 0 alone evaluates, samples and writes
         return {"rank": world.rank, "epochs": trainer.epoch}
@@ -160,17 +175,27 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
     trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
     model.eval()
     guide.eval()
-    plan = evaluation_plan(model, guide, data, "test", e.num_samples, e.num_particles, e.test_limit,
-                           e.max_particle_steps)
+    plan = evaluation_plan(
+        model, guide, data, "test", e.num_samples, e.num_particles, e.test_limit, e.max_particle_steps
+    )
     log.info(plan.describe())
     figures = held_out_figures(
-        model, guide, data, "test", num_samples=plan.num_samples, num_particles=plan.num_particles,
-        train_steps=trainer.train_steps, progress=options.progress,
-        batch_size=options.eval_batch_size, device=trainer.device, limit=e.test_limit,
+        model,
+        guide,
+        data,
+        "test",
+        num_samples=plan.num_samples,
+        num_particles=plan.num_particles,
+        train_steps=trainer.train_steps,
+        progress=options.progress,
+        batch_size=options.eval_batch_size,
+        device=trainer.device,
+        limit=e.test_limit,
     )
     log.info(summary_table(figures))
-    code = write_code_report(model, guide, data, run_dir, batch_size=options.eval_batch_size,
-                             device=trainer.device, limit=e.test_limit)  # None for models without a code
+    code = write_code_report(
+        model, guide, data, run_dir, batch_size=options.eval_batch_size, device=trainer.device, limit=e.test_limit
+    )  # None for models without a code
     oracle_figures = oracle_report(model, guide, data, e.oracle_samples)
 
     with sampling_bias(model, sample.bias):
@@ -215,8 +240,12 @@ def hydra_launcher_jobs() -> int:
 def follower_overrides(run_folder: str) -> list[str]:
     """Hydra options of a rank other than 0: rank 0's run folder, and no files or log lines of its own."""
     quoted = "'" + run_folder.replace("'", "\\'") + "'"
-    return [f"hydra.run.dir={quoted}", "hydra.output_subdir=null", "hydra/job_logging=disabled",
-            "hydra/hydra_logging=disabled"]
+    return [
+        f"hydra.run.dir={quoted}",
+        "hydra.output_subdir=null",
+        "hydra/job_logging=disabled",
+        "hydra/hydra_logging=disabled",
+    ]
 
 
 def write_json(path: Path, value: dict) -> None:
@@ -245,13 +274,21 @@ def run(cfg: DictConfig) -> float:
                 print(f"error: {describe(e)}", file=sys.stderr)
                 if not (run_dir / "metrics.json").exists():  # a failed training has written its own
                     choices = hydra_config.runtime.choices
-                    write_json(run_dir / "metrics.json", {"model": cfg.model.get("name", choices.get("model")),
-                                                          "data": choices.get("data"), "status": "failed",
-                                                          "error": describe(e)})
+                    write_json(
+                        run_dir / "metrics.json",
+                        {
+                            "model": cfg.model.get("name", choices.get("model")),
+                            "data": choices.get("data"),
+                            "status": "failed",
+                            "error": describe(e),
+                        },
+                    )
                 return math.inf
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the last whole checkpoint is {run_dir / 'last.pt'}; "
-              f"continue with train.resume={run_dir}", file=sys.stderr)
+        print(
+            f"\ninterrupted: the last whole checkpoint is {run_dir / 'last.pt'}; continue with train.resume={run_dir}",
+            file=sys.stderr,
+        )
         sys.exit(130)
     metrics = metrics or {}
     best = float(metrics.get("best_valid_nats_per_step", math.inf))
@@ -264,8 +301,9 @@ def main() -> None:
     with user_errors():
         check_overrides(sys.argv[1:], CONFIGS)
         if launched_world().distributed and {"-m", "--multirun"} & set(sys.argv[1:]):
-            raise ZooError("--multirun under torchrun: a sweep's jobs each train in one process; "
-                           "start the sweep without torchrun")
+            raise ZooError(
+                "--multirun under torchrun: a sweep's jobs each train in one process; start the sweep without torchrun"
+            )
     if INFO_FLAGS & set(sys.argv[1:]):
         run()
         return
@@ -276,6 +314,7 @@ def main() -> None:
             except KeyboardInterrupt:
                 sys.exit(130)
         run()
+
 
 if __name__ == "__main__":
     main()

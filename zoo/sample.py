@@ -45,8 +45,14 @@ def sample(options: dict, overrides: list[str]) -> list:
     _, data, model, guide, _ = load_run(str(ckpt), overrides=overrides, device=resolve_device(options["device"]))
     torch.manual_seed(options["seed"])
     with sampling_bias(model, float(options["bias"])):
-        samples = draw(model, guide, options["n"], options["length"], options["temperature"],
-                       encode_prime(data.spec, options["prime"])).cpu()
+        samples = draw(
+            model,
+            guide,
+            options["n"],
+            options["length"],
+            options["temperature"],
+            encode_prime(data.spec, options["prime"]),
+        ).cpu()
     stem = f"samples-T{options['temperature']:g}" + (f"-b{float(options['bias']):g}" if options["bias"] else "")
     files = write_samples(samples, data.spec, ckpt.parent, stem=stem, frame_beats=data.info.get("frame_beats", 1.0))
     if files[0].suffix == ".txt":
@@ -59,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with user_errors():
         sample(*parse(sys.argv[1:] if argv is None else argv, SampleCommandOptions))
+
 
 if __name__ == "__main__":
     main()

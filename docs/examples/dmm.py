@@ -1,8 +1,8 @@
 """A Deep Markov Model (Krishnan, Shalit & Sontag 2017, arXiv 1609.09869) as a zoo model/guide pair.
 
-    z_t ~ N(mu(z_{t-1}), sigma(z_{t-1}))        transition, z_0 = 0
-    x_t ~ p(x_t | z_t)                           the zoo's emitter: Bernoulli notes, softmax, ...
-    q(z_t | z_{t-1}, x_{t:T}) = N(mu, sigma)(1/2 (tanh(W z_{t-1}) + g_t))   g_t: a backward GRU over x
+z_t ~ N(mu(z_{t-1}), sigma(z_{t-1}))        transition, z_0 = 0
+x_t ~ p(x_t | z_t)                           the zoo's emitter: Bernoulli notes, softmax, ...
+q(z_t | z_{t-1}, x_{t:T}) = N(mu, sigma)(1/2 (tanh(W z_{t-1}) + g_t))   g_t: a backward GRU over x
 """
 
 import pyro

@@ -40,8 +40,12 @@ class DataSpec:
             raise ZooError(f"stroke data has 3 values per step (dx, dy, end of stroke), not {self.dim}")
 
     def state_dict(self) -> dict:
-        return {"kind": self.kind, "dim": self.dim, "vocab": self.vocab.tokens if self.vocab else None,
-                "scale": self.scale}
+        return {
+            "kind": self.kind,
+            "dim": self.dim,
+            "vocab": self.vocab.tokens if self.vocab else None,
+            "scale": self.scale,
+        }
 
     @classmethod
     def from_state_dict(cls, state: dict) -> DataSpec:

@@ -57,8 +57,10 @@ def form_of(path: Path) -> str:
 def split_forms(forms: list[str], root: Path, valid_fraction: float, test_fraction: float) -> dict[str, set[str]]:
     """Forms per split: the task lists when all three are in `root`, else the last forms (by id)."""
     if all((root / name).is_file() for name in TASK_LISTS.values()):
-        return {split: {line.strip() for line in (root / name).read_text().splitlines() if line.strip()}
-                for split, name in TASK_LISTS.items()}
+        return {
+            split: {line.strip() for line in (root / name).read_text().splitlines() if line.strip()}
+            for split, name in TASK_LISTS.items()
+        }
     n_test = max(1, round(len(forms) * test_fraction))
     n_valid = max(1, round(len(forms) * valid_fraction))
     if n_valid + n_test >= len(forms):
@@ -67,11 +69,15 @@ def split_forms(forms: list[str], root: Path, valid_fraction: float, test_fracti
             f"add forms or the task lists {', '.join(TASK_LISTS.values())}"
         )
     cut = len(forms) - n_valid - n_test
-    return {"train": set(forms[:cut]), "valid": set(forms[cut:cut + n_valid]), "test": set(forms[cut + n_valid:])}
+    return {"train": set(forms[:cut]), "valid": set(forms[cut : cut + n_valid]), "test": set(forms[cut + n_valid :])}
 
 
-def load(path: str | os.PathLike | None = None, valid_fraction: float = 0.05, test_fraction: float = 0.05,
-         max_steps: int | None = None) -> SequenceData:
+def load(
+    path: str | os.PathLike | None = None,
+    valid_fraction: float = 0.05,
+    test_fraction: float = 0.05,
+    max_steps: int | None = None,
+) -> SequenceData:
     """Every line under `path` as a drawing, split by form; `max_steps` drops longer lines."""
     if path is None:
         raise DataError("data=iam_ondb needs data.path=DIR, the folder holding IAM-OnDB's lineStrokes")
@@ -91,7 +97,13 @@ def load(path: str | os.PathLike | None = None, valid_fraction: float = 0.05, te
                 splits[split].append(steps)
     for split, seqs in splits.items():
         if not seqs:
-            raise DataError(f"data.path={root}: no lines fall in the {split} split; check the task lists or "
-                            f"data.max_steps")
-    return stroke_data("iam_ondb", splits["train"], splits["valid"], splits["test"],
-                       info={"path": str(root), "lines": {s: len(v) for s, v in splits.items()}})
+            raise DataError(
+                f"data.path={root}: no lines fall in the {split} split; check the task lists or data.max_steps"
+            )
+    return stroke_data(
+        "iam_ondb",
+        splits["train"],
+        splits["valid"],
+        splits["test"],
+        info={"path": str(root), "lines": {s: len(v) for s, v in splits.items()}},
+    )

@@ -87,8 +87,7 @@ def piano_roll(steps: list, source: str) -> Tensor:
     return torch.from_numpy(roll)
 
 
-def load(data_dir: str | os.PathLike | None = None, source: str = "pickle",
-         max_len: int | None = None) -> SequenceData:
+def load(data_dir: str | os.PathLike | None = None, source: str = "pickle", max_len: int | None = None) -> SequenceData:
     """The JSB chorales as (T, 88) binary piano rolls, in the published 229/76/77 split, from
     `source` (pickle or mat), training chorales cut into windows of at most `max_len` frames."""
     if source not in SOURCES:
@@ -101,8 +100,13 @@ def load(data_dir: str | os.PathLike | None = None, source: str = "pickle",
     if not isinstance(raw, dict) or not set(SPLITS) <= raw.keys():
         raise DataError(f"{path} should hold a dict with keys {SPLITS}; delete it to download it again")
     splits = {s: [piano_roll(steps, f"{path} {s}[{i}]") for i, steps in enumerate(raw[s])] for s in SPLITS}
-    info = {"path": str(path), "lowest_midi": LOWEST_NOTE, "frame": "quarter note", "max_len": max_len,
-            "frame_beats": 1.0,
-            "pieces": {s: len(p) for s, p in splits.items()}}
+    info = {
+        "path": str(path),
+        "lowest_midi": LOWEST_NOTE,
+        "frame": "quarter note",
+        "max_len": max_len,
+        "frame_beats": 1.0,
+        "pieces": {s: len(p) for s, p in splits.items()},
+    }
     splits["train"] = polyphonic.cut_into_windows(splits["train"], max_len)
     return SequenceData("jsb_chorales", DataSpec("bernoulli", NUM_NOTES), **splits, info=info)

@@ -43,7 +43,14 @@ KNOWN_KEYS = {*SPLITS, *(f"{s}_lengths" for s in SPLITS), "vocab_size"}
 # NotImplementedError for an unknown compression method or zip version; RuntimeError for a
 # member flagged as encrypted), a declared shape too large to allocate, and I/O errors.
 UNREADABLE = (
-    ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, MemoryError, OSError
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    MemoryError,
+    OSError,
 )
 
 

@@ -94,8 +94,9 @@ class Oracle(nn.Module):
         return total
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, length: int | None = None,
-               batch_size: int = 1000) -> Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, length: int | None = None, batch_size: int = 1000
+    ) -> Tensor:
         """n sequences of `length` (default the oracle's T) drawn ancestrally: (n, T) long.
         The draws come from `generator` (the global one if None), `batch_size` rows at a time."""
         length = length or self.length
@@ -118,14 +119,21 @@ class OracleLSTM(Oracle):
     and never trained. Drawing it touches no global random state.
     """
 
-    def __init__(self, vocab_size: int = 5000, embedding_size: int = 32, hidden_size: int = 32,
-                 length: int = 20, seed: int = 88):
+    def __init__(
+        self, vocab_size: int = 5000, embedding_size: int = 32, hidden_size: int = 32, length: int = 20, seed: int = 88
+    ):
         super().__init__()
         self.vocab_size, self.hidden_size, self.length, self.seed = vocab_size, hidden_size, length, seed
         g = _stream(seed, "oracle")
         V, E, H = vocab_size, embedding_size, hidden_size
-        for name, shape in [("E", (V, E)), ("W", (4 * H, E)), ("U", (4 * H, H)), ("b", (4 * H,)),
-                            ("W_o", (V, H)), ("b_o", (V,))]:
+        for name, shape in [
+            ("E", (V, E)),
+            ("W", (4 * H, E)),
+            ("U", (4 * H, H)),
+            ("b", (4 * H,)),
+            ("W_o", (V, H)),
+            ("b_o", (V,)),
+        ]:
             self.register_buffer(name, torch.randn(shape, generator=g))
 
     def step(self, x_prev: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -139,8 +147,16 @@ class OracleLSTM(Oracle):
 
     def cache_key(self) -> str:
         """Sizes and seed: they fix the weights and the draws."""
-        return "-".join(f"{a}{b}" for a, b in [("V", self.vocab_size), ("E", self.E.shape[1]),
-                                               ("H", self.hidden_size), ("T", self.length), ("seed", self.seed)])
+        return "-".join(
+            f"{a}{b}"
+            for a, b in [
+                ("V", self.vocab_size),
+                ("E", self.E.shape[1]),
+                ("H", self.hidden_size),
+                ("T", self.length),
+                ("seed", self.seed),
+            ]
+        )
 
 
 def _inverse_cdf(logits: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -160,9 +176,18 @@ def _stream(seed: int, name: str) -> torch.Generator:
 ORACLES = ("random", "seqgan")  # data.oracle: a fresh N(0, 1) draw, or SeqGAN's published weights
 
 
-def load(vocab_size: int = 5000, embedding_size: int = 32, hidden_size: int = 32, length: int = 20,
-         num_train: int = 10_000, num_valid: int = 1000, num_test: int = 2000, seed: int = 88,
-         oracle: str = "random", data_dir: str | os.PathLike | None = None) -> SequenceData:
+def load(
+    vocab_size: int = 5000,
+    embedding_size: int = 32,
+    hidden_size: int = 32,
+    length: int = 20,
+    num_train: int = 10_000,
+    num_valid: int = 1000,
+    num_test: int = 2000,
+    seed: int = 88,
+    oracle: str = "random",
+    data_dir: str | os.PathLike | None = None,
+) -> SequenceData:
     """Sequences of an oracle LSTM as token ids (kind categorical, no text vocabulary): with
     `oracle="random"` the N(0, 1) draw of the module docstring, with `oracle="seqgan"`
     SeqGAN's published oracle (zoo.data.seqgan_oracle, read from `data_dir`), whose sizes are
@@ -170,8 +195,13 @@ def load(vocab_size: int = 5000, embedding_size: int = 32, hidden_size: int = 32
     oracle; `oracle_for` rebuilds it."""
     if oracle not in ORACLES:
         raise ZooError(f"data.oracle={oracle!r} is not one of {', '.join(ORACLES)}{did_you_mean(str(oracle), ORACLES)}")
-    args = {"vocab_size": vocab_size, "embedding_size": embedding_size, "hidden_size": hidden_size,
-            "length": length, "seed": seed}
+    args = {
+        "vocab_size": vocab_size,
+        "embedding_size": embedding_size,
+        "hidden_size": hidden_size,
+        "length": length,
+        "seed": seed,
+    }
     counts = {"train": num_train, "valid": num_valid, "test": num_test}
     for field, value in {**args, **{f"num_{s}": n for s, n in counts.items()}}.items():
         least = 0 if field == "seed" else 1
@@ -192,10 +222,16 @@ def _seqgan(args: dict, data_dir: str | os.PathLike | None) -> tuple[Oracle, dic
 
     for field, size in [("vocab_size", NUM_EMB), ("embedding_size", EMB_DIM), ("hidden_size", HIDDEN_DIM)]:
         if args[field] != size:
-            raise ZooError(f"data.{field}={args[field]}, but SeqGAN's oracle (data.oracle=seqgan) has {size}; "
-                           f"set data.{field}={size} or use data.oracle=random")
-    info = {"oracle": "seqgan", "length": args["length"], "seed": args["seed"],
-            "data_dir": None if data_dir is None else str(data_dir)}
+            raise ZooError(
+                f"data.{field}={args[field]}, but SeqGAN's oracle (data.oracle=seqgan) has {size}; "
+                f"set data.{field}={size} or use data.oracle=random"
+            )
+    info = {
+        "oracle": "seqgan",
+        "length": args["length"],
+        "seed": args["seed"],
+        "data_dir": None if data_dir is None else str(data_dir),
+    }
     return seqgan_oracle(data_dir, args["length"], args["seed"]), info
 
 

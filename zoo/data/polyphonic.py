@@ -67,14 +67,20 @@ class PolyphonicSet:
 
 
 SETS = {
-    "jsb_chorales": PolyphonicSet("polyphonic/JSB_Chorales.mat",
-                                  "ac0e608527cc411c7e21ef7d38be47f0de7fb6b13b3ae168b8eccf1c2a9b18d4", "quarter note"),
-    "nottingham": PolyphonicSet("polyphonic/Nottingham.mat",
-                                "d154f7ca2e90799dc1dc011d8fc048f2fc6ef3f7c69d974b9cf27a471634fbea", "eighth note"),
-    "musedata": PolyphonicSet("polyphonic/MuseData.mat",
-                              "e8d9eb422ec3833c25f43a9f854d4ee0b9118a20b45f2c183395cdc30ffa14ff", "eighth note"),
-    "piano_midi": PolyphonicSet("polyphonic/Piano_midi.mat",
-                                "990a8a71d5764a7eaa3e78d9e5023d1470380fe2db3a1448265a97a24c8b1c34", "eighth note"),
+    "jsb_chorales": PolyphonicSet(
+        "polyphonic/JSB_Chorales.mat",
+        "ac0e608527cc411c7e21ef7d38be47f0de7fb6b13b3ae168b8eccf1c2a9b18d4",
+        "quarter note",
+    ),
+    "nottingham": PolyphonicSet(
+        "polyphonic/Nottingham.mat", "d154f7ca2e90799dc1dc011d8fc048f2fc6ef3f7c69d974b9cf27a471634fbea", "eighth note"
+    ),
+    "musedata": PolyphonicSet(
+        "polyphonic/MuseData.mat", "e8d9eb422ec3833c25f43a9f854d4ee0b9118a20b45f2c183395cdc30ffa14ff", "eighth note"
+    ),
+    "piano_midi": PolyphonicSet(
+        "polyphonic/Piano_midi.mat", "990a8a71d5764a7eaa3e78d9e5023d1470380fe2db3a1448265a97a24c8b1c34", "eighth note"
+    ),
 }
 
 
@@ -82,15 +88,21 @@ def piece_roll(cell, path: Path, where: str) -> Tensor:
     """One cell of a split, checked: a (T, 88) roll of 0s and 1s with T >= 1, as float32."""
     if not isinstance(cell, np.ndarray) or cell.dtype.kind not in "biuf":
         what = f"a {cell.dtype} array" if isinstance(cell, np.ndarray) else type(cell).__name__
-        raise DataError(f"{path}: {where} is not a numeric array but {what}; "
-                        f"each piece must be a (T, 88) piano roll. Delete the file to download it again")
+        raise DataError(
+            f"{path}: {where} is not a numeric array but {what}; "
+            f"each piece must be a (T, 88) piano roll. Delete the file to download it again"
+        )
     if cell.ndim != 2 or cell.shape[1] != NUM_NOTES or cell.shape[0] < 1:
-        raise DataError(f"{path}: {where} has shape {cell.shape}; each piece must be a (T, 88) piano roll "
-                        f"(T >= 1 frames, one column per key, MIDI 21-108). Delete the file to download it again")
+        raise DataError(
+            f"{path}: {where} has shape {cell.shape}; each piece must be a (T, 88) piano roll "
+            f"(T >= 1 frames, one column per key, MIDI 21-108). Delete the file to download it again"
+        )
     if not ((cell == 0) | (cell == 1)).all():
         bad = cell[(cell != 0) & (cell != 1)].flat[0]
-        raise DataError(f"{path}: {where} holds the value {bad}; a piano roll holds only 0 (silent) and "
-                        f"1 (sounding). Delete the file to download it again")
+        raise DataError(
+            f"{path}: {where} holds the value {bad}; a piano roll holds only 0 (silent) and "
+            f"1 (sounding). Delete the file to download it again"
+        )
     return torch.from_numpy(np.ascontiguousarray(cell, dtype=np.float32))
 
 
@@ -101,18 +113,21 @@ def read_rolls(path: Path) -> dict[str, list[Tensor]]:
     try:
         mat = loadmat(path, variable_names=list(FIELDS.values()))
     except Exception as e:  # not a MAT file, cut short, an unsupported version
-        raise DataError(f"{path} is not a MATLAB file scipy can read ({e}); "
-                        f"delete it to download it again") from e
+        raise DataError(f"{path} is not a MATLAB file scipy can read ({e}); delete it to download it again") from e
     splits = {}
     for split, field in FIELDS.items():
         if field not in mat:
-            raise DataError(f"{path} has no field {field!r}; a polyphonic music file holds the cell arrays "
-                            f"{', '.join(FIELDS.values())}. Delete it to download it again")
+            raise DataError(
+                f"{path} has no field {field!r}; a polyphonic music file holds the cell arrays "
+                f"{', '.join(FIELDS.values())}. Delete it to download it again"
+            )
         cells = mat[field]
         if not isinstance(cells, np.ndarray) or cells.dtype != object or cells.size == 0:
-            raise DataError(f"{path}: field {field!r} is not a non-empty cell array of piano rolls "
-                            f"(a {getattr(cells, 'dtype', type(cells).__name__)} array of shape "
-                            f"{getattr(cells, 'shape', '()')}). Delete the file to download it again")
+            raise DataError(
+                f"{path}: field {field!r} is not a non-empty cell array of piano rolls "
+                f"(a {getattr(cells, 'dtype', type(cells).__name__)} array of shape "
+                f"{getattr(cells, 'shape', '()')}). Delete the file to download it again"
+            )
         splits[split] = [piece_roll(cell, path, f"{field}[{i}]") for i, cell in enumerate(cells.ravel())]
     return splits
 
@@ -129,17 +144,27 @@ def load(name: str, max_len: int | None = None, data_dir: str | os.PathLike | No
     """The published splits of the polyphonic set `name` (one of SETS), training pieces cut into
     windows of at most `max_len` frames, valid and test whole (see the module docstring)."""
     if name not in SETS:
-        raise ZooError(f"no polyphonic music set {name!r}{did_you_mean(name, SETS)}; "
-                       f"the sets are {', '.join(SETS)}")
+        raise ZooError(f"no polyphonic music set {name!r}{did_you_mean(name, SETS)}; the sets are {', '.join(SETS)}")
     max_len = optional_whole_number("max_len", max_len)
     published = SETS[name]
     path = fetch(published.file, published.url, published.sha256, data_dir)
     pieces = read_rolls(path)
-    info = {"path": str(path), "lowest_midi": LOWEST_NOTE, "frame": published.frame, "max_len": max_len,
-            "frame_beats": BEATS[published.frame],
-            "pieces": {s: len(p) for s, p in pieces.items()}}
-    return SequenceData(name, DataSpec("bernoulli", NUM_NOTES), train=cut_into_windows(pieces["train"], max_len),
-                        valid=pieces["valid"], test=pieces["test"], info=info)
+    info = {
+        "path": str(path),
+        "lowest_midi": LOWEST_NOTE,
+        "frame": published.frame,
+        "max_len": max_len,
+        "frame_beats": BEATS[published.frame],
+        "pieces": {s: len(p) for s, p in pieces.items()},
+    }
+    return SequenceData(
+        name,
+        DataSpec("bernoulli", NUM_NOTES),
+        train=cut_into_windows(pieces["train"], max_len),
+        valid=pieces["valid"],
+        test=pieces["test"],
+        info=info,
+    )
 
 
 def load_nottingham(max_len: int | None = None, data_dir: str | os.PathLike | None = None) -> SequenceData:

@@ -61,7 +61,8 @@ class ArrayUnpickler(pickle.Unpickler):
             return self.ALLOWED[module, name]
         except KeyError:
             raise pickle.UnpicklingError(
-                f"refusing to load {module}.{name}: only numpy arrays may be unpickled") from None
+                f"refusing to load {module}.{name}: only numpy arrays may be unpickled"
+            ) from None
 
 
 def load_arrays(data: bytes, source: str):
@@ -70,5 +71,7 @@ def load_arrays(data: bytes, source: str):
     try:
         return ArrayUnpickler(io.BytesIO(data), encoding="latin-1").load()
     except Exception as e:
-        raise DataError(f"{source} is not a plain pickle of numpy arrays ({e}); nothing in it was run. "
-                        f"Delete it so the published file is downloaded again.") from e
+        raise DataError(
+            f"{source} is not a plain pickle of numpy arrays ({e}); nothing in it was run. "
+            f"Delete it so the published file is downloaded again."
+        ) from e

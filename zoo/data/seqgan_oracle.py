@@ -71,9 +71,16 @@ class SeqGANOracle(Oracle):
     """SeqGAN's TARGET_LSTM as a torch module: the equations of the module docstring over the
     15 published arrays, kept as buffers under target_lstm.py's names; never trained."""
 
-    def __init__(self, params: Sequence[np.ndarray], length: int = SEQ_LENGTH, seed: int = 88,
-                 source: str = "the parameters", num_emb: int = NUM_EMB, emb_dim: int = EMB_DIM,
-                 hidden_dim: int = HIDDEN_DIM):
+    def __init__(
+        self,
+        params: Sequence[np.ndarray],
+        length: int = SEQ_LENGTH,
+        seed: int = 88,
+        source: str = "the parameters",
+        num_emb: int = NUM_EMB,
+        emb_dim: int = EMB_DIM,
+        hidden_dim: int = HIDDEN_DIM,
+    ):
         super().__init__()
         check_parameters(params, source, num_emb, emb_dim, hidden_dim)
         self.vocab_size, self.hidden_size, self.length, self.seed = num_emb, hidden_dim, length, seed
@@ -127,15 +134,18 @@ def expected_shapes(num_emb: int = NUM_EMB, emb_dim: int = EMB_DIM, hidden_dim: 
     return {name: tuple(sizes[s] for s in shape) for name, _, shape in PARAMETERS}
 
 
-def check_parameters(params, source: str, num_emb: int = NUM_EMB, emb_dim: int = EMB_DIM,
-                     hidden_dim: int = HIDDEN_DIM) -> None:
+def check_parameters(
+    params, source: str, num_emb: int = NUM_EMB, emb_dim: int = EMB_DIM, hidden_dim: int = HIDDEN_DIM
+) -> None:
     """DataError unless `params` is target_lstm.py's list of 15 finite float arrays of the
     expected shapes; the message names the array by its index, name and role."""
     names = ", ".join(name for name, _, _ in PARAMETERS)
     if not isinstance(params, (list, tuple)) or len(params) != len(PARAMETERS):
         count = f"{len(params)} items" if isinstance(params, (list, tuple)) else f"a {type(params).__name__}"
-        raise DataError(f"{source} holds {count}; SeqGAN's oracle is a list of {len(PARAMETERS)} arrays "
-                        f"in target_lstm.py's order: {names}")
+        raise DataError(
+            f"{source} holds {count}; SeqGAN's oracle is a list of {len(PARAMETERS)} arrays "
+            f"in target_lstm.py's order: {names}"
+        )
     shapes = expected_shapes(num_emb, emb_dim, hidden_dim)
     for k, ((name, role, _), array) in enumerate(zip(PARAMETERS, params)):
         where = f"{source}: params[{k}], {name}, {role}"
@@ -148,8 +158,7 @@ def check_parameters(params, source: str, num_emb: int = NUM_EMB, emb_dim: int =
             raise DataError(f"{where}, has values that are not finite")
 
 
-def seqgan_oracle(data_dir: str | os.PathLike | None = None, length: int = SEQ_LENGTH,
-                  seed: int = 88) -> SeqGANOracle:
+def seqgan_oracle(data_dir: str | os.PathLike | None = None, length: int = SEQ_LENGTH, seed: int = 88) -> SeqGANOracle:
     """SeqGAN's oracle from `NAME` in the data folder, downloaded from `URL` if absent and
     checked against `SHA256`; a missing file says where to put it."""
     folder = default_data_dir(data_dir)

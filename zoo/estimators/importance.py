@@ -36,8 +36,9 @@ def log_weights(model, guide, batch: Batch, num_particles: int) -> Tensor:
 
 def chunked_log_weights(model, guide, batch: Batch, num_particles: int, chunk: int) -> Tensor:
     """log_weights with the K particles drawn `chunk` at a time: (K, B)."""
-    return torch.cat([log_weights(model, guide, batch, min(chunk, num_particles - done))
-                      for done in range(0, num_particles, chunk)])
+    return torch.cat(
+        [log_weights(model, guide, batch, min(chunk, num_particles - done)) for done in range(0, num_particles, chunk)]
+    )
 
 
 def iwae_bound(log_w: Tensor) -> Tensor:

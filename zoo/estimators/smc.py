@@ -56,13 +56,17 @@ def check_smc(model, guide, option: str = "objective=fivo") -> None:
     guide that draws the path as a whole (a smoothing guide reads x_{t:T}) rather than proposing
     each z_t from the past."""
     if not isinstance(model, SMCModel):
-        raise ZooError(f"{option} runs the latent chain step by step; model {type(model).__name__} has no "
-                       "step-by-step factors (smc_init, smc_step): use model=vrnn, srnn or dmm")
+        raise ZooError(
+            f"{option} runs the latent chain step by step; model {type(model).__name__} has no "
+            "step-by-step factors (smc_init, smc_step): use model=vrnn, srnn or dmm"
+        )
     if not isinstance(guide, SMCProposal):
-        raise ZooError(f"{option} resamples particles step by step, so it needs a guide that proposes each z_t "
-                       f"from the past and x_{{<=t}}; guide {type(guide).__name__} draws the whole path at once "
-                       "(a smoothing guide looks ahead at x_{t:T}): use a filtering guide (guide=vrnn_filtering "
-                       "or srnn_filtering)")
+        raise ZooError(
+            f"{option} resamples particles step by step, so it needs a guide that proposes each z_t "
+            f"from the past and x_{{<=t}}; guide {type(guide).__name__} draws the whole path at once "
+            "(a smoothing guide looks ahead at x_{t:T}): use a filtering guide (guide=vrnn_filtering "
+            "or srnn_filtering)"
+        )
 
 
 def effective_sample_size(log_w: Tensor) -> Tensor:
@@ -85,8 +89,9 @@ def resample(log_w: Tensor, chosen: Tensor) -> Tensor:
     return (own * B + torch.arange(B, device=log_w.device)).reshape(-1)  # row j * B + b
 
 
-def smc_log_marginal(model, guide, batch: Batch, num_particles: int, resampling: str = "multinomial",
-                     ess_threshold: float = 0.5) -> Tensor:
+def smc_log_marginal(
+    model, guide, batch: Batch, num_particles: int, resampling: str = "multinomial", ess_threshold: float = 0.5
+) -> Tensor:
     """log p_hat(x_b) of each sequence from K particles (B,): the log of the product over
     resampling epochs of the mean weight, an unbiased estimate of p(x_b) whose log bounds
     log p(x_b) from below in expectation (FIVO: Maddison et al. 2017, Le et al. 2018,

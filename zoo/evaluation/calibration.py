@@ -80,10 +80,12 @@ def token_network(model):
     itself, or the network inside variational weights); a ZooError if it has none over tokens."""
     net = model.net if has_weight_latents(model) else model
     if not hasattr(net, "next_step") or not isinstance(getattr(net, "emitter", None), CategoricalEmitter):
-        raise ZooError(f"calibration needs next-step probabilities over tokens (char_lstm or bayes_lstm with the "
-                       f"softmax output); {type(net).__name__} with "
-                       f"{type(getattr(net, 'emitter', None)).__name__ if hasattr(net, 'emitter') else 'no emitter'} "
-                       "has none: leave calibration=false")
+        raise ZooError(
+            f"calibration needs next-step probabilities over tokens (char_lstm or bayes_lstm with the "
+            f"softmax output); {type(net).__name__} with "
+            f"{type(getattr(net, 'emitter', None)).__name__ if hasattr(net, 'emitter') else 'no emitter'} "
+            "has none: leave calibration=false"
+        )
     return net
 
 
@@ -104,8 +106,17 @@ def next_step_probabilities(model, batch, weight_draws: list[dict] | None = None
 
 
 @torch.no_grad()
-def predictive_calibration(model, guide, data: SequenceData, split: str = "test", num_samples: int = 10,
-                           num_bins: int = NUM_BINS, batch_size: int = 256, device="cpu", limit=None) -> dict:
+def predictive_calibration(
+    model,
+    guide,
+    data: SequenceData,
+    split: str = "test",
+    num_samples: int = 10,
+    num_bins: int = NUM_BINS,
+    batch_size: int = 256,
+    device="cpu",
+    limit=None,
+) -> dict:
     """calibration_bins of the model's next-step predictions over every step of a split, with
     `kind` (exact, or posterior predictive with S = num_samples weight draws) and `split`.
     The model and guide are expected in evaluation mode (no dropout)."""
@@ -114,7 +125,7 @@ def predictive_calibration(model, guide, data: SequenceData, split: str = "test"
     sequences = data.split(split, limit)
     confidences, correct = [], []
     for start in range(0, len(sequences), batch_size):
-        batch = collate(sequences[start:start + batch_size]).to(device)
+        batch = collate(sequences[start : start + batch_size]).to(device)
         probabilities = next_step_probabilities(model, batch, draws)  # (B, T, V)
         c, right = top_prediction(probabilities, batch.x)  # (B, T) each
         confidences.append(c[batch.mask].cpu())
@@ -127,6 +138,8 @@ def predictive_calibration(model, guide, data: SequenceData, split: str = "test"
 def describe(calibration: dict) -> str:
     """One line for a report: ECE, accuracy and mean confidence, over how many predictions."""
     c = calibration
-    return (f"Calibration of next-step predictions on the {c['split']} split ({c['kind']}; Guo et al. 2017): "
-            f"ECE {c['ece']:.4f} over {c['num_predictions']:,} predictions in {c['num_bins']} equal-width bins; "
-            f"top-1 accuracy {c['accuracy']:.4f}, mean confidence {c['mean_confidence']:.4f}.")
+    return (
+        f"Calibration of next-step predictions on the {c['split']} split ({c['kind']}; Guo et al. 2017): "
+        f"ECE {c['ece']:.4f} over {c['num_predictions']:,} predictions in {c['num_bins']} equal-width bins; "
+        f"top-1 accuracy {c['accuracy']:.4f}, mean confidence {c['mean_confidence']:.4f}."
+    )

@@ -46,8 +46,13 @@ def importance_diagnostics(log_w: torch.Tensor) -> dict:
     """PSIS diagnostics of K importance weights per sequence, (K, N): each sequence's Pareto k
     and effective sample size, K, the fraction of sequences at k >= K_UNRELIABLE and the largest k."""
     k, ess = pareto_k(log_w)
-    return {"pareto_k": k.tolist(), "ess": ess.tolist(), "num_particles": log_w.shape[0],
-            "fraction_k_over_0.7": float((k >= K_UNRELIABLE).mean()), "max_k": float(k.max())}
+    return {
+        "pareto_k": k.tolist(),
+        "ess": ess.tolist(),
+        "num_particles": log_w.shape[0],
+        "fraction_k_over_0.7": float((k >= K_UNRELIABLE).mean()),
+        "max_k": float(k.max()),
+    }
 
 
 def chain_diagnostics(draws: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:

@@ -62,8 +62,14 @@ def _whole(batch: Batch) -> Batch:
 
 
 def nuts_draws(
-    model, batch: Batch, num_chains: int = 2, warmup: int = 100, draws: int = 100, seed: int = 0,
-    max_tree_depth: int = 5, jit_compile: bool = True,
+    model,
+    batch: Batch,
+    num_chains: int = 2,
+    warmup: int = 100,
+    draws: int = 100,
+    seed: int = 0,
+    max_tree_depth: int = 5,
+    jit_compile: bool = True,
 ) -> dict[str, np.ndarray]:
     """Draws from p(w | x) by NUTS, {site: (chains, draws, numel)}.
 
@@ -77,8 +83,13 @@ def nuts_draws(
     chains = []
     for c in range(num_chains):
         pyro.set_rng_seed(seed + c)
-        kernel = NUTS(model, max_tree_depth=max_tree_depth, init_strategy=init_to_sample,
-                      jit_compile=jit_compile, ignore_jit_warnings=True)
+        kernel = NUTS(
+            model,
+            max_tree_depth=max_tree_depth,
+            init_strategy=init_to_sample,
+            jit_compile=jit_compile,
+            ignore_jit_warnings=True,
+        )
         mcmc = MCMC(kernel, num_samples=draws, warmup_steps=warmup, num_chains=1, disable_progbar=True)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", ".*torch.jit.trace.*deprecated", DeprecationWarning)
@@ -88,8 +99,9 @@ def nuts_draws(
 
 
 @torch.no_grad()
-def guide_draws(guide, num_chains: int = 2, draws: int = 100, seed: int = 0, batch: Batch | None = None
-                ) -> dict[str, np.ndarray]:
+def guide_draws(
+    guide, num_chains: int = 2, draws: int = 100, seed: int = 0, batch: Batch | None = None
+) -> dict[str, np.ndarray]:
     """Independent draws of every latent site of `guide` (a weight guide, or the prior
     `model.sample_weights`), {site: (chains, draws, numel)}: the layout of nuts_draws, so both
     go through the same figures."""
@@ -97,8 +109,13 @@ def guide_draws(guide, num_chains: int = 2, draws: int = 100, seed: int = 0, bat
     samples = []
     for _ in range(num_chains * draws):
         trace = poutine.trace(guide).get_trace(*([batch] if batch is not None else []))
-        samples.append({name: site["value"].reshape(-1).cpu().numpy() for name, site in trace.nodes.items()
-                        if site["type"] == "sample" and not site["is_observed"]})
+        samples.append(
+            {
+                name: site["value"].reshape(-1).cpu().numpy()
+                for name, site in trace.nodes.items()
+                if site["type"] == "sample" and not site["is_observed"]
+            }
+        )
     if not samples[0]:
         raise ZooError(f"{type(guide).__name__} has no latent sample sites to draw")
     return {site: np.stack([s[site] for s in samples]).reshape(num_chains, draws, -1) for site in samples[0]}
@@ -113,8 +130,10 @@ def log_likelihoods(model, draws: dict[str, np.ndarray], batch: Batch) -> torch.
     num_chains, num_draws = next(iter(draws.values())).shape[:2]
     for site, w in model.weight_sites.items():
         if draws[site].shape != (num_chains, num_draws, len(w)):
-            raise ZooError(f"draws of {site} have shape {draws[site].shape}, not (chains, draws, numel) = "
-                           f"{(num_chains, num_draws, len(w))}")
+            raise ZooError(
+                f"draws of {site} have shape {draws[site].shape}, not (chains, draws, numel) = "
+                f"{(num_chains, num_draws, len(w))}"
+            )
     log_p = torch.empty(num_chains, num_draws, batch.batch_size, dtype=torch.float64)
     for c in range(num_chains):
         for s in range(num_draws):
@@ -134,8 +153,9 @@ def predictive_nll(model, draws: dict[str, np.ndarray], batch: Batch) -> tuple[F
     return figure, log_p.sum(-1).numpy()
 
 
-def fit_guide(model, guide, batch: Batch, steps: int = 500, lr: float = 0.02, num_particles: int = 1,
-              seed: int = 0) -> list[float]:
+def fit_guide(
+    model, guide, batch: Batch, steps: int = 500, lr: float = 0.02, num_particles: int = 1, seed: int = 0
+) -> list[float]:
     """SVI on the batch NUTS sees: `steps` full-batch Adam steps on the -ELBO (the KL in closed
     form where it has one) over the guide's parameters only, so that q and NUTS aim at one
     posterior. Returns the -ELBO per step of the batch at each step."""
@@ -186,8 +206,9 @@ class GoldStandard:
         return self.guide.nats_per_step - self.nuts.nats_per_step
 
 
-def compare(model, nuts: dict[str, np.ndarray], guide: dict[str, np.ndarray], train: Batch, test: Batch
-            ) -> GoldStandard:
+def compare(
+    model, nuts: dict[str, np.ndarray], guide: dict[str, np.ndarray], train: Batch, test: Batch
+) -> GoldStandard:
     """The gold standard's figures from NUTS draws and guide draws, both {site: (chains, draws, n)}.
 
     Means and sds of NUTS pool its chains; where chains sit in different symmetric copies of a
@@ -210,7 +231,11 @@ def compare(model, nuts: dict[str, np.ndarray], guide: dict[str, np.ndarray], tr
             min_ess_bulk=float(s["ess_bulk"].min()),
         )
     return GoldStandard(
-        nuts_figure, guide_figure, sites,
-        float(stats["train log-lik"]["r_hat"]), float(stats["train log-lik"]["ess_bulk"]),
-        float(stats["test log-lik"]["r_hat"]), float(stats["test log-lik"]["ess_bulk"]),
+        nuts_figure,
+        guide_figure,
+        sites,
+        float(stats["train log-lik"]["r_hat"]),
+        float(stats["train log-lik"]["ess_bulk"]),
+        float(stats["test log-lik"]["r_hat"]),
+        float(stats["test log-lik"]["ess_bulk"]),
     )

@@ -49,8 +49,10 @@ def gaussian_posterior(guide, batch: Batch, site: str = "z") -> tuple[Tensor, Te
     """(mu(x), sigma(x)) of the guide's diagonal Gaussian at `site`: (B, Z) each."""
     trace = poutine.trace(guide).get_trace(batch)
     if site not in trace.nodes:
-        raise ZooError(f"guide {type(guide).__name__} has no latent site {site!r}: the code diagnostics need a "
-                       "model with a Gaussian code per sequence (model=seq_vae)")
+        raise ZooError(
+            f"guide {type(guide).__name__} has no latent site {site!r}: the code diagnostics need a "
+            "model with a Gaussian code per sequence (model=seq_vae)"
+        )
     fn = trace.nodes[site]["fn"]
     while isinstance(fn, Independent):
         fn = fn.base_dist
@@ -60,8 +62,15 @@ def gaussian_posterior(guide, batch: Batch, site: str = "z") -> tuple[Tensor, Te
 
 
 @torch.no_grad()
-def posterior_moments(guide, data: SequenceData, split: str = "test", batch_size: int = 256, device="cpu",
-                      limit: int | None = None, site: str = "z") -> tuple[Tensor, Tensor]:
+def posterior_moments(
+    guide,
+    data: SequenceData,
+    split: str = "test",
+    batch_size: int = 256,
+    device="cpu",
+    limit: int | None = None,
+    site: str = "z",
+) -> tuple[Tensor, Tensor]:
     """(mu(x_i), sigma(x_i)) for every sequence i of a split, in its order: (N, Z) each."""
     seqs = data.split(split, limit)
     locs, scales = [], []
@@ -90,10 +99,12 @@ def mutual_information(loc: Tensor, scale: Tensor, chunk_elements: int = 2**22) 
     log_q_own = Normal(loc, scale).log_prob(z).sum(-1)  # (N,)
     mixture = Normal(loc[None], scale[None])  # components j along dim 1
     rows = max(1, chunk_elements // (N * Z))
-    log_q_aggregate = torch.cat([
-        torch.logsumexp(mixture.log_prob(z[i : i + rows, None]).sum(-1), dim=1)  # (rows, N) -> (rows,)
-        for i in range(0, N, rows)
-    ]) - math.log(N)
+    log_q_aggregate = torch.cat(
+        [
+            torch.logsumexp(mixture.log_prob(z[i : i + rows, None]).sum(-1), dim=1)  # (rows, N) -> (rows,)
+            for i in range(0, N, rows)
+        ]
+    ) - math.log(N)
     return float((log_q_own - log_q_aggregate).mean())
 
 
@@ -114,9 +125,11 @@ class LatentCodeReport:
 
     def summary(self) -> str:
         flag = "  POSTERIOR COLLAPSE" if self.posterior_collapse else ""
-        return (f"code: KL {self.kl:.3f} nats/seq, active units {self.active_units}/{len(self.activity)}, "
-                f"I(x; z) {self.mutual_information:.3f} nats (at most log N = {math.log(self.num_sequences):.2f}) "
-                f"over {self.num_sequences} sequences{flag}")
+        return (
+            f"code: KL {self.kl:.3f} nats/seq, active units {self.active_units}/{len(self.activity)}, "
+            f"I(x; z) {self.mutual_information:.3f} nats (at most log N = {math.log(self.num_sequences):.2f}) "
+            f"over {self.num_sequences} sequences{flag}"
+        )
 
 
 def diagnose(loc: Tensor, scale: Tensor, threshold: float = ACTIVE, collapse_kl: float = COLLAPSED) -> LatentCodeReport:
@@ -124,12 +137,20 @@ def diagnose(loc: Tensor, scale: Tensor, threshold: float = ACTIVE, collapse_kl:
     kl_d, a_d = kl_per_dimension(loc, scale), activity(loc)
     active = int((a_d > threshold).sum())
     kl = float(kl_d.sum())
-    return LatentCodeReport(kl_d.tolist(), kl, a_d.tolist(), active, mutual_information(loc, scale),
-                            kl < collapse_kl or active == 0, loc.shape[0])
+    return LatentCodeReport(
+        kl_d.tolist(),
+        kl,
+        a_d.tolist(),
+        active,
+        mutual_information(loc, scale),
+        kl < collapse_kl or active == 0,
+        loc.shape[0],
+    )
 
 
-def latent_code_report(guide, data: SequenceData, split: str = "test", batch_size: int = 256, device="cpu",
-                       limit: int | None = None) -> LatentCodeReport:
+def latent_code_report(
+    guide, data: SequenceData, split: str = "test", batch_size: int = 256, device="cpu", limit: int | None = None
+) -> LatentCodeReport:
     """KL per dimension, active units, I(x; z) and the collapse flag of a guide's codes on a split."""
     return diagnose(*posterior_moments(guide, data, split, batch_size, device, limit))
 
@@ -146,8 +167,16 @@ def _device(model) -> torch.device:
 
 
 @torch.no_grad()
-def homotopy(model, guide, x_a: Tensor, x_b: Tensor, steps: int = 5, length: int | None = None,
-             greedy: bool = True, temperature: float = 1.0) -> tuple[Tensor, Tensor]:
+def homotopy(
+    model,
+    guide,
+    x_a: Tensor,
+    x_b: Tensor,
+    steps: int = 5,
+    length: int | None = None,
+    greedy: bool = True,
+    temperature: float = 1.0,
+) -> tuple[Tensor, Tensor]:
     """(alphas (S,), sequences decoded along the line from c(x_a) to c(x_b) (S, length[, D]));
     length defaults to the longer of the two."""
     c_a, c_b = codes(model, guide, collate([x_a, x_b]).to(_device(model)))
@@ -173,8 +202,9 @@ def code_mmd(model, seqs, device="cpu", limit: int = 500) -> float:
     return feature_mmd(model.new_codes(len(encoded)), encoded)
 
 
-def code_figures(model, guide, data: SequenceData, split: str = "test", batch_size: int = 256, device="cpu",
-                 limit: int | None = None) -> dict | None:
+def code_figures(
+    model, guide, data: SequenceData, split: str = "test", batch_size: int = 256, device="cpu", limit: int | None = None
+) -> dict | None:
     """What the codes of a model with codes carry on a split: the latent-code diagnostics of a
     VAE (q(z | x) is the guide's) as a dict, {"code_mmd": ...} for a seq_ae that makes up new
     codes (a code generator or a prior), else None. The model and guide are expected in

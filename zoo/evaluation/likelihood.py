@@ -95,8 +95,17 @@ class Figure:
         return {**row, "stderr": None if math.isnan(self.stderr) else self.stderr}
 
 
-def _per_sequence(fn, data: SequenceData, split: str, batch_size: int, device, limit=None,
-                  bar=None, passes: int = 1, max_row_steps: int | None = None) -> torch.Tensor:
+def _per_sequence(
+    fn,
+    data: SequenceData,
+    split: str,
+    batch_size: int,
+    device,
+    limit=None,
+    bar=None,
+    passes: int = 1,
+    max_row_steps: int | None = None,
+) -> torch.Tensor:
     """fn(batch) -> (..., B) over the split, (..., N) in the split's order. Batches hold
     sequences of similar length, so little is computed on padding; with `max_row_steps`, a
     batch of B sequences padded to T steps also keeps B x passes x T within it (a long piece
@@ -146,13 +155,19 @@ def progress_bar(progress: bool | tqdm, total: int, split: str):
     itself when it is a bar already (a figure computed inside another)."""
     if not isinstance(progress, bool):
         return nullcontext(progress)
-    return tqdm(total=total, desc=f"{split} figures", unit="step", unit_scale=True, leave=False,
-                disable=not progress)
+    return tqdm(total=total, desc=f"{split} figures", unit="step", unit_scale=True, leave=False, disable=not progress)
 
 
 @torch.no_grad()
-def exact_nll(model, data: SequenceData, split: str, batch_size: int = 256, device="cpu", limit=None,
-              progress: bool | tqdm = False) -> Figure:
+def exact_nll(
+    model,
+    data: SequenceData,
+    split: str,
+    batch_size: int = 256,
+    device="cpu",
+    limit=None,
+    progress: bool | tqdm = False,
+) -> Figure:
     """-log p(x) per step for a model with an exact `log_prob`."""
     lengths = lengths_of(data, split, limit)
     with progress_bar(progress, particle_steps(int(lengths.sum())), split) as bar:
@@ -161,8 +176,15 @@ def exact_nll(model, data: SequenceData, split: str, batch_size: int = 256, devi
 
 
 @torch.no_grad()
-def reconstruction_nll(model, data: SequenceData, split: str, batch_size: int = 256, device="cpu",
-                       limit=None, progress: bool | tqdm = False) -> Figure:
+def reconstruction_nll(
+    model,
+    data: SequenceData,
+    split: str,
+    batch_size: int = 256,
+    device="cpu",
+    limit=None,
+    progress: bool | tqdm = False,
+) -> Figure:
     """-log p(x | c(x)) per step for a model with a `reconstruction_log_prob` (an autoencoder)."""
     lengths = lengths_of(data, split, limit)
     with progress_bar(progress, particle_steps(int(lengths.sum())), split) as bar:
@@ -189,8 +211,16 @@ def weight_kl(model, guide) -> float:
 
 @torch.no_grad()
 def weight_posterior_nll(
-    model, guide, data: SequenceData, split: str, num_samples: int = 10, train_steps: int | None = None,
-    batch_size: int = 256, device="cpu", limit=None, progress: bool | tqdm = False,
+    model,
+    guide,
+    data: SequenceData,
+    split: str,
+    num_samples: int = 10,
+    train_steps: int | None = None,
+    batch_size: int = 256,
+    device="cpu",
+    limit=None,
+    progress: bool | tqdm = False,
 ) -> list[Figure]:
     """-ELBO and posterior predictive NLL per step of a model p(w) p(x | w) under guide q(w)."""
     lengths = lengths_of(data, split, limit)
@@ -198,8 +228,9 @@ def weight_posterior_nll(
     with progress_bar(progress, particle_steps(int(lengths.sum()), num_samples), split) as bar:
         for _ in range(num_samples):
             weights = guide()
-            log_p.append(_per_sequence(lambda b: model.log_prob(b, weights), data, split, batch_size, device,
-                                       limit, bar))
+            log_p.append(
+                _per_sequence(lambda b: model.log_prob(b, weights), data, split, batch_size, device, limit, bar)
+            )
     log_p = torch.stack(log_p)
     kl_per_step = weight_kl(model, guide) / (train_steps or data.num_steps("train"))
     expected = Figure.from_sequences("-ELBO", -log_p.mean(0), lengths)
@@ -210,8 +241,16 @@ def weight_posterior_nll(
 
 @torch.no_grad()
 def latent_log_weights(
-    model, guide, data: SequenceData, split: str, num_particles: int = 100, batch_size: int = 256,
-    device="cpu", limit=None, max_rows: int = 4096, progress: bool | tqdm = False,
+    model,
+    guide,
+    data: SequenceData,
+    split: str,
+    num_particles: int = 100,
+    batch_size: int = 256,
+    device="cpu",
+    limit=None,
+    max_rows: int = 4096,
+    progress: bool | tqdm = False,
 ) -> torch.Tensor:
     """log w_k(x_i) = log p(x_i, z_k) - log q(z_k | x_i) for every sequence i of the split,
     (K, N), drawn at most max_rows sequence-particles and MAX_ROW_STEPS sequence-particle-steps
@@ -224,14 +263,31 @@ def latent_log_weights(
     batch_size = min(batch_size, max(1, max_rows // num_particles))  # K particles of a batch in one pass
     total = particle_steps(int(lengths_of(data, split, limit).sum()), num_particles=num_particles)
     with progress_bar(progress, total, split) as bar:
-        return _per_sequence(batch_weights, data, split, batch_size, device, limit, bar, passes=num_particles,
-                             max_row_steps=MAX_ROW_STEPS)
+        return _per_sequence(
+            batch_weights,
+            data,
+            split,
+            batch_size,
+            device,
+            limit,
+            bar,
+            passes=num_particles,
+            max_row_steps=MAX_ROW_STEPS,
+        )
 
 
 @torch.no_grad()
 def weight_latent_nll(
-    model, guide, data: SequenceData, split: str, num_samples: int = 10, num_particles: int = 100,
-    train_steps: int | None = None, limit=None, progress: bool | tqdm = False, **kw,
+    model,
+    guide,
+    data: SequenceData,
+    split: str,
+    num_samples: int = 10,
+    num_particles: int = 100,
+    train_steps: int | None = None,
+    limit=None,
+    progress: bool | tqdm = False,
+    **kw,
 ) -> list[Figure]:
     """-ELBO and posterior predictive NLL per step of p(w) p(x, z | w) under q(w) q(z | x, w)
     (guides.with_weights): for S draws w_s, each sequence's K-particle log weights under the
@@ -245,8 +301,9 @@ def weight_latent_nll(
         for _ in range(num_samples):
             w = guide()  # w_s ~ q(w)
             with swap_parameters(model.net, model.parameters_from_sites(w)):
-                log_w = latent_log_weights(model.net, guide.latents, data, split, num_particles, limit=limit,
-                                           progress=bar, **kw)
+                log_w = latent_log_weights(
+                    model.net, guide.latents, data, split, num_particles, limit=limit, progress=bar, **kw
+                )
             elbo.append(log_w.mean(0))
             iwae.append(iwae_bound(log_w))
     expected = Figure.from_sequences("-ELBO", -torch.stack(elbo).mean(0), lengths)
@@ -260,8 +317,16 @@ def weight_latent_nll(
 
 @torch.no_grad()
 def smc_log_marginals(
-    model, guide, data: SequenceData, split: str, num_particles: int = 100, batch_size: int = 256,
-    device="cpu", limit=None, max_rows: int = 4096, progress: bool | tqdm = False,
+    model,
+    guide,
+    data: SequenceData,
+    split: str,
+    num_particles: int = 100,
+    batch_size: int = 256,
+    device="cpu",
+    limit=None,
+    max_rows: int = 4096,
+    progress: bool | tqdm = False,
 ) -> torch.Tensor:
     """log p_hat(x_i) of every sequence of the split from SMC with K particles (zoo.estimators.smc):
     (N,). The K particles of a sequence are resampled together, so they are never split
@@ -270,8 +335,17 @@ def smc_log_marginals(
     batch_size = min(batch_size, max(1, max_rows // num_particles))
     total = particle_steps(int(lengths_of(data, split, limit).sum()), num_particles=num_particles)
     with progress_bar(progress, total, split) as bar:
-        return _per_sequence(lambda b: smc_log_marginal(model, guide, b, num_particles), data, split, batch_size,
-                             device, limit, bar, passes=num_particles, max_row_steps=MAX_ROW_STEPS)
+        return _per_sequence(
+            lambda b: smc_log_marginal(model, guide, b, num_particles),
+            data,
+            split,
+            batch_size,
+            device,
+            limit,
+            bar,
+            passes=num_particles,
+            max_row_steps=MAX_ROW_STEPS,
+        )
 
 
 def latent_figures(log_w: torch.Tensor, lengths: torch.Tensor) -> list[Figure]:
@@ -284,8 +358,15 @@ def latent_figures(log_w: torch.Tensor, lengths: torch.Tensor) -> list[Figure]:
 
 
 def held_out_figures(
-    model, guide, data: SequenceData, split: str, num_samples: int = 10, num_particles: int = 100,
-    train_steps: int | None = None, fivo: bool | None = None, **kw,
+    model,
+    guide,
+    data: SequenceData,
+    split: str,
+    num_samples: int = 10,
+    num_particles: int = 100,
+    train_steps: int | None = None,
+    fivo: bool | None = None,
+    **kw,
 ) -> list[Figure]:
     """Every figure this model has on a split; the first is the one to select models by.
 

@@ -26,8 +26,7 @@ from zoo.evaluation.likelihood import Figure
 from zoo.evaluation.sampling import draw_in_batches
 
 
-def nll_oracle(oracle: OracleLSTM, samples: Tensor, batch_size: int = 1000,
-               kind: str = "NLL-oracle") -> Figure:
+def nll_oracle(oracle: OracleLSTM, samples: Tensor, batch_size: int = 1000, kind: str = "NLL-oracle") -> Figure:
     """-log p_oracle(x_i) summed over the samples (n, T) and divided by n T, with its error."""
     samples = samples.cpu()
     log_p = torch.cat([oracle.log_prob(samples[i : i + batch_size]) for i in range(0, len(samples), batch_size)])
@@ -65,8 +64,9 @@ def uniform_nll_test(vocab_size: int) -> float:
     return math.log(vocab_size)
 
 
-def oracle_figures(model, guide, data: SequenceData, num_samples: int, option: str = "evaluate.oracle_samples"
-                   ) -> list[Figure]:
+def oracle_figures(
+    model, guide, data: SequenceData, num_samples: int, option: str = "evaluate.oracle_samples"
+) -> list[Figure]:
     """[NLL-oracle of `num_samples` sequences drawn from the model] when the data come from a
     known oracle (data=oracle); [] for other data. `option` names the setting of `num_samples`
     in errors."""

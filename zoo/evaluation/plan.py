@@ -44,8 +44,14 @@ class HeldOutOptions:
 
     def __post_init__(self):
         check_fields(self, "evaluate.")
-        check_at_least(self, {name: 1 for name in ("num_samples", "num_particles", "max_particle_steps",
-                                                   "test_limit", "oracle_samples")}, "evaluate.")
+        check_at_least(
+            self,
+            {
+                name: 1
+                for name in ("num_samples", "num_particles", "max_particle_steps", "test_limit", "oracle_samples")
+            },
+            "evaluate.",
+        )
 
 
 def round_down(n: int) -> int:
@@ -56,9 +62,14 @@ def round_down(n: int) -> int:
     return max(m * power for m in (1, 2, 5) if m * power <= n)
 
 
-def choose_sizes(num_steps: int, weights: bool, particles: bool, num_samples: int | None = None,
-                 num_particles: int | None = None, max_particle_steps: int | None = MAX_PARTICLE_STEPS,
-                 ) -> tuple[int, int]:
+def choose_sizes(
+    num_steps: int,
+    weights: bool,
+    particles: bool,
+    num_samples: int | None = None,
+    num_particles: int | None = None,
+    max_particle_steps: int | None = MAX_PARTICLE_STEPS,
+) -> tuple[int, int]:
     """(S, K) for a split of T = num_steps steps. A given size is kept; an unset one (None) is the
     full figure's when S x K x T <= max_particle_steps (None: no budget), else the largest K of
     1, 2, 5 x 10^j that fits (at least MIN_PARTICLES), then the largest such S (at least
@@ -109,8 +120,7 @@ class EvaluationPlan:
     def describe(self) -> str:
         """What will be computed, with S, K, N and T; and, when the budget lowered S or K, by how
         much and the options that ask for the full figure."""
-        line = (f"{self.split} figures: {self.figures}, over {self.num_sequences:,} sequences "
-                f"({self.num_steps:,} steps)")
+        line = f"{self.split} figures: {self.figures}, over {self.num_sequences:,} sequences ({self.num_steps:,} steps)"
         if self.num_samples * self.num_particles > 1:
             unit = "sequence-particles" if self.num_particles > 1 else "sequence-draws"
             line += f": {count(self.sequence_particles)} {unit}, {count(self.particle_steps)} steps to compute"
@@ -121,13 +131,22 @@ class EvaluationPlan:
         full_steps = self.particle_steps
         for old, new in self.reduced.values():
             full_steps = full_steps // new * old
-        return (f"{line}\n{lowered} to keep the run quick (S x K x T at most evaluate.max_particle_steps="
-                f"{self.max_particle_steps:,}); {full} asks for the full figure ({count(full_steps)} steps)")
+        return (
+            f"{line}\n{lowered} to keep the run quick (S x K x T at most evaluate.max_particle_steps="
+            f"{self.max_particle_steps:,}); {full} asks for the full figure ({count(full_steps)} steps)"
+        )
 
 
-def evaluation_plan(model, guide, data: SequenceData, split: str, num_samples: int | None = None,
-                    num_particles: int | None = None, limit: int | None = None,
-                    max_particle_steps: int | None = MAX_PARTICLE_STEPS) -> EvaluationPlan:
+def evaluation_plan(
+    model,
+    guide,
+    data: SequenceData,
+    split: str,
+    num_samples: int | None = None,
+    num_particles: int | None = None,
+    limit: int | None = None,
+    max_particle_steps: int | None = MAX_PARTICLE_STEPS,
+) -> EvaluationPlan:
     """The figures held_out_figures computes for this model on a split, with S and K from
     choose_sizes (None: chosen within max_particle_steps)."""
     weights, particles = draws(model, guide)

@@ -155,8 +155,10 @@ def mmd_with_scale(samples: torch.Tensor, reference: torch.Tensor) -> dict:
     held-out rows (the last ones) against the rest, the value a perfect generator would
     show at this sample size (small samples bias the clamped square root upwards)."""
     n = min(len(samples), len(reference) // 2)
-    return {"mmd": feature_mmd(samples, reference),
-            "mmd_reference": feature_mmd(reference[len(reference) - n :], reference[: len(reference) - n])}
+    return {
+        "mmd": feature_mmd(samples, reference),
+        "mmd_reference": feature_mmd(reference[len(reference) - n :], reference[: len(reference) - n]),
+    }
 
 
 def unigram_features(sequences: list[Sequence], vocabulary: list) -> torch.Tensor:
@@ -253,15 +255,18 @@ def roll_statistics(samples: list[torch.Tensor], reference: list[torch.Tensor]) 
     s_notes, s_poly, s_pc, s_len = tables(samples)
     r_notes, r_poly, r_pc, r_len = tables(reference)
     return {
-        "notes_per_frame": s_notes, "notes_per_frame_reference": r_notes,
+        "notes_per_frame": s_notes,
+        "notes_per_frame_reference": r_notes,
         "js_polyphony_nats": js_divergence(s_poly, r_poly),
         "js_pitch_class_nats": js_divergence(+s_pc, +r_pc),
         "mean_note_length": sum(s_len) / len(s_len) if s_len else 0.0,
         "mean_note_length_reference": sum(r_len) / len(r_len) if r_len else 0.0,
-        "js_note_length_nats": js_divergence(Counter(min(n, MAX_NOTE_LENGTH) for n in s_len),
-                                             Counter(min(n, MAX_NOTE_LENGTH) for n in r_len)),
-        **mmd_with_scale(torch.stack([roll_features(r) for r in samples]),
-                         torch.stack([roll_features(r) for r in reference])),
+        "js_note_length_nats": js_divergence(
+            Counter(min(n, MAX_NOTE_LENGTH) for n in s_len), Counter(min(n, MAX_NOTE_LENGTH) for n in r_len)
+        ),
+        **mmd_with_scale(
+            torch.stack([roll_features(r) for r in samples]), torch.stack([roll_features(r) for r in reference])
+        ),
     }
 
 
@@ -271,7 +276,9 @@ def sample_statistics(samples: torch.Tensor, data: SequenceData, limit: int = 50
     reference = data.test[:limit]
     vocab = data.spec.vocab
     if data.spec.kind == "categorical" and vocab is not None and all(len(t) == 1 for t in vocab.tokens):
-        return text_statistics([vocab.decode(s.tolist()) for s in samples.cpu()], [vocab.decode(r.tolist()) for r in reference])
+        return text_statistics(
+            [vocab.decode(s.tolist()) for s in samples.cpu()], [vocab.decode(r.tolist()) for r in reference]
+        )
     if data.spec.kind == "categorical":
         return token_statistics([s.tolist() for s in samples.cpu()], [r.tolist() for r in reference])
     if data.spec.kind == "bernoulli" and data.spec.dim == 88:

@@ -99,10 +99,21 @@ def padded(sequences: list[Tensor], device) -> tuple[Tensor, Tensor]:
     return pad_sequence(sequences, batch_first=True).to(device), lengths
 
 
-def fit_classifier(real: list[Tensor], fake: list[Tensor], spec: DataSpec, steps: int = STEPS, every: int = 10,
-                   patience: int = 200, floor: float = 0.01, batch_size: int = 64, lr: float = 3e-3,
-                   hidden_size: int = 64, embedding_size: int = 32, generator: torch.Generator | None = None,
-                   device="cpu") -> tuple[RecurrentDiscriminator, int]:
+def fit_classifier(
+    real: list[Tensor],
+    fake: list[Tensor],
+    spec: DataSpec,
+    steps: int = STEPS,
+    every: int = 10,
+    patience: int = 200,
+    floor: float = 0.01,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    hidden_size: int = 64,
+    embedding_size: int = 32,
+    generator: torch.Generator | None = None,
+    device="cpu",
+) -> tuple[RecurrentDiscriminator, int]:
     """A fresh recurrent classifier (bidirectional) of real (1) against drawn (0) sequences,
     fitted by `steps` Adam steps on minibatches of the pairs but the last fifth; those score it
     every `every` steps, and the state with the lowest cross-entropy there is kept. Training stops
@@ -137,8 +148,9 @@ def fit_classifier(real: list[Tensor], fake: list[Tensor], spec: DataSpec, steps
 def logits(classifier: RecurrentDiscriminator, sequences: list[Tensor], device, batch_size: int = 256) -> Tensor:
     """The classifier's logits of "real", (N,), in batches."""
     classifier.eval()
-    return torch.cat([classifier(*padded(sequences[i : i + batch_size], device)).cpu()
-                      for i in range(0, len(sequences), batch_size)])
+    return torch.cat(
+        [classifier(*padded(sequences[i : i + batch_size], device)).cpu() for i in range(0, len(sequences), batch_size)]
+    )
 
 
 def cross_entropy(classifier, real: list[Tensor], fake: list[Tensor], device) -> float:
@@ -156,29 +168,40 @@ def accuracy_test(correct: int, m: int) -> dict:
     if m < 1:
         raise ZooError("the two-sample test needs at least one held-out sequence to score")
     t = correct / m
-    return {"accuracy": t, "stderr": math.sqrt(t * (1 - t) / m), "p_value": float(binom.sf(correct - 1, m, 0.5)),
-            "correct": correct, "num_test": m}
+    return {
+        "accuracy": t,
+        "stderr": math.sqrt(t * (1 - t) / m),
+        "p_value": float(binom.sf(correct - 1, m, 0.5)),
+        "correct": correct,
+        "num_test": m,
+    }
 
 
-def classifier_two_sample_test(real: list[Tensor], fake: list[Tensor], spec: DataSpec, seed: int = 0,
-                               device="cpu", **fit) -> dict:
+def classifier_two_sample_test(
+    real: list[Tensor], fake: list[Tensor], spec: DataSpec, seed: int = 0, device="cpu", **fit
+) -> dict:
     """The test on pairs (real[i], fake[i]): the first half of the pairs fits a fresh classifier,
     the second half is scored. Its accuracy, standard error and p-value (accuracy_test)."""
     if len(real) != len(fake) or len(real) < 4:
-        raise ZooError(f"the two-sample test needs as many drawn as real sequences, at least 4 pairs "
-                       f"({len(real)} real, {len(fake)} drawn)")
+        raise ZooError(
+            f"the two-sample test needs as many drawn as real sequences, at least 4 pairs "
+            f"({len(real)} real, {len(fake)} drawn)"
+        )
     half = len(real) // 2
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the classifier's initial weights
-        classifier, step = fit_classifier(real[:half], fake[:half], spec, device=device,
-                                          generator=torch.Generator().manual_seed(seed), **fit)
-    correct = (int((logits(classifier, real[half:], device) > 0).sum())
-               + int((logits(classifier, fake[half:], device) <= 0).sum()))
+        classifier, step = fit_classifier(
+            real[:half], fake[:half], spec, device=device, generator=torch.Generator().manual_seed(seed), **fit
+        )
+    correct = int((logits(classifier, real[half:], device) > 0).sum()) + int(
+        (logits(classifier, fake[half:], device) <= 0).sum()
+    )
     return {**accuracy_test(correct, 2 * (len(real) - half)), "num_train": 2 * half, "steps": step}
 
 
-def model_two_sample_test(model, guide, data: SequenceData, n: int, split: str = "test", seed: int = 0,
-                          device="cpu", **fit) -> dict:
+def model_two_sample_test(
+    model, guide, data: SequenceData, n: int, split: str = "test", seed: int = 0, device="cpu", **fit
+) -> dict:
     """The classifier two-sample test of the model's draws against n sequences of `split`
     (chosen at random, seeded; all of them if it has fewer), with each draw as long as its partner.
     Global random state is left as it was."""
@@ -192,15 +215,26 @@ def model_two_sample_test(model, guide, data: SequenceData, n: int, split: str =
         x = x.float() if data.spec.kind != "categorical" else x.long()
         real, fake, pairs = paired_draws(real, x, mark)
         result = classifier_two_sample_test(real, fake, data.spec, seed, device, **fit)
-    lengths = (f"draws end at their first {mark} and pair with real sequences of the same length" if mark
-               else "each draw is cut to the length of the real sequence it is paired with")
-    return {**result, "split": split, "pairs": pairs, "end_mark": mark, "lengths": lengths,
-            "p_value_kind": "exact one-sided binomial, H0 accuracy = 0.5"}
+    lengths = (
+        f"draws end at their first {mark} and pair with real sequences of the same length"
+        if mark
+        else "each draw is cut to the length of the real sequence it is paired with"
+    )
+    return {
+        **result,
+        "split": split,
+        "pairs": pairs,
+        "end_mark": mark,
+        "lengths": lengths,
+        "p_value_kind": "exact one-sided binomial, H0 accuracy = 0.5",
+    }
 
 
 def describe(result: dict) -> str:
     """One line for a report: accuracy with its standard error, the p-value and the sizes."""
-    return (f"Classifier two-sample test (Lopez-Paz & Oquab 2017): accuracy {result['accuracy']:.3f} "
-            f"± {result['stderr']:.3f} on {result['num_test']} held-out sequences, half drawn from the model, "
-            f"half real ({result['split']} split); p = {result['p_value']:.3g} for accuracy > 0.5 "
-            f"(exact binomial); 0.5 means the classifier cannot tell them apart.")
+    return (
+        f"Classifier two-sample test (Lopez-Paz & Oquab 2017): accuracy {result['accuracy']:.3f} "
+        f"± {result['stderr']:.3f} on {result['num_test']} held-out sequences, half drawn from the model, "
+        f"half real ({result['split']} split); p = {result['p_value']:.3g} for accuracy > 0.5 "
+        f"(exact binomial); 0.5 means the classifier cannot tell them apart."
+    )

@@ -85,9 +85,11 @@ class BayesianWeights(nn.Module):
         if prior not in PRIORS:
             raise ZooError(f"model.weights.prior={prior!r} is not one of {PRIORS}")
         if local_scale is not None and not 0 < local_scale < math.inf:
-            raise ZooError(f"model.weights.local_scale={local_scale:g} must be a positive number: it is sigma_0 of "
-                           "the hierarchical prior p(theta | phi) = N(phi, sigma_0^2 I), which weight_guide=sharpened "
-                           "takes from weight_guide.local_scale")
+            raise ZooError(
+                f"model.weights.local_scale={local_scale:g} must be a positive number: it is sigma_0 of "
+                "the hierarchical prior p(theta | phi) = N(phi, sigma_0^2 I), which weight_guide=sharpened "
+                "takes from weight_guide.local_scale"
+            )
         self.net = net.requires_grad_(False)  # its values are only the guide's initial means
         self.prior = prior
         self.prior_scale = prior_scale

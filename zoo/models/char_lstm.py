@@ -55,7 +55,10 @@ class CharLSTM(nn.Module):
         self.emitter = make_emitter(spec, hidden_size, emission, embedding_size, components)
         self.input_dropout = nn.Dropout(dropout)  # on x_{t-1}'s features, before the first layer
         self.lstm = nn.LSTM(  # between stacked layers (nn.LSTM warns when there is one layer)
-            self.emitter.feature_size, hidden_size, num_layers, batch_first=True,
+            self.emitter.feature_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
         self.output_dropout = nn.Dropout(dropout)  # on the top layer's h_t, before the output layer
@@ -107,12 +110,15 @@ class CharLSTM(nn.Module):
         in the network's parameters (C-RNN-GAN's generator); emissions with rsample only
         (gaussian). Returns (n, length, D)."""
         if not self.emitter(self.lstm.weight_hh_l0.new_zeros(1, 1, self.lstm.hidden_size)).has_rsample:
-            raise ZooError(f"model.net.emission of {self.spec.kind} data has no reparameterised samples; "
-                           f"use model.net.emission=gaussian (real frames) or objective=seqgan")
+            raise ZooError(
+                f"model.net.emission of {self.spec.kind} data has no reparameterised samples; "
+                f"use model.net.emission=gaussian (real frames) or objective=seqgan"
+            )
         return self.ancestral(n, length, temperature, reparameterised=True)
 
-    def relaxed_sample(self, n: int, length: int, inverse_temperature: float = 1.0,
-                       soft_inputs: bool = False) -> tuple[Tensor, Tensor]:
+    def relaxed_sample(
+        self, n: int, length: int, inverse_temperature: float = 1.0, soft_inputs: bool = False
+    ) -> tuple[Tensor, Tensor]:
         """n token sequences of `length` steps with their Gumbel-softmax relaxations, differentiable
         in the network's parameters (Jang et al. 2017; Maddison et al. 2017; RelGAN's generator,
         Nie et al. 2019, arXiv 1812.00364, eq. 3), for the softmax output only:
@@ -124,9 +130,11 @@ class CharLSTM(nn.Module):
         The next step reads x_t, as RelGAN's generator does, or with soft_inputs the relaxed
         embedding y_t^T E. Returns the tokens (n, length) and y (n, length, V)."""
         if not isinstance(self.emitter, CategoricalEmitter):
-            raise ZooError(f"a Gumbel-softmax relaxation needs the softmax output over tokens, not "
-                           f"{type(self.emitter).__name__} ({self.spec.kind} data): objective=gumbel_gan trains "
-                           f"char_lstm or bayes_lstm on token data")
+            raise ZooError(
+                f"a Gumbel-softmax relaxation needs the softmax output over tokens, not "
+                f"{type(self.emitter).__name__} ({self.spec.kind} data): objective=gumbel_gan trains "
+                f"char_lstm or bayes_lstm on token data"
+            )
         start = self.lstm.weight_hh_l0.new_zeros(n, 1, self.emitter.feature_size)  # the start vector
         inputs, state, tokens, relaxed = start, None, [], []
         for _ in range(length):
@@ -141,8 +149,9 @@ class CharLSTM(nn.Module):
             inputs = y_t @ self.emitter.embed.weight if soft_inputs else self.emitter.features(x_t)  # (n, 1, E)
         return torch.cat(tokens, 1), torch.cat(relaxed, 1)
 
-    def ancestral(self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None,
-                  reparameterised: bool = False) -> Tensor:
+    def ancestral(
+        self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None, reparameterised: bool = False
+    ) -> Tensor:
         """x_t ~ p(x_t | x_{<t}) for `length` steps after the prime, each x_t read back."""
         frames = self.spec.kind != "categorical"
         shape = (n, 1, self.spec.dim) if frames else (n, 1)

@@ -119,8 +119,9 @@ class DMM(nn.Module):
     # -- new sequences -------------------------------------------------------------------------
 
     @torch.no_grad()
-    def sample(self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None,
-               prime_particles: int = 256) -> Tensor:
+    def sample(
+        self, n: int, length: int, temperature: float = 1.0, prime: Tensor | None = None, prime_particles: int = 256
+    ) -> Tensor:
         """Ancestral sampling for `length` steps: (n, P + length[, D]). A prime x_{1:P} is read by
         a bootstrap particle filter (proposal p(z_t | z_{t-1}), weight p(x_t | z_t), resampling
         every step), and each sample continues from one of its particles, z_P ~ p(z_P | x_{1:P})."""

@@ -52,8 +52,9 @@ class SeqAE(nn.Module):
         super().__init__()
         self.spec, self.hidden_size, self.code_momentum = spec, hidden_size, code_momentum
         code_size = hidden_size * (2 if bidirectional else 1)
-        self.decoder = RecurrentDecoder(spec, code_size, hidden_size, num_layers, feed_code, word_dropout,
-                                        emission, embedding_size, components)
+        self.decoder = RecurrentDecoder(
+            spec, code_size, hidden_size, num_layers, feed_code, word_dropout, emission, embedding_size, components
+        )
         # the encoder reads x through the decoder's input features (one embedding for both)
         self.encoder = SequenceEncoder(self.decoder.emitter.feature_size, hidden_size, num_layers, bidirectional)
         self.register_buffer("code_mean", torch.zeros(code_size))  # m, running mean of training codes
@@ -62,7 +63,9 @@ class SeqAE(nn.Module):
             raise ZooError(f"model.net.code_source={code_source!r} is not one of {CODE_SOURCES}")
         self.code_source, self.noise_size = code_source, noise_size
         if code_source == "generator":  # G: u -> c
-            self.code_generator = nn.Sequential(MLP(noise_size, hidden_size, layers=2), nn.Linear(hidden_size, code_size))
+            self.code_generator = nn.Sequential(
+                MLP(noise_size, hidden_size, layers=2), nn.Linear(hidden_size, code_size)
+            )
 
     def code(self, batch: Batch) -> Tensor:
         """c(x) = h_T of the encoder: (B, C)."""

@@ -41,8 +41,9 @@ class SeqVAE(nn.Module):
     ):
         super().__init__()
         self.spec, self.hidden_size, self.z_size = spec, hidden_size, z_size
-        self.decoder = RecurrentDecoder(spec, z_size, hidden_size, num_layers, feed_latent, word_dropout,
-                                        emission, embedding_size, components)
+        self.decoder = RecurrentDecoder(
+            spec, z_size, hidden_size, num_layers, feed_latent, word_dropout, emission, embedding_size, components
+        )
 
     @property
     def feature_size(self) -> int:

@@ -87,8 +87,11 @@ class SRNN(nn.Module):
         self.rnn = RaggedGRU(features, hidden_size)  # f_d
         self.transition = MarkovGaussian(z_size, hidden_size, features)  # NN_p
         self.phi_emit = MLP(z_size + hidden_size, features)  # NN_x, before the emitter
-        self._reads_x = [name.rpartition(".") for name, _ in self.named_parameters()
-                         if name.startswith(("emitter.", "phi_x.", "rnn.", "transition.from_context."))]
+        self._reads_x = [
+            name.rpartition(".")
+            for name, _ in self.named_parameters()
+            if name.startswith(("emitter.", "phi_x.", "rnn.", "transition.from_context."))
+        ]
         self._memo = _Memo()  # (key, (phi_x, d, W_d d)) left by a guide
 
     # -- the factors -------------------------------------------------------------------------
@@ -132,8 +135,13 @@ class SRNN(nn.Module):
         of variational weights while one is swapped in)."""
         return [getattr(self.get_submodule(owner), attr) for owner, _, attr in self._reads_x]
 
-    def emission(self, z: Tensor, d: Tensor, temperature: float = 1.0, lengths: Tensor | None = None,
-                 ) -> dist.Distribution:
+    def emission(
+        self,
+        z: Tensor,
+        d: Tensor,
+        temperature: float = 1.0,
+        lengths: Tensor | None = None,
+    ) -> dist.Distribution:
         """p(x_t | z_t, d_t): (..., Z), (..., H) -> batch shape (...); with lengths (B,) of
         (B, T, .) steps, NN_x's first layer runs on the real steps only (padding's
         distribution then reads zeros)."""
@@ -219,8 +227,13 @@ def _same(a: tuple, b: tuple) -> bool:
     """Whether two recurrence keys name the same x, lengths, grad mode and weight tensors at the
     same versions."""
     (x, lengths, grad, weights), (y, lengths_b, grad_b, weights_b) = a, b
-    return x is y and lengths is lengths_b and grad == grad_b and len(weights) == len(weights_b) and all(
-        w is v and n == m for (w, n), (v, m) in zip(weights, weights_b))
+    return (
+        x is y
+        and lengths is lengths_b
+        and grad == grad_b
+        and len(weights) == len(weights_b)
+        and all(w is v and n == m for (w, n), (v, m) in zip(weights, weights_b))
+    )
 
 
 class SRNNPrior(PathPrior):
@@ -240,8 +253,9 @@ class SRNNPrior(PathPrior):
         evaluated later uses the weights in place when it was made."""
         if self._path is None or self._path[0] is not z:
             z_prev = torch.cat([self.srnn.initial_z(z.shape[0], z)[:, None], z[:, :-1]], 1)  # (B, T, Z)
-            params = on_real_steps(self.srnn.transition.step, z_prev, self.projected, lengths=self.mask.sum(-1),
-                                   fill=(0.0, 1.0))
+            params = on_real_steps(
+                self.srnn.transition.step, z_prev, self.projected, lengths=self.mask.sum(-1), fill=(0.0, 1.0)
+            )
             self._path = (z, params)
         return self._path[1]
 

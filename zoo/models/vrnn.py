@@ -94,8 +94,13 @@ class VRNN(nn.Module):
         loc, scale = self.prior(h_prev)
         return loc + scale * torch.randn_like(loc)
 
-    def unroll(self, h: Tensor, steps: int, draw_z: Callable[[int, Tensor], Tensor],
-               read_x: Callable[[int, Tensor, Tensor], Tensor]) -> tuple[list[Tensor], list[Tensor], Tensor]:
+    def unroll(
+        self,
+        h: Tensor,
+        steps: int,
+        draw_z: Callable[[int, Tensor], Tensor],
+        read_x: Callable[[int, Tensor, Tensor], Tensor],
+    ) -> tuple[list[Tensor], list[Tensor], Tensor]:
         """Eq. 7 for `steps` steps from the state h: at step t, z_t = draw_z(t, h_{t-1}), then
         phi_x(x_t) = read_x(t, z_t, h_{t-1}) and h_t = f(phi_x(x_t), phi_z(z_t), h_{t-1}).
         Returns ([z_t], [h_{t-1}], h_T): lists of (B, Z) and (B, H), and the last state (B, H)."""
@@ -121,8 +126,9 @@ class VRNN(nn.Module):
             return memo[2]
         # unbind once: [:, t] in the loop costs a (B, T, .) zero fill per step in backward
         phi_x_t, z_t = phi_x.unbind(1), z.unbind(1)
-        _, h_prev, _ = self.unroll(self.initial_state(z.shape[0], phi_x), len(z_t), lambda t, h: z_t[t],
-                                   lambda t, z, h: phi_x_t[t])
+        _, h_prev, _ = self.unroll(
+            self.initial_state(z.shape[0], phi_x), len(z_t), lambda t, h: z_t[t], lambda t, z, h: phi_x_t[t]
+        )
         return torch.stack(h_prev, 1)
 
     # -- one step at a time, for SMC (zoo.estimators.smc) ---------------------------------------
@@ -201,8 +207,9 @@ class VRNNPrior(PathPrior):
             raise NotImplementedError("draw one path per call")
         B, T = self.mask.shape
         phi_x = self.phi_x.unbind(1)
-        zs, h_prev, _ = self.vrnn.unroll(self.vrnn.initial_state(B, self.phi_x), T,
-                                         lambda t, h: self.vrnn.draw_prior(h), lambda t, z, h: phi_x[t])
+        zs, h_prev, _ = self.vrnn.unroll(
+            self.vrnn.initial_state(B, self.phi_x), T, lambda t, h: self.vrnn.draw_prior(h), lambda t, z, h: phi_x[t]
+        )
         z = torch.stack(zs, 1)
         h_prev = torch.stack(h_prev, 1)
         self._path = (z, h_prev, self.vrnn.prior(h_prev))

@@ -49,8 +49,15 @@ class ConvolutionalDiscriminator(SequenceDiscriminator):
     windows; initialised as SeqGAN's (embedding U(-1, 1), filters and output N(0, 0.1^2)
     truncated at two standard deviations, their biases 0.1)."""
 
-    def __init__(self, spec: DataSpec, embedding_size: int = 64, filter_sizes=SEQGAN_FILTER_SIZES,
-                 num_filters=SEQGAN_NUM_FILTERS, dropout: float = 0.25, l2: float = 0.2):
+    def __init__(
+        self,
+        spec: DataSpec,
+        embedding_size: int = 64,
+        filter_sizes=SEQGAN_FILTER_SIZES,
+        num_filters=SEQGAN_NUM_FILTERS,
+        dropout: float = 0.25,
+        l2: float = 0.2,
+    ):
         super().__init__(spec, embedding_size)
         filter_sizes, num_filters = tuple(filter_sizes), tuple(num_filters)
         if len(filter_sizes) != len(num_filters) or not filter_sizes or min(filter_sizes + num_filters) < 1:

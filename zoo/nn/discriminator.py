@@ -68,8 +68,14 @@ class SequenceDiscriminator(nn.Module):
 class RecurrentDiscriminator(SequenceDiscriminator):
     """D(x) for sequences of one data set's kind; bidirectional reads them both ways."""
 
-    def __init__(self, spec: DataSpec, hidden_size: int = 64, embedding_size: int = 64, bidirectional: bool = False,
-                 dropout: float = 0.0):
+    def __init__(
+        self,
+        spec: DataSpec,
+        hidden_size: int = 64,
+        embedding_size: int = 64,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+    ):
         super().__init__(spec, embedding_size)
         self.lstm = nn.LSTM(embedding_size, hidden_size, batch_first=True, bidirectional=bidirectional)
         self.dropout = nn.Dropout(dropout)
@@ -77,7 +83,8 @@ class RecurrentDiscriminator(SequenceDiscriminator):
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         """Logits of "real": x (B, T[, D or V]), lengths (B,) -> (B,). Padding is never read."""
-        packed = pack_padded_sequence(self.dropout(self.embed(x)), lengths.cpu(), batch_first=True,
-                                      enforce_sorted=False)
+        packed = pack_padded_sequence(
+            self.dropout(self.embed(x)), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
         _, (g, _) = self.lstm(packed)  # (directions, B, H): each direction's state after the whole sequence
         return self.output(self.dropout(torch.cat(list(g), -1)))[:, 0]

@@ -115,13 +115,22 @@ def draw_sample(p: dist.Distribution) -> Tensor:
     return p.sample()
 
 
-EMISSIONS = {"softmax": "categorical", "bernoulli": "bernoulli", "nade": "bernoulli", "gaussian": "real", "gmm": "real",
-             "mdn": "strokes"}
+EMISSIONS = {
+    "softmax": "categorical",
+    "bernoulli": "bernoulli",
+    "nade": "bernoulli",
+    "gaussian": "real",
+    "gmm": "real",
+    "mdn": "strokes",
+}
 AUTO = {"categorical": "softmax", "bernoulli": "bernoulli", "real": "gaussian", "strokes": "mdn"}
 
 
 def make_emitter(
-    spec: DataSpec, hidden_size: int, emission: str = "auto", embedding_size: int | None = None,
+    spec: DataSpec,
+    hidden_size: int,
+    emission: str = "auto",
+    embedding_size: int | None = None,
     components: int | None = None,
 ):
     """The emitter for a data set: `auto` takes softmax for tokens, bernoulli for binary

@@ -43,8 +43,9 @@ class IAFStack(nn.Module):
         if num_flows < 0:
             raise ZooError(f"guide.flows={num_flows} must be at least 0 (inverse autoregressive flows per step)")
         hidden = hidden_size or 3 * z_size + 1  # Pyro's affine_autoregressive default
-        self.transforms = nn.ModuleList(AffineAutoregressive(AutoRegressiveNN(z_size, [hidden]))
-                                        for _ in range(num_flows))
+        self.transforms = nn.ModuleList(
+            AffineAutoregressive(AutoRegressiveNN(z_size, [hidden])) for _ in range(num_flows)
+        )
 
     @property
     def num_flows(self) -> int:
@@ -98,8 +99,15 @@ class FlowSteps(PathSteps):
         return z_t
 
     def path(self, mask: Tensor) -> FlowPath:
-        return FlowPath(torch.stack(self.zs, 1), torch.stack(self.eps, 1), torch.stack(self.log_dets, 1),
-                        torch.stack(self.locs, 1), torch.stack(self.scales, 1), mask, self.flows)
+        return FlowPath(
+            torch.stack(self.zs, 1),
+            torch.stack(self.eps, 1),
+            torch.stack(self.log_dets, 1),
+            torch.stack(self.locs, 1),
+            torch.stack(self.scales, 1),
+            mask,
+            self.flows,
+        )
 
 
 class FlowPath(dist.TorchDistribution):
@@ -110,8 +118,9 @@ class FlowPath(dist.TorchDistribution):
     support = constraints.independent(constraints.real, 2)
     has_rsample = True
 
-    def __init__(self, z: Tensor, eps: Tensor, log_det: Tensor, loc: Tensor, scale: Tensor, mask: Tensor,
-                 flows: IAFStack):
+    def __init__(
+        self, z: Tensor, eps: Tensor, log_det: Tensor, loc: Tensor, scale: Tensor, mask: Tensor, flows: IAFStack
+    ):
         self.z, self.eps, self.log_det = z, eps, log_det  # (B, T, Z) x2, (B, T)
         self.loc, self.scale, self.mask, self.flows = loc, scale, mask, flows  # (B, T, Z) x2, (B, T)
         super().__init__(z.shape[:1], z.shape[1:], validate_args=False)

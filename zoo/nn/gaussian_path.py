@@ -34,7 +34,9 @@ class GaussianPath(dist.TorchDistribution):
         """A plate of the path's own batch size leaves it as it is (no wrapper, so the drawn
         path keeps its identity through Pyro's replay)."""
         if torch.Size(batch_shape) != self.batch_shape:
-            raise NotImplementedError(f"a path of batch {tuple(self.batch_shape)} cannot expand to {tuple(batch_shape)}")
+            raise NotImplementedError(
+                f"a path of batch {tuple(self.batch_shape)} cannot expand to {tuple(batch_shape)}"
+            )
         return self
 
     def rsample(self, sample_shape=torch.Size()) -> Tensor:
@@ -86,11 +88,11 @@ def _kl_path_prior(q: GaussianPath, p: PathPrior) -> Tensor:
 class PathSteps:
     """A Gaussian path drawn step by step by a guide's own loop, then declared as one site:
 
-        steps = PathSteps()                       # or flows.steps() (zoo.nn.flows) for a flowed path
-        for t in range(T):
-            loc, scale = ...                      # from z_{<t} and x
-            z_t = steps.draw(loc, scale)          # z_t = loc + scale * eps_t, eps_t ~ N(0, I): (B, Z)
-        z = pyro.sample("z", steps.path(mask))    # GaussianPath, (B, T, Z)
+    steps = PathSteps()                       # or flows.steps() (zoo.nn.flows) for a flowed path
+    for t in range(T):
+        loc, scale = ...                      # from z_{<t} and x
+        z_t = steps.draw(loc, scale)          # z_t = loc + scale * eps_t, eps_t ~ N(0, I): (B, Z)
+    z = pyro.sample("z", steps.path(mask))    # GaussianPath, (B, T, Z)
     """
 
     def __init__(self):

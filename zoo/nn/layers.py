@@ -56,6 +56,7 @@ def on_real_steps(f, *xs: Tensor, lengths: Tensor, fill: float | tuple[float, ..
 
         def place(y: Tensor, value: float) -> Tensor:
             return y.masked_fill(~real.view(B, T, *[1] * (y.dim() - 2)), value)
+
     if isinstance(out, tuple):
         return tuple(place(y, v) for y, v in zip(out, fill if isinstance(fill, tuple) else (fill,) * len(out)))
     return place(out, fill)

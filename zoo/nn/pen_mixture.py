@@ -49,8 +49,9 @@ class PenOffsetMixture(dist.TorchDistribution):
     support = constraints.real_vector
     has_rsample = False
 
-    def __init__(self, logits: Tensor, loc: Tensor, log_scale: Tensor, rho: Tensor, pen_logits: Tensor,
-                 validate_args=None):
+    def __init__(
+        self, logits: Tensor, loc: Tensor, log_scale: Tensor, rho: Tensor, pen_logits: Tensor, validate_args=None
+    ):
         self.logits, self.loc, self.log_scale, self.rho, self.pen_logits = logits, loc, log_scale, rho, pen_logits
         super().__init__(pen_logits.shape, torch.Size([3]), validate_args=validate_args)
 
@@ -70,10 +71,11 @@ class PenOffsetMixture(dist.TorchDistribution):
     def offset_log_prob(self, offset: Tensor) -> Tensor:
         """log sum_j pi_j N(offset | mu_j, sigma_j, rho_j), eqs. 23-25: (..., 2) -> (...)."""
         d = (offset[..., None, :] - self.loc) * torch.exp(-self.log_scale)  # standardised, (..., M, 2)
-        one_minus_rho2 = 1 - self.rho ** 2  # (..., M)
+        one_minus_rho2 = 1 - self.rho**2  # (..., M)
         Z = d[..., 0] ** 2 + d[..., 1] ** 2 - 2 * self.rho * d[..., 0] * d[..., 1]  # eq. 25
-        log_n = (-math.log(2 * math.pi) - self.log_scale.sum(-1) - 0.5 * torch.log(one_minus_rho2)
-                 - Z / (2 * one_minus_rho2))  # eq. 24, (..., M)
+        log_n = (
+            -math.log(2 * math.pi) - self.log_scale.sum(-1) - 0.5 * torch.log(one_minus_rho2) - Z / (2 * one_minus_rho2)
+        )  # eq. 24, (..., M)
         return torch.logsumexp(torch.log_softmax(self.logits, -1) + log_n, -1)
 
     def pen_log_prob(self, pen: Tensor) -> Tensor:
@@ -96,7 +98,7 @@ class PenOffsetMixture(dist.TorchDistribution):
             rho = (pick * self.rho).sum(-1)  # (*shape,)
             eps = torch.randn(shape + (2,), dtype=mu.dtype, device=mu.device)
             x1 = mu[..., 0] + sigma[..., 0] * eps[..., 0]
-            x2 = mu[..., 1] + sigma[..., 1] * (rho * eps[..., 0] + torch.sqrt(1 - rho ** 2) * eps[..., 1])
+            x2 = mu[..., 1] + sigma[..., 1] * (rho * eps[..., 0] + torch.sqrt(1 - rho**2) * eps[..., 1])
             x3 = torch.bernoulli(torch.sigmoid(self.pen_logits.expand(shape)))
             return torch.stack([x1, x2, x3], -1)
 

@@ -41,8 +41,9 @@ class RaggedGRU(nn.GRU):
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size, batch_first=True)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None, *, lengths: Tensor | None = None,
-                reverse: bool = False) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, input: Tensor, hx: Tensor | None = None, *, lengths: Tensor | None = None, reverse: bool = False
+    ) -> tuple[Tensor, Tensor]:
         if lengths is None:
             if reverse:
                 raise ValueError("reverse=True runs each sequence back from its own end: give lengths")
@@ -120,8 +121,12 @@ class _Recurrence(torch.autograd.Function):
         for n in sizes[:-1]:
             starts.append(starts[-1] + n)
         # h_{t-1} of every real step: h_0 = 0, then the first n_t rows of the step before: (N, H)
-        h_prev = torch.cat([h_all.new_zeros(sizes[0] if sizes else 0, H),
-                            *(h_all[starts[s - 1]:starts[s - 1] + sizes[s]] for s in range(1, len(sizes)))])
+        h_prev = torch.cat(
+            [
+                h_all.new_zeros(sizes[0] if sizes else 0, H),
+                *(h_all[starts[s - 1] : starts[s - 1] + sizes[s]] for s in range(1, len(sizes))),
+            ]
+        )
         grad_in = h_all.new_empty(N, 3, H)  # dL/d(W_i x_t + b_i)
         grad_hidden = h_all.new_empty(N, 3, H)  # dL/d(W_h h_{t-1} + b_h)
         dh = h_all.new_zeros(0, H)  # dL/dh_t through step t + 1, for the sequences running there

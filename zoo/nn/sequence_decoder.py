@@ -88,8 +88,9 @@ class RecurrentDecoder(nn.Module):
         return self.emitter(h, temperature)
 
     @torch.no_grad()
-    def generate(self, code: Tensor, length: int, temperature: float = 1.0, greedy: bool = False,
-                 prime: Tensor | None = None) -> Tensor:
+    def generate(
+        self, code: Tensor, length: int, temperature: float = 1.0, greedy: bool = False, prime: Tensor | None = None
+    ) -> Tensor:
         """`length` new steps from each code, drawn (or, greedy, the most likely step each time),
         optionally continuing `prime` ((P,) ids or (P, D) frames). (n, C) -> (n, P + length[, D])."""
         n = code.shape[0]

@@ -25,5 +25,5 @@ class SequenceEncoder(nn.Module):
         """features (B, T, F), lengths (B,) -> e(x) (B, directions * H)."""
         packed = pack_padded_sequence(features, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, (h, _) = self.lstm(packed)  # (layers * directions, B, H), back in the batch's order
-        top = h[-self.directions:]  # (directions, B, H)
+        top = h[-self.directions :]  # (directions, B, H)
         return torch.cat(list(top), dim=-1)  # (B, directions * H)

@@ -55,7 +55,9 @@ class Objective:
     validation_particles: int = 1
     validation_bound: str = "-IWAE"
     selects_by_likelihood: bool = True
-    progress: Mapping[str, str] = MappingProxyType({})  # replaced, never changed in place, by objectives that show figures
+    progress: Mapping[str, str] = MappingProxyType(
+        {}
+    )  # replaced, never changed in place, by objectives that show figures
 
     def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
         raise NotImplementedError
@@ -72,11 +74,19 @@ def check_objective(objective) -> None:
     """A ZooError naming the members of the contract that `objective` lacks."""
     if isinstance(objective, TrainingObjective):
         return
-    members = ("validation_particles", "validation_bound", "selects_by_likelihood", "progress", "state_dict",
-               "load_state_dict")
+    members = (
+        "validation_particles",
+        "validation_bound",
+        "selects_by_likelihood",
+        "progress",
+        "state_dict",
+        "load_state_dict",
+    )
     missing = [m for m in members if not hasattr(objective, m)]
-    raise ZooError(f"objective {type(objective).__name__} lacks {', '.join(missing)} of the trainer's contract: "
-                   "derive it from zoo.objectives.base.Objective")
+    raise ZooError(
+        f"objective {type(objective).__name__} lacks {', '.join(missing)} of the trainer's contract: "
+        "derive it from zoo.objectives.base.Objective"
+    )
 
 
 def lazy_module_state(module: nn.Module | None, optimizer) -> dict | None:

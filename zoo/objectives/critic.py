@@ -43,8 +43,9 @@ class Critic:
     def build(self, width: int, device) -> tuple[nn.Module, torch.optim.Optimizer]:
         """The MLP of codes `width` wide, and its Adam."""
         h = self.hidden_size
-        net = nn.Sequential(nn.Linear(width, h), nn.LeakyReLU(0.2), nn.Linear(h, h), nn.LeakyReLU(0.2),
-                            nn.Linear(h, 1)).to(device)
+        net = nn.Sequential(
+            nn.Linear(width, h), nn.LeakyReLU(0.2), nn.Linear(h, h), nn.LeakyReLU(0.2), nn.Linear(h, 1)
+        ).to(device)
         return net, torch.optim.Adam(net.parameters(), lr=self.lr, betas=(0.5, 0.999))
 
     def step(self, real: Tensor, fake: Tensor) -> float:
@@ -66,8 +67,9 @@ class Critic:
         return bce(d_fake, torch.ones_like(d_fake))
 
 
-def make_discriminator(kind: str, spec: DataSpec, hidden_size: int = 64, embedding_size: int = 64,
-                       bidirectional: bool = False) -> SequenceDiscriminator:
+def make_discriminator(
+    kind: str, spec: DataSpec, hidden_size: int = 64, embedding_size: int = 64, bidirectional: bool = False
+) -> SequenceDiscriminator:
     """D of whole sequences: `rnn`, an LSTM of `hidden_size` units (zoo.nn.discriminator), or
     `cnn`, SeqGAN's convolutional one with its sizes (zoo.nn.cnn_discriminator)."""
     if kind == "rnn":
@@ -93,7 +95,7 @@ class RealPool:
 
     def add(self, x: Tensor, lengths: Tensor) -> None:
         """Keep the sequences of a minibatch, (B, T[, D]) and (B,), in place of the oldest."""
-        x, lengths = x.detach()[-self.capacity:], lengths.detach()[-self.capacity:].to(x.device)
+        x, lengths = x.detach()[-self.capacity :], lengths.detach()[-self.capacity :].to(x.device)
         if self.x is None:
             self.x = x.new_zeros((self.capacity, *x.shape[1:]))
             self.lengths = lengths.new_zeros(self.capacity)
@@ -114,13 +116,13 @@ class RealPool:
 
     def sequences(self) -> tuple[Tensor, Tensor]:
         """Every kept sequence and its length: (N, T[, D]), (N,)."""
-        return self.x[:self.size], self.lengths[:self.size]
+        return self.x[: self.size], self.lengths[: self.size]
 
     def sample(self, n: int) -> tuple[Tensor, Tensor]:
         """n kept sequences drawn uniformly with replacement, trimmed to the longest of them."""
         rows = torch.randint(self.size, (n,), device=self.x.device)
         lengths = self.lengths[rows]
-        return self.x[rows, :int(lengths.max())], lengths
+        return self.x[rows, : int(lengths.max())], lengths
 
 
 def widen(x: Tensor, steps: int) -> Tensor:

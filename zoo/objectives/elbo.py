@@ -26,14 +26,22 @@ class ELBO(Objective):
                    Normal latent sites.
     """
 
-    def __init__(self, num_particles: int = 1, analytic_kl: bool = False, anneal_steps: int = 0,
-                 anneal_shape: str = "linear", free_bits: float = 0.0):
+    def __init__(
+        self,
+        num_particles: int = 1,
+        analytic_kl: bool = False,
+        anneal_steps: int = 0,
+        anneal_shape: str = "linear",
+        free_bits: float = 0.0,
+    ):
         kl_weight(0, anneal_steps, anneal_shape)  # refuses an unknown shape, naming the field
         if free_bits < 0:
             raise ZooError(f"objective.free_bits={free_bits} must be at least 0 (nats per latent dimension)")
         if free_bits > 0 and not analytic_kl:
-            raise ZooError("objective.free_bits clamps the closed-form KL of each latent dimension: set "
-                           "objective.analytic_kl=true (or use objective=elbo_free_bits)")
+            raise ZooError(
+                "objective.free_bits clamps the closed-form KL of each latent dimension: set "
+                "objective.analytic_kl=true (or use objective=elbo_free_bits)"
+            )
         estimator = TraceMeanField_ELBO if analytic_kl else Trace_ELBO
         self.elbo = estimator(num_particles=num_particles)
         self.num_particles = num_particles

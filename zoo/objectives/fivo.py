@@ -30,17 +30,22 @@ class FIVO(Objective):
         if resampling not in RESAMPLING:
             raise ZooError(f"objective.resampling={resampling!r} is not one of {', '.join(RESAMPLING)}")
         if not 0 <= ess_threshold <= 1:
-            raise ZooError(f"objective.ess_threshold={ess_threshold} must be between 0 (never resample) and 1 "
-                           "(resample at every step)")
+            raise ZooError(
+                f"objective.ess_threshold={ess_threshold} must be between 0 (never resample) and 1 "
+                "(resample at every step)"
+            )
         self.num_particles, self.resampling, self.ess_threshold = num_particles, resampling, ess_threshold
         self.validation_particles = num_particles  # select models by the bound this objective trains
         self.validation_bound = "-FIVO"
 
     def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
         if has_weight_latents(model):
-            raise ZooError("objective=fivo bounds each sequence with its own particles; a model with "
-                           "weight latents shares them across sequences: use objective=elbo")
+            raise ZooError(
+                "objective=fivo bounds each sequence with its own particles; a model with "
+                "weight latents shares them across sequences: use objective=elbo"
+            )
         check_smc(model, guide)
-        log_p_hat = smc_log_marginal(model, guide, batch, self.num_particles, self.resampling,
-                                     self.ess_threshold)  # (B,)
+        log_p_hat = smc_log_marginal(
+            model, guide, batch, self.num_particles, self.resampling, self.ess_threshold
+        )  # (B,)
         return -log_p_hat.sum() * batch.dataset_size / batch.batch_size

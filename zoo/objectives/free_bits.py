@@ -28,15 +28,22 @@ def normal_of(fn, name: str, side: str) -> Normal:
     while isinstance(fn, Independent):
         fn = fn.base_dist
     if not isinstance(fn, Normal):
-        raise ZooError(f"objective.free_bits needs Normal latent sites in model and guide; the {side}'s site "
-                       f"{name!r} is {type(fn).__name__}: use objective.free_bits=0")
+        raise ZooError(
+            f"objective.free_bits needs Normal latent sites in model and guide; the {side}'s site "
+            f"{name!r} is {type(fn).__name__}: use objective.free_bits=0"
+        )
     return fn
 
 
 def latent_sites(trace) -> dict:
-    return {name: site for name, site in trace.nodes.items()
-            if site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site)
-            and not site["infer"].get("_do_not_score")}
+    return {
+        name: site
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample"
+        and not site["is_observed"]
+        and not site_is_subsample(site)
+        and not site["infer"].get("_do_not_score")
+    }
 
 
 def kl_per_dimension(model_site: dict, guide_site: dict, name: str) -> tuple[Tensor, int]:
@@ -68,8 +75,9 @@ def clamped_kl(model_trace, guide_trace, free_bits: float) -> Tensor:
 def log_likelihood(model_trace) -> Tensor:
     """sum of the observed sites' log-densities, with their plate scaling and masks."""
     model_trace.compute_log_prob(site_filter=lambda name, site: site["is_observed"])
-    return sum(site["log_prob_sum"] for site in model_trace.nodes.values()
-               if site["type"] == "sample" and site["is_observed"])
+    return sum(
+        site["log_prob_sum"] for site in model_trace.nodes.values() if site["type"] == "sample" and site["is_observed"]
+    )
 
 
 def free_bits_loss(model, guide, batch: Batch, free_bits: float, beta: float = 1.0, num_particles: int = 1) -> Tensor:

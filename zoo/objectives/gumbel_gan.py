@@ -59,7 +59,7 @@ def inverse_temperature(n: int, beta_max: float, anneal_steps: int, schedule: st
         return beta_max
     u, rise = n / anneal_steps, beta_max - 1
     if schedule == "exp":
-        return beta_max ** u
+        return beta_max**u
     if schedule == "log":
         return 1 + rise * math.log1p(n) / math.log1p(anneal_steps)
     if schedule == "sigmoid":
@@ -80,38 +80,59 @@ def check_generator(model) -> None:
     net = getattr(model, "net", model)
     if not hasattr(net, "relaxed_sample") or not isinstance(getattr(net, "emitter", None), CategoricalEmitter):
         kind = getattr(getattr(model, "spec", None), "kind", "?")
-        raise ZooError(f"objective=gumbel_gan needs a next-step generator with a softmax output over tokens "
-                       f"(model=char_lstm or bayes_lstm on token data), not {type(net).__name__} "
-                       f"with {type(getattr(net, 'emitter', None)).__name__} on {kind} data")
+        raise ZooError(
+            f"objective=gumbel_gan needs a next-step generator with a softmax output over tokens "
+            f"(model=char_lstm or bayes_lstm on token data), not {type(net).__name__} "
+            f"with {type(getattr(net, 'emitter', None)).__name__} on {kind} data"
+        )
 
 
 class GumbelGAN(Objective):
     """MLE pre-training, then G and D steps through Gumbel-softmax tokens at a rising inverse temperature."""
 
-    def __init__(self, pretrain_steps: int = 1000, loss: str = "rsgan", inverse_temperature: float = 1000.0,
-                 temperature_schedule: str = "exp", anneal_steps: int = 5000, discriminator: str = "rnn",
-                 discriminator_steps: int = 5, discriminator_hidden: int = 64, discriminator_embedding: int = 64,
-                 discriminator_lr: float = 1e-4, soft_inputs: bool = False, mle_weight: float = 0.0,
-                 pool_size: int = 10000):
+    def __init__(
+        self,
+        pretrain_steps: int = 1000,
+        loss: str = "rsgan",
+        inverse_temperature: float = 1000.0,
+        temperature_schedule: str = "exp",
+        anneal_steps: int = 5000,
+        discriminator: str = "rnn",
+        discriminator_steps: int = 5,
+        discriminator_hidden: int = 64,
+        discriminator_embedding: int = 64,
+        discriminator_lr: float = 1e-4,
+        soft_inputs: bool = False,
+        mle_weight: float = 0.0,
+        pool_size: int = 10000,
+    ):
         if loss not in LOSSES:
             raise ZooError(f"objective.loss={loss!r} is not one of {', '.join(LOSSES)}")
         if temperature_schedule not in SCHEDULES:
-            raise ZooError(f"objective.temperature_schedule={temperature_schedule!r} is not one of "
-                           f"{', '.join(SCHEDULES)}")
+            raise ZooError(
+                f"objective.temperature_schedule={temperature_schedule!r} is not one of {', '.join(SCHEDULES)}"
+            )
         if discriminator not in DISCRIMINATORS:
             raise ZooError(f"objective.discriminator={discriminator!r} is not one of {', '.join(DISCRIMINATORS)}")
         if inverse_temperature < 1:
-            raise ZooError(f"objective.inverse_temperature={inverse_temperature} (beta_max = 1 / tau_min) "
-                           f"must be at least 1")
+            raise ZooError(
+                f"objective.inverse_temperature={inverse_temperature} (beta_max = 1 / tau_min) must be at least 1"
+            )
         if min(discriminator_steps, pool_size) < 1 or min(pretrain_steps, anneal_steps, mle_weight) < 0:
-            raise ZooError(f"objective.discriminator_steps={discriminator_steps} and objective.pool_size={pool_size} "
-                           f"must be at least 1, objective.pretrain_steps={pretrain_steps}, objective.anneal_steps="
-                           f"{anneal_steps} and objective.mle_weight={mle_weight} at least 0")
+            raise ZooError(
+                f"objective.discriminator_steps={discriminator_steps} and objective.pool_size={pool_size} "
+                f"must be at least 1, objective.pretrain_steps={pretrain_steps}, objective.anneal_steps="
+                f"{anneal_steps} and objective.mle_weight={mle_weight} at least 0"
+            )
         self.pretrain_steps, self.loss, self.mle_weight = pretrain_steps, loss, mle_weight
         self.soft_inputs = soft_inputs
         self.beta_max, self.schedule, self.anneal_steps = inverse_temperature, temperature_schedule, anneal_steps
         self.kind, self.discriminator_steps, self.discriminator_hidden, self.discriminator_embedding = (
-            discriminator, discriminator_steps, discriminator_hidden, discriminator_embedding)
+            discriminator,
+            discriminator_steps,
+            discriminator_hidden,
+            discriminator_embedding,
+        )
         self.discriminator_lr = discriminator_lr
         self.pool = RealPool(pool_size)
         self.mle = Trace_ELBO()
@@ -122,8 +143,11 @@ class GumbelGAN(Objective):
 
     def state_dict(self) -> dict:
         """D and its optimiser (None before D is built), the pool of real sequences and the step."""
-        return {"discriminator": lazy_module_state(self.discriminator, self.optimizer),
-                "pool": self.pool.state_dict(), "step": self.step}
+        return {
+            "discriminator": lazy_module_state(self.discriminator, self.optimizer),
+            "pool": self.pool.state_dict(),
+            "step": self.step,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if not state:
@@ -139,8 +163,9 @@ class GumbelGAN(Objective):
     @property
     def beta(self) -> float:
         """The inverse temperature of this step's relaxation."""
-        return inverse_temperature(max(self.step - self.pretrain_steps, 0), self.beta_max, self.anneal_steps,
-                                   self.schedule)
+        return inverse_temperature(
+            max(self.step - self.pretrain_steps, 0), self.beta_max, self.anneal_steps, self.schedule
+        )
 
     def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
         self.step = step if step is not None else self.step + 1
@@ -150,6 +175,7 @@ class GumbelGAN(Objective):
             self.progress = {"phase": "mle"}
             return self.mle.differentiable_loss(model, guide, batch)  # -log p(x) (or -ELBO), scaled
         if self.discriminator is None:
+
             def build():
                 d = make_discriminator(self.kind, model.spec, self.discriminator_hidden, self.discriminator_embedding)
                 return d.to(batch.x.device), torch.optim.Adam(d.parameters(), lr=self.discriminator_lr)
@@ -162,8 +188,12 @@ class GumbelGAN(Objective):
             _, y = net.relaxed_sample(batch.batch_size, steps, beta, self.soft_inputs)  # (B, T, V), differentiable
         d_real, d_fake = self.discriminator(batch.x, batch.lengths), self.discriminator(y, batch.lengths)
         _, g_loss = adversarial_losses(d_real, d_fake, self.loss)  # D's gradients from here are cleared next step
-        self.progress = {"phase": "adv", "beta": f"{beta:.3g}", "d_loss": f"{d_loss:.3f}",
-                         "g_loss": f"{g_loss.item():.3f}"}
+        self.progress = {
+            "phase": "adv",
+            "beta": f"{beta:.3g}",
+            "d_loss": f"{d_loss:.3f}",
+            "g_loss": f"{g_loss.item():.3f}",
+        }
         loss = dataset_steps(batch) * g_loss
         if self.mle_weight:
             loss = loss + self.mle_weight * self.mle.differentiable_loss(model, guide, batch)

@@ -24,7 +24,9 @@ class IWAE(Objective):
 
     def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
         if has_weight_latents(model):
-            raise ZooError("objective=iwae bounds each sequence with its own particles; a model with "
-                           "weight latents shares them across sequences: use objective=elbo")
+            raise ZooError(
+                "objective=iwae bounds each sequence with its own particles; a model with "
+                "weight latents shares them across sequences: use objective=elbo"
+            )
         bounds = iwae_bound(log_weights(model, guide, batch, self.num_particles))  # (B,)
         return -bounds.sum() * batch.dataset_size / batch.batch_size

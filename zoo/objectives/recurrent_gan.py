@@ -30,14 +30,24 @@ from zoo.objectives.critic import dataset_steps
 class RecurrentGAN(Objective):
     """MLE pre-training, then generator and discriminator steps on reparameterised sequences."""
 
-    def __init__(self, pretrain_steps: int = 500, mle_weight: float = 0.0, discriminator_hidden: int = 64,
-                 discriminator_lr: float = 1e-3, bidirectional: bool = True):
+    def __init__(
+        self,
+        pretrain_steps: int = 500,
+        mle_weight: float = 0.0,
+        discriminator_hidden: int = 64,
+        discriminator_lr: float = 1e-3,
+        bidirectional: bool = True,
+    ):
         if pretrain_steps < 0 or mle_weight < 0:
-            raise ZooError(f"objective.pretrain_steps={pretrain_steps} and objective.mle_weight={mle_weight} "
-                           f"must be at least 0")
+            raise ZooError(
+                f"objective.pretrain_steps={pretrain_steps} and objective.mle_weight={mle_weight} must be at least 0"
+            )
         self.pretrain_steps, self.mle_weight = pretrain_steps, mle_weight
         self.discriminator_hidden, self.discriminator_lr, self.bidirectional = (
-            discriminator_hidden, discriminator_lr, bidirectional)
+            discriminator_hidden,
+            discriminator_lr,
+            bidirectional,
+        )
         self.mle = Trace_ELBO()
         self.discriminator, self.optimizer = None, None
         self.pending: dict | None = None  # a checkpoint's D and optimiser, loaded once D is built
@@ -59,12 +69,15 @@ class RecurrentGAN(Objective):
     def __call__(self, model, guide, batch: Batch, step: int | None = None) -> Tensor:
         self.step = step if step is not None else self.step + 1
         if not hasattr(model, "rsample"):
-            raise ZooError(f"objective=recurrent_gan needs a generator with reparameterised samples "
-                           f"(model=char_lstm model.net.emission=gaussian), not {type(model).__name__}")
+            raise ZooError(
+                f"objective=recurrent_gan needs a generator with reparameterised samples "
+                f"(model=char_lstm model.net.emission=gaussian), not {type(model).__name__}"
+            )
         if self.step < self.pretrain_steps:
             self.progress = {"phase": "mle"}
             return self.mle.differentiable_loss(model, guide, batch)
         if self.discriminator is None:
+
             def build():
                 d = RecurrentDiscriminator(model.spec, self.discriminator_hidden, bidirectional=self.bidirectional)
                 d = d.to(batch.x.device)
@@ -79,8 +92,11 @@ class RecurrentGAN(Objective):
         self.optimizer.step()
         d_fake = self.discriminator(fake, batch.lengths)  # D's gradients from here are cleared next step
         g_loss = dataset_steps(batch) * bce(d_fake, torch.ones_like(d_fake))
-        self.progress = {"phase": "adv", "d_loss": f"{d_loss.item():.3f}",
-                         "d_fake": f"{torch.sigmoid(d_fake).mean().item():.3f}"}
+        self.progress = {
+            "phase": "adv",
+            "d_loss": f"{d_loss.item():.3f}",
+            "d_fake": f"{torch.sigmoid(d_fake).mean().item():.3f}",
+        }
         if self.mle_weight:
             g_loss = g_loss + self.mle_weight * self.mle.differentiable_loss(model, guide, batch)
         return g_loss

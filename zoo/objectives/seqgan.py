@@ -74,24 +74,52 @@ def generator_left_alone(batch: Batch) -> Tensor:
 class SeqGAN(Objective):
     """MLE pre-training, then REINFORCE against a discriminator of whole sequences."""
 
-    def __init__(self, pretrain_steps: int = 1000, discriminator_pretrain_steps: int = 200, rollouts: int = 16,
-                 mle_weight: float = 0.0, discriminator_steps: int = 1, discriminator: str = "rnn",
-                 discriminator_hidden: int = 64, discriminator_embedding: int = 64, discriminator_lr: float = 1e-3,
-                 discriminator_rounds: int = 0, discriminator_pretrain_rounds: int = 0, discriminator_epochs: int = 3,
-                 discriminator_negatives: int = 10000, discriminator_batch_size: int = 64, baseline: bool = True,
-                 temperature: float = 1.0, discriminator_warmup_steps: int = 0):
-        if min(rollouts, discriminator_steps, discriminator_epochs, discriminator_negatives,
-               discriminator_batch_size) < 1:
-            raise ZooError(f"objective.rollouts={rollouts}, objective.discriminator_steps={discriminator_steps}, "
-                           f"objective.discriminator_epochs={discriminator_epochs}, objective.discriminator_negatives="
-                           f"{discriminator_negatives} and objective.discriminator_batch_size="
-                           f"{discriminator_batch_size} must be at least 1")
-        if min(pretrain_steps, mle_weight, discriminator_rounds, discriminator_pretrain_rounds,
-               discriminator_warmup_steps) < 0:
-            raise ZooError(f"objective.pretrain_steps={pretrain_steps}, objective.mle_weight={mle_weight}, "
-                           f"objective.discriminator_rounds={discriminator_rounds}, "
-                           f"objective.discriminator_pretrain_rounds={discriminator_pretrain_rounds} and "
-                           f"objective.discriminator_warmup_steps={discriminator_warmup_steps} must be at least 0")
+    def __init__(
+        self,
+        pretrain_steps: int = 1000,
+        discriminator_pretrain_steps: int = 200,
+        rollouts: int = 16,
+        mle_weight: float = 0.0,
+        discriminator_steps: int = 1,
+        discriminator: str = "rnn",
+        discriminator_hidden: int = 64,
+        discriminator_embedding: int = 64,
+        discriminator_lr: float = 1e-3,
+        discriminator_rounds: int = 0,
+        discriminator_pretrain_rounds: int = 0,
+        discriminator_epochs: int = 3,
+        discriminator_negatives: int = 10000,
+        discriminator_batch_size: int = 64,
+        baseline: bool = True,
+        temperature: float = 1.0,
+        discriminator_warmup_steps: int = 0,
+    ):
+        if (
+            min(rollouts, discriminator_steps, discriminator_epochs, discriminator_negatives, discriminator_batch_size)
+            < 1
+        ):
+            raise ZooError(
+                f"objective.rollouts={rollouts}, objective.discriminator_steps={discriminator_steps}, "
+                f"objective.discriminator_epochs={discriminator_epochs}, objective.discriminator_negatives="
+                f"{discriminator_negatives} and objective.discriminator_batch_size="
+                f"{discriminator_batch_size} must be at least 1"
+            )
+        if (
+            min(
+                pretrain_steps,
+                mle_weight,
+                discriminator_rounds,
+                discriminator_pretrain_rounds,
+                discriminator_warmup_steps,
+            )
+            < 0
+        ):
+            raise ZooError(
+                f"objective.pretrain_steps={pretrain_steps}, objective.mle_weight={mle_weight}, "
+                f"objective.discriminator_rounds={discriminator_rounds}, "
+                f"objective.discriminator_pretrain_rounds={discriminator_pretrain_rounds} and "
+                f"objective.discriminator_warmup_steps={discriminator_warmup_steps} must be at least 0"
+            )
         if discriminator not in DISCRIMINATORS:
             raise ZooError(f"objective.discriminator={discriminator!r} is not one of {', '.join(DISCRIMINATORS)}")
         self.pretrain_steps, self.rollouts, self.mle_weight = pretrain_steps, rollouts, mle_weight
@@ -99,7 +127,11 @@ class SeqGAN(Objective):
         self.warmup_steps = discriminator_warmup_steps
         self.discriminator_steps, self.baseline, self.temperature = discriminator_steps, baseline, temperature
         self.kind, self.discriminator_hidden, self.discriminator_embedding, self.discriminator_lr = (
-            discriminator, discriminator_hidden, discriminator_embedding, discriminator_lr)
+            discriminator,
+            discriminator_hidden,
+            discriminator_embedding,
+            discriminator_lr,
+        )
         self.rounds, self.pretrain_rounds = discriminator_rounds, discriminator_pretrain_rounds
         self.epochs = discriminator_epochs
         self.negatives, self.discriminator_batch_size = discriminator_negatives, discriminator_batch_size
@@ -112,9 +144,13 @@ class SeqGAN(Objective):
 
     def state_dict(self) -> dict:
         """D and its optimiser (None before D is built), the pool of real sequences and the counters."""
-        return {"discriminator": lazy_module_state(self.discriminator, self.optimizer),
-                "pool": self.pool.state_dict() if self.pool is not None else None, "step": self.step,
-                "adversarial_steps": self.adversarial_steps, "discriminator_updates": self.discriminator_updates}
+        return {
+            "discriminator": lazy_module_state(self.discriminator, self.optimizer),
+            "pool": self.pool.state_dict() if self.pool is not None else None,
+            "step": self.step,
+            "adversarial_steps": self.adversarial_steps,
+            "discriminator_updates": self.discriminator_updates,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if not state:
@@ -134,8 +170,9 @@ class SeqGAN(Objective):
         self.step = step if step is not None else self.step + 1
         net_type = type(getattr(model, "net", model))
         if not hasattr(net_type, "next_step"):
-            raise ZooError(f"objective=seqgan trains next-step generators (char_lstm, bayes_lstm), "
-                           f"not {net_type.__name__}")
+            raise ZooError(
+                f"objective=seqgan trains next-step generators (char_lstm, bayes_lstm), not {net_type.__name__}"
+            )
         if self.pool is not None:
             self.pool.add(batch.x, batch.lengths)
         if self.step < self.pretrain_steps:
@@ -153,8 +190,13 @@ class SeqGAN(Objective):
         self.adversarial_steps += 1
         with policy(model, guide) as net:
             y = self.generate(net, batch)  # (B, T[, D])
-            Q = rollout_values(lambda prefix, steps: net.sample(len(prefix), steps, self.temperature, prime=prefix),
-                               self.reward, y, batch.lengths, self.rollouts)  # (B, T)
+            Q = rollout_values(
+                lambda prefix, steps: net.sample(len(prefix), steps, self.temperature, prime=prefix),
+                self.reward,
+                y,
+                batch.lengths,
+                self.rollouts,
+            )  # (B, T)
             p_y, _ = net.next_step(y)
             log_prob = p_y.log_prob(y)  # (B, T), differentiable in the generator's parameters
         loss = dataset_steps(batch) * reinforce_surrogate(log_prob, Q, batch.mask, self.baseline)
@@ -170,6 +212,7 @@ class SeqGAN(Objective):
 
     def make_discriminator(self, spec, device) -> None:
         if self.discriminator is None:
+
             def build():
                 d = make_discriminator(self.kind, spec, self.discriminator_hidden, self.discriminator_embedding)
                 return d.to(device), torch.optim.Adam(d.parameters(), lr=self.discriminator_lr)
@@ -226,7 +269,7 @@ class SeqGAN(Objective):
                 order = torch.randperm(len(x), device=x.device)
                 losses = []
                 for i in range(max(len(x) // b, 1)):
-                    rows = order[i * b:(i + 1) * b]
+                    rows = order[i * b : (i + 1) * b]
                     logits = self.discriminator(x[rows], lengths[rows])
                     losses.append(self.update(bce(logits, labels[rows]) + self.discriminator.penalty()))
         return sum(losses) / len(losses)
@@ -238,6 +281,10 @@ class SeqGAN(Objective):
         lengths = real_lengths[torch.randint(len(real_lengths), (self.negatives,), device=real_lengths.device)]
         steps = int(lengths.max())
         with policy(model, guide) as net:
-            fake = torch.cat([net.sample(min(chunk, self.negatives - i), steps, self.temperature)
-                              for i in range(0, self.negatives, chunk)])
+            fake = torch.cat(
+                [
+                    net.sample(min(chunk, self.negatives - i), steps, self.temperature)
+                    for i in range(0, self.negatives, chunk)
+                ]
+            )
         return fake, lengths

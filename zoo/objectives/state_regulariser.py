@@ -34,8 +34,15 @@ KINDS = ("mmd", "aae")
 class StateRegularisedELBO(Objective):
     """-ELBO (zoo.objectives.ELBO with its options) + weight * N_steps * D(q_agg, p_agg) at `site`."""
 
-    def __init__(self, state_regulariser: str = "mmd", weight: float = 1.0, site: str = "z",
-                 critic_size: int = 64, critic_lr: float = 1e-3, **elbo_options):
+    def __init__(
+        self,
+        state_regulariser: str = "mmd",
+        weight: float = 1.0,
+        site: str = "z",
+        critic_size: int = 64,
+        critic_lr: float = 1e-3,
+        **elbo_options,
+    ):
         if state_regulariser not in KINDS:
             raise ZooError(f"objective.state_regulariser={state_regulariser!r} is not one of {KINDS}")
         if weight < 0:
@@ -59,6 +66,7 @@ class StateRegularisedELBO(Objective):
                 out = handler(*args, **kwargs)
                 traces[name] = handler.trace
                 return out
+
             return run
 
         loss = self.elbo(traced(model, "model"), traced(guide, "guide"), batch, step)
@@ -70,8 +78,10 @@ class StateRegularisedELBO(Objective):
     def state_draws(self, model_trace, guide_trace, batch: Batch) -> tuple[Tensor, Tensor]:
         """z_t ~ q and z_t ~ p(z_t | h_{t-1}) at every unpadded step: (n, Z) each."""
         if self.site not in guide_trace.nodes or not hasattr(model_trace.nodes[self.site]["fn"], "params"):
-            raise ZooError(f"objective.state_regulariser needs a model whose site {self.site!r} is a path of "
-                           "per-step states with a prior p(z_t | h_{t-1}) (model=vrnn)")
+            raise ZooError(
+                f"objective.state_regulariser needs a model whose site {self.site!r} is a path of "
+                "per-step states with a prior p(z_t | h_{t-1}) (model=vrnn)"
+            )
         z = guide_trace.nodes[self.site]["value"]  # (B, T, Z)
         loc, scale = model_trace.nodes[self.site]["fn"].params(z)  # (B, T, Z) x2
         prior_draw = loc + scale * torch.randn_like(loc)

@@ -31,8 +31,9 @@ def _rolls_figure(rolls: list[Tensor], titles: list[str], path: Path) -> Path:
     return path
 
 
-def write_reconstructions(model, guide, seqs: list[Tensor], spec: DataSpec, run_dir: Path,
-                          greedy: bool = True) -> list[Path]:
+def write_reconstructions(
+    model, guide, seqs: list[Tensor], spec: DataSpec, run_dir: Path, greedy: bool = True
+) -> list[Path]:
     """reconstructions.txt (each input above its reconstruction) or .png (input and
     reconstruction panels in turn, piano rolls); .pt for other data."""
     outputs = reconstruct(model, guide, seqs, greedy)
@@ -43,14 +44,17 @@ def write_reconstructions(model, guide, seqs: list[Tensor], spec: DataSpec, run_
         return [path]
     if spec.kind == "bernoulli":
         titles = [t for i in range(len(seqs)) for t in (f"input {i}", f"reconstruction {i}")]
-        return [_rolls_figure([r for pair in zip(seqs, outputs) for r in pair], titles, run_dir / "reconstructions.png")]
+        return [
+            _rolls_figure([r for pair in zip(seqs, outputs) for r in pair], titles, run_dir / "reconstructions.png")
+        ]
     path = run_dir / "reconstructions.pt"
     torch.save({"inputs": seqs, "reconstructions": outputs}, path)
     return [path]
 
 
-def write_homotopy(model, guide, x_a: Tensor, x_b: Tensor, spec: DataSpec, run_dir: Path, steps: int = 5,
-                   greedy: bool = True) -> list[Path]:
+def write_homotopy(
+    model, guide, x_a: Tensor, x_b: Tensor, spec: DataSpec, run_dir: Path, steps: int = 5, greedy: bool = True
+) -> list[Path]:
     """homotopy.txt (one decoded sequence per alpha, between the two inputs) or .png."""
     alphas, decoded = homotopy(model, guide, x_a, x_b, steps, greedy=greedy)
     if spec.kind == "categorical" and spec.vocab is not None:
@@ -69,9 +73,19 @@ def write_homotopy(model, guide, x_a: Tensor, x_b: Tensor, spec: DataSpec, run_d
     return [path]
 
 
-def write_code_report(model, guide, data: SequenceData, run_dir: Path, split: str = "test", num_examples: int = 4,
-                      steps: int = 5, greedy: bool = True, batch_size: int = 256, device="cpu",
-                      limit: int | None = None) -> dict | None:
+def write_code_report(
+    model,
+    guide,
+    data: SequenceData,
+    run_dir: Path,
+    split: str = "test",
+    num_examples: int = 4,
+    steps: int = 5,
+    greedy: bool = True,
+    batch_size: int = 256,
+    device="cpu",
+    limit: int | None = None,
+) -> dict | None:
     """For a model with codes (a `decode` method: seq_ae, seq_vae), write latent_code.json,
     reconstructions and homotopy files into run_dir, log the diagnostics, and return
     {"latent_code": diagnostics (seq_vae), the code MMD (seq_ae with a code generator or
@@ -93,4 +107,3 @@ def write_code_report(model, guide, data: SequenceData, run_dir: Path, split: st
     if len(seqs) > 1:
         files += write_homotopy(model, guide, seqs[0], seqs[1], data.spec, run_dir, steps, greedy)
     return {"latent_code": report, "files": [f.name for f in files]}
-

@@ -14,8 +14,10 @@ def summary_table(figures, split: str = "test") -> str:
     step, nats per sequence, and the kind."""
     lines = [f"{split} NLL   nats/step  (s.e.)    bits/step   nats/seq   kind", "-" * 76]
     for f in figures:
-        lines.append(f"{'':9s}{f.nats_per_step:10.4f}  ({f.stderr:.4f})  {f.bits_per_step:9.4f}  "
-                     f"{f.nats_per_sequence:9.2f}   {f.kind}")
+        lines.append(
+            f"{'':9s}{f.nats_per_step:10.4f}  ({f.stderr:.4f})  {f.bits_per_step:9.4f}  "
+            f"{f.nats_per_sequence:9.2f}   {f.kind}"
+        )
     return "\n".join(lines)
 
 
@@ -29,6 +31,10 @@ def write_sequences(path: Path, figures, split: str) -> None:
         return
     lengths = kept[0].lengths
     assert all(torch.equal(f.lengths, lengths) for f in kept), "figures of one split over different sequences"
-    np.savez(path, kinds=np.array([f.kind for f in kept], dtype=str),
-             nll=np.stack([f.per_sequence().numpy() for f in kept]).astype(np.float64),  # (F, N)
-             lengths=lengths.numpy().astype(np.int64), split=np.array(split))
+    np.savez(
+        path,
+        kinds=np.array([f.kind for f in kept], dtype=str),
+        nll=np.stack([f.per_sequence().numpy() for f in kept]).astype(np.float64),  # (F, N)
+        lengths=lengths.numpy().astype(np.int64),
+        split=np.array(split),
+    )

@@ -20,8 +20,9 @@ def drawings(steps: torch.Tensor, scale: float) -> list[list]:
     return [to_strokes(s, scale) for s in steps]
 
 
-def write_stroke_sheets(model, guide, data: SequenceData, run_dir: Path, n: int = 4, length: int | None = None,
-                        biases=BIASES) -> list[Path]:
+def write_stroke_sheets(
+    model, guide, data: SequenceData, run_dir: Path, n: int = 4, length: int | None = None, biases=BIASES
+) -> list[Path]:
     """sample_sheet.png: n drawings per bias, a row each; primed.png: the first n test drawings,
     their first half given and the rest drawn by the model, beside the real one."""
     scale = data.spec.scale or 1.0

@@ -32,16 +32,23 @@ def ticks_per_frame(frame_beats: float, ticks_per_beat: int = TICKS_PER_BEAT) ->
     """MIDI ticks in one frame of `frame_beats` beats, a whole number of at least 1."""
     ticks = ticks_per_beat * frame_beats
     if ticks < 1 or ticks != int(ticks):
-        raise ZooError(f"a frame of {frame_beats} beats is not a whole number of MIDI ticks "
-                       f"({ticks_per_beat} per beat); use a multiple of 1/{ticks_per_beat} beat")
+        raise ZooError(
+            f"a frame of {frame_beats} beats is not a whole number of MIDI ticks "
+            f"({ticks_per_beat} per beat); use a multiple of 1/{ticks_per_beat} beat"
+        )
     return int(ticks)
 
 
 def note_spans(roll: Tensor) -> list[tuple[int, int, int]]:
     """(key, first frame, frame after the last) of every run of consecutive sounding frames, by key."""
     sounding = roll.bool().cpu()
-    padded = torch.cat([torch.zeros(1, sounding.shape[1], dtype=torch.bool), sounding,
-                        torch.zeros(1, sounding.shape[1], dtype=torch.bool)])  # (T + 2, K)
+    padded = torch.cat(
+        [
+            torch.zeros(1, sounding.shape[1], dtype=torch.bool),
+            sounding,
+            torch.zeros(1, sounding.shape[1], dtype=torch.bool),
+        ]
+    )  # (T + 2, K)
     change = padded[1:] != padded[:-1]  # (T + 1, K): True where a run starts or ends
     spans = []
     for key in range(sounding.shape[1]):
@@ -50,18 +57,25 @@ def note_spans(roll: Tensor) -> list[tuple[int, int, int]]:
     return spans
 
 
-def roll_to_midi(roll: Tensor, path: Path, frame_beats: float = 1.0, bpm: float = TEMPO_BPM,
-                 lowest_note: int = LOWEST_NOTE) -> Path:
+def roll_to_midi(
+    roll: Tensor, path: Path, frame_beats: float = 1.0, bpm: float = TEMPO_BPM, lowest_note: int = LOWEST_NOTE
+) -> Path:
     """Write a (T, 88) binary roll to `path` as a MIDI file (see the module docstring)."""
     if roll.dim() != 2 or roll.shape[1] != NUM_KEYS or not ((roll == 0) | (roll == 1)).all():
-        raise ZooError(f"a MIDI file is written from a (T, {NUM_KEYS}) roll of 0s and 1s, "
-                       f"not a {tuple(roll.shape)} tensor of {roll.dtype}")
+        raise ZooError(
+            f"a MIDI file is written from a (T, {NUM_KEYS}) roll of 0s and 1s, "
+            f"not a {tuple(roll.shape)} tensor of {roll.dtype}"
+        )
     step = ticks_per_frame(frame_beats)
     events = []  # (tick, 0 for note_off / 1 for note_on, MIDI note): offs sort before ons at one tick
     for key, start, end in note_spans(roll):
         events += [(start * step, 1, lowest_note + key), (end * step, 0, lowest_note + key)]
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0),
-                            mido.Message("program_change", program=PIANO, time=0)])
+    track = mido.MidiTrack(
+        [
+            mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0),
+            mido.Message("program_change", program=PIANO, time=0),
+        ]
+    )
     now = 0
     for tick, on, note in sorted(events):
         kind = "note_on" if on else "note_off"
@@ -88,8 +102,10 @@ def midi_to_roll(path: Path, frame_beats: float = 1.0, lowest_note: int = LOWEST
         if message.type not in ("note_on", "note_off"):
             continue
         if not lowest_note <= message.note < lowest_note + NUM_KEYS:
-            raise ZooError(f"{path} plays MIDI note {message.note}, outside the 88 keys "
-                           f"{lowest_note}..{lowest_note + NUM_KEYS - 1}")
+            raise ZooError(
+                f"{path} plays MIDI note {message.note}, outside the 88 keys "
+                f"{lowest_note}..{lowest_note + NUM_KEYS - 1}"
+            )
         if message.note in started:  # a note_off, or a note struck again while it sounds
             spans.append((message.note, started.pop(message.note), tick))
         if message.type == "note_on" and message.velocity > 0:

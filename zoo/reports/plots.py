@@ -16,8 +16,12 @@ def plot_curve(history: list[dict], path: Path) -> None:
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train loss (objective)")
-    ax.plot(epochs, [h["valid_nats_per_step"] for h in history], marker="o",
-            label=f"valid NLL ({history[-1]['valid_kind']})")
+    ax.plot(
+        epochs,
+        [h["valid_nats_per_step"] for h in history],
+        marker="o",
+        label=f"valid NLL ({history[-1]['valid_kind']})",
+    )
     ax.set_xlabel("epoch")
     ax.set_ylabel("nats per step")
     ax.legend()
@@ -32,8 +36,14 @@ def plot_piano_rolls(rolls: torch.Tensor, path: Path, lowest_midi: int = 21, tit
     n = rolls.shape[0]
     fig, axes = plt.subplots(n, 1, figsize=(10, 2.2 * n), squeeze=False)
     for i, (roll, ax) in enumerate(zip(rolls, axes[:, 0])):
-        ax.imshow(roll.T.numpy(), aspect="auto", origin="lower", cmap="Greys", interpolation="nearest",
-                  extent=(0, roll.shape[0], lowest_midi, lowest_midi + roll.shape[1]))
+        ax.imshow(
+            roll.T.numpy(),
+            aspect="auto",
+            origin="lower",
+            cmap="Greys",
+            interpolation="nearest",
+            extent=(0, roll.shape[0], lowest_midi, lowest_midi + roll.shape[1]),
+        )
         ax.set_ylabel("MIDI pitch")
         if titles:
             ax.set_title(titles[i], fontsize=9, loc="left")
@@ -43,8 +53,14 @@ def plot_piano_rolls(rolls: torch.Tensor, path: Path, lowest_midi: int = 21, tit
     plt.close(fig)
 
 
-def plot_strokes(drawings: list[list], path: Path, titles: list[str] | None = None, ncols: int = 4,
-                 row_labels: list[str] | None = None, given: list[list | None] | None = None) -> None:
+def plot_strokes(
+    drawings: list[list],
+    path: Path,
+    titles: list[str] | None = None,
+    ncols: int = 4,
+    row_labels: list[str] | None = None,
+    given: list[list | None] | None = None,
+) -> None:
     """Drawings (each a list of (N_k, 2) pen positions, one line per stroke, strokes in alternating
     colours) on a grid, ncols across, equal axes; optional panel titles, row labels (for example
     the sampling bias of a row), and per panel a `given` drawing laid over it in thick grey (the
@@ -83,11 +99,28 @@ def plot_reliability(calibration: dict, path: Path, title: str | None = None) ->
     accuracy = [calibration["accuracies"][i] for i in filled]
     confidence = [calibration["confidences"][i] for i in filled]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    top.bar([lefts[i] for i in filled], accuracy, width=width, align="edge", color="C0", edgecolor="k",
-            linewidth=0.5, label="accuracy")
-    top.bar([lefts[i] for i in filled], [c - a for c, a in zip(confidence, accuracy)], bottom=accuracy,
-            width=width, align="edge", color="C3", alpha=0.3, edgecolor="C3", linewidth=0.5,
-            label="gap to mean confidence")
+    top.bar(
+        [lefts[i] for i in filled],
+        accuracy,
+        width=width,
+        align="edge",
+        color="C0",
+        edgecolor="k",
+        linewidth=0.5,
+        label="accuracy",
+    )
+    top.bar(
+        [lefts[i] for i in filled],
+        [c - a for c, a in zip(confidence, accuracy)],
+        bottom=accuracy,
+        width=width,
+        align="edge",
+        color="C3",
+        alpha=0.3,
+        edgecolor="C3",
+        linewidth=0.5,
+        label="gap to mean confidence",
+    )
     top.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     top.set_ylabel("accuracy of top-1 prediction")
     top.set_xlim(0, 1)
@@ -103,8 +136,13 @@ def plot_reliability(calibration: dict, path: Path, title: str | None = None) ->
     plt.close(fig)
 
 
-def plot_learning_curves(curves: dict[str, list[list[tuple[float, float]]]], path: Path, ylabel: str,
-                         title: str | None = None, xlabel: str = "training minutes") -> None:
+def plot_learning_curves(
+    curves: dict[str, list[list[tuple[float, float]]]],
+    path: Path,
+    ylabel: str,
+    title: str | None = None,
+    xlabel: str = "training minutes",
+) -> None:
     """Validation figures against training time: per name one colour, and one line of
     (minutes, figure) points, or (step, figure) with xlabel="training step", for each of its
     runs (seeds)."""
@@ -112,8 +150,15 @@ def plot_learning_curves(curves: dict[str, list[list[tuple[float, float]]]], pat
     for i, (name, runs) in enumerate(curves.items()):
         for j, points in enumerate(r for r in runs if r):
             minutes, figures = zip(*points)
-            ax.plot(minutes, figures, marker="o", markersize=3, color=f"C{i % 10}", alpha=0.9 if j == 0 else 0.5,
-                    label=name if j == 0 else None)
+            ax.plot(
+                minutes,
+                figures,
+                marker="o",
+                markersize=3,
+                color=f"C{i % 10}",
+                alpha=0.9 if j == 0 else 0.5,
+                label=name if j == 0 else None,
+            )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:

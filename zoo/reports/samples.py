@@ -13,8 +13,9 @@ from zoo.reports.midi import write_midi_files
 from zoo.reports.plots import plot_piano_rolls, plot_strokes
 
 
-def write_samples(samples: torch.Tensor, spec: DataSpec, run_dir: Path, stem: str = "samples",
-                  frame_beats: float = 1.0) -> list[Path]:
+def write_samples(
+    samples: torch.Tensor, spec: DataSpec, run_dir: Path, stem: str = "samples", frame_beats: float = 1.0
+) -> list[Path]:
     """Text as a .txt (one sample per block); piano rolls as one .png of stacked rolls, and 88-key
     rolls also as one MIDI file each (`<stem>-<i>.mid`, zoo.reports.midi, a frame lasting
     `frame_beats` beats: the data set's info says); pen strokes as one .png of drawings."""

@@ -31,8 +31,10 @@ def weight_posterior(draws: dict[str, np.ndarray], path_nc, path_png, plotted: i
     plt.gcf().savefig(path_png, dpi=80)
     plt.close("all")
     rows = ["| weight | mean | sd | hdi 3% | hdi 97% |", "|---|---|---|---|---|"]
-    rows += [f"| `{name}` | {r['mean']:.4f} | {r['sd']:.4f} | {r['hdi_3%']:.4f} | {r['hdi_97%']:.4f} |"
-             for name, r in summary.iterrows()]
+    rows += [
+        f"| `{name}` | {r['mean']:.4f} | {r['sd']:.4f} | {r['hdi_3%']:.4f} | {r['hdi_97%']:.4f} |"
+        for name, r in summary.iterrows()
+    ]
     del axes
     return "\n".join(rows)
 

@@ -8,6 +8,19 @@ from zoo.training.noise import ShardRows, global_noise
 from zoo.training.precision import PRECISIONS, autocast, check_precision
 from zoo.training.threads import available_cores, default_threads, launcher_jobs, use_threads
 
-__all__ = ["World", "check_splits_by_sequence", "current_world", "launched_world", "process_group", "ShardRows",
-           "global_noise", "PRECISIONS", "autocast", "check_precision", "available_cores", "default_threads",
-           "launcher_jobs", "use_threads"]
+__all__ = [
+    "World",
+    "check_splits_by_sequence",
+    "current_world",
+    "launched_world",
+    "process_group",
+    "ShardRows",
+    "global_noise",
+    "PRECISIONS",
+    "autocast",
+    "check_precision",
+    "available_cores",
+    "default_threads",
+    "launcher_jobs",
+    "use_threads",
+]

@@ -69,10 +69,15 @@ def load_checkpoint(path: str | Path, name: str = "last.pt") -> dict:
     except Exception as e:
         raise CheckpointError(f"{path} is not a checkpoint: {_why_unreadable(path, e)}") from None
     if not isinstance(state, dict) or not set(KEYS) <= set(state):
-        what = f"a {type(state).__name__}" if not isinstance(state, dict) else "a dict without " + ", ".join(
-            repr(k) for k in KEYS if k not in state)
-        raise CheckpointError(f"{path} is a torch file but not a zoo checkpoint ({what}): "
-                              "give last.pt or best.pt of a run folder written by python -m zoo.run")
+        what = (
+            f"a {type(state).__name__}"
+            if not isinstance(state, dict)
+            else "a dict without " + ", ".join(repr(k) for k in KEYS if k not in state)
+        )
+        raise CheckpointError(
+            f"{path} is a torch file but not a zoo checkpoint ({what}): "
+            "give last.pt or best.pt of a run folder written by python -m zoo.run"
+        )
     return state
 
 
@@ -82,8 +87,10 @@ def _why_unreadable(path: Path, error: Exception) -> str:
         head = f.read(4)
     refused = re.search(r"GLOBAL ([\w.]+)", str(error))
     if refused:
-        return (f"it asks to unpickle {refused.group(1)}, which a checkpoint never holds; it was refused "
-                "unread (only tensors and plain values are loaded)")
+        return (
+            f"it asks to unpickle {refused.group(1)}, which a checkpoint never holds; it was refused "
+            "unread (only tensors and plain values are loaded)"
+        )
     if head == ZIP_MAGIC:
         return f"a torch zip archive that is truncated or corrupt ({path.stat().st_size:,} bytes)"
     return "neither a torch zip archive nor a plain pickle of tensors (wrong file, or random bytes)"
@@ -94,14 +101,21 @@ def load_module_state(module: torch.nn.Module, state: dict, what: str) -> None:
     or shapes differ: the checkpoint was trained with other options than these."""
     own = module.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    reshaped = [f"{k}: checkpoint {tuple(state[k].shape)}, here {tuple(own[k].shape)}"
-                for k in own if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape]
-    problems = ([f"missing {missing[:3]}"] if missing else []) + ([f"unexpected {unexpected[:3]}"] if unexpected
-                                                                   else []) + reshaped[:3]
+    reshaped = [
+        f"{k}: checkpoint {tuple(state[k].shape)}, here {tuple(own[k].shape)}"
+        for k in own
+        if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape
+    ]
+    problems = (
+        ([f"missing {missing[:3]}"] if missing else [])
+        + ([f"unexpected {unexpected[:3]}"] if unexpected else [])
+        + reshaped[:3]
+    )
     if problems:
         raise CheckpointError(
             f"the checkpoint's {what} does not fit the {what} these options build ({'; '.join(problems)}): "
-            "use the options it was trained with (the run folder's .hydra/config.yaml)")
+            "use the options it was trained with (the run folder's .hydra/config.yaml)"
+        )
     module.load_state_dict(state)
 
 
@@ -117,7 +131,8 @@ def load_weights(model: torch.nn.Module, guide: torch.nn.Module, data_spec: dict
         raise CheckpointError(
             f"train.init={path}: its model was trained on {theirs['kind']} data with {theirs['dim']} symbols, "
             f"this run's data have {data_spec.get('kind')} with {data_spec.get('dim')}: start from a run on "
-            f"the same data set")
+            f"the same data set"
+        )
     load_module_state(model, state["model"], "model")
     load_module_state(guide, state["guide"], "guide")
     return file

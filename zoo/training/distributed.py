@@ -81,12 +81,17 @@ class World:
             start, rows = 0, 1
         stop = start + rows
         index = None if batch.index is None else batch.index[start:stop]
-        part = Batch(batch.x[start:stop], batch.lengths[start:stop], batch.mask[start:stop], batch.dataset_size,
-                     index)
+        part = Batch(batch.x[start:stop], batch.lengths[start:stop], batch.mask[start:stop], batch.dataset_size, index)
         return Shard(part, ShardRows(start, rows, batch.batch_size), weight)
 
-    def sum_step(self, params: list[nn.Parameter], loss: Tensor, stop: bool,
-                 buffers: list[tuple[Tensor, Tensor]] = (), weight: float = 1.0) -> tuple[Tensor, bool]:
+    def sum_step(
+        self,
+        params: list[nn.Parameter],
+        loss: Tensor,
+        stop: bool,
+        buffers: list[tuple[Tensor, Tensor]] = (),
+        weight: float = 1.0,
+    ) -> tuple[Tensor, bool]:
         """Sum every rank's gradients (in place), loss share and changes to `buffers` ((buffer, its
         value before the step) pairs, each rank's change weighted by its shard's `weight`) in one
         all-reduce. A parameter no rank gave a gradient keeps none, as in one process (Adam
@@ -103,9 +108,9 @@ class World:
         with self.collective():
             dist.all_reduce(flat)
         offset = 0
-        has_grad = flat[-len(flags):-1].tolist()
+        has_grad = flat[-len(flags) : -1].tolist()
         for p, used in zip(params, has_grad):
-            summed = flat[offset:offset + p.numel()].view_as(p).to(p.dtype)
+            summed = flat[offset : offset + p.numel()].view_as(p).to(p.dtype)
             if not used:
                 p.grad = None
             elif p.grad is None:
@@ -114,7 +119,7 @@ class World:
                 p.grad.copy_(summed)
             offset += p.numel()
         for b, before in buffers:
-            b.copy_(before + flat[offset:offset + b.numel()].view_as(b).to(b.dtype))
+            b.copy_(before + flat[offset : offset + b.numel()].view_as(b).to(b.dtype))
             offset += b.numel()
         return flat[offset].to(loss.dtype), bool(flat[-1] > 0)
 
@@ -134,8 +139,9 @@ class World:
         value = compute() if self.is_main else None
         if not self.distributed:
             return value
-        value, cpu, cuda = self.broadcast((value, torch.get_rng_state(), cuda_rng_state(device))
-                                          if self.is_main else None)
+        value, cpu, cuda = self.broadcast(
+            (value, torch.get_rng_state(), cuda_rng_state(device)) if self.is_main else None
+        )
         set_random_state(cpu, cuda, device)
         return value
 
@@ -159,8 +165,9 @@ class World:
                 return store.get(f"zoo/{key}").decode()
             except RuntimeError as error:  # not there yet (DistStoreError), or the store is gone
                 if time.monotonic() > deadline:
-                    raise RanksLost(f"rank {self.rank} of {self.size} waited {timeout} for rank 0 "
-                                    f"({short_reason(error)})") from error
+                    raise RanksLost(
+                        f"rank {self.rank} of {self.size} waited {timeout} for rank 0 ({short_reason(error)})"
+                    ) from error
 
     def broadcast_modules(self, *modules: nn.Module) -> None:
         """Rank 0's parameters and buffers, copied into every rank's modules."""
@@ -179,8 +186,9 @@ class World:
         try:
             yield
         except RuntimeError as error:
-            raise RanksLost(f"rank {self.rank} of {self.size} lost the others: another rank stopped "
-                            f"({short_reason(error)})") from error
+            raise RanksLost(
+                f"rank {self.rank} of {self.size} lost the others: another rank stopped ({short_reason(error)})"
+            ) from error
 
 
 @dataclass
@@ -283,8 +291,12 @@ def check_splits_by_sequence(objective) -> None:
 
     name = type(objective).__name__
     if isinstance(objective, ELBO) and objective.free_bits > 0:
-        raise ZooError("free bits clamp the KL averaged over the whole minibatch, which ranks holding parts of "
-                       "it cannot compute: train objective.free_bits in one process")
+        raise ZooError(
+            "free bits clamp the KL averaged over the whole minibatch, which ranks holding parts of "
+            "it cannot compute: train objective.free_bits in one process"
+        )
     if type(objective) not in (ELBO, IWAE, FIVO):
-        raise ZooError(f"objective {name} is not a sum over the minibatch's sequences (it pools them, or trains "
-                       "a critic of its own), so ranks cannot split its minibatches: train it in one process")
+        raise ZooError(
+            f"objective {name} is not a sum over the minibatch's sequences (it pools them, or trains "
+            "a critic of its own), so ranks cannot split its minibatches: train it in one process"
+        )

@@ -40,22 +40,46 @@ class ShardRows:
         the other rows repeat the shard's first row, so they hold valid values."""
         local = t.reshape(copies, self.rows, *t.shape[1:])  # (C, R, ...)
         wide = local[:, :1].expand(copies, self.total, *t.shape[1:]).clone()  # (C, G, ...)
-        wide[:, self.start:self.start + self.rows] = local
+        wide[:, self.start : self.start + self.rows] = local
         return wide.reshape(copies * self.total, *t.shape[1:])
 
     def narrow(self, t: torch.Tensor, copies: int) -> torch.Tensor:
         """The shard's rows of a global tensor (copies * total, ...) -> (copies * rows, ...)."""
         wide = t.reshape(copies, self.total, *t.shape[1:])
-        return wide[:, self.start:self.start + self.rows].reshape(copies * self.rows, *t.shape[1:]).clone()
+        return wide[:, self.start : self.start + self.rows].reshape(copies * self.rows, *t.shape[1:]).clone()
 
 
 # torch's functions and tensor methods that draw random numbers, by name
-RANDOM = frozenset({
-    "rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "normal", "bernoulli", "multinomial",
-    "poisson", "binomial", "_standard_gamma", "normal_", "uniform_", "bernoulli_", "exponential_", "random_",
-    "geometric_", "cauchy_", "log_normal_", "dropout", "alpha_dropout", "feature_alpha_dropout", "dropout1d",
-    "dropout2d", "dropout3d",
-})
+RANDOM = frozenset(
+    {
+        "rand",
+        "randn",
+        "randint",
+        "rand_like",
+        "randn_like",
+        "randint_like",
+        "normal",
+        "bernoulli",
+        "multinomial",
+        "poisson",
+        "binomial",
+        "_standard_gamma",
+        "normal_",
+        "uniform_",
+        "bernoulli_",
+        "exponential_",
+        "random_",
+        "geometric_",
+        "cauchy_",
+        "log_normal_",
+        "dropout",
+        "alpha_dropout",
+        "feature_alpha_dropout",
+        "dropout1d",
+        "dropout2d",
+        "dropout3d",
+    }
+)
 SIZED = frozenset({"rand", "randn"})  # torch.randn(3, 4) as well as torch.randn((3, 4))
 
 
@@ -111,8 +135,9 @@ class GlobalNoise(TorchFunctionMode):
     def narrow_outputs(self, out, copies: int):
         """The shard's rows of every output of the global batch's size."""
         if isinstance(out, torch.Tensor):
-            return self.shard.narrow(out, copies) if out.dim() >= 1 and out.shape[0] == copies * self.shard.total \
-                else out
+            return (
+                self.shard.narrow(out, copies) if out.dim() >= 1 and out.shape[0] == copies * self.shard.total else out
+            )
         if isinstance(out, (tuple, list)):
             return type(out)(self.narrow_outputs(o, copies) for o in out)
         return out
@@ -128,10 +153,14 @@ class GlobalSubsample(Messenger):
     def _pyro_sample(self, msg):
         """A subsample of the data set the shard's minibatch was drawn from: the global one's rows."""
         fn = msg["fn"]
-        if (isinstance(fn, _Subsample) and msg["value"] is None and fn.size == self.dataset_size
-                and fn.subsample_size == self.shard.rows):
+        if (
+            isinstance(fn, _Subsample)
+            and msg["value"] is None
+            and fn.size == self.dataset_size
+            and fn.subsample_size == self.shard.rows
+        ):
             indices = _Subsample(fn.size, self.shard.total, device=fn.device).sample()
-            msg["value"] = indices[self.shard.start:self.shard.start + self.shard.rows]
+            msg["value"] = indices[self.shard.start : self.shard.start + self.shard.rows]
 
 
 @contextmanager

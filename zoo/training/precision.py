@@ -21,11 +21,14 @@ PRECISIONS = ("fp32", "bf16")
 def check_precision(precision: str, device: torch.device) -> None:
     """fp32 anywhere; bf16 only on a CUDA device. One ZooError line otherwise."""
     if precision not in PRECISIONS:
-        raise ZooError(f"train.precision={precision!r} is not one of {', '.join(PRECISIONS)}"
-                       f"{did_you_mean(precision, PRECISIONS)}")
+        raise ZooError(
+            f"train.precision={precision!r} is not one of {', '.join(PRECISIONS)}{did_you_mean(precision, PRECISIONS)}"
+        )
     if precision == "bf16" and device.type != "cuda":
-        raise ZooError("train.precision=bf16 is CUDA autocast and this run trains on the CPU: "
-                       "use train.precision=fp32, or train.device=cuda on a machine with a GPU")
+        raise ZooError(
+            "train.precision=bf16 is CUDA autocast and this run trains on the CPU: "
+            "use train.precision=fp32, or train.device=cuda on a machine with a GPU"
+        )
 
 
 def autocast(precision: str, device: torch.device):

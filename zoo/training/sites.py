@@ -19,7 +19,9 @@ def latent_sites(program, batch: Batch) -> dict[str, tuple]:
     return {
         name: tuple(site["value"].shape)
         for name, site in trace.nodes.items()
-        if site["type"] == "sample" and not site["is_observed"] and not site["infer"].get("_do_not_score")
+        if site["type"] == "sample"
+        and not site["is_observed"]
+        and not site["infer"].get("_do_not_score")
         and not poutine.util.site_is_subsample(site)
     }
 

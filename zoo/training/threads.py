@@ -45,8 +45,10 @@ def use_threads(requested: int | None, local_processes: int = 1, jobs: int = 1) 
     """Set torch's intra-op threads to `requested`, or to default_threads when it is None; returns
     the number set."""
     if requested is not None and requested < 1:
-        raise ZooError(f"train.threads={requested} must be at least 1 (or null: the available cores "
-                       "divided among the processes sharing them)")
+        raise ZooError(
+            f"train.threads={requested} must be at least 1 (or null: the available cores "
+            "divided among the processes sharing them)"
+        )
     threads = requested or default_threads(local_processes, jobs)
     torch.set_num_threads(threads)
     return threads

@@ -72,7 +72,9 @@ class TrainOptions:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda (each torchrun rank takes the GPU of its LOCAL_RANK)
     precision: str = "fp32"  # fp32 | bf16: training steps under CUDA autocast to bfloat16 (GPU only)
-    threads: int | None = None  # torch's intra-op threads, set by zoo.run; None = the cores shared out (zoo.training.threads)
+    threads: int | None = (
+        None  # torch's intra-op threads, set by zoo.run; None = the cores shared out (zoo.training.threads)
+    )
     eval_batch_size: int = 256
     valid_limit: int | None = None  # validate on the first N sequences only (quick runs)
     progress: bool = True  # a progress bar with the loss, steps/s and ETA
@@ -80,13 +82,31 @@ class TrainOptions:
 
     def __post_init__(self):
         check_fields(self, "train.")
-        check_at_least(self, {"max_epochs": 1, "steps_per_epoch": 1, "batch_size": 1, "eval_batch_size": 1,
-                              "valid_limit": 1, "patience": 1, "lr_patience": 0, "threads": 1}, "train.")
+        check_at_least(
+            self,
+            {
+                "max_epochs": 1,
+                "steps_per_epoch": 1,
+                "batch_size": 1,
+                "eval_batch_size": 1,
+                "valid_limit": 1,
+                "patience": 1,
+                "lr_patience": 0,
+                "threads": 1,
+            },
+            "train.",
+        )
         for name in ("lr", "max_minutes", "clip_norm"):
             value = getattr(self, name)
             if value is not None and not 0 < value < math.inf:
-                raise ZooError(f"train.{name}={value:g} must be a positive number" + (
-                    "" if name == "lr" else f" (or null for {'no limit' if name == 'max_minutes' else 'no clipping'})"))
+                raise ZooError(
+                    f"train.{name}={value:g} must be a positive number"
+                    + (
+                        ""
+                        if name == "lr"
+                        else f" (or null for {'no limit' if name == 'max_minutes' else 'no clipping'})"
+                    )
+                )
         if not 0 <= self.weight_decay < math.inf:
             raise ZooError(f"train.weight_decay={self.weight_decay:g} must be a number >= 0 (0 = no weight decay)")
         check_choice(self, "on_nonfinite", NONFINITE, "train.")
@@ -101,9 +121,11 @@ def make_optimizer(model, params: list, options: TrainOptions) -> torch.optim.Op
     if not options.weight_decay:
         return torch.optim.Adam(params, lr=options.lr)
     if has_weight_latents(model):
-        raise ZooError(f"train.weight_decay={options.weight_decay:g} decays deterministic weights, but "
-                       "model.bayesian_weights=true makes them latent with the prior p(w) as their regulariser "
-                       "(model.weights.prior, model.weights.prior_scale): set train.weight_decay=0")
+        raise ZooError(
+            f"train.weight_decay={options.weight_decay:g} decays deterministic weights, but "
+            "model.bayesian_weights=true makes them latent with the prior p(w) as their regulariser "
+            "(model.weights.prior, model.weights.prior_scale): set train.weight_decay=0"
+        )
     decayed = [p for p in params if p.dim() >= 2]
     kept = [p for p in params if p.dim() < 2]
     groups = [{"params": decayed, "weight_decay": options.weight_decay}, {"params": kept, "weight_decay": 0.0}]
@@ -121,8 +143,17 @@ class Trainer:
     gradients are summed (zoo.training.distributed); rank 0 alone validates, logs and writes
     checkpoints, and the loss curve is the one a single process draws."""
 
-    def __init__(self, model, guide, objective: TrainingObjective, data: SequenceData, options: TrainOptions,
-                 run_dir, config=None, world: World | None = None):
+    def __init__(
+        self,
+        model,
+        guide,
+        objective: TrainingObjective,
+        data: SequenceData,
+        options: TrainOptions,
+        run_dir,
+        config=None,
+        world: World | None = None,
+    ):
         check_objective(objective)
         self.options = options
         self.world = world or current_world()
@@ -193,8 +224,10 @@ class Trainer:
         saved_decay = max(g.get("weight_decay", 0.0) for g in saved_groups)
         decay = max(g["weight_decay"] for g in self.optimizer.param_groups)
         if len(saved_groups) != len(self.optimizer.param_groups) or saved_decay != decay:
-            raise CheckpointError(f"the checkpoint was trained with train.weight_decay={saved_decay:g}, this run has "
-                                  f"{self.options.weight_decay:g}: resume with the same train.weight_decay")
+            raise CheckpointError(
+                f"the checkpoint was trained with train.weight_decay={saved_decay:g}, this run has "
+                f"{self.options.weight_decay:g}: resume with the same train.weight_decay"
+            )
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -232,8 +265,13 @@ class Trainer:
         self.model.train()
         self.guide.train()
         total = o.steps_per_epoch or self.data.num_batches("train", o.batch_size)
-        bar = tqdm(total=total, desc=f"epoch {self.epoch}", disable=not (o.progress and self.world.is_main),
-                   leave=False, unit="step")
+        bar = tqdm(
+            total=total,
+            desc=f"epoch {self.epoch}",
+            disable=not (o.progress and self.world.is_main),
+            leave=False,
+            unit="step",
+        )
         losses = []
         for minibatch, batch in zip(range(total), self.minibatches()):
             loss, past_deadline = self.train_step(batch, deadline)
@@ -256,8 +294,10 @@ class Trainer:
                 break
         bar.close()
         if not losses:
-            raise TrainingFault(f"every step of epoch {self.epoch} had a non-finite loss or gradient "
-                                f"({self.skipped} skipped in all): lower train.lr (now {o.lr:g}) or set train.clip_norm")
+            raise TrainingFault(
+                f"every step of epoch {self.epoch} had a non-finite loss or gradient "
+                f"({self.skipped} skipped in all): lower train.lr (now {o.lr:g}) or set train.clip_norm"
+            )
         return sum(losses) / len(losses)
 
     def train_step(self, batch, deadline: float):
@@ -290,8 +330,11 @@ class Trainer:
         if o.on_nonfinite == "skip":
             self.skipped += 1
             return
-        sequences = "" if batch.index is None else f": training sequences {batch.index[:5].tolist()}" + (
-            "..." if batch.batch_size > 5 else "")
+        sequences = (
+            ""
+            if batch.index is None
+            else f": training sequences {batch.index[:5].tolist()}" + ("..." if batch.batch_size > 5 else "")
+        )
         raise TrainingFault(
             f"{what} at step {self.step} (epoch {self.epoch}, minibatch {minibatch}{sequences}); "
             f"{first_nonfinite(self.model, self.guide, batch)}. Lower train.lr (now {o.lr:g}), set train.clip_norm, "
@@ -312,8 +355,16 @@ class Trainer:
         particles = self.objective.validation_particles
         bound = self.objective.validation_bound
         figures = held_out_figures(
-            self.model, self.guide, self.data, "valid", num_samples=1, num_particles=particles,
-            train_steps=self.train_steps, batch_size=o.eval_batch_size, device=self.device, limit=o.valid_limit,
+            self.model,
+            self.guide,
+            self.data,
+            "valid",
+            num_samples=1,
+            num_particles=particles,
+            train_steps=self.train_steps,
+            batch_size=o.eval_batch_size,
+            device=self.device,
+            limit=o.valid_limit,
             fivo=bound == "-FIVO",
         )
         chosen = [f for f in figures if f.kind.startswith(bound)] if particles > 1 else []
@@ -332,8 +383,9 @@ class Trainer:
             last = self.run_dir / "last.pt"
             if not last.is_file():
                 raise
-            raise RanksLost(f"{lost}; the last whole checkpoint is {last}: continue with "
-                            f"train.resume={self.run_dir}") from lost
+            raise RanksLost(
+                f"{lost}; the last whole checkpoint is {last}: continue with train.resume={self.run_dir}"
+            ) from lost
 
     def fit_epochs(self, resume: str | None = None) -> list[dict]:
         """The epochs of `fit`, from a fresh start or from `resume`."""
@@ -367,15 +419,17 @@ class Trainer:
             selecting = self.objective.selects_by_likelihood
             if selecting and isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step(valid.nats_per_step)
-            self.history.append({
-                "epoch": self.epoch,
-                "step": self.step,
-                "train_loss": train_loss,
-                "valid_nats_per_step": valid.nats_per_step,
-                "valid_kind": valid.kind,
-                "lr": self.optimizer.param_groups[0]["lr"],
-                "minutes": elapsed_before + (time.monotonic() - start) / 60,
-            })
+            self.history.append(
+                {
+                    "epoch": self.epoch,
+                    "step": self.step,
+                    "train_loss": train_loss,
+                    "valid_nats_per_step": valid.nats_per_step,
+                    "valid_kind": valid.kind,
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                    "minutes": elapsed_before + (time.monotonic() - start) / 60,
+                }
+            )
             self.log(self.history[-1])
             if not selecting:
                 self.save("best.pt")
@@ -413,10 +467,16 @@ class Trainer:
         """Record a diverged validation figure; the checkpoints stay at the last sane epoch.
         Raises TrainingFault when no epoch was sane."""
         o = self.options
-        self.diverged = {"epoch": self.epoch, "valid_nats_per_step": valid.nats_per_step,
-                         "untrained_nats_per_step": self.untrained, "kind": valid.kind}
-        what = (f"training diverged at epoch {self.epoch}: the validation figure is {valid.nats_per_step:.4g} "
-                f"nats/step ({valid.kind}), worse than the untrained model's {self.untrained:.4g}")
+        self.diverged = {
+            "epoch": self.epoch,
+            "valid_nats_per_step": valid.nats_per_step,
+            "untrained_nats_per_step": self.untrained,
+            "kind": valid.kind,
+        }
+        what = (
+            f"training diverged at epoch {self.epoch}: the validation figure is {valid.nats_per_step:.4g} "
+            f"nats/step ({valid.kind}), worse than the untrained model's {self.untrained:.4g}"
+        )
         fix = f"lower train.lr (now {o.lr:g}) or set train.clip_norm"
         if not self.history:
             raise TrainingFault(f"{what}; no epoch is worth keeping: {fix}")
