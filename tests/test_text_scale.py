@@ -150,7 +150,8 @@ def test_a_5_mb_file_loads_in_under_3_times_its_size(tmp_path):
     path = write_text(tmp_path / "five.txt", 5_000_000, seed=2)
     load = load_in_fresh_process(path, 100, "random")
     assert load["characters"] > 0.99 * load["file_bytes"] and load["dtype"] == "torch.uint8"
-    assert load["held_bytes"] <= load["peak_added_bytes"] < 3 * load["file_bytes"], load
+    # the peak saw what the load holds, to within pages the process had touched before it
+    assert 0.99 * load["held_bytes"] <= load["peak_added_bytes"] < 3 * load["file_bytes"], load
 
 
 def test_characters_split_across_read_pieces_decode(tmp_path):
