@@ -1,11 +1,17 @@
-"""Shared timing helper for the bench scripts: interleaved repeats, median seconds."""
+"""Helpers the bench scripts share: interleaved timing, the command line, results files written
+under a lock, zoo commands in their own processes, per-row options."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
+import os
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -64,3 +70,41 @@ def write_json(name: str, payload: dict) -> Path:
     payload = {**payload, "hardware": describe_device(device), "command": command_line()}
     out.write_text(json.dumps(payload, indent=2))
     return out
+
+
+def update_json(out: Path, update: Callable[[dict], None]) -> dict:
+    """Read `out` afresh under a lock, let `update` change it in place, write it back atomically:
+    benches running side by side add their cells to one file. Returns the whole payload."""
+    out.parent.mkdir(exist_ok=True)
+    with open(out.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
+        update(payload)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(payload, indent=2))
+        tmp.replace(out)
+    return payload
+
+
+def zoo_process(*arguments: str, threads: int | None) -> subprocess.CompletedProcess:
+    """`python -m <arguments>` (a zoo command) in its own process from the repository's root, on
+    `threads` OpenMP threads when given; its error output goes to the log when it fails."""
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    root = Path(__file__).parents[1]
+    result = subprocess.run([sys.executable, "-m", *arguments], env=env, capture_output=True, text=True, cwd=root)
+    if result.returncode != 0:
+        logging.error(result.stderr[-2000:])
+    return result
+
+
+def options_for(options: list[str], name: str) -> list[str]:
+    """The --options of row or model `name`: those without a prefix, and those written
+    `<name>:key=value`."""
+    chosen = []
+    for option in options:
+        prefix, colon, rest = option.partition(":")
+        if not colon or "=" in prefix:
+            chosen.append(option)
+        elif prefix == name:
+            chosen.append(rest)
+    return chosen

@@ -21,20 +21,16 @@ prints frames per second next to char_lstm's (a ratio measured in the same run).
 from __future__ import annotations
 
 import argparse
-import fcntl
 import itertools
 import json
 import logging
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from bench.common import command_line, write_json
+from bench.common import command_line, options_for, update_json, write_json, zoo_process
 from zoo.training.devices import describe_device
 
 RESULTS = Path(__file__).parent / "results"
@@ -64,29 +60,8 @@ PUBLISHED = {
 }
 
 
-def options_for(args, model: str) -> list[str]:
-    """--options for `model`: those without a prefix, and those written `<model>:key=value`."""
-    chosen = []
-    for option in args.options:
-        name, colon, rest = option.partition(":")
-        if not colon or "=" in name:
-            chosen.append(option)
-        elif name == model:
-            chosen.append(rest)
-    return chosen
-
-
 def cell_dir(args, data: str, model: str, seed: int) -> Path:
     return RESULTS / "polyphonic" / args.tag / data / model / f"seed{seed}"
-
-
-def zoo(*arguments: str, threads: int) -> subprocess.CompletedProcess:
-    """A zoo command in its own process on `threads` threads; its output goes to the log."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    result = subprocess.run([sys.executable, "-m", *arguments], env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        logging.error(result.stderr[-2000:])
-    return result
 
 
 def run_cell(args, data: str, model: str, seed: int) -> dict | None:
@@ -104,7 +79,7 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
         "evaluate.num_particles=2",
         "evaluate.test_limit=2",
         f"hydra.run.dir={folder}",
-        *options_for(args, model),
+        *options_for(args.options, model),
     ]
     evaluate = [
         "zoo.evaluate",
@@ -117,13 +92,13 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
     if not (trained.exists() and json.loads(trained.read_text()).get("status") == "trained"):
         resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
         logging.info(f"--- {data} / {model} / seed {seed}: training{' (resumed)' if resume else ''}")
-        if zoo(*train, *resume, threads=args.threads).returncode != 0:
+        if zoo_process(*train, *resume, threads=args.threads).returncode != 0:
             return None
     evaluation = folder / "evaluation" / "metrics.json"
     if not evaluation.exists() or json.loads(evaluation.read_text()).get("num_particles") != args.particles:
         logging.info(f"--- {data} / {model} / seed {seed}: evaluating with K={args.particles}")
         start = time.perf_counter()
-        if zoo(*evaluate, threads=args.threads).returncode != 0:
+        if zoo_process(*evaluate, threads=args.threads).returncode != 0:
             return None
         result = json.loads(evaluation.read_text())
         result["num_particles"], result["eval_minutes"] = args.particles, (time.perf_counter() - start) / 60
@@ -227,7 +202,7 @@ def speed(args) -> dict:
     for data in args.sets:
         for model in args.models:
             with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-                cfg = compose("config", overrides=[*MODELS[model], f"data={data}", *options_for(args, model)])
+                cfg = compose("config", overrides=[*MODELS[model], f"data={data}", *options_for(args.options, model)])
             sequences, network, guide, objective = build(cfg)
             params = [p for m in (network, guide) for p in m.parameters()]
             optimizer = torch.optim.Adam(params, lr=1e-3)
@@ -293,17 +268,14 @@ def main():
 
 
 def add_cell(out: Path, args, data: str, model: str, seed: int, row: dict) -> None:
-    """One cell into the grid's JSON, read afresh, so that benches running side by side on
-    other sets or models add to one file."""
-    out.parent.mkdir(exist_ok=True)
-    with open(out.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
+    """One cell into the grid's JSON, so that benches running side by side on other sets or
+    models add to one file."""
+
+    def update(payload: dict) -> None:
         payload["results"].setdefault(data, {}).setdefault(model, {})[str(seed)] = row
         payload.update(args=vars(args), command=command_line(), hardware=describe_device("cpu"))
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        tmp.replace(out)
+
+    update_json(out, update)
 
 
 if __name__ == "__main__":

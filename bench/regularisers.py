@@ -36,18 +36,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import fcntl
 import json
 import logging
 import math
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from bench.common import command_line
+from bench.common import command_line, update_json, zoo_process
 from zoo.training.devices import describe_device
 
 ROOT = Path(__file__).parents[1]  # the commands run here, so the recorded paths are the repository's
@@ -106,15 +102,6 @@ def budget(args) -> dict:
         "bins": args.bins,
         "options": args.options,
     }
-
-
-def zoo(*arguments: str, threads: int | None) -> subprocess.CompletedProcess:
-    """A zoo command in its own process; its error output goes to the log when it fails."""
-    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-    result = subprocess.run([sys.executable, "-m", *arguments], env=env, capture_output=True, text=True, cwd=ROOT)
-    if result.returncode != 0:
-        logging.error(result.stderr[-2000:])
-    return result
 
 
 def learning_curve(folder: Path) -> tuple[list[tuple[float, float]], str | None]:
@@ -180,13 +167,13 @@ def run_cell(args, row: str, seed: int) -> dict | None:
     if not (trained.exists() and json.loads(trained.read_text()).get("status") in ("trained", "diverged")):
         resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
         logging.info(f"--- {row} / seed {seed}: training{' (resumed)' if resume else ''}")
-        if zoo(*train, *resume, threads=args.threads).returncode != 0:
+        if zoo_process(*train, *resume, threads=args.threads).returncode != 0:
             return None
     evaluation = folder / "evaluation" / "metrics.json"
     if not (evaluation.exists() and "calibration" in json.loads(evaluation.read_text())):
         logging.info(f"--- {row} / seed {seed}: test figures and calibration of best.pt")
         start = time.perf_counter()
-        if zoo(*evaluate, threads=args.threads).returncode != 0:
+        if zoo_process(*evaluate, threads=args.threads).returncode != 0:
             return None
         result = json.loads(evaluation.read_text())
         result["eval_minutes"] = (time.perf_counter() - start) / 60
@@ -268,12 +255,10 @@ def plot(results: dict, path: Path, title: str) -> None:
 
 
 def add_cell(out: Path, args, row: str, seed: int, cell: dict) -> dict:
-    """One cell into the tag's JSON, read afresh under a lock, so that benches running side by
-    side on other rows add to one file; returns the whole payload."""
-    out.parent.mkdir(exist_ok=True)
-    with open(out.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
+    """One cell into the tag's JSON, so that benches running side by side on other rows add to
+    one file; returns the whole payload."""
+
+    def update(payload: dict) -> None:
         payload["results"].setdefault(row, {})[str(seed)] = cell
         payload.update(
             data=args.data,
@@ -285,10 +270,8 @@ def add_cell(out: Path, args, row: str, seed: int, cell: dict) -> dict:
             anchors=ANCHORS,
             references=QUALITATIVE,
         )
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        tmp.replace(out)
-    return payload
+
+    return update_json(out, update)
 
 
 def main(argv: list[str] | None = None) -> dict:

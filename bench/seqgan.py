@@ -60,21 +60,17 @@ bench/results/seqgan_shakespeare_lines.json.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import itertools
 import json
 import logging
 import math
-import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from bench.common import command_line, reload_best, write_json
+from bench.common import command_line, options_for, reload_best, update_json, write_json, zoo_process
 from zoo.training.devices import describe_device
 
 RESULTS = Path(__file__).parent / "results"
@@ -171,18 +167,6 @@ def model_options(args) -> list[str]:
     ]
 
 
-def options_for(args, row: str) -> list[str]:
-    """--options for `row`: those without a prefix, and those written `<row>:key=value`."""
-    chosen = []
-    for option in args.options:
-        name, colon, rest = option.partition(":")
-        if not colon or "=" in name:
-            chosen.append(option)
-        elif name == row:
-            chosen.append(rest)
-    return chosen
-
-
 def cell_dir(args, row: str, seed: int) -> Path:
     return RESULTS / "seqgan" / args.oracle / args.tag / row / f"seed{seed}"
 
@@ -213,7 +197,7 @@ def mle_overrides(args, seed: int) -> list[str]:
         *steps,
         "train.max_minutes=null",
         f"train.seed={seed}",
-        *options_for(args, "mle"),
+        *options_for(args.options, "mle"),
     ]
 
 
@@ -266,7 +250,7 @@ def adversarial_overrides(args, row: str, seed: int) -> list[str]:
             "train.max_epochs=100000",
             f"train.max_minutes={args.adversarial_minutes}",
         ]
-    return [*model_options(args), *objective, f"train.lr={lr}", *budget, *start, *options_for(args, row)]
+    return [*model_options(args), *objective, f"train.lr={lr}", *budget, *start, *options_for(args.options, row)]
 
 
 def epochs_of(steps: int, every: int) -> tuple[int, int]:
@@ -276,15 +260,6 @@ def epochs_of(steps: int, every: int) -> tuple[int, int]:
     divisor = max(d for d in range(1, min(every, steps) + 1) if steps % d == 0)
     per_epoch = divisor if 4 * divisor >= min(every, steps) else every
     return per_epoch, math.ceil(steps / per_epoch)
-
-
-def zoo(arguments: list[str], threads: int) -> subprocess.CompletedProcess:
-    """`python -m zoo.run arguments` in its own process on `threads` threads; its errors go to the log."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    result = subprocess.run([sys.executable, "-m", "zoo.run", *arguments], env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        logging.error(result.stderr[-2000:])
-    return result
 
 
 def train_cell(args, row: str, seed: int) -> bool:
@@ -308,7 +283,7 @@ def train_cell(args, row: str, seed: int) -> bool:
     record.write_text(json.dumps({"overrides": overrides}, indent=2))
     resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
     logging.info(f"--- {row} / seed {seed}: training{' (resumed)' if resume else ''}")
-    return zoo([*overrides, f"hydra.run.dir={folder}", *resume], args.threads).returncode == 0
+    return zoo_process("zoo.run", *overrides, f"hydra.run.dir={folder}", *resume, threads=args.threads).returncode == 0
 
 
 # -- the measurement ----------------------------------------------------------------------------------
@@ -596,20 +571,16 @@ def published_lines(oracle: str) -> list[str]:
 
 
 def add_cell(out: Path, args, row: str, seed: int, cell: dict, extra: dict) -> dict:
-    """One cell into the bench's JSON, read afresh under a lock, so invocations add to one file."""
-    out.parent.mkdir(exist_ok=True)
-    with open(out.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
+    """One cell into the bench's JSON, so invocations add to one file; returns the whole payload."""
+
+    def update(payload: dict) -> None:
         row_entry = payload["results"].setdefault(row, {"seeds": {}})
         row_entry["seeds"][str(seed)] = cell
         row_entry["minutes"] = statistics.fmean(c["minutes"] for c in row_entry["seeds"].values())
         row_entry["command"] = cell["command"]
         payload.update(extra, args=vars(args), command=command_line(), hardware=describe_device("cpu"))
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        tmp.replace(out)
-    return payload
+
+    return update_json(out, update)
 
 
 def oracle_table(args) -> None:

@@ -169,10 +169,7 @@ def exact_nll(
     progress: bool | tqdm = False,
 ) -> Figure:
     """-log p(x) per step for a model with an exact `log_prob`."""
-    lengths = lengths_of(data, split, limit)
-    with progress_bar(progress, particle_steps(int(lengths.sum())), split) as bar:
-        log_p = _per_sequence(model.log_prob, data, split, batch_size, device, limit, bar)
-    return Figure.from_sequences("exact", -log_p, lengths)
+    return _deterministic_nll(model.log_prob, "exact", data, split, batch_size, device, limit, progress)
 
 
 @torch.no_grad()
@@ -186,10 +183,17 @@ def reconstruction_nll(
     progress: bool | tqdm = False,
 ) -> Figure:
     """-log p(x | c(x)) per step for a model with a `reconstruction_log_prob` (an autoencoder)."""
+    return _deterministic_nll(
+        model.reconstruction_log_prob, "reconstruction", data, split, batch_size, device, limit, progress
+    )
+
+
+def _deterministic_nll(log_prob, kind: str, data, split, batch_size, device, limit, progress) -> Figure:
+    """The figure `kind` from a per-sequence log-probability that draws nothing, one pass per batch."""
     lengths = lengths_of(data, split, limit)
     with progress_bar(progress, particle_steps(int(lengths.sum())), split) as bar:
-        log_p = _per_sequence(model.reconstruction_log_prob, data, split, batch_size, device, limit, bar)
-    return Figure.from_sequences("reconstruction", -log_p, lengths)
+        log_p = _per_sequence(log_prob, data, split, batch_size, device, limit, bar)
+    return Figure.from_sequences(kind, -log_p, lengths)
 
 
 @torch.no_grad()
