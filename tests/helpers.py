@@ -66,6 +66,19 @@ QUICK = [
 ]
 
 
+# A random oracle small enough for an adversarial objective's few steps.
+TINY_ORACLE = [
+    "data=oracle",
+    "data.vocab_size=50",
+    "data.length=8",
+    "data.num_train=200",
+    "data.num_valid=50",
+    "data.num_test=50",
+    "evaluate.oracle_samples=50",
+    "sample.length=8",
+]
+
+
 def command(module: str, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
     """`python -m module args...` in a fresh process on one thread; with check, it must succeed."""
     result = subprocess.run(

@@ -9,7 +9,7 @@ import torch
 from torch.nn.functional import one_hot
 
 from guides.empty import NoLatents
-from tests.helpers import QUICK, run_in_process
+from tests.helpers import QUICK, TINY_ORACLE, run_in_process
 from zoo.data.batch import collate
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
@@ -136,18 +136,6 @@ def test_gumbel_gan_refuses_a_generator_without_a_softmax_output(spec, emission)
         GumbelGAN(loss="wgan")
 
 
-ORACLE = [
-    "data=oracle",
-    "data.vocab_size=50",
-    "data.length=8",
-    "data.num_train=200",
-    "data.num_valid=50",
-    "data.num_test=50",
-    "evaluate.oracle_samples=50",
-    "sample.length=8",
-]
-
-
 @pytest.mark.parametrize("model,kind", [("char_lstm", "cnn"), ("bayes_lstm", "rnn")])
 def test_gumbel_gan_on_the_oracle_through_the_cli(tmp_path, model, kind):
     metrics = run_in_process(
@@ -156,7 +144,7 @@ def test_gumbel_gan_on_the_oracle_through_the_cli(tmp_path, model, kind):
         "objective=gumbel_gan",
         f"objective.discriminator={kind}",
         *QUICK,
-        *ORACLE,
+        *TINY_ORACLE,
         "objective.pretrain_steps=3",
         "objective.discriminator_steps=2",
         "objective.anneal_steps=3",
@@ -178,7 +166,7 @@ def test_the_relaxed_gradient_reaches_the_weight_guide_of_a_bayes_lstm():
         "model=bayes_lstm",
         "objective=gumbel_gan",
         "objective.pretrain_steps=0",
-        *ORACLE,
+        *TINY_ORACLE,
         "data.vocab_size=20",
         "data.length=5",
         "model.net.hidden_size=8",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from guides.empty import NoLatents
-from tests.helpers import QUICK, run_in_process, run_zoo
+from tests.helpers import QUICK, TINY_ORACLE, run_in_process, run_zoo
 from zoo.data.batch import collate
 from zoo.data.dataset import DataSpec
 from zoo.models.char_lstm import CharLSTM
@@ -220,18 +220,6 @@ def test_the_seqgan_preset_is_the_released_codes_setting():
     assert cfg.data.oracle == "seqgan"  # the released oracle LSTM
 
 
-ORACLE = [
-    "data=oracle",
-    "data.vocab_size=50",
-    "data.length=8",
-    "data.num_train=200",
-    "data.num_valid=50",
-    "data.num_test=50",
-    "evaluate.oracle_samples=50",
-    "sample.length=8",
-]
-
-
 @pytest.mark.parametrize(
     "preset",
     [
@@ -259,7 +247,7 @@ def test_seqgan_with_the_cnn_on_the_oracle_through_the_cli(tmp_path, preset):
         tmp_path,
         *preset,
         *QUICK,
-        *ORACLE,
+        *TINY_ORACLE,
         "objective.pretrain_steps=6",
         "objective.rollouts=2",
         "train.steps_per_epoch=4",
