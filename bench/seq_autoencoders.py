@@ -13,13 +13,19 @@ figure, reloads its best checkpoint and is evaluated on the test split:
     seq_ae_mmd           seq_ae + a generator of codes trained on the MMD (Li et al. 2015)
     seq_ae_gan           seq_ae + a generator of codes trained against a critic (Goodfellow et al. 2014)
     seq_ae_aae           seq_ae whose codes a critic pushes towards N(0, I) (Makhzani et al. 2015)
+    seqgan               char_lstm's best checkpoint, then SeqGAN's policy gradients (Yu et al. 2016)
+    gumbel_gan           char_lstm's best checkpoint, then a Gumbel-softmax GAN (Nie et al. 2019; text only)
 
 The seq_vae's encoder reads one way here, as Bowman et al.'s (`--bidirectional`: both ways,
 the default of guide=seq_encoder and of bench.seq_vae). For the VAEs: -ELBO and -IWAE-K per
 step, and the code diagnostics (KL per sequence, active units, I(x; z)); for the code
 generators, the MMD between their new codes and the encoded test codes (a seq_ae's fitted
 Gaussian too); for every model, statistics of `--samples` drawn sequences against the test
-split. Reconstructions and homotopies go to bench/results/seq_autoencoders/<data>/[<tag>/]<name>/.
+split, and the classifier two-sample test of `--two-sample` drawn sequences against as many test
+sequences (Lopez-Paz & Oquab 2017; 0.5 = the classifier cannot tell them apart), the one figure
+every row has, likelihood or not. The adversarial rows need char_lstm's run (this invocation or
+an earlier one of the same tag) and train for `--minutes` from its weights with a fresh optimiser.
+Reconstructions and homotopies go to bench/results/seq_autoencoders/<data>/[<tag>/]<name>/.
 Writes bench/results/seq_autoencoders_<data>[_<tag>].json.
 """
 
@@ -39,12 +45,16 @@ from zoo.data import jsb_phrases, shakespeare_lines
 from zoo.evaluation.likelihood import held_out_figures
 from zoo.evaluation.sample_stats import sample_statistics
 from zoo.evaluation.sampling import draw
+from zoo.evaluation.two_sample import model_two_sample_test
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.seq_ae import SeqAE
 from zoo.models.seq_vae import SeqVAE
 from zoo.objectives import ELBO
+from zoo.objectives.gumbel_gan import GumbelGAN
 from zoo.objectives.latent_code import AAE, GANLatent, MMDLatent
+from zoo.objectives.seqgan import SeqGAN
 from zoo.reports.codes import write_code_report
+from zoo.training.checkpoint import load_checkpoint
 from zoo.training.trainer import Trainer, TrainOptions
 
 MODELS = (
@@ -56,7 +66,10 @@ MODELS = (
     "seq_ae_mmd",
     "seq_ae_gan",
     "seq_ae_aae",
+    "seqgan",
+    "gumbel_gan",
 )
+ADVERSARIAL = ("seqgan", "gumbel_gan")
 CODE_OBJECTIVES = {
     "seq_ae_mmd": ("generator", MMDLatent),
     "seq_ae_gan": ("generator", GANLatent),
@@ -69,6 +82,21 @@ def build(name: str, data, args):
     if name == "char_lstm":
         model = CharLSTM(data.spec, hidden_size=args.hidden)
         return model, NoLatents(model), ELBO()
+    if name in ADVERSARIAL:
+        model = CharLSTM(data.spec, hidden_size=args.hidden)
+        start = results_dir(args) / "char_lstm"
+        if not (start / "best.pt").exists():
+            raise SystemExit(f"{name} starts from char_lstm's best checkpoint: run --models char_lstm first")
+        model.load_state_dict(load_checkpoint(start, "best.pt")["model"])
+        if name == "seqgan":
+            return (
+                model,
+                NoLatents(model),
+                SeqGAN(pretrain_steps=0, rollouts=args.rollouts, discriminator_warmup_steps=200),
+            )
+        if data.spec.kind != "categorical":
+            raise SystemExit("gumbel_gan relaxes categorical tokens: use --data shakespeare_lines")
+        return model, NoLatents(model), GumbelGAN(pretrain_steps=0)
     if name == "seq_ae":
         model = SeqAE(data.spec, hidden_size=args.hidden)
         return model, NoLatents(model), ELBO()
@@ -94,24 +122,28 @@ def build(name: str, data, args):
 def run(name: str, data, args) -> dict:
     model, guide, objective = build(name, data, args)
     max_epochs = args.steps // args.steps_per_epoch if args.steps else 100_000
+    adversarial = name in ADVERSARIAL
     options = TrainOptions(
         max_epochs=max_epochs,
         max_minutes=args.minutes,
         steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch,
-        lr=args.lr,
-        patience=args.patience,
+        lr=args.adversarial_lr if adversarial else args.lr,
+        lr_schedule="none" if adversarial else "plateau",
+        patience=10**6 if adversarial else args.patience,
         lr_patience=args.lr_patience,
         seed=args.seed,
         valid_limit=args.valid_limit,
         progress=False,
     )
-    run_dir = Path(__file__).parent / "results" / "seq_autoencoders" / args.data / (args.tag or "")
-    run_dir = run_dir / label(name, args)
+    run_dir = results_dir(args) / label(name, args)
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(model, guide, objective, data, options, run_dir)
     history = trainer.fit()
-    reload_best(trainer)
+    if adversarial:  # the generator as adversarial training left it: its likelihood does not select it
+        model.eval()
+    else:
+        reload_best(trainer)
     torch.manual_seed(args.seed)
     figures = held_out_figures(
         model, guide, data, "test", num_particles=args.particles, batch_size=64, limit=args.test_limit
@@ -119,18 +151,25 @@ def run(name: str, data, args) -> dict:
     code = write_code_report(model, guide, data, run_dir, limit=args.test_limit)
     samples = draw(model, guide, args.samples, max(len(s) for s in data.test))
     statistics = sample_statistics(samples, data)
-    best = min(history, key=lambda h: h["valid_nats_per_step"])
+    two_sample = model_two_sample_test(model, guide, data, args.two_sample, seed=args.seed) if args.two_sample else None
+    best = history[-1] if adversarial else min(history, key=lambda h: h["valid_nats_per_step"])
     return {
         "args": vars(args),
         "command": command_line(),
         "test": [f.as_dict() for f in figures],
         "code": code,
         "sample_statistics": statistics,
+        "two_sample": two_sample,
         "best_minute": best["minutes"],
         "best_step": best["step"],
         "steps": history[-1]["step"],
         "minutes": history[-1]["minutes"],
     }
+
+
+def results_dir(args) -> Path:
+    """Where this data set's and tag's run folders go, one per model."""
+    return Path(__file__).parent / "results" / "seq_autoencoders" / args.data / (args.tag or "")
 
 
 def label(name: str, args) -> str:
@@ -179,6 +218,11 @@ def main(description: str = __doc__, **defaults):
     parser.add_argument("--word-dropout", type=float, default=0.25)
     parser.add_argument("--free-bits", type=float, default=0.25, help="lambda, nats per latent dimension")
     parser.add_argument("--samples", type=int, default=100, help="sequences drawn for the sample statistics")
+    parser.add_argument(
+        "--two-sample", type=int, default=1000, help="N drawn and N test sequences of the two-sample test; 0 = off"
+    )
+    parser.add_argument("--rollouts", type=int, default=4, help="seqgan: Monte Carlo completions per step")
+    parser.add_argument("--adversarial-lr", type=float, default=1e-4, help="Adam step size of the adversarial rows")
     parser.add_argument("--code-weight", type=float, default=0.01, help="lambda of the code generators' terms")
     parser.add_argument("--steps-per-epoch", type=int, default=100)
     parser.add_argument("--patience", type=int, default=8)
@@ -215,6 +259,9 @@ def main(description: str = __doc__, **defaults):
                 f"  {name:18s} {f['nats_per_step']:7.3f}  {f['kind']:16s} best at {r['best_minute']:.1f} min "
                 f"(step {r['best_step']} of {r['steps']})"
             )
+        t = r.get("two_sample")
+        if t:
+            print(f"  {'':18s} two-sample accuracy {t['accuracy']:.3f} ± {t['stderr']:.3f} ({t['num_test']} held out)")
         c = (r["code"] or {}).get("latent_code")
         if c and "code_mmd" in c:
             print(f"  {'':18s} MMD of new codes to encoded test codes: {c['code_mmd']:.3f}")

@@ -545,3 +545,42 @@ def test_batches_shuffle_is_seeded_and_covers_every_sequence_once():
     for batch in data.batches("train", 4, shuffle=True, seed=5):
         assert batch.dataset_size == 23
         assert torch.equal(batch.lengths, batch.x[:, 0] % 3 + 1)
+
+
+def _uneven(n: int) -> SequenceData:
+    """A data set whose i-th train sequence is i repeated 1 + (7 i mod 13) times."""
+    seqs = [torch.full((1 + 7 * i % 13,), i) for i in range(n)]
+    return SequenceData("uneven", DataSpec("categorical", n), seqs, seqs[:1], seqs[:1])
+
+
+def test_length_pool_one_is_plain_shuffling():
+    data = _uneven(40)
+    plain = [b.index.tolist() for b in data.batches("train", 4, shuffle=True, seed=3)]
+    assert plain == [b.index.tolist() for b in data.batches("train", 4, shuffle=True, seed=3, pool=1)]
+
+
+def test_length_pool_pads_less_and_keeps_every_sequence_once_a_pass():
+    data = _uneven(200)
+
+    def padding(pool: int) -> float:
+        batches = [b for seed in range(5) for b in data.batches("train", 8, shuffle=True, seed=seed, pool=pool)]
+        return 1 - sum(b.num_steps for b in batches) / sum(b.mask.numel() for b in batches)
+
+    for seed in range(3):
+        pooled = list(data.batches("train", 8, shuffle=True, seed=seed, pool=5))
+        assert sorted(i for b in pooled for i in b.index.tolist()) == list(range(200))
+        assert all(b.batch_size == 8 and b.dataset_size == 200 for b in pooled)
+        assert [b.index.tolist() for b in pooled] == [
+            b.index.tolist() for b in data.batches("train", 8, shuffle=True, seed=seed, pool=5)
+        ]
+    assert padding(5) < 0.5 * padding(1)
+    assert padding(25) <= padding(5)
+
+
+def test_length_pool_still_shuffles_batches_and_their_members():
+    data = _uneven(200)
+    first = [b.index.tolist() for b in data.batches("train", 8, shuffle=True, seed=0, pool=5)]
+    second = [b.index.tolist() for b in data.batches("train", 8, shuffle=True, seed=1, pool=5)]
+    assert [sorted(b) for b in first] != [sorted(b) for b in second]  # other members, not only another order
+    longest = [max(len(data.train[i]) for i in b) for b in first]
+    assert longest != sorted(longest)  # the pass does not run from short batches to long ones

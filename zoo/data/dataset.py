@@ -85,18 +85,32 @@ class SequenceData:
     def num_steps(self, split: str) -> int:
         return sum(len(s) for s in self.split(split))
 
-    def batches(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0) -> Iterator[Batch]:
+    def batches(
+        self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0, pool: int = 1
+    ) -> Iterator[Batch]:
         """Minibatches of a split. Shuffling uses its own generator seeded by `seed`,
         so an epoch's order depends only on (seed, epoch) and a resumed run sees the
-        same batches as an uninterrupted one."""
+        same batches as an uninterrupted one.
+
+        pool > 1 (shuffled only) buckets by length: each run of pool x batch_size shuffled
+        sequences is sorted by length before it is cut into batches, and the pass's batches are
+        then shuffled, so a batch holds sequences of similar length and pads less. Every
+        sequence still comes once a pass and the pass's summed gradient is unchanged."""
         seqs = self.split(split)
-        if shuffle:
-            order = torch.randperm(len(seqs), generator=torch.Generator().manual_seed(seed)).tolist()
+        if not shuffle:
+            chunks = [list(range(i, min(i + batch_size, len(seqs)))) for i in range(0, len(seqs), batch_size)]
         else:
-            order = range(len(seqs))
-        order = list(order)
-        for i in range(0, len(order), batch_size):
-            chosen = order[i : i + batch_size]
+            generator = torch.Generator().manual_seed(seed)
+            order = torch.randperm(len(seqs), generator=generator).tolist()
+            chunks = []
+            for start in range(0, len(order), pool * batch_size):
+                run = order[start : start + pool * batch_size]
+                if pool > 1:
+                    run.sort(key=lambda i: len(seqs[i]))  # stable: ties keep their shuffled order
+                chunks += [run[i : i + batch_size] for i in range(0, len(run), batch_size)]
+            if pool > 1:
+                chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
+        for chosen in chunks:
             yield collate([seqs[j] for j in chosen], dataset_size=len(seqs), index=chosen)
 
     def num_batches(self, split: str, batch_size: int) -> int:

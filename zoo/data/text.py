@@ -277,9 +277,12 @@ class WindowedText(SequenceData):
         """The characters of the split."""
         return len(self.split(split).ids)
 
-    def batches(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0) -> Iterator[Batch]:
+    def batches(
+        self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0, pool: int = 1
+    ) -> Iterator[Batch]:
         """Minibatches of a split: training windows at random offsets when shuffled (drawn from a
-        generator seeded by `seed`), else the split's windows, in order or shuffled by `seed`."""
+        generator seeded by `seed`), else the split's windows, in order or shuffled by `seed`.
+        Windows have one length, so `pool` (length bucketing) changes nothing and is ignored."""
         windows = self.split(split)
         if not shuffle:
             for start in range(0, len(windows), batch_size):

@@ -63,6 +63,7 @@ class TrainOptions:
     max_minutes: float | None = None  # stop (after validating) once training has run this long
     steps_per_epoch: int | None = None  # minibatches between validations (passes wrap); None = one pass
     batch_size: int = 64
+    length_pool: int = 1  # bucket by length: sort each pool of this many batches' shuffled sequences; 1 = off
     lr: float = 2e-3  # Adam's step size
     weight_decay: float = 0.0  # AdamW's decoupled decay of weight matrices per unit step size; 0 = plain Adam
     lr_schedule: str = "plateau"  # none | plateau (halve when validation stalls) | cosine (to 0 over the run)
@@ -88,6 +89,7 @@ class TrainOptions:
                 "max_epochs": 1,
                 "steps_per_epoch": 1,
                 "batch_size": 1,
+                "length_pool": 1,
                 "eval_batch_size": 1,
                 "valid_limit": 1,
                 "patience": 1,
@@ -256,7 +258,7 @@ class Trainer:
         o = self.options
         for n in itertools.count():
             seed = (o.seed * 1_000_003 + self.epoch) * 1009 + n
-            yield from self.data.batches("train", o.batch_size, shuffle=True, seed=seed)
+            yield from self.data.batches("train", o.batch_size, shuffle=True, seed=seed, pool=o.length_pool)
 
     def train_epoch(self, deadline: float) -> float:
         """steps_per_epoch minibatches (or one pass when it is None); the mean loss in nats
