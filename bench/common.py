@@ -108,3 +108,11 @@ def options_for(options: list[str], name: str) -> list[str]:
         elif prefix == name:
             chosen.append(rest)
     return chosen
+
+
+def spread(values: list[float], digits: int = 3) -> str:
+    """mean ± sd over seeds (the sd left out for one seed; a dash for none)."""
+    if not values:
+        return "—"
+    mean = statistics.fmean(values)
+    return f"{mean:.{digits}f}" + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")

@@ -39,11 +39,10 @@ import csv
 import json
 import logging
 import math
-import statistics
 import time
 from pathlib import Path
 
-from bench.common import command_line, update_json, zoo_process
+from bench.common import command_line, spread, update_json, zoo_process
 from zoo.training.devices import describe_device
 
 ROOT = Path(__file__).parents[1]  # the commands run here, so the recorded paths are the repository's
@@ -202,14 +201,6 @@ def run_cell(args, row: str, seed: int) -> dict | None:
         "commands": ["python -m " + " ".join(train), "python -m " + " ".join(evaluate)],
         "hardware": metrics.get("hardware"),
     }
-
-
-def spread(values: list[float], digits: int = 3) -> str:
-    """mean ± sd over seeds (the sd left out for one seed)."""
-    if not values:
-        return ""
-    mean = statistics.mean(values)
-    return f"{mean:.{digits}f}" + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
 
 
 def table(results: dict) -> list[str]:

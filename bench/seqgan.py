@@ -70,7 +70,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import command_line, options_for, reload_best, update_json, write_json, zoo_process
+from bench.common import command_line, options_for, reload_best, spread, update_json, write_json, zoo_process
 from zoo.training.devices import describe_device
 
 RESULTS = Path(__file__).parent / "results"
@@ -468,14 +468,6 @@ def oracle_rows(args, data, oracle, references) -> dict:
 
 
 # -- the table ----------------------------------------------------------------------------------------
-
-
-def spread(values: list[float], digits: int = 3) -> str:
-    """mean ± sd over seeds (the mean alone for one seed)."""
-    if not values:
-        return "—"
-    mean = statistics.fmean(values)
-    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
 
 
 def bleus(cells: list[dict], prefix: str) -> str:

@@ -33,6 +33,7 @@ def fake_run(
     lengths=LENGTHS,
     sequences=True,
     resume=None,
+    init=None,
     shared=0.0,
 ):
     """A run folder as zoo.run writes it: .hydra/config.yaml and hydra.yaml, metrics.json with a test
@@ -43,7 +44,7 @@ def fake_run(
     config = {
         "model": {"name": model, "net": {"_target_": f"zoo.models.{model}.Net", "hidden_size": hidden_size}},
         "data": {"_target_": f"zoo.data.{data}.load", "data_dir": None},
-        "train": {"seed": seed, "lr": 0.002, "resume": resume, "max_epochs": 3},
+        "train": {"seed": seed, "lr": 0.002, "resume": resume, "init": init, "max_epochs": 3},
         "evaluate": {"num_particles": None},
     }
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
@@ -116,6 +117,16 @@ def test_grouping_ignores_the_seed_and_the_paths_and_names_groups_by_what_differ
         ("model=vrnn model.net.hidden_size=128", 2),
     ]
     assert sorted(r.seed for r in groups[1].runs) == [0, 1, 2]
+
+
+def test_runs_started_from_each_seeds_own_run_group_together_apart_from_fresh_ones(tmp_path):
+    for seed in range(3):  # an adversarial run per seed, each from its seed's MLE run
+        init = str(tmp_path / "mle" / f"seed{seed}")
+        fake_run(tmp_path / "gan" / f"s{seed}", seed, {"exact": sequence_nll(6.0, seed)}, init=init)
+        fake_run(tmp_path / "fresh" / f"s{seed}", seed, {"exact": sequence_nll(6.1, 10 + seed)})
+    groups = compare([tmp_path / "gan", tmp_path / "fresh"], CompareOptions()).groups
+    assert sorted(len(g.runs) for g in groups) == [3, 3]
+    assert sorted(g.name for g in groups) == ["train.init=a trained run", "train.init=null"]
 
 
 def test_an_option_one_config_group_sets_is_named_by_the_group_alone(tmp_path):

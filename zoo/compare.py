@@ -5,7 +5,8 @@ differences between configurations on the same test sequences, and the learning 
 
 Each DIR is a multirun folder or run folders; runs are found below it by their metrics.json.
 Runs whose configs differ only in the seed (train.seed) and in paths (train.resume, hydra.*,
-output folders) form a group, named by the options that differ between groups
+output folders, and which run's weights train.init started from: each seed of an adversarial
+run starts from its own seed's MLE run, so only whether it started from one counts) form a group, named by the options that differ between groups
 (`model=vrnn`, `model.net.hidden_size=64`). For every group and kind of figure: the mean and
 standard deviation of the test NLL per step over its seeds, and their number. For two groups
 evaluated on the same test sequences (each run's test_sequences.npz), the difference per step
@@ -37,6 +38,7 @@ from zoo.options import build_record, check_fields, did_you_mean, unknown
 
 SEQUENCES_FILE = "test_sequences.npz"
 IGNORED = ("train.seed", "train.resume")  # the seed, and the run a run continues
+STARTED_FROM = "train.init"  # the run whose weights a run started from: grouped by whether it is set
 OUTPUT_FOLDERS = ("run_dir", "output_dir", "out_dir", "out", "save_dir")  # options naming where a run writes
 
 
@@ -211,6 +213,11 @@ def is_comparable(key: str) -> bool:
     return key not in IGNORED and key.split(".")[0] != "hydra" and key.rsplit(".", 1)[-1] not in OUTPUT_FOLDERS
 
 
+def started_from(init) -> str | None:
+    """train.init without its path: runs of several seeds each start from their own seed's run."""
+    return None if init is None else "a trained run"
+
+
 def read_curve(path: Path) -> list[dict]:
     """The rows of the run's metrics.csv ([] without one)."""
     if not path.is_file():
@@ -228,7 +235,7 @@ def read_run(path: Path) -> Run:
     return Run(
         path=path,
         data=str(metrics.get("data")),
-        config={k: v for k, v in flat.items() if is_comparable(k)},
+        config={k: started_from(v) if k == STARTED_FROM else v for k, v in flat.items() if is_comparable(k)},
         choices=run_choices(path, config),
         seed=flat.get("train.seed"),
         figures={f["kind"]: f["nats_per_step"] for f in metrics.get("test", [])},
