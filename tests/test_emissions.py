@@ -154,14 +154,16 @@ def test_gumbel_max_draws_follow_the_softmax():
     assert torch.allclose(freq, torch.softmax(logits, 0), atol=0.006)
 
 
-def test_nade_note_by_note_equals_all_notes_at_once(monkeypatch):
-    from zoo.nn import nade
+def test_nade_logits_note_by_note_equal_the_cumulative_sum_of_every_note_at_once():
     from zoo.nn.nade import NADEEmitter
 
     torch.manual_seed(1)
     emitter = NADEEmitter(6, hidden_size=3, nade_hidden=4).double()
-    h = torch.randn(5, 7, 3, dtype=torch.float64)
+    h = torch.randn(2, 5, 7, 3, dtype=torch.float64)  # two particles of each row of x
     x = (torch.rand(5, 7, 6) < 0.4).double()
-    at_once = emitter(h).log_prob(x)
-    monkeypatch.setattr(nade, "VECTORISED", 0)
-    assert torch.allclose(emitter(h).log_prob(x), at_once)
+    p = emitter(h)
+    contribution = x[..., :, None] * p.W.T  # x_d W_{:, d}: (5, 7, D, H')
+    a = p.c[..., None, :] + torch.cumsum(contribution, -2) - contribution  # c + sum_{j<d}: (2, 5, 7, D, H')
+    expected = p.b + (torch.sigmoid(a) * p.V).sum(-1)
+    assert p.logits(x).shape == (2, 5, 7, 6)
+    assert torch.allclose(p.logits(x), expected)
