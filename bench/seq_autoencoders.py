@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import command_line, reload_best, write_json
+from bench.common import command_line, reload_best, update_json
 from guides.empty import NoLatents
 from guides.seq_encoder import SeqEncoder
 from zoo.data import jsb_phrases, shakespeare_lines
@@ -55,8 +55,10 @@ from zoo.objectives.latent_code import AAE, GANLatent, MMDLatent
 from zoo.objectives.seqgan import SeqGAN
 from zoo.reports.codes import write_code_report
 from zoo.training.checkpoint import load_checkpoint
+from zoo.training.devices import describe_device
 from zoo.training.trainer import Trainer, TrainOptions
 
+RESULTS = Path(__file__).parent / "results"
 MODELS = (
     "char_lstm",
     "seq_ae",
@@ -94,8 +96,6 @@ def build(name: str, data, args):
                 NoLatents(model),
                 SeqGAN(pretrain_steps=0, rollouts=args.rollouts, discriminator_warmup_steps=200),
             )
-        if data.spec.kind != "categorical":
-            raise SystemExit("gumbel_gan relaxes categorical tokens: use --data shakespeare_lines")
         return model, NoLatents(model), GumbelGAN(pretrain_steps=0)
     if name == "seq_ae":
         model = SeqAE(data.spec, hidden_size=args.hidden)
@@ -169,7 +169,7 @@ def run(name: str, data, args) -> dict:
 
 def results_dir(args) -> Path:
     """Where this data set's and tag's run folders go, one per model."""
-    return Path(__file__).parent / "results" / "seq_autoencoders" / args.data / (args.tag or "")
+    return RESULTS / "seq_autoencoders" / args.data / (args.tag or "")
 
 
 def label(name: str, args) -> str:
@@ -177,12 +177,6 @@ def label(name: str, args) -> str:
     if not name.startswith("seq_vae"):
         return name
     return name + ("_bidirectional" if args.bidirectional else "") + ("_feed_latent" if args.feed_latent else "")
-
-
-def earlier_results(name: str) -> dict:
-    """The models of an earlier run under the same name (each with the arguments it ran with)."""
-    path = Path(__file__).parent / "results" / f"{name}.json"
-    return json.loads(path.read_text())["results"] if path.exists() else {}
 
 
 def budget(args) -> str:
@@ -241,13 +235,20 @@ def main(description: str = __doc__, **defaults):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     data = jsb_phrases.load() if args.data == "jsb_phrases" else shakespeare_lines.load()
-    results = {}
+    out = RESULTS / (f"seq_autoencoders_{args.data}" + (f"_{args.tag}" if args.tag else "") + ".json")
+    results = json.loads(out.read_text())["results"] if out.exists() else {}
     for name in args.models:
+        if name == "gumbel_gan" and data.spec.kind != "categorical":
+            logging.info("--- gumbel_gan left out: it relaxes categorical tokens, and these are piano-roll frames")
+            continue
         logging.info(f"--- {name}")
-        results[label(name, args)] = run(name, data, args)
+        cell = {**run(name, data, args), "hardware": describe_device("cpu")}
 
-    out = f"seq_autoencoders_{args.data}" + (f"_{args.tag}" if args.tag else "")
-    results = {**earlier_results(out), **results}
+        def add(payload: dict, name: str = label(name, args), cell: dict = cell) -> None:
+            payload["results"][name] = cell  # beside what other runs of this tag wrote meanwhile
+            payload["data"] = data.name
+
+        results = update_json(out, add)["results"]
     steps = sum(len(s) for s in data.split("test", args.test_limit))
     print(
         f"\n{data.name} test split ({len(data.split('test', args.test_limit))} sequences, {steps} steps); "
@@ -284,7 +285,6 @@ def main(description: str = __doc__, **defaults):
                 f"  {'':18s} code: KL {c['kl']:.2f} nats/seq, active units {c['active_units']}/{len(c['activity'])}, "
                 f"I(x; z) {c['mutual_information']:.2f} nats, collapse {c['posterior_collapse']}"
             )
-    write_json(out, {"args": vars(args), "data": data.name, "results": results})
 
 
 if __name__ == "__main__":
