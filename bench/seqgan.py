@@ -424,15 +424,38 @@ def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | 
             generator_updates=int(best["step"]) if best else 0,
             steps_run=steps,
             best_valid_nats_per_step=metrics.get("best_valid_nats_per_step"),
+            curve=oracle_curve(history, lambda step: step),
         )
     else:
         first = warmup_steps(args) if row.startswith("seqgan") else 0
+        mle = read_history(cell_dir(args, "mle", seed))  # the run this one started from (its best.pt)
+        before = int(min(mle, key=lambda h: float(h["valid_nats_per_step"]))["step"]) if mle else 0
         cell.update(
             generator_updates=max(steps - first, 0),
             discriminator_warmup_steps=min(first, steps),
             valid_nats_per_step_after=float(history[-1]["valid_nats_per_step"]) if history else None,
+            curve=oracle_curve(history, lambda step: before + max(step - first, 0)),
         )
     return cell
+
+
+def oracle_curve(history: list[dict], updates) -> list[list[float]]:
+    """[generator updates, NLL-oracle] after each validation of the run (metrics.csv's nll_oracle
+    column, evaluate.oracle_curve), the updates counted from the untrained generator by `updates`."""
+    return [[updates(int(h["step"])), float(h["nll_oracle"])] for h in history if h.get("nll_oracle")]
+
+
+def plot_curves(payload: dict, path: Path) -> None:
+    """NLL-oracle against generator updates, a colour per row and a line per seed."""
+    from zoo.reports.plots import plot_learning_curves
+
+    curves = {
+        LABELS.get(row, row): [cell.get("curve") or [] for cell in entry["seeds"].values()]
+        for row, entry in payload["results"].items()
+    }
+    curves = {name: runs for name, runs in curves.items() if any(runs)}
+    if curves:
+        plot_learning_curves(curves, path, "NLL-oracle, nats per token", xlabel="generator updates")
 
 
 def read_history(folder: Path) -> list[dict]:
@@ -630,7 +653,8 @@ def oracle_table(args) -> None:
     print("\n".join(table(payload, args)))
     print()
     print("\n".join(published_lines(args.oracle)))
-    print(f"\nwrote {out}")
+    plot_curves(payload, out.with_suffix(".png"))
+    print(f"\nwrote {out} and its NLL-oracle curves, {out.with_suffix('.png').name}")
 
 
 # -- text: MLE then SeqGAN in this process (--data shakespeare_lines) ----------------------------------

@@ -254,6 +254,10 @@ def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, 
     assert mle["nll_test"]["nats_per_step"] < payload["results"]["untrained"]["seeds"]["0"]["nll_test"]["nats_per_step"]
     assert "| MLE + SeqGAN, LSTM critic |" in out and "| uniform tokens |" in out and "budget:" in out
     assert "4 generator updates each" in out and "RelGAN (Nie et al. 2019)" in out
+    assert [x for x, _ in mle["curve"]] == [3, 6]  # NLL-oracle after each validation (evaluate.oracle_curve)
+    seqgan = payload["results"]["seqgan_rnn"]["seeds"]["0"]["curve"]
+    assert [x for x, _ in seqgan] == [mle["generator_updates"] + n for n in (0, 2, 4)]  # its warm-up moved no G
+    assert all(0 < y < 30 for _, y in mle["curve"] + seqgan) and (tmp_path / "seqgan_random_t.png").is_file()
 
     trained = (tmp_path / "seqgan" / "random" / "t" / "gumbel_gan" / "seed0" / "best.pt").stat().st_mtime
     again = run_bench(monkeypatch, capsys, tmp_path, *small)  # finished cells are skipped, measurements kept

@@ -1,6 +1,7 @@
 """The oracle LSTM benchmark (SeqGAN, Yu et al. 2016): the data are fixed by the seed, the
 oracle's likelihood is the LSTM's, and NLL-oracle ranks what it should."""
 
+import csv
 import json
 import math
 
@@ -118,6 +119,9 @@ def test_a_cli_run_on_the_oracle_reports_nll_oracle(tmp_path, small):
     assert figure["kind"] == "NLL-oracle" and figure["num_sequences"] == 60 and figure["num_steps"] == 60 * 12
     floor = oracle_test_nll(oracle_for(small), small).nats_per_step
     assert floor + 0.5 < figure["nats_per_step"] < 30  # a barely trained model writes worse than the oracle
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        curve = [float(row["nll_oracle"]) for row in csv.DictReader(f)]  # evaluate.oracle_curve's column
+    assert curve and all(floor < c < 30 for c in curve)
     command("zoo.evaluate", f"run={tmp_path}", "oracle_samples=30")
     again = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
     assert again["oracle"][0]["num_sequences"] == 30

@@ -44,6 +44,25 @@ def test_a_resumed_run_continues_the_uninterrupted_loss_curve(tmp_path, bayesian
         assert a["valid_nats_per_step"] == pytest.approx(b["valid_nats_per_step"], rel=1e-6)
 
 
+def test_a_monitor_adds_columns_and_leaves_training_as_it_was(tmp_path):
+    import csv
+
+    def monitor(model, guide):
+        assert not model.training  # it sees the model as validation left it
+        return {"noise": torch.rand(()).item()}  # draws from the global generator
+
+    plain = make_trainer(tmp_path / "plain", bayesian=True, max_epochs=3).fit()  # training draws weights
+    trainer = make_trainer(tmp_path / "watched", bayesian=True, max_epochs=3)
+    trainer.monitor = monitor
+    watched = trainer.fit()
+    assert [h["train_loss"] for h in watched] == [h["train_loss"] for h in plain]
+    assert [h["valid_nats_per_step"] for h in watched] == [h["valid_nats_per_step"] for h in plain]
+    noise = [h["noise"] for h in watched]
+    assert len(set(noise)) == 3  # seeded by the epoch: a fresh draw each time
+    with open(tmp_path / "watched" / "metrics.csv", newline="") as f:
+        assert [float(row["noise"]) for row in csv.DictReader(f)] == pytest.approx(noise)
+
+
 def test_checkpoints_load_without_unpickling_objects(tmp_path):
     trainer = make_trainer(tmp_path, max_epochs=1)
     trainer.fit()

@@ -26,9 +26,10 @@ from guides.sharpened import SharpenedWeights
 from guides.with_weights import WeightsThenLatents
 from zoo.cli import check_overrides, check_targets, describe, user_errors
 from zoo.data.dataset import DataSpec
+from zoo.data.oracle import oracle_for
 from zoo.errors import ZooError
 from zoo.evaluation.likelihood import held_out_figures
-from zoo.evaluation.oracle_metrics import oracle_figures
+from zoo.evaluation.oracle_metrics import model_nll_oracle, oracle_figures
 from zoo.evaluation.plan import HeldOutOptions, evaluation_plan
 from zoo.evaluation.sample_stats import sample_statistics
 from zoo.evaluation.sampling import SampleOptions, biased_emitters, draw, encode_prime, sampling_bias
@@ -117,6 +118,15 @@ def start_from(trainer: Trainer, init: str | None, resume: str | None) -> None:
     log.info(f"the model starts from the weights of {source} (train.init); optimiser, steps and history start afresh")
 
 
+def oracle_curve(data, e: HeldOutOptions):
+    """data=oracle: NLL-oracle of e.oracle_curve drawn sequences, for the trainer to add to each
+    validation's row; None for other data or oracle_curve=0."""
+    oracle = oracle_for(data) if e.oracle_curve else None
+    if oracle is None:
+        return None
+    return lambda model, guide: {"nll_oracle": model_nll_oracle(model, guide, oracle, e.oracle_curve).nats_per_step}
+
+
 def oracle_report(model, guide, data, num_samples: int, option: str = "evaluate.oracle_samples") -> list:
     """[NLL-oracle of `num_samples` sequences drawn from the model] when the data come from a
     known oracle (data=oracle), logged as a table; [] for other data. `option` names the
@@ -141,7 +151,7 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
     prime = encode_prime(data.spec, sample.prime)  # sampling options are refused before training, not after
     biased_emitters(model, sample.bias)
     config = OmegaConf.to_container(cfg, resolve=True)
-    trainer = Trainer(model, guide, objective, data, options, run_dir, config=config)
+    trainer = Trainer(model, guide, objective, data, options, run_dir, config=config, monitor=oracle_curve(data, e))
     log.info(
         f"{cfg.model.name} on {data.name}: {sum(p.numel() for p in trainer.params):,} parameters, "
         f"{len(data.train)} training sequences ({trainer.train_steps:,} steps); run folder {run_dir}"

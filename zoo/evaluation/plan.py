@@ -41,14 +41,18 @@ class HeldOutOptions:
     max_particle_steps: int | None = MAX_PARTICLE_STEPS  # budget of S x K x T for the sizes left None
     test_limit: int | None = None  # the first N test sequences only
     oracle_samples: int = 2000  # data=oracle: sequences drawn from the model for NLL-oracle
+    oracle_curve: int = 500  # data=oracle: sequences drawn for NLL-oracle after each validation; 0 = none
 
     def __post_init__(self):
         check_fields(self, "evaluate.")
         check_at_least(
             self,
             {
-                name: 1
-                for name in ("num_samples", "num_particles", "max_particle_steps", "test_limit", "oracle_samples")
+                **{
+                    name: 1
+                    for name in ("num_samples", "num_particles", "max_particle_steps", "test_limit", "oracle_samples")
+                },
+                "oracle_curve": 0,
             },
             "evaluate.",
         )

@@ -24,6 +24,7 @@ import logging
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,9 @@ from zoo.training.sites import first_nonfinite
 SCHEDULES = ("none", "plateau", "cosine")
 NONFINITE = ("stop", "skip")
 log = logging.getLogger(__name__)
+
+
+HISTORY = ("epoch", "step", "train_loss", "valid_nats_per_step", "valid_kind", "lr", "minutes")  # a row's own
 
 
 @dataclass
@@ -155,6 +159,7 @@ class Trainer:
         run_dir,
         config=None,
         world: World | None = None,
+        monitor: Callable[[object, object], dict[str, float]] | None = None,
     ):
         check_objective(objective)
         self.options = options
@@ -166,6 +171,7 @@ class Trainer:
         self.objective, self.data = objective, data
         self.run_dir = Path(run_dir)
         self.config = config or {}
+        self.monitor = monitor  # more figures after each validation (NLL-oracle), columns of metrics.csv
         self.train_steps = data.num_steps("train")
         self.params = [p for m in (self.model, self.guide) for p in m.parameters() if p.requires_grad]
         if not self.params:
@@ -430,6 +436,7 @@ class Trainer:
                     "valid_kind": valid.kind,
                     "lr": self.optimizer.param_groups[0]["lr"],
                     "minutes": elapsed_before + (time.monotonic() - start) / 60,
+                    **self.monitored(),
                 }
             )
             self.log(self.history[-1])
@@ -443,6 +450,15 @@ class Trainer:
             if (selecting and self.stalled()) or self.past(deadline):
                 break
         return self.history
+
+    def monitored(self) -> dict[str, float]:
+        """The monitor's figures of the model as it is after this epoch (rank 0 alone), drawn with
+        their own random numbers, seeded by (seed, epoch): training's stream is left as it was."""
+        if self.monitor is None or not self.world.is_main:
+            return {}
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.options.seed * 1_000_003 + self.epoch)
+            return self.monitor(self.model, self.guide)
 
     def past(self, deadline: float) -> bool:
         """Whether the time budget is spent, by rank 0's clock, on every rank."""
@@ -498,6 +514,7 @@ class Trainer:
             f"epoch {row['epoch']:3d}  step {row['step']:6d}  train {row['train_loss']:.4f}  "
             f"valid {row['valid_nats_per_step']:.4f} nats/step ({row['valid_kind']})  "
             f"lr {row['lr']:.2g}  {row['minutes']:.1f} min"
+            + "".join(f"  {name} {value:.4f}" for name, value in row.items() if name not in HISTORY)
         )
 
     def write_metrics_csv(self) -> None:
