@@ -522,6 +522,7 @@ class Trainer:
         if not self.world.is_main:
             return
         with open(self.run_dir / "metrics.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(self.history[0]))
+            columns = dict.fromkeys(name for row in self.history for name in row)  # a monitor may come in later
+            writer = csv.DictWriter(f, fieldnames=list(columns))
             writer.writeheader()
             writer.writerows(self.history)
