@@ -125,6 +125,13 @@ def best_figure(row: dict) -> dict:
     return min(row["test"], key=lambda f: f["nats_per_step"])
 
 
+def extra_options(row: dict) -> list[str]:
+    """The zoo.run options a cell was trained with beyond the grid's own (--options)."""
+    train = row["commands"][0].split()
+    after = next((i + 1 for i, token in enumerate(train) if token.startswith("hydra.run.dir=")), len(train))
+    return train[after:]
+
+
 def table(results: dict, sets) -> list[str]:
     """Markdown rows: each model's tightest test figure per set, mean ± sd over seeds."""
     lines = ["| model | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
@@ -144,9 +151,10 @@ def table(results: dict, sets) -> list[str]:
             share = f"; k≥0.7: {100 * statistics.mean(k):.0f}%" if k else ""
             share += f", median ESS {statistics.mean(ess):.1f}" if ess else ""
             minutes = statistics.mean(r["minutes"] for r in rows)
+            extra = " ".join(f"`{o}`" for o in extra_options(rows[0]))
             cells.append(
                 f"{statistics.mean(values):.2f}{spread} ({kind}, {len(values)} seed"
-                f"{'s' if len(values) > 1 else ''}, {minutes:.0f} min{share})"
+                f"{'s' if len(values) > 1 else ''}, {minutes:.0f} min{share}{'; ' + extra if extra else ''})"
             )
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     for name, figures in PUBLISHED.items():
