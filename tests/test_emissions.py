@@ -167,3 +167,4 @@ def test_nade_logits_note_by_note_equal_the_cumulative_sum_of_every_note_at_once
     expected = p.b + (torch.sigmoid(a) * p.V).sum(-1)
     assert p.logits(x).shape == (2, 5, 7, 6)
     assert torch.allclose(p.logits(x), expected)
+    assert torch.allclose(p.logits_at_once(x), expected)  # the GPU's way

@@ -7,7 +7,8 @@ given the state, so a chord's notes depend on each other instead of being indepe
     p(x | h) = prod_d p(x_d | x_{<d}, h)
 
 b(h) and c(h) are linear in the recurrent state; W (H' x D) and V (D x H') are shared by all
-steps. log_prob and sampling both go note by note, carrying a_d.
+steps. Sampling goes note by note, carrying a_d; so does log_prob on a CPU (on a GPU, all notes
+at once).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import constraints
 from torch.nn.functional import binary_cross_entropy_with_logits
+
+GPU_AT_ONCE = 2**25  # elements of the (..., D, H') pre-activations computed at once on a GPU (128 MB)
 
 
 class NADE(dist.TorchDistribution):
@@ -41,16 +44,26 @@ class NADE(dist.TorchDistribution):
         return new
 
     def logits(self, x: Tensor) -> Tensor:
-        """The logit of p(x_d = 1 | x_{<d}) for every note d: (..., D), note by note. Each note
-        touches (..., H') tensors only; one (..., D, H') tensor of every a_d at once is slower
-        on a CPU for any batch above a few dozen rows (it leaves the cache) and much larger."""
+        """The logit of p(x_d = 1 | x_{<d}) for every note d: (..., D). On a CPU note by note:
+        each note touches (..., H') tensors only, and one (..., D, H') tensor of every a_d is
+        slower there for any batch above a few dozen rows (it leaves the cache). On a GPU all
+        notes at once (`logits_at_once`) while that tensor fits in GPU_AT_ONCE elements: one
+        kernel per operation instead of D."""
         shape = torch.broadcast_shapes(x.shape[:-1], self.c.shape[:-1])
+        if x.device.type != "cpu" and shape.numel() * self.W.numel() <= GPU_AT_ONCE:
+            return self.logits_at_once(x)
         a = self.c.expand(shape + self.c.shape[-1:])  # a_0 = c: (..., H')
         logits = []
         for d in range(self.b.shape[-1]):
             logits.append(torch.sigmoid(a) @ self.V[d])  # V_d . sigmoid(a_d): (...,)
             a = torch.addcmul(a, x[..., d, None], self.W[:, d])  # a_{d+1} = a_d + x_d W_{:, d}
         return self.b + torch.stack(logits, -1)
+
+    def logits_at_once(self, x: Tensor) -> Tensor:
+        """`logits` from every a_d at once, an exclusive cumulative sum over the notes: (..., D)."""
+        contribution = x[..., :, None] * self.W.T  # x_d W_{:, d} for each d: (..., D, H')
+        a = self.c[..., None, :] + torch.cumsum(contribution, -2) - contribution  # sum over j < d
+        return self.b + (torch.sigmoid(a) * self.V).sum(-1)
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
