@@ -294,7 +294,7 @@ def markdown_table(results: dict) -> list[str]:
     its two-sample accuracy and the samples' MMD to test sequences: where likelihood and
     sample quality agree, and where they do not (Theis et al. 2015)."""
     lines = [
-        "| model | test NLL, nats per step | kind | two-sample accuracy ± s.e. | sample MMD (test's own) | minutes |",
+        "| model | test NLL, nats per step | kind | two-sample accuracy ± s.e. | sample MMD (held-out's own) | minutes |",
         "|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
