@@ -54,7 +54,7 @@ from zoo.objectives.gumbel_gan import GumbelGAN
 from zoo.objectives.latent_code import AAE, GANLatent, MMDLatent
 from zoo.objectives.seqgan import SeqGAN
 from zoo.reports.codes import write_code_report
-from zoo.training.checkpoint import load_checkpoint
+from zoo.training.checkpoint import load_weights
 from zoo.training.devices import describe_device
 from zoo.training.trainer import Trainer, TrainOptions
 
@@ -81,15 +81,14 @@ CODE_OBJECTIVES = {
 
 def build(name: str, data, args):
     torch.manual_seed(args.seed)
-    if name == "char_lstm":
+    if name == "char_lstm" or name in ADVERSARIAL:
         model = CharLSTM(data.spec, hidden_size=args.hidden)
-        return model, NoLatents(model), ELBO()
-    if name in ADVERSARIAL:
-        model = CharLSTM(data.spec, hidden_size=args.hidden)
+        if name == "char_lstm":
+            return model, NoLatents(model), ELBO()
         start = results_dir(args) / "char_lstm"
         if not (start / "best.pt").exists():
             raise SystemExit(f"{name} starts from char_lstm's best checkpoint: run --models char_lstm first")
-        model.load_state_dict(load_checkpoint(start, "best.pt")["model"])
+        load_weights(model, NoLatents(model), data.spec.state_dict(), start)  # as train.init does
         if name == "seqgan":
             return (
                 model,

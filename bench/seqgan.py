@@ -419,17 +419,15 @@ def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | 
         epochs=metrics["epochs"],
     )
     if row == "mle":
-        best = min(history, key=lambda h: float(h["valid_nats_per_step"])) if history else None
         cell.update(
-            generator_updates=int(best["step"]) if best else 0,
+            generator_updates=best_step(history),
             steps_run=steps,
             best_valid_nats_per_step=metrics.get("best_valid_nats_per_step"),
             curve=oracle_curve(history, lambda step: step),
         )
     else:
         first = warmup_steps(args) if row.startswith("seqgan") else 0
-        mle = read_history(cell_dir(args, "mle", seed))  # the run this one started from (its best.pt)
-        before = int(min(mle, key=lambda h: float(h["valid_nats_per_step"]))["step"]) if mle else 0
+        before = best_step(read_history(cell_dir(args, "mle", seed)))  # the run this one started from (its best.pt)
         cell.update(
             generator_updates=max(steps - first, 0),
             discriminator_warmup_steps=min(first, steps),
@@ -456,6 +454,11 @@ def plot_curves(payload: dict, path: Path) -> None:
     curves = {name: runs for name, runs in curves.items() if any(runs)}
     if curves:
         plot_learning_curves(curves, path, "NLL-oracle, nats per token", xlabel="generator updates")
+
+
+def best_step(history: list[dict]) -> int:
+    """The step of a run's best validation figure (where its best.pt was written); 0 without one."""
+    return int(min(history, key=lambda h: float(h["valid_nats_per_step"]))["step"]) if history else 0
 
 
 def read_history(folder: Path) -> list[dict]:

@@ -56,9 +56,6 @@ NONFINITE = ("stop", "skip")
 log = logging.getLogger(__name__)
 
 
-HISTORY = ("epoch", "step", "train_loss", "valid_nats_per_step", "valid_kind", "lr", "minutes")  # a row's own
-
-
 @dataclass
 class TrainOptions:
     """How to train. Each field is one CLI option `train.<field>=...`."""
@@ -427,19 +424,18 @@ class Trainer:
             selecting = self.objective.selects_by_likelihood
             if selecting and isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self.scheduler.step(valid.nats_per_step)
-            self.history.append(
-                {
-                    "epoch": self.epoch,
-                    "step": self.step,
-                    "train_loss": train_loss,
-                    "valid_nats_per_step": valid.nats_per_step,
-                    "valid_kind": valid.kind,
-                    "lr": self.optimizer.param_groups[0]["lr"],
-                    "minutes": elapsed_before + (time.monotonic() - start) / 60,
-                    **self.monitored(),
-                }
-            )
-            self.log(self.history[-1])
+            row = {
+                "epoch": self.epoch,
+                "step": self.step,
+                "train_loss": train_loss,
+                "valid_nats_per_step": valid.nats_per_step,
+                "valid_kind": valid.kind,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "minutes": elapsed_before + (time.monotonic() - start) / 60,
+            }
+            monitored = self.monitored()
+            self.history.append({**row, **monitored})
+            self.log(self.history[-1], monitored)
             if not selecting:
                 self.save("best.pt")
             elif valid.nats_per_step < self.best:
@@ -506,15 +502,15 @@ class Trainer:
         best_epoch = figures.index(min(figures))
         return len(figures) - 1 - best_epoch >= self.options.patience
 
-    def log(self, row: dict) -> None:
-        """One line per epoch (rank 0 alone logs)."""
+    def log(self, row: dict, monitored: dict[str, float]) -> None:
+        """One line per epoch, with the monitor's figures (rank 0 alone logs)."""
         if not self.world.is_main:
             return
         log.info(
             f"epoch {row['epoch']:3d}  step {row['step']:6d}  train {row['train_loss']:.4f}  "
             f"valid {row['valid_nats_per_step']:.4f} nats/step ({row['valid_kind']})  "
             f"lr {row['lr']:.2g}  {row['minutes']:.1f} min"
-            + "".join(f"  {name} {value:.4f}" for name, value in row.items() if name not in HISTORY)
+            + "".join(f"  {name} {value:.4f}" for name, value in monitored.items())
         )
 
     def write_metrics_csv(self) -> None:
