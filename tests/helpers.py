@@ -66,6 +66,16 @@ QUICK = [
 ]
 
 
+# One step of training and a glance at the test split: a command run end to end in seconds.
+SHORT = [
+    "train.max_epochs=1",
+    "train.steps_per_epoch=1",
+    "train.progress=false",
+    "train.valid_limit=5",
+    "evaluate.test_limit=5",
+    "sample.length=5",
+]
+
 # A random oracle small enough for an adversarial objective's few steps.
 TINY_ORACLE = [
     "data=oracle",

@@ -10,25 +10,14 @@ import pytest
 import torch
 
 from guides.empty import NoLatents
-from tests.helpers import QUICK, run_in_process, toy_text
+from tests.helpers import QUICK, TINY_ORACLE, run_in_process, toy_text
 from zoo.data.batch import collate
 from zoo.data.seqgan_oracle import NAME, URL
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives.seqgan import SeqGAN
 from zoo.training.checkpoint import CheckpointError
 
-ORACLE = [
-    "model=char_lstm",
-    "data=oracle",
-    "data.vocab_size=50",
-    "data.length=8",
-    "data.num_train=200",
-    "data.num_valid=50",
-    "data.num_test=50",
-    "evaluate.oracle_samples=20",
-    "sample.length=8",
-    "model.net.embedding_size=8",
-]
+ORACLE = ["model=char_lstm", *TINY_ORACLE, "model.net.embedding_size=8"]
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,8 @@ import sys
 import pytest
 import torch
 
-from tests.helpers import QUICK, command, composed
+from tests.helpers import QUICK, SHORT, command, composed
 
-SHORT = [
-    "train.max_epochs=1",
-    "train.steps_per_epoch=1",
-    "train.progress=false",
-    "train.valid_limit=5",
-    "evaluate.test_limit=5",
-    "sample.length=5",
-]
 RUN = "zoo.run"
 EVALUATE = "zoo.evaluate"
 SAMPLE = "zoo.sample"

@@ -19,7 +19,7 @@ from torch.distributions import kl_divergence
 
 from guides.sharpened import SharpenedWeights
 from guides.weights import MeanFieldWeights
-from tests.helpers import QUICK, command, composed, run_in_process, toy_text
+from tests.helpers import QUICK, SHORT, command, composed, run_in_process, toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
 from zoo.evaluation.likelihood import weight_kl
@@ -237,14 +237,6 @@ def test_bayes_lstm_trains_and_evaluates_with_sharpening(tmp_path):
     assert all(math.isfinite(f["nats_per_step"]) for f in again["figures"])
 
 
-SHORT = [
-    "train.max_epochs=1",
-    "train.steps_per_epoch=1",
-    "train.progress=false",
-    "train.valid_limit=5",
-    "evaluate.test_limit=5",
-    "sample.length=5",
-]
 REFUSED = [
     (
         ["model=char_lstm", "weight_guide=sharpened", "data=jsb_chorales"],
