@@ -76,6 +76,7 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
         f"train.seed={seed}",
         "train.progress=false",
         f"train.steps_per_epoch={args.steps_per_epoch}",
+        f"train.patience={args.patience}",
         "evaluate.num_particles=2",
         "evaluate.test_limit=2",
         f"hydra.run.dir={folder}",
@@ -126,10 +127,15 @@ def best_figure(row: dict) -> dict:
 
 
 def extra_options(row: dict) -> list[str]:
-    """The zoo.run options a cell was trained with beyond the grid's own (--options)."""
+    """The zoo.run options a cell was trained with beyond the grid's own (--options); and
+    `train.patience=3` for a cell that stopped early before the grid named its patience, since
+    3 was the default then (and stopped each run at the epoch its step size first halved)."""
     train = row["commands"][0].split()
     after = next((i + 1 for i, token in enumerate(train) if token.startswith("hydra.run.dir=")), len(train))
-    return train[after:]
+    budget = next(float(t.split("=")[1]) for t in train if t.startswith("train.max_minutes="))
+    early = row["minutes"] < 0.9 * budget and row["epochs"] > 3  # patience 3 stops at the 4th epoch at the soonest
+    old_patience = early and not any(t.startswith("train.patience=") for t in train)
+    return ["train.patience=3"] * old_patience + train[after:]
 
 
 def table(results: dict, sets) -> list[str]:
@@ -243,6 +249,7 @@ def main():
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--minutes", type=float, default=5.0, help="training budget of each cell")
     parser.add_argument("--steps-per-epoch", type=int, default=50)
+    parser.add_argument("--patience", type=int, default=6, help="early stopping: validations without improvement")
     parser.add_argument("--particles", type=int, default=500, help="K of the test bounds")
     parser.add_argument("--samples", type=int, default=10, help="S weight draws, for variational weights")
     parser.add_argument("--eval-batch", type=int, default=64)

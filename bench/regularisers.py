@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--weight-decay", type=float, default=0.1, help="train.weight_decay of char_lstm_weight_decay")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--steps-per-epoch", type=int, default=100, help="minibatches between validations")
-    parser.add_argument("--patience", type=int, default=3, help="epochs without a better validation figure")
+    parser.add_argument("--patience", type=int, default=6, help="epochs without a better validation figure")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--samples", type=int, default=10, help="S weight draws of the posterior predictive")
     parser.add_argument("--bins", type=int, default=15, help="confidence bins of the ECE")

@@ -6,6 +6,7 @@ import torch
 from guides.empty import NoLatents
 from guides.weights import MeanFieldWeights
 from tests.helpers import toy_text
+from zoo.errors import ZooError
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.objectives import ELBO
@@ -119,3 +120,26 @@ def test_a_checkpoint_from_before_the_spec_had_a_scale_still_loads(tmp_path):
     assert trainer.epoch == 1 and trainer.data.spec.scale is None
     for name, value in trainer.model.state_dict().items():
         assert torch.equal(value, state["model"][name]), name
+
+
+def test_a_patience_that_stops_at_the_first_halving_is_refused():
+    with pytest.raises(ZooError, match=r"train.patience=3 .* train.patience >= 4"):
+        TrainOptions(patience=3, lr_patience=2)
+    TrainOptions(patience=3, lr_patience=2, lr_schedule="none")  # no halving to wait for
+
+
+def test_the_halved_step_size_trains_before_early_stopping(tmp_path):
+    """Defaults of the plateau schedule: the stopping epoch is not the first epoch at half the rate."""
+    defaults = TrainOptions()
+    trainer = make_trainer(
+        tmp_path,
+        max_epochs=60,
+        lr=0.5,
+        lr_schedule="plateau",
+        patience=defaults.patience,
+        lr_patience=defaults.lr_patience,
+    )
+    history = trainer.fit()
+    # a row's lr is the rate after that epoch's validation: the first halved row trained at the full rate
+    trained_at_half = len([h for h in history if h["lr"] < 0.5]) - 1
+    assert len(history) < 60 and trained_at_half >= defaults.patience - defaults.lr_patience - 1 >= 2

@@ -70,7 +70,7 @@ class TrainOptions:
     lr_schedule: str = "plateau"  # none | plateau (halve when validation stalls) | cosine (to 0 over the run)
     lr_patience: int = 2  # plateau: epochs without a better validation figure before halving
     clip_norm: float | None = 5.0  # gradient norm clipping (Graves 2013 clips too); None = off
-    patience: int = 3  # early stopping: epochs without a better validation figure; test figures are best.pt's
+    patience: int = 6  # early stopping: epochs without a better validation figure; test figures are best.pt's
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda (each torchrun rank takes the GPU of its LOCAL_RANK)
     precision: str = "fp32"  # fp32 | bf16: training steps under CUDA autocast to bfloat16 (GPU only)
@@ -114,6 +114,12 @@ class TrainOptions:
             raise ZooError(f"train.weight_decay={self.weight_decay:g} must be a number >= 0 (0 = no weight decay)")
         check_choice(self, "on_nonfinite", NONFINITE, "train.")
         check_choice(self, "lr_schedule", SCHEDULES, "train.")
+        if self.lr_schedule == "plateau" and self.patience <= self.lr_patience + 1:
+            raise ZooError(
+                f"train.patience={self.patience} stops training at the epoch train.lr_patience={self.lr_patience} "
+                "first halves the step size, so the halved rate would never train: set "
+                f"train.patience >= {self.lr_patience + 2} (or train.lr_schedule=none)"
+            )
         check_device(self.device, "train.device")
         check_precision(self.precision, resolve_device(self.device))
 
