@@ -21,6 +21,7 @@ prints frames per second next to char_lstm's (a ratio measured in the same run).
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import json
 import logging
@@ -118,6 +119,21 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
         "median_ess": statistics.median(ess) if ess else None,
         "commands": ["python -m " + " ".join(train), "python -m " + " ".join(evaluate)],
         "hardware": metrics.get("hardware"),
+        **learning_curve(folder),
+    }
+
+
+def learning_curve(folder: Path) -> dict:
+    """{"curve": [(training minutes, validation nats per frame)] of each epoch, "valid_kind"} from
+    a cell's metrics.csv; {} when the cell's folder is gone."""
+    path = folder / "metrics.csv"
+    if not path.exists():
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {
+        "curve": [(float(r["minutes"]), float(r["valid_nats_per_step"])) for r in rows],
+        "valid_kind": rows[-1]["valid_kind"] if rows else None,
     }
 
 
@@ -172,9 +188,29 @@ def table(results: dict, sets) -> list[str]:
     return lines
 
 
+def plot_curves(results: dict, tag: str, data: str) -> Path | None:
+    """docs/images/polyphonic_<tag>_<set>.png: validation NLL against training minutes, one
+    colour per model and one line per seed; None when no cell of the set kept its curve."""
+    from zoo.reports.plots import plot_learning_curves
+
+    curves = {}
+    for model, seeds in sorted(results.get(data, {}).items()):
+        for seed, row in seeds.items():
+            found = (
+                row if "curve" in row else learning_curve(RESULTS / "polyphonic" / tag / data / model / f"seed{seed}")
+            )
+            if found.get("curve"):
+                curves.setdefault(f"{model} ({found['valid_kind']})", []).append(found["curve"])
+    if not curves:
+        return None
+    path = DOCS_PAGE.parent / "images" / f"polyphonic_{tag}_{data}.png"
+    plot_learning_curves(curves, path, "validation NLL, nats per frame", f"{data}, --tag {tag}")
+    return path
+
+
 def write_page() -> None:
     """docs/polyphonic.md from every grid's JSON (bench/results/polyphonic_<tag>.json), one
-    section per tag."""
+    section per tag, with each set's learning curves."""
     lines = [
         "# Polyphonic music",
         "",
@@ -203,6 +239,14 @@ def write_page() -> None:
             f"and its figure is what its budget bought. Each cell's commands and hardware are in "
             f"bench/results/{grid.name}.",
         ]
+        for data in sets:
+            path = plot_curves(payload["results"], args["tag"], data)
+            if path is not None:
+                lines += [
+                    "",
+                    f"![{data}, --tag {args['tag']}: validation NLL against training minutes]"
+                    f"({path.relative_to(DOCS_PAGE.parent)})",
+                ]
     DOCS_PAGE.write_text("\n".join(lines) + "\n")
 
 

@@ -1,0 +1,78 @@
+"""bench.polyphonic's page: each cell's tightest bound, mean and spread over seeds, the options it
+trained with, and the learning curves its cells kept."""
+
+import json
+
+import pytest
+
+import bench.polyphonic as polyphonic
+
+
+def row(figures: dict, minutes: float, epochs: int, command: str, curve=None) -> dict:
+    return {
+        "test": [{"kind": kind, "nats_per_step": value} for kind, value in figures.items()],
+        "minutes": minutes,
+        "epochs": epochs,
+        "status": "trained",
+        "share_k_over_0.7": 0.5,
+        "median_ess": 10.0,
+        "commands": [command, "python -m zoo.evaluate"],
+        **({"curve": curve, "valid_kind": "-ELBO"} if curve else {}),
+    }
+
+
+def command(*extra: str) -> str:
+    return " ".join(
+        ["python -m zoo.run model=vrnn train.max_minutes=30.0", *extra, "hydra.run.dir=x", "model.net.dropout=0.3"]
+    )
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch):
+    results, docs = tmp_path / "results", tmp_path / "docs"
+    results.mkdir(), (docs / "images").mkdir(parents=True)
+    monkeypatch.setattr(polyphonic, "RESULTS", results)
+    monkeypatch.setattr(polyphonic, "DOCS_PAGE", docs / "polyphonic.md")
+    cells = {
+        "0": row(
+            {"-ELBO": 6.5, "-IWAE (K=500)": 6.2, "-FIVO (K=500)": 6.0}, 12.0, 14, command(), [(1.0, 8.0), (2.0, 7.0)]
+        ),
+        "1": row({"-ELBO": 6.6, "-IWAE (K=500)": 6.3, "-FIVO (K=500)": 6.2}, 30.0, 40, command("train.patience=6")),
+    }
+    payload = {
+        "results": {"jsb_chorales": {"vrnn_nade": cells}},
+        "args": {"tag": "long", "minutes": 30.0, "threads": 1},
+    }
+    payload["command"] = "python -m bench.polyphonic --tag long"
+    (results / "polyphonic_long.json").write_text(json.dumps(payload))
+    # seed 1's row kept no curve; its cell folder still has metrics.csv
+    folder = results / "polyphonic" / "long" / "jsb_chorales" / "vrnn_nade" / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "metrics.csv").write_text(
+        "epoch,step,train_loss,valid_nats_per_step,valid_kind,lr,minutes\n1,50,9.0,7.5,-ELBO,0.002,0.5\n"
+    )
+    polyphonic.write_page()
+    return docs
+
+
+def test_a_cell_shows_the_mean_and_spread_of_its_tightest_bound(page):
+    text = (page / "polyphonic.md").read_text()
+    line = next(line for line in text.splitlines() if line.startswith("| vrnn_nade |"))
+    assert "6.10 ± 0.14 (-FIVO (K=500), 2 seeds, 21 min" in line  # mean and sd of 6.0 and 6.2
+    assert "| SRNN (Fraccaro et al. 2016, polyphonic music table) | 4.74 |" in text
+
+
+def test_options_beyond_the_grid_and_an_early_stop_without_a_named_patience_are_shown(page):
+    line = next(line for line in (page / "polyphonic.md").read_text().splitlines() if line.startswith("| vrnn_nade"))
+    assert "`train.patience=3` `model.net.dropout=0.3`" in line  # seed 0: stopped at 12 of 30 minutes
+
+
+def test_each_set_gets_its_learning_curves(page):
+    assert (page / "images" / "polyphonic_long_jsb_chorales.png").stat().st_size > 0
+    assert "](images/polyphonic_long_jsb_chorales.png)" in (page / "polyphonic.md").read_text()
+
+
+def test_the_curve_of_a_cell_is_read_from_its_metrics(page):
+    folder = polyphonic.RESULTS / "polyphonic" / "long" / "jsb_chorales" / "vrnn_nade" / "seed1"
+    assert polyphonic.learning_curve(folder) == {"curve": [(0.5, 7.5)], "valid_kind": "-ELBO"}
+    assert polyphonic.learning_curve(folder.parent / "seed9") == {}
