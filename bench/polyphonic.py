@@ -11,8 +11,9 @@ guide, -FIVO (K), in nats per frame, with the share of test pieces whose importa
 have Pareto k >= 0.7 and the median effective sample size. Cells live in
 bench/results/polyphonic/<tag>/<set>/<model>/seed<k>/; a finished cell is skipped, an
 interrupted one resumes, so the table accumulates over several invocations. Every cell
-records its commands, budget and hardware in bench/results/polyphonic_<tag>.json, and
-docs/polyphonic.md is generated from it with the published figures beside ours.
+records its commands, budget, hardware and learning curve in bench/results/polyphonic_<tag>.json,
+and docs/polyphonic.md is generated from it with the published figures beside ours and each
+set's learning curves (docs/images/polyphonic_<tag>_<set>.png).
 
 --speed trains each model for a fixed number of steps on the same training windows and
 prints frames per second next to char_lstm's (a ratio measured in the same run).
