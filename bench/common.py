@@ -1,5 +1,5 @@
 """Helpers the bench scripts share: interleaved timing, the command line, results files written
-under a lock, zoo commands in their own processes, per-row options."""
+under a lock, zoo commands in their own processes, learning curves, per-row options."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from zoo.compare import read_curve
 from zoo.training.checkpoint import load_checkpoint
 from zoo.training.devices import describe_device
 
@@ -95,6 +96,14 @@ def zoo_process(*arguments: str, threads: int | None) -> subprocess.CompletedPro
     if result.returncode != 0:
         logging.error(result.stderr[-2000:])
     return result
+
+
+def learning_curve(folder: Path) -> tuple[list[tuple[float, float]], str | None]:
+    """(training minutes, validation nats per step) of each epoch, from a run folder's metrics.csv,
+    and the kind of its validation figure; ([], None) without one."""
+    epochs = read_curve(folder / "metrics.csv")
+    points = [(float(r["minutes"]), float(r["valid_nats_per_step"])) for r in epochs]
+    return points, epochs[-1]["valid_kind"] if epochs else None
 
 
 def options_for(options: list[str], name: str) -> list[str]:

@@ -22,7 +22,6 @@ prints frames per second next to char_lstm's (a ratio measured in the same run).
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import json
 import logging
@@ -33,6 +32,7 @@ from pathlib import Path
 import torch
 
 from bench.common import command_line, options_for, update_json, write_json, zoo_process
+from bench.common import learning_curve as run_curve
 from zoo.training.devices import describe_device
 
 RESULTS = Path(__file__).parent / "results"
@@ -127,15 +127,8 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
 def learning_curve(folder: Path) -> dict:
     """{"curve": [(training minutes, validation nats per frame)] of each epoch, "valid_kind"} from
     a cell's metrics.csv; {} when the cell's folder is gone."""
-    path = folder / "metrics.csv"
-    if not path.exists():
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {
-        "curve": [(float(r["minutes"]), float(r["valid_nats_per_step"])) for r in rows],
-        "valid_kind": rows[-1]["valid_kind"] if rows else None,
-    }
+    curve, valid_kind = run_curve(folder)
+    return {"curve": curve, "valid_kind": valid_kind} if curve else {}
 
 
 def best_figure(row: dict) -> dict:

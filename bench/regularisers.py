@@ -35,14 +35,13 @@ their table's perplexities are not quoted here.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import math
 import time
 from pathlib import Path
 
-from bench.common import command_line, spread, update_json, zoo_process
+from bench.common import command_line, learning_curve, spread, update_json, zoo_process
 from zoo.training.devices import describe_device
 
 ROOT = Path(__file__).parents[1]  # the commands run here, so the recorded paths are the repository's
@@ -101,18 +100,6 @@ def budget(args) -> dict:
         "bins": args.bins,
         "options": args.options,
     }
-
-
-def learning_curve(folder: Path) -> tuple[list[tuple[float, float]], str | None]:
-    """(minutes, validation nats per step) of each epoch, from the run folder's metrics.csv, and
-    the kind of the validation figure (exact, or -ELBO with one weight draw)."""
-    path = folder / "metrics.csv"
-    if not path.exists():
-        return [], None
-    with open(path) as f:
-        epochs = list(csv.DictReader(f))
-    points = [(float(r["minutes"]), float(r["valid_nats_per_step"])) for r in epochs]
-    return points, epochs[0]["valid_kind"] if epochs else None
 
 
 def reported_figure(figures: list[dict]) -> dict:

@@ -71,6 +71,7 @@ from pathlib import Path
 import torch
 
 from bench.common import command_line, options_for, reload_best, spread, update_json, write_json, zoo_process
+from zoo.compare import read_curve
 from zoo.training.devices import describe_device
 
 RESULTS = Path(__file__).parent / "results"
@@ -409,7 +410,7 @@ def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | 
         return cell
     metrics = json.loads((folder / "metrics.json").read_text())
     overrides = json.loads((folder / "bench_cell.json").read_text())["overrides"]
-    history = read_history(folder)
+    history = read_curve(folder / "metrics.csv")
     steps = int(history[-1]["step"]) if history else 0
     cell.update(
         command="python -m zoo.run " + " ".join(overrides),
@@ -427,7 +428,8 @@ def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | 
         )
     else:
         first = warmup_steps(args) if row.startswith("seqgan") else 0
-        before = best_step(read_history(cell_dir(args, "mle", seed)))  # the run this one started from (its best.pt)
+        mle = read_curve(cell_dir(args, "mle", seed) / "metrics.csv")  # the run this one started from (its best.pt)
+        before = best_step(mle)
         cell.update(
             generator_updates=max(steps - first, 0),
             discriminator_warmup_steps=min(first, steps),
@@ -459,17 +461,6 @@ def plot_curves(payload: dict, path: Path) -> None:
 def best_step(history: list[dict]) -> int:
     """The step of a run's best validation figure (where its best.pt was written); 0 without one."""
     return int(min(history, key=lambda h: float(h["valid_nats_per_step"]))["step"]) if history else 0
-
-
-def read_history(folder: Path) -> list[dict]:
-    """The run's metrics.csv rows."""
-    import csv
-
-    path = folder / "metrics.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def oracle_rows(args, data, oracle, references) -> dict:
