@@ -5,6 +5,7 @@ benchmark, ours measured side by side at one budget, the published figures besid
     python -m bench.seqgan --oracle seqgan --seeds 0 --mle-steps 200 --adversarial-minutes 0.5 --tag smoke
     python -m bench.seqgan --oracle seqgan --adversarial-steps 40   # the same generator updates, not minutes
     python -m bench.seqgan --oracle seqgan --paper               # SeqGAN's own schedule (a GPU's work)
+    python -m bench.seqgan --oracle seqgan --mle-schedule paper --mle-minutes 20 --tag paper_mle
     python -m bench.seqgan --oracle random                       # the same table on a fresh N(0, 1) oracle
     python -m bench.seqgan --data shakespeare_lines --hidden 128 --embedding 32 --lr 0.002
 
@@ -13,7 +14,9 @@ Rows (`--rows`), each char_lstm with SeqGAN's generator sizes (embedding and hid
     untrained    the seed's initial weights, as `python -m zoo.run` draws them (the "random" row)
     mle          `python -m zoo.run model=char_lstm data=oracle data.oracle=<oracle> ...`: at most
                  `--mle-steps` of Adam (`--lr`, SeqGAN's 0.01), halved on a plateau, stopped early on
-                 the validation NLL; its best checkpoint is the MLE generator
+                 the validation NLL; its best checkpoint is the MLE generator. `--mle-schedule paper`
+                 trains as sequence_gan.py does (120 epochs of 156 steps at Adam 0.01, no stopping) and
+                 the last checkpoint is the generator; `--mle-minutes` caps either schedule
     seqgan_cnn   from that seed's MLE checkpoint (`train.init`), `objective=seqgan` with SeqGAN's
     seqgan_rnn   convolutional discriminator, or with an LSTM one: D trains alone for
                  `--discriminator-steps` steps (`objective.discriminator_warmup_steps`), then each
@@ -173,8 +176,9 @@ def cell_dir(args, row: str, seed: int) -> Path:
 
 
 def mle_overrides(args, seed: int) -> list[str]:
-    """The MLE cell: at most --mle-steps, early stopping on validation (or SeqGAN's 120 epochs)."""
-    if args.paper:  # sequence_gan.py's pre-training: 120 passes of 156 minibatches at Adam 0.01, no stopping
+    """The MLE cell: at most --mle-steps, early stopping on validation (or SeqGAN's 120 epochs),
+    at most --mle-minutes."""
+    if args.mle_schedule == "paper":  # sequence_gan.py's pre-training: 120 passes of 156 minibatches at Adam 0.01
         steps = [
             "train.lr=0.01",
             "train.lr_schedule=none",
@@ -196,10 +200,17 @@ def mle_overrides(args, seed: int) -> list[str]:
         *model_options(args),
         "objective=elbo",
         *steps,
-        "train.max_minutes=null",
+        f"train.max_minutes={args.mle_minutes or 'null'}",
         f"train.seed={seed}",
         *options_for(args.options, "mle"),
     ]
+
+
+def mle_generator(args, seed: int) -> Path:
+    """The seed's MLE generator, the row measured and the start of every adversarial row: the best
+    validation checkpoint when MLE stops early, the last one on SeqGAN's schedule (sequence_gan.py
+    selects nothing: its adversarial phase starts where the 120 passes end)."""
+    return cell_dir(args, "mle", seed) / ("last.pt" if args.mle_schedule == "paper" else "best.pt")
 
 
 def warmup_steps(args) -> int:
@@ -210,7 +221,7 @@ def warmup_steps(args) -> int:
 
 def adversarial_overrides(args, row: str, seed: int) -> list[str]:
     """An adversarial cell: from the seed's MLE checkpoint, the shared budget (or each paper's)."""
-    start = [f"train.init={cell_dir(args, 'mle', seed)}", f"train.seed={seed}", "train.lr_schedule=none"]
+    start = [f"train.init={mle_generator(args, seed)}", f"train.seed={seed}", "train.lr_schedule=none"]
     if row.startswith("seqgan"):
         objective = [
             "objective=seqgan",
@@ -277,7 +288,7 @@ def train_cell(args, row: str, seed: int) -> bool:
     metrics = folder / "metrics.json"
     if metrics.exists() and json.loads(metrics.read_text()).get("status") == "trained":
         return True
-    if row != "mle" and not (cell_dir(args, "mle", seed) / "best.pt").exists():
+    if row != "mle" and not mle_generator(args, seed).exists():
         logging.error(f"--- {row} / seed {seed}: no MLE checkpoint of seed {seed} to start from")
         return False
     folder.mkdir(parents=True, exist_ok=True)
@@ -311,14 +322,14 @@ def untrained_generator(args, data, seed: int):
     return model.eval(), build_guide(cfg, model).eval()
 
 
-def trained_generator(folder: Path, data):
-    """The model and guide of a cell's best checkpoint, built by zoo.run's wiring from its config."""
+def trained_generator(folder: Path, data, checkpoint: str = "best.pt"):
+    """The model and guide of a cell's checkpoint, built by zoo.run's wiring from its config."""
     from omegaconf import OmegaConf
 
     from zoo.run import build_guide, build_model
     from zoo.training.checkpoint import load_checkpoint, load_module_state
 
-    state = load_checkpoint(folder, "best.pt")
+    state = load_checkpoint(folder, checkpoint)
     cfg = OmegaConf.create(state["config"])
     model = build_model(cfg, data.spec)
     guide = build_guide(cfg, model)
@@ -393,7 +404,8 @@ def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | 
         if row == "untrained":
             model, guide = untrained_generator(args, data, seed)
         else:
-            model, guide, _ = trained_generator(folder, data)
+            checkpoint = mle_generator(args, seed).name if row == "mle" else "best.pt"
+            model, guide, _ = trained_generator(folder, data, checkpoint)
         result = {"settings": settings(args), **measure(model, guide, data, oracle, references, args, seed)}
         kept.write_text(json.dumps(result, indent=2))
     cell = {
@@ -421,15 +433,14 @@ def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | 
     )
     if row == "mle":
         cell.update(
-            generator_updates=best_step(history),
+            generator_updates=mle_updates(args, history),
             steps_run=steps,
             best_valid_nats_per_step=metrics.get("best_valid_nats_per_step"),
             curve=oracle_curve(history, lambda step: step),
         )
     else:
         first = warmup_steps(args) if row.startswith("seqgan") else 0
-        mle = read_curve(cell_dir(args, "mle", seed) / "metrics.csv")  # the run this one started from (its best.pt)
-        before = best_step(mle)
+        before = mle_updates(args, read_curve(cell_dir(args, "mle", seed) / "metrics.csv"))
         cell.update(
             generator_updates=max(steps - first, 0),
             discriminator_warmup_steps=min(first, steps),
@@ -456,6 +467,13 @@ def plot_curves(payload: dict, path: Path) -> None:
     curves = {name: runs for name, runs in curves.items() if any(runs)}
     if curves:
         plot_learning_curves(curves, path, "NLL-oracle, nats per token", xlabel="generator updates")
+
+
+def mle_updates(args, history: list[dict]) -> int:
+    """The MLE generator's updates: to its best validation figure, or all of them on SeqGAN's schedule."""
+    if args.mle_schedule == "paper":
+        return int(history[-1]["step"]) if history else 0
+    return best_step(history)
 
 
 def best_step(history: list[dict]) -> int:
@@ -493,9 +511,20 @@ def bleus(cells: list[dict], prefix: str) -> str:
 
 def budget_lines(args) -> list[str]:
     """What the rows were given, in words, for the table's header."""
+    cap = f", capped at {args.mle_minutes:g} minutes of wall time" if args.mle_minutes else ""
+    if args.mle_schedule == "paper":
+        mle = (
+            f"budget: MLE on SeqGAN's schedule, 120 epochs (18,720 steps of 64, Adam 0.01, no early stop{cap}, "
+            "last checkpoint)"
+        )
+    else:
+        mle = (
+            f"budget: MLE at most {args.mle_steps:,} steps of {args.batch} (Adam {args.lr:g}, halved on a plateau, "
+            f"early stop on {args.valid_limit} validation sequences{cap}, best checkpoint)"
+        )
     if args.paper:
         return [
-            f"budget: each method's own paper's schedule. MLE: SeqGAN's 120 epochs (18,720 steps of 64, Adam 0.01). "
+            f"{mle}. Every adversarial row starts from it at its own paper's schedule. "
             f"SeqGAN rows: D warm-up {warmup_steps(args)} steps (fills the pool), then SeqGAN's D schedule "
             "(Adam 1e-4; 50 rounds of 10,000 fresh negatives x 3 epochs, then 5 such rounds before each "
             "generator step), 200 generator steps, Adam 0.01, 16 rollouts. gumbel_gan: RelGAN's 3,000 "
@@ -506,9 +535,8 @@ def budget_lines(args) -> list[str]:
     else:
         each = f"{args.adversarial_minutes:g} minutes of wall time each (train.max_minutes, D's warm-up included)"
     return [
-        f"budget: MLE at most {args.mle_steps:,} steps of {args.batch} (Adam {args.lr:g}, halved on a plateau, "
-        f"early stop on {args.valid_limit} validation sequences, best checkpoint); every adversarial row "
-        f"starts from its seed's MLE checkpoint (train.init) with {each}, Adam {args.adversarial_lr:g}.",
+        f"{mle}; every adversarial row starts from its seed's MLE checkpoint (train.init) with {each}, "
+        f"Adam {args.adversarial_lr:g}.",
         f"SeqGAN: D alone for {warmup_steps(args)} steps, then 1 D step (Adam 1e-3) per generator step "
         f"with {args.rollouts} rollouts; gumbel_gan ({args.gumbel_discriminator} D): 5 D steps (Adam 1e-4) "
         "per generator step, beta rising from 1 towards 1000 over 5,000 steps. SeqGAN's own schedule "
@@ -844,6 +872,14 @@ def main():
     parser.add_argument("--gumbel-discriminator", choices=["rnn", "cnn"], default="rnn")
     parser.add_argument("--paper", action="store_true", help="SeqGAN's and RelGAN's own schedules (a GPU's work)")
     parser.add_argument(
+        "--mle-schedule",
+        choices=["early_stop", "paper"],
+        default=None,
+        help="early_stop (the default): at most --mle-steps, stopped on validation, best checkpoint; paper (the "
+        "default with --paper): SeqGAN's 120 epochs at Adam 0.01, last checkpoint",
+    )
+    parser.add_argument("--mle-minutes", type=float, default=None, help="caps MLE's wall time (train.max_minutes)")
+    parser.add_argument(
         "--samples", type=int, default=2000, help="drawn sequences for NLL-oracle (and text statistics)"
     )
     parser.add_argument("--bleu-samples", type=int, default=200, help="drawn sequences scored by BLEU and self-BLEU")
@@ -873,6 +909,7 @@ def main():
     for name, value in DEFAULTS[args.data].items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    args.mle_schedule = args.mle_schedule or ("paper" if args.paper else "early_stop")
     if args.data == "shakespeare_lines":
         text_comparison(args)
     else:

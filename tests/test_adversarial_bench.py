@@ -268,3 +268,30 @@ def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, 
         a["name"].startswith("RankGAN") and results.source(a["name"], a["data"]).startswith("Lin et al.")
         for a in anchors
     )
+
+
+def test_on_seqgans_schedule_the_mle_generator_is_the_last_checkpoint(tmp_path, monkeypatch, capsys, one_thread):
+    """sequence_gan.py selects nothing: its MLE figure and its adversarial phase are the generator
+    at the end of pre-training, not the best validation epoch."""
+    small = [
+        *("--oracle", "random", "--seeds", "0", "--rows", "mle", "seqgan_rnn"),
+        *("--mle-schedule", "paper", "--mle-minutes", "0.002"),
+        *("--adversarial-steps", "2", "--adversarial-steps-per-epoch", "2", "--discriminator-steps", "1"),
+        *("--rollouts", "1", "--samples", "20", "--bleu-samples", "5", "--two-sample", "0", "--valid-limit", "20"),
+        *("--hidden", "8", "--embedding", "8", "--tag", "p"),
+        *("--options", "data.vocab_size=30", "data.length=6", "data.num_train=100", "data.num_valid=30"),
+        *(
+            "data.num_test=30",
+            "seqgan_rnn:objective.discriminator_hidden=8",
+            "seqgan_rnn:objective.discriminator_embedding=8",
+        ),
+    ]
+    out = run_bench(monkeypatch, capsys, tmp_path, *small)
+    results = json.loads((tmp_path / "seqgan_random_p.json").read_text())["results"]
+    mle, seqgan = results["mle"]["seeds"]["0"], results["seqgan_rnn"]["seeds"]["0"]
+    assert "train.steps_per_epoch=156" in mle["command"] and "train.max_minutes=0.002" in mle["command"]
+    assert mle["generator_updates"] == mle["steps_run"] > 0  # every update counts, the best epoch or not
+    folder = tmp_path / "seqgan" / "random" / "p" / "mle" / "seed0"
+    assert f"train.init={folder / 'last.pt'}" in seqgan["command"]
+    assert seqgan["curve"][0][0] == mle["steps_run"]  # the adversarial phase continues the last generator
+    assert "no early stop, capped at 0.002 minutes of wall time, last checkpoint" in out
