@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from tests.helpers import toy_rolls, toy_text
 from zoo.data.batch import collate
+from zoo.errors import ZooError
 from zoo.models.char_lstm import CharLSTM
 
 
@@ -89,3 +90,16 @@ def test_piano_roll_samples_are_binary_frames():
     out = model.sample(2, 5)
     assert out.shape == (2, 5, data.spec.dim)
     assert set(out.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_init_scale_draws_every_weight_and_bias_from_one_normal(text):
+    """SeqGAN's generator: every parameter ~ N(0, 0.1^2), the embedding (N(0, 1) by default) too."""
+    torch.manual_seed(0)
+    model = CharLSTM(text.spec, hidden_size=64, embedding_size=32, init_scale=0.1)
+    values = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert abs(values.mean()) < 0.005 and abs(values.std() - 0.1) < 0.005
+    embedding = model.emitter.embed.weight.detach()
+    assert abs(embedding.std() - 0.1) < 0.02  # not PyTorch's N(0, 1)
+    assert abs(model.lstm.bias_ih_l0.detach().std() - 0.1) < 0.02  # biases too, not zeros or U(-1/8, 1/8)
+    with pytest.raises(ZooError, match=r"model.net.init_scale=0 must be above 0"):
+        CharLSTM(text.spec, hidden_size=8, init_scale=0.0)

@@ -35,7 +35,10 @@ from zoo.nn.emissions import CategoricalEmitter, draw_sample, make_emitter
 
 class CharLSTM(nn.Module):
     """p(x) = prod_t p(x_t | x_{<t}) with the past summarised by an LSTM state h_t; `dropout`
-    is the probability of dropping a unit on each non-recurrent connection (Zaremba et al. 2014)."""
+    is the probability of dropping a unit on each non-recurrent connection (Zaremba et al. 2014);
+    `init_scale`, when given, draws every weight and bias from N(0, init_scale^2), as SeqGAN's
+    generator does with 0.1 (PyTorch's default draws LSTM weights from U(-1/sqrt(H), 1/sqrt(H))
+    and embeddings from N(0, 1))."""
 
     def __init__(
         self,
@@ -46,6 +49,7 @@ class CharLSTM(nn.Module):
         dropout: float = 0.0,
         emission: str = "auto",
         components: int | None = None,
+        init_scale: float | None = None,
     ):
         super().__init__()
         if not 0 <= dropout < 1:
@@ -62,6 +66,11 @@ class CharLSTM(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
         )
         self.output_dropout = nn.Dropout(dropout)  # on the top layer's h_t, before the output layer
+        if init_scale is not None:
+            if not init_scale > 0:
+                raise ZooError(f"model.net.init_scale={init_scale:g} must be above 0 (null: PyTorch's initialisation)")
+            for parameter in self.parameters():  # SeqGAN's generator: every weight and bias ~ N(0, 0.1^2)
+                nn.init.normal_(parameter, 0.0, init_scale)
 
     def recur(self, inputs: Tensor, state=None):
         """The LSTM over (B, T, F) inputs from `state`, with Zaremba's dropout in training mode:
