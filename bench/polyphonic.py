@@ -10,7 +10,10 @@ checkpoint on the whole test pieces with K particles: -ELBO, -IWAE (K) and, for 
 guide, -FIVO (K), in nats per frame, with the share of test pieces whose importance weights
 have Pareto k >= 0.7 and the median effective sample size. Cells live in
 bench/results/polyphonic/<tag>/<set>/<model>/seed<k>/; a finished cell is skipped, an
-interrupted one resumes, so the table accumulates over several invocations. Every cell
+interrupted one resumes, so the table accumulates over several invocations. `--continue-from
+TAG` starts each new cell from the last checkpoint of the same cell in grid TAG (its optimiser,
+step-size schedule and elapsed minutes), so a finished grid's budget can grow without training
+its first minutes again: `--minutes` is the whole run's. Every cell
 records its commands, budget, hardware and learning curve in bench/results/polyphonic_<tag>.json,
 and docs/polyphonic.md is generated from it with the published figures beside ours and each
 set's learning curves (docs/images/polyphonic_<tag>_<set>.png).
@@ -62,13 +65,13 @@ PUBLISHED = {
 }
 
 
-def cell_dir(args, data: str, model: str, seed: int) -> Path:
-    return RESULTS / "polyphonic" / args.tag / data / model / f"seed{seed}"
+def cell_dir(tag: str, data: str, model: str, seed: int) -> Path:
+    return RESULTS / "polyphonic" / tag / data / model / f"seed{seed}"
 
 
 def run_cell(args, data: str, model: str, seed: int) -> dict | None:
     """Train (or resume, or skip) one cell, evaluate its best checkpoint, and return its row."""
-    folder = cell_dir(args, data, model, seed)
+    folder = cell_dir(args.tag, data, model, seed)
     train = [
         "zoo.run",
         *MODELS[model],
@@ -94,6 +97,14 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
     trained = folder / "metrics.json"
     if not (trained.exists() and json.loads(trained.read_text()).get("status") == "trained"):
         resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
+        if not resume and args.continue_from:
+            source = cell_dir(args.continue_from, data, model, seed)
+            if not (source / "last.pt").exists():
+                logging.error(
+                    f"--- {data} / {model} / seed {seed}: {source} has no last.pt to continue; run that cell first"
+                )
+                return None
+            resume = [f"train.resume={source}"]
         logging.info(f"--- {data} / {model} / seed {seed}: training{' (resumed)' if resume else ''}")
         if zoo_process(*train, *resume, threads=args.threads).returncode != 0:
             return None
@@ -145,7 +156,8 @@ def extra_options(row: dict) -> list[str]:
     budget = next(float(t.split("=")[1]) for t in train if t.startswith("train.max_minutes="))
     early = row["minutes"] < 0.9 * budget and row["epochs"] > 3  # patience 3 stops at the 4th epoch at the soonest
     old_patience = early and not any(t.startswith("train.patience=") for t in train)
-    return ["train.patience=3"] * old_patience + train[after:]
+    beyond = [t for t in train[after:] if not t.startswith("train.resume=")]  # the header names a continued grid
+    return ["train.patience=3"] * old_patience + beyond
 
 
 def table(results: dict, sets) -> list[str]:
@@ -190,9 +202,7 @@ def plot_curves(results: dict, tag: str, data: str) -> Path | None:
     curves = {}
     for model, seeds in sorted(results.get(data, {}).items()):
         for seed, row in seeds.items():
-            found = (
-                row if "curve" in row else learning_curve(RESULTS / "polyphonic" / tag / data / model / f"seed{seed}")
-            )
+            found = row if "curve" in row else learning_curve(cell_dir(tag, data, model, int(seed)))
             if found.get("curve"):
                 curves.setdefault(f"{model} ({found['valid_kind']})", []).append(found["curve"])
     if not curves:
@@ -223,9 +233,10 @@ def write_page() -> None:
         if not sets:
             continue
         args = payload["args"]
+        continued = f", continuing the cells of `--tag {args['continue_from']}`" if args.get("continue_from") else ""
         lines += [
             "",
-            f"## `--tag {args['tag']}`: at most {args['minutes']:g} minutes of training per cell",
+            f"## `--tag {args['tag']}`: at most {args['minutes']:g} minutes of training per cell{continued}",
             "",
             *table(payload["results"], sets),
             "",
@@ -293,6 +304,11 @@ def main():
     parser.add_argument("--eval-batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each cell's process")
     parser.add_argument("--tag", default="short", help="names the grid: bench/results/polyphonic_<tag>.json")
+    parser.add_argument(
+        "--continue-from",
+        metavar="TAG",
+        help="start each new cell from the same cell of grid TAG; --minutes counts that cell's minutes too",
+    )
     parser.add_argument(
         "--options",
         nargs="*",

@@ -1,7 +1,9 @@
 """bench.polyphonic's page: each cell's tightest bound, mean and spread over seeds, the options it
 trained with, and the learning curves its cells kept."""
 
+import argparse
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -76,3 +78,52 @@ def test_the_curve_of_a_cell_is_read_from_its_metrics(page):
     folder = polyphonic.RESULTS / "polyphonic" / "long" / "jsb_chorales" / "vrnn_nade" / "seed1"
     assert polyphonic.learning_curve(folder) == {"curve": [(0.5, 7.5)], "valid_kind": "-ELBO"}
     assert polyphonic.learning_curve(folder.parent / "seed9") == {}
+
+
+def continued_grid(**changes):
+    options = dict(minutes=60.0, steps_per_epoch=50, patience=6, particles=500, samples=10, eval_batch=64)
+    return argparse.Namespace(tag="long60", continue_from="long", threads=1, options=[], **options, **changes)
+
+
+@pytest.fixture
+def processes(tmp_path, monkeypatch):
+    """The zoo commands run_cell starts, recorded; each one fails, so no cell goes on to evaluation."""
+    monkeypatch.setattr(polyphonic, "RESULTS", tmp_path)
+    started = []
+    monkeypatch.setattr(
+        polyphonic, "zoo_process", lambda *command, threads: started.append(command) or SimpleNamespace(returncode=1)
+    )
+    return started
+
+
+def test_a_continued_cell_resumes_the_same_cell_of_the_other_grid_then_itself(processes):
+    source = polyphonic.cell_dir("long", "musedata", "rnn_nade", 2)
+    source.mkdir(parents=True), (source / "last.pt").touch()
+    assert polyphonic.run_cell(continued_grid(), "musedata", "rnn_nade", 2) is None
+    assert f"train.resume={source}" in processes[-1] and "train.max_minutes=60.0" in processes[-1]
+    own = polyphonic.cell_dir("long60", "musedata", "rnn_nade", 2)
+    (
+        own.mkdir(parents=True),
+        (own / "last.pt").touch(),
+    )  # interrupted after its first checkpoint: it resumes from its own
+    polyphonic.run_cell(continued_grid(), "musedata", "rnn_nade", 2)
+    assert f"train.resume={own}" in processes[-1] and f"train.resume={source}" not in processes[-1]
+
+
+def test_a_cell_with_nothing_to_continue_is_refused_without_training(processes, caplog):
+    assert polyphonic.run_cell(continued_grid(), "musedata", "rnn_nade", 1) is None
+    assert processes == []
+    assert "has no last.pt to continue; run that cell first" in caplog.text
+
+
+def test_the_page_names_the_grid_a_continued_grid_grew_from(tmp_path, monkeypatch):
+    monkeypatch.setattr(polyphonic, "RESULTS", tmp_path)
+    monkeypatch.setattr(polyphonic, "DOCS_PAGE", tmp_path / "polyphonic.md")
+    cell = row({"exact": 6.2}, 60.0, 72, command("train.resume=/elsewhere/long/musedata/rnn_nade/seed0"))
+    payload = {"results": {"musedata": {"rnn_nade": {"0": cell}}}, "command": "python -m bench.polyphonic"}
+    payload["args"] = {"tag": "long60", "minutes": 60.0, "threads": 1, "continue_from": "long"}
+    (tmp_path / "polyphonic_long60.json").write_text(json.dumps(payload))
+    polyphonic.write_page()
+    text = (tmp_path / "polyphonic.md").read_text()
+    assert "## `--tag long60`: at most 60 minutes of training per cell, continuing the cells of `--tag long`" in text
+    assert "train.resume" not in text and "`model.net.dropout=0.3`" in text
