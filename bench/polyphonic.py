@@ -94,17 +94,18 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
         f"num_samples={args.samples}",
         f"batch_size={args.eval_batch}",
     ]
+    # a continued cell's recipe starts from the same cell of the other grid; it stays in its command
+    source = cell_dir(args.continue_from, data, model, seed) if args.continue_from else None
+    origin = [f"train.resume={source}"] if source else []
     trained = folder / "metrics.json"
     if not (trained.exists() and json.loads(trained.read_text()).get("status") == "trained"):
-        resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
-        if not resume and args.continue_from:
-            source = cell_dir(args.continue_from, data, model, seed)
-            if not (source / "last.pt").exists():
-                logging.error(
-                    f"--- {data} / {model} / seed {seed}: {source} has no last.pt to continue; run that cell first"
-                )
-                return None
-            resume = [f"train.resume={source}"]
+        interrupted = (folder / "last.pt").exists()
+        if not interrupted and source and not (source / "last.pt").exists():
+            logging.error(
+                f"--- {data} / {model} / seed {seed}: {source} has no last.pt to continue; run that cell first"
+            )
+            return None
+        resume = [f"train.resume={folder}"] if interrupted else origin
         logging.info(f"--- {data} / {model} / seed {seed}: training{' (resumed)' if resume else ''}")
         if zoo_process(*train, *resume, threads=args.threads).returncode != 0:
             return None
@@ -129,7 +130,7 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
         "eval_minutes": result.get("eval_minutes"),
         "share_k_over_0.7": diagnostics.get("fraction_k_over_0.7"),
         "median_ess": statistics.median(ess) if ess else None,
-        "commands": ["python -m " + " ".join(train), "python -m " + " ".join(evaluate)],
+        "commands": ["python -m " + " ".join([*train, *origin]), "python -m " + " ".join(evaluate)],
         "hardware": metrics.get("hardware"),
         **learning_curve(folder),
     }

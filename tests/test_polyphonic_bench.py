@@ -96,18 +96,40 @@ def processes(tmp_path, monkeypatch):
     return started
 
 
+def checkpoint(tag: str, seed: int):
+    """The cell's folder holding a last.pt."""
+    folder = polyphonic.cell_dir(tag, "musedata", "rnn_nade", seed)
+    folder.mkdir(parents=True)
+    (folder / "last.pt").touch()
+    return folder
+
+
 def test_a_continued_cell_resumes_the_same_cell_of_the_other_grid_then_itself(processes):
-    source = polyphonic.cell_dir("long", "musedata", "rnn_nade", 2)
-    source.mkdir(parents=True), (source / "last.pt").touch()
+    source = checkpoint("long", 2)
     assert polyphonic.run_cell(continued_grid(), "musedata", "rnn_nade", 2) is None
     assert f"train.resume={source}" in processes[-1] and "train.max_minutes=60.0" in processes[-1]
-    own = polyphonic.cell_dir("long60", "musedata", "rnn_nade", 2)
-    (
-        own.mkdir(parents=True),
-        (own / "last.pt").touch(),
-    )  # interrupted after its first checkpoint: it resumes from its own
+    own = checkpoint("long60", 2)  # interrupted after its first checkpoint: it resumes from its own
     polyphonic.run_cell(continued_grid(), "musedata", "rnn_nade", 2)
     assert f"train.resume={own}" in processes[-1] and f"train.resume={source}" not in processes[-1]
+
+
+def test_a_continued_cell_records_where_it_started(tmp_path, monkeypatch):
+    monkeypatch.setattr(polyphonic, "RESULTS", tmp_path)
+    source, folder = checkpoint("long", 0), polyphonic.cell_dir("long60", "musedata", "rnn_nade", 0)
+
+    def finish(*command, threads):
+        """zoo.run and zoo.evaluate as far as run_cell reads them: their metrics files."""
+        if command[0] == "zoo.run":
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps({"status": "trained", "minutes": 60.0, "epochs": 70}))
+        else:
+            (folder / "evaluation").mkdir()
+            (folder / "evaluation" / "metrics.json").write_text(json.dumps({"figures": [{"kind": "exact"}]}))
+        return SimpleNamespace(returncode=0)
+
+    monkeypatch.setattr(polyphonic, "zoo_process", finish)
+    cell = polyphonic.run_cell(continued_grid(), "musedata", "rnn_nade", 0)
+    assert cell["commands"][0].endswith(f"hydra.run.dir={folder} train.resume={source}")
 
 
 def test_a_cell_with_nothing_to_continue_is_refused_without_training(processes, caplog):
