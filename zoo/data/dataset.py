@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -58,7 +58,9 @@ class SequenceData:
     """Fixed train / valid / test splits of one data set.
 
     Each split is a list of tensors, (T_i,) long for tokens or (T_i, D) float
-    for frames.
+    for frames. `augment`, when set, changes a training sequence each time training draws
+    it (shuffled batches of the train split): augment(sequence, generator) -> sequence, its
+    randomness from the pass's generator (zoo.data.transpose for piano rolls).
     """
 
     name: str
@@ -67,6 +69,7 @@ class SequenceData:
     valid: list[Tensor]
     test: list[Tensor]
     info: dict = field(default_factory=dict)
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
 
     def __post_init__(self):
         for split in ("train", "valid", "test"):
@@ -95,7 +98,11 @@ class SequenceData:
         pool > 1 (shuffled only) buckets by length: each run of pool x batch_size shuffled
         sequences is sorted by length before it is cut into batches, and the pass's batches are
         then shuffled, so a batch holds sequences of similar length and pads less. Every
-        sequence still comes once a pass and the pass's summed gradient is unchanged."""
+        sequence still comes once a pass and the pass's summed gradient is unchanged.
+
+        Shuffled batches of the train split are training's draws: each sequence goes through
+        `augment` when the data set has one, with the same generator after the order is drawn
+        (so the order does not depend on it)."""
         seqs = self.split(split)
         if not shuffle:
             chunks = [list(range(i, min(i + batch_size, len(seqs)))) for i in range(0, len(seqs), batch_size)]
@@ -110,8 +117,10 @@ class SequenceData:
                 chunks += [run[i : i + batch_size] for i in range(0, len(run), batch_size)]
             if pool > 1:
                 chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
+        augment = self.augment if shuffle and split == "train" else None
         for chosen in chunks:
-            yield collate([seqs[j] for j in chosen], dataset_size=len(seqs), index=chosen)
+            chosen_seqs = [seqs[j] if augment is None else augment(seqs[j], generator) for j in chosen]
+            yield collate(chosen_seqs, dataset_size=len(seqs), index=chosen)
 
     def num_batches(self, split: str, batch_size: int) -> int:
         return -(-len(self.split(split)) // batch_size)

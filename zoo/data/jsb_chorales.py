@@ -32,6 +32,7 @@ from zoo.data.checks import optional_whole_number
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
 from zoo.data.fetch import fetch
+from zoo.data.transpose import random_transposition
 from zoo.errors import ZooError
 from zoo.options import did_you_mean
 
@@ -87,14 +88,22 @@ def piano_roll(steps: list, source: str) -> Tensor:
     return torch.from_numpy(roll)
 
 
-def load(data_dir: str | os.PathLike | None = None, source: str = "pickle", max_len: int | None = None) -> SequenceData:
+def load(
+    data_dir: str | os.PathLike | None = None,
+    source: str = "pickle",
+    max_len: int | None = None,
+    transpose: int | None = 0,
+) -> SequenceData:
     """The JSB chorales as (T, 88) binary piano rolls, in the published 229/76/77 split, from
-    `source` (pickle or mat), training chorales cut into windows of at most `max_len` frames."""
+    `source` (pickle or mat), training chorales cut into windows of at most `max_len` frames
+    and, with `transpose` = k, drawn in training shifted by a random number of semitones in
+    [-k, k] (zoo.data.transpose)."""
     if source not in SOURCES:
         raise ZooError(f"data.source={source!r} is not one of {', '.join(SOURCES)}{did_you_mean(source, SOURCES)}")
     max_len = optional_whole_number("max_len", max_len)
+    augment = random_transposition(transpose)
     if source == "mat":
-        return polyphonic.load("jsb_chorales", max_len, data_dir)
+        return polyphonic.load("jsb_chorales", max_len, data_dir, transpose)
     path = fetch(NAME, URL, SHA256, data_dir)
     raw = safe_load(path.read_bytes(), str(path))
     if not isinstance(raw, dict) or not set(SPLITS) <= raw.keys():
@@ -105,8 +114,9 @@ def load(data_dir: str | os.PathLike | None = None, source: str = "pickle", max_
         "lowest_midi": LOWEST_NOTE,
         "frame": "quarter note",
         "max_len": max_len,
+        "transpose": augment.k if augment else 0,
         "frame_beats": 1.0,
         "pieces": {s: len(p) for s, p in splits.items()},
     }
     splits["train"] = polyphonic.cut_into_windows(splits["train"], max_len)
-    return SequenceData("jsb_chorales", DataSpec("bernoulli", NUM_NOTES), **splits, info=info)
+    return SequenceData("jsb_chorales", DataSpec("bernoulli", NUM_NOTES), **splits, info=info, augment=augment)

@@ -41,6 +41,7 @@ from zoo.data.checks import optional_whole_number
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
 from zoo.data.fetch import fetch
+from zoo.data.transpose import random_transposition
 from zoo.errors import ZooError
 from zoo.options import did_you_mean
 
@@ -140,12 +141,17 @@ def cut_into_windows(pieces: list[Tensor], max_len: int | None) -> list[Tensor]:
     return [window.clone() for piece in pieces for window in piece.split(max_len)]
 
 
-def load(name: str, max_len: int | None = None, data_dir: str | os.PathLike | None = None) -> SequenceData:
+def load(
+    name: str, max_len: int | None = None, data_dir: str | os.PathLike | None = None, transpose: int | None = 0
+) -> SequenceData:
     """The published splits of the polyphonic set `name` (one of SETS), training pieces cut into
-    windows of at most `max_len` frames, valid and test whole (see the module docstring)."""
+    windows of at most `max_len` frames, valid and test whole (see the module docstring); with
+    `transpose` = k, training draws each window shifted by a random number of semitones in
+    [-k, k] (zoo.data.transpose)."""
     if name not in SETS:
         raise ZooError(f"no polyphonic music set {name!r}{did_you_mean(name, SETS)}; the sets are {', '.join(SETS)}")
     max_len = optional_whole_number("max_len", max_len)
+    augment = random_transposition(transpose)
     published = SETS[name]
     path = fetch(published.file, published.url, published.sha256, data_dir)
     pieces = read_rolls(path)
@@ -154,6 +160,7 @@ def load(name: str, max_len: int | None = None, data_dir: str | os.PathLike | No
         "lowest_midi": LOWEST_NOTE,
         "frame": published.frame,
         "max_len": max_len,
+        "transpose": augment.k if augment else 0,
         "frame_beats": BEATS[published.frame],
         "pieces": {s: len(p) for s, p in pieces.items()},
     }
@@ -164,19 +171,26 @@ def load(name: str, max_len: int | None = None, data_dir: str | os.PathLike | No
         valid=pieces["valid"],
         test=pieces["test"],
         info=info,
+        augment=augment,
     )
 
 
-def load_nottingham(max_len: int | None = None, data_dir: str | os.PathLike | None = None) -> SequenceData:
+def load_nottingham(
+    max_len: int | None = None, data_dir: str | os.PathLike | None = None, transpose: int | None = 0
+) -> SequenceData:
     """Nottingham: 1,037 British and American folk tunes, 694 / 173 / 170, one frame per eighth note."""
-    return load("nottingham", max_len, data_dir)
+    return load("nottingham", max_len, data_dir, transpose)
 
 
-def load_musedata(max_len: int | None = None, data_dir: str | os.PathLike | None = None) -> SequenceData:
+def load_musedata(
+    max_len: int | None = None, data_dir: str | os.PathLike | None = None, transpose: int | None = 0
+) -> SequenceData:
     """MuseData: 783 orchestral and piano pieces, 524 / 135 / 124, one frame per eighth note."""
-    return load("musedata", max_len, data_dir)
+    return load("musedata", max_len, data_dir, transpose)
 
 
-def load_piano_midi(max_len: int | None = None, data_dir: str | os.PathLike | None = None) -> SequenceData:
+def load_piano_midi(
+    max_len: int | None = None, data_dir: str | os.PathLike | None = None, transpose: int | None = 0
+) -> SequenceData:
     """Piano-midi.de: 124 classical piano pieces, 87 / 12 / 25, one frame per eighth note."""
-    return load("piano_midi", max_len, data_dir)
+    return load("piano_midi", max_len, data_dir, transpose)
