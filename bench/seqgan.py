@@ -274,12 +274,20 @@ def epochs_of(steps: int, every: int) -> tuple[int, int]:
     return per_epoch, math.ceil(steps / per_epoch)
 
 
+def recorded_overrides(record: dict) -> list[str]:
+    """A cell's recorded options with the results folder of the checkout that trained it (its
+    `train.init` points there) read as this one's, so a moved or other checkout of the same
+    results keeps its cells."""
+    then = record.get("results")
+    return [o.replace(then, str(RESULTS)) for o in record["overrides"]] if then else record["overrides"]
+
+
 def train_cell(args, row: str, seed: int) -> bool:
     """Train (or resume, or skip) one cell; whether its best checkpoint is there to measure."""
     folder = cell_dir(args, row, seed)
     overrides = mle_overrides(args, seed) if row == "mle" else adversarial_overrides(args, row, seed)
     record = folder / "bench_cell.json"
-    if record.exists() and json.loads(record.read_text())["overrides"] != overrides:
+    if record.exists() and recorded_overrides(json.loads(record.read_text())) != overrides:
         logging.error(
             f"--- {row} / seed {seed}: {folder} was trained with other options "
             f"({record}); give this budget another --tag"
@@ -292,7 +300,7 @@ def train_cell(args, row: str, seed: int) -> bool:
         logging.error(f"--- {row} / seed {seed}: no MLE checkpoint of seed {seed} to start from")
         return False
     folder.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"overrides": overrides}, indent=2))
+    record.write_text(json.dumps({"overrides": overrides, "results": str(RESULTS)}, indent=2))
     resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
     logging.info(f"--- {row} / seed {seed}: training{' (resumed)' if resume else ''}")
     return zoo_process("zoo.run", *overrides, f"hydra.run.dir={folder}", *resume, threads=args.threads).returncode == 0

@@ -252,6 +252,12 @@ def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, 
     again = run_bench(monkeypatch, capsys, tmp_path, *small)  # finished cells are skipped, measurements kept
     assert (tmp_path / "seqgan" / "random" / "t" / "gumbel_gan" / "seed0" / "best.pt").stat().st_mtime == trained
     assert again.split("budget:")[1] == out.split("budget:")[1]
+    record = tmp_path / "seqgan" / "random" / "t" / "gumbel_gan" / "seed0" / "bench_cell.json"
+    moved = record.read_text().replace(str(tmp_path), "/another/checkout/bench/results")
+    assert "/another/checkout/bench/results/seqgan/random/t/mle/seed0" in moved
+    record.write_text(moved)  # the same cells, trained from a checkout elsewhere, are still skipped
+    run_bench(monkeypatch, capsys, tmp_path, *small)
+    assert (tmp_path / "seqgan" / "random" / "t" / "gumbel_gan" / "seed0" / "best.pt").stat().st_mtime == trained
     changed = [a if a != "4" else "5" for a in small]  # another budget under the same tag is refused
     with pytest.raises(SystemExit, match="holds cells trained on another budget.*another --tag"):
         run_bench(monkeypatch, capsys, tmp_path, *changed)
