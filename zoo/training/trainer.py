@@ -14,6 +14,13 @@ matrices (parameters of two or more dimensions: the input, recurrent and output 
 embeddings) decay; biases and other vectors do not. A model with variational weights
 (`model.bayesian_weights=true`) refuses it: its prior p(w) regularises the weights already, and
 decaying q(w)'s means and scales toward 0 would be a second, different prior.
+
+`fit="guide"` trains the guide alone: the model's weights stay as they are (no gradient is
+taken for them, and the model stays in evaluation mode, so dropout is off) and only the guide's
+parameters step. Started from a trained run (`train.init`), it refits the proposal to a model
+that no longer changes, so a bound of that model's NLL (-ELBO, -IWAE, -FIVO) can only tighten
+as the guide improves: the amortised guide of joint training is one point of the
+inference-suboptimality trade-off (Cremer, Li & Duvenaud 2018, arXiv 1801.03558).
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from zoo.training.sites import first_nonfinite
 
 SCHEDULES = ("none", "plateau", "cosine")
 NONFINITE = ("stop", "skip")
+FITS = ("all", "guide")
 log = logging.getLogger(__name__)
 
 
@@ -81,6 +89,7 @@ class TrainOptions:
     valid_limit: int | None = None  # validate on the first N sequences only (quick runs)
     progress: bool = True  # a progress bar with the loss, steps/s and ETA
     on_nonfinite: str = "stop"  # a NaN or inf loss or gradient: stop (naming where) | skip the step and count it
+    fit: str = "all"  # all | guide: the guide's parameters alone, the model's fixed (see the module's docstring)
 
     def __post_init__(self):
         check_fields(self, "train.")
@@ -113,6 +122,7 @@ class TrainOptions:
         if not 0 <= self.weight_decay < math.inf:
             raise ZooError(f"train.weight_decay={self.weight_decay:g} must be a number >= 0 (0 = no weight decay)")
         check_choice(self, "on_nonfinite", NONFINITE, "train.")
+        check_choice(self, "fit", FITS, "train.")
         check_choice(self, "lr_schedule", SCHEDULES, "train.")
         if self.lr_schedule == "plateau" and self.patience <= self.lr_patience + 1:
             raise ZooError(
@@ -176,9 +186,16 @@ class Trainer:
         self.config = config or {}
         self.monitor = monitor  # more figures after each validation (NLL-oracle), columns of metrics.csv
         self.train_steps = data.num_steps("train")
+        if options.fit == "guide":
+            self.model.requires_grad_(False)  # fixed: no gradient is taken for the model's weights
         self.params = [p for m in (self.model, self.guide) for p in m.parameters() if p.requires_grad]
         if not self.params:
-            raise ZooError("the model and guide have no trainable parameters")
+            raise ZooError(
+                "train.fit=guide trains the guide alone, but this guide has no parameters: choose a guide "
+                "with latents to fit (guide=...), or train.fit=all"
+                if options.fit == "guide"
+                else "the model and guide have no trainable parameters"
+            )
         self.optimizer = make_optimizer(self.model, self.params, options)
         self.scheduler = self._schedule()
         self.epoch, self.step, self.history = 0, 0, []
@@ -273,7 +290,7 @@ class Trainer:
         """steps_per_epoch minibatches (or one pass when it is None); the mean loss in nats
         per step. Stops early at the deadline (rank 0's clock decides for every rank)."""
         o = self.options
-        self.model.train()
+        self.model.train(o.fit == "all")  # a fixed model is the one evaluated: no dropout
         self.guide.train()
         total = o.steps_per_epoch or self.data.num_batches("train", o.batch_size)
         bar = tqdm(
