@@ -48,6 +48,7 @@ MODELS = {
     "rnn_nade": ["model=char_lstm", "model.net.emission=nade"],
     "vrnn": ["model=vrnn", "guide=vrnn_filtering"],
     "vrnn_nade": ["model=vrnn", "guide=vrnn_filtering", "model.net.emission=nade"],
+    "vrnn_nade_smoothing": ["model=vrnn", "guide=vrnn_smoothing", "model.net.emission=nade"],
     "vrnn_fivo": ["model=vrnn", "guide=vrnn_filtering", "objective=fivo"],
     "srnn": ["model=srnn", "guide=srnn_smoothing"],
     "srnn_nade": ["model=srnn", "guide=srnn_smoothing", "model.net.emission=nade"],
