@@ -101,9 +101,9 @@ def load(
     if source not in SOURCES:
         raise ZooError(f"data.source={source!r} is not one of {', '.join(SOURCES)}{did_you_mean(source, SOURCES)}")
     max_len = optional_whole_number("max_len", max_len)
-    augment = random_transposition(transpose)
     if source == "mat":
         return polyphonic.load("jsb_chorales", max_len, data_dir, transpose)
+    augment = random_transposition(transpose)  # checked before the file is read, as polyphonic.load does
     path = fetch(NAME, URL, SHA256, data_dir)
     raw = safe_load(path.read_bytes(), str(path))
     if not isinstance(raw, dict) or not set(SPLITS) <= raw.keys():
