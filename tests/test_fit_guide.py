@@ -57,6 +57,7 @@ def test_only_the_guide_moves_and_the_fixed_models_bound_tightens(tmp_path, make
     assert modes and not any(modes)  # the fixed model ran as evaluated: no dropout
     # one model throughout, so a lower validation -ELBO is the guide's doing alone
     assert min(row["valid_nats_per_step"] for row in history) < refit.untrained - 0.05
+    assert all(p.requires_grad for p in model.parameters())  # the caller's model trains again after the refit
 
 
 def test_a_guide_without_parameters_is_refused(tmp_path):

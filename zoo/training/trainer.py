@@ -186,9 +186,9 @@ class Trainer:
         self.config = config or {}
         self.monitor = monitor  # more figures after each validation (NLL-oracle), columns of metrics.csv
         self.train_steps = data.num_steps("train")
-        if options.fit == "guide":
-            self.model.requires_grad_(False)  # fixed: no gradient is taken for the model's weights
-        self.params = [p for m in (self.model, self.guide) for p in m.parameters() if p.requires_grad]
+        fixed = {id(p) for p in self.model.parameters()} if options.fit == "guide" else set()
+        params = [p for m in (self.model, self.guide) for p in m.parameters() if p.requires_grad]
+        self.params = [p for p in params if id(p) not in fixed]
         if not self.params:
             raise ZooError(
                 "train.fit=guide trains the guide alone, but this guide has no parameters: choose a guide "
@@ -405,6 +405,9 @@ class Trainer:
         that explodes (`exploded`) stops training as diverged: the checkpoints keep the last
         sane epoch, and TrainingFault is raised when there is none. A rank that loses the
         others raises RanksLost, naming the checkpoint to resume from."""
+        model_weights = [p for p in self.model.parameters() if p.requires_grad] if self.options.fit == "guide" else []
+        for p in model_weights:
+            p.requires_grad_(False)  # train.fit=guide: the model is fixed, no gradient is taken for it
         try:
             return self.fit_epochs(resume)
         except RanksLost as lost:
@@ -414,6 +417,9 @@ class Trainer:
             raise RanksLost(
                 f"{lost}; the last whole checkpoint is {last}: continue with train.resume={self.run_dir}"
             ) from lost
+        finally:
+            for p in model_weights:
+                p.requires_grad_(True)  # the caller's model trains again after this fit
 
     def fit_epochs(self, resume: str | None = None) -> list[dict]:
         """The epochs of `fit`, from a fresh start or from `resume`."""
