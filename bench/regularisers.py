@@ -6,8 +6,9 @@
 
 One table on one text data set: char_lstm with no regulariser, with Zaremba et al.'s dropout
 (`model.net.dropout`) and with AdamW's decoupled weight decay (`train.weight_decay`), against
-bayes_lstm with the mean-field (adaptive weight noise), low-rank and posterior-sharpening
-(Fortunato et al. 2017) weight guides. Every row has the same network (--hidden units, --layers
+bayes_lstm with the mean-field weight guide under the fixed Gaussian prior and under Graves's
+adaptive prior (one sigma per weight tensor fitted by the ELBO: adaptive weight noise, the
+anchor's row), and with the low-rank and posterior-sharpening (Fortunato et al. 2017) guides. Every row has the same network (--hidden units, --layers
 layers), the same time budget (--minutes of training) and early stopping on the validation
 split (train.patience); its test figure is computed at its best validation checkpoint:
 
@@ -57,6 +58,7 @@ def row_options(args) -> dict[str, list[str]]:
         "char_lstm_dropout": ["model=char_lstm", f"model.net.dropout={args.dropout}"],
         "char_lstm_weight_decay": ["model=char_lstm", f"train.weight_decay={args.weight_decay}"],
         "bayes_lstm_mean_field": ["model=bayes_lstm", "weight_guide=mean_field"],
+        "bayes_lstm_adaptive_prior": ["model=bayes_lstm", "weight_guide=mean_field", "model.weights.prior=adaptive"],
         "bayes_lstm_low_rank": ["model=bayes_lstm", "weight_guide=low_rank"],
         "bayes_lstm_sharpened": ["model=bayes_lstm", "weight_guide=sharpened"],
     }
