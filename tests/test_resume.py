@@ -1,6 +1,7 @@
 """A run interrupted and resumed ends where an unbroken one ends: under every learning-rate
 schedule, and through the command line after the process is killed with SIGKILL mid-epoch."""
 
+import csv
 import json
 import os
 import signal
@@ -121,6 +122,9 @@ def test_a_run_killed_mid_epoch_and_resumed_reports_what_an_unbroken_run_reports
     unbroken = json.loads((tmp_path / "unbroken" / "metrics.json").read_text())
     resumed = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
     assert resumed["epochs"] == unbroken["epochs"] == 3
+    with open(tmp_path / "resumed" / "metrics.csv") as rows:
+        valid = [float(row["valid_nats_per_step"]) for row in csv.DictReader(rows)]
+    assert resumed["best_epoch"] == 1 + valid.index(min(valid))  # the checkpoint the test figures come from
     assert resumed["best_valid_nats_per_step"] == pytest.approx(unbroken["best_valid_nats_per_step"], rel=1e-6)
     for a, b in zip(unbroken["test"], resumed["test"]):
         assert (a["kind"], a["num_steps"]) == (b["kind"], b["num_steps"])

@@ -182,6 +182,7 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
         return {"rank": world.rank, "epochs": trainer.epoch}
     plot_curve(history, run_dir / "training_curve.png")
 
+    epochs = trainer.epoch  # trained; loading best.pt sets it back to the best checkpoint's
     trainer.load_state_dict(load_checkpoint(run_dir, "best.pt"))
     model.eval()
     guide.eval()
@@ -226,7 +227,8 @@ def train_and_report(cfg: DictConfig, run_dir: Path) -> dict:
         "best_valid_nats_per_step": trainer.best,
         "untrained_valid_nats_per_step": trainer.untrained,
         "nonfinite_steps_skipped": trainer.skipped,
-        "epochs": trainer.epoch,
+        "epochs": epochs,
+        "best_epoch": trainer.epoch,
         "minutes": history[-1]["minutes"],
         "hardware": describe_device(trainer.device),
         "threads": threads,
