@@ -19,7 +19,9 @@ and docs/polyphonic.md is generated from it with the published figures beside ou
 set's learning curves (docs/images/polyphonic_<tag>_<set>.png).
 
 --speed trains each model for a fixed number of steps on the same training windows and
-prints frames per second next to char_lstm's (a ratio measured in the same run).
+prints frames per second next to char_lstm's (a ratio measured in the same run), with the
+FLOPs per frame of the matrix products of one step and their ratio to char_lstm's: a cost
+ratio above the FLOPs ratio is what the model's loop and small tensors add.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 import logging
 import statistics
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -257,13 +260,30 @@ def write_page() -> None:
     DOCS_PAGE.write_text("\n".join(lines) + "\n")
 
 
+def step_flops(objective, network, guide, batch) -> float:
+    """Floating-point operations of the matrix products in one training step (loss and its
+    gradient) per frame of `batch`, as torch.utils.flop_counter counts them. oneDNN is off while
+    counting: its fused LSTM hides its products from the counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TF32 acceleration")  # the flags' context names every backend
+        with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+            objective(network, guide, batch, step=0).backward()
+    for module in (network, guide):
+        module.zero_grad()
+    return counter.get_total_flops() / batch.num_steps
+
+
 def speed(args) -> dict:
-    """Training frames per second of each model on the same windows, over char_lstm's."""
+    """Training frames per second of each model on the same windows, and the matrix products'
+    FLOPs per frame of one step, each over char_lstm's: the cost ratio over the FLOPs ratio is
+    what a model's step costs beyond its arithmetic (its loop over t, small tensors)."""
     from hydra import compose, initialize_config_dir
 
     from zoo.run import CONFIGS, build
 
-    rates = {}
+    rates, flops = {}, {}
     for data in args.sets:
         for model in args.models:
             with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
@@ -275,6 +295,8 @@ def speed(args) -> dict:
             batches = itertools.chain.from_iterable(passes)  # pass after pass: a small set has few batches a pass
             frames, seconds = 0, 0.0
             for step, batch in zip(range(args.speed_steps + 2), batches):
+                if step == 0:
+                    flops.setdefault(data, {})[model] = step_flops(objective, network, guide, batch)
                 start = time.perf_counter()
                 loss = objective(network, guide, batch, step=step)
                 optimizer.zero_grad()
@@ -284,13 +306,21 @@ def speed(args) -> dict:
                     seconds += time.perf_counter() - start
                     frames += batch.num_steps
             rates.setdefault(data, {})[model] = frames / seconds
-            logging.info(f"{data} {model}: {frames / seconds:,.0f} frames/s")
+            logging.info(
+                f"{data} {model}: {frames / seconds:,.0f} frames/s, {flops[data][model] / 1e6:,.1f} MFLOP/frame"
+            )
     for data, by_model in rates.items():
-        base = by_model.get("char_lstm")
+        base, base_flops = by_model.get("char_lstm"), flops[data].get("char_lstm")
         for model, rate in by_model.items():
-            ratio = f"  cost per frame {base / rate:.2f}x char_lstm's" if base else ""
-            print(f"{data:13s} {model:10s} {rate:9,.0f} frames/s{ratio}")
-    return rates
+            ratio = ""
+            if base:
+                cost, work = base / rate, flops[data][model] / base_flops
+                ratio = (
+                    f"  cost per frame {cost:.2f}x char_lstm's, FLOPs per frame {work:.2f}x,"
+                    f" time per FLOP {cost / work:.2f}x"
+                )
+            print(f"{data:13s} {model:20s} {rate:9,.0f} frames/s {flops[data][model] / 1e6:8.1f} MFLOP/frame{ratio}")
+    return {"frames_per_second": rates, "flops_per_frame": flops}
 
 
 def main():
@@ -324,7 +354,7 @@ def main():
 
     if args.speed:
         torch.set_num_threads(args.threads)
-        write_json(f"polyphonic_speed_{args.tag}", {"args": vars(args), "frames_per_second": speed(args)})
+        write_json(f"polyphonic_speed_{args.tag}", {"args": vars(args), **speed(args)})
         return
     out = RESULTS / f"polyphonic_{args.tag}.json"
     for data in args.sets:

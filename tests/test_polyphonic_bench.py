@@ -6,6 +6,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 import bench.polyphonic as polyphonic
 
@@ -149,3 +150,24 @@ def test_the_page_names_the_grid_a_continued_grid_grew_from(tmp_path, monkeypatc
     text = (tmp_path / "polyphonic.md").read_text()
     assert "## `--tag long60`: at most 60 minutes of training per cell, continuing the cells of `--tag long`" in text
     assert "train.resume" not in text and "`model.net.dropout=0.3`" in text
+
+
+def test_the_flop_count_of_a_step_sees_the_fused_lstm():
+    """step_flops counts the LSTM's matrix products, which oneDNN's fused kernel hides from the
+    counter: a step's products per frame are at least twice the LSTM's forward ones (forward and
+    the weights' gradient), and far above what the output layer alone would give."""
+    from guides.empty import NoLatents
+    from tests.helpers import toy_rolls
+    from zoo.models.char_lstm import CharLSTM
+    from zoo.objectives import ELBO
+
+    data = toy_rolls(num_sequences=4, dim=88)
+    torch.manual_seed(0)
+    network = CharLSTM(data.spec, hidden_size=32)
+    batch = next(data.batches("train", 4))
+    lstm_forward = 2 * 4 * 32 * (88 + 32)  # per step of the padded batch: W_ih x_t + W_hh h_{t-1}
+    padded_per_frame = batch.x.shape[0] * batch.x.shape[1] / batch.num_steps
+    flops = polyphonic.step_flops(ELBO(), network, NoLatents(network), batch)
+    assert flops >= 2 * lstm_forward * padded_per_frame
+    assert flops <= 3 * (lstm_forward + 2 * 32 * 88) * padded_per_frame  # forward, and two gradients at most
+    assert all(p.grad is None or not p.grad.any() for p in network.parameters())  # leaves no gradient behind
