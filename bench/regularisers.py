@@ -8,9 +8,10 @@ One table on one text data set: char_lstm with no regulariser, with Zaremba et a
 (`model.net.dropout`) and with AdamW's decoupled weight decay (`train.weight_decay`), against
 bayes_lstm with the mean-field weight guide under the fixed Gaussian prior and under Graves's
 adaptive prior (one sigma per weight tensor fitted by the ELBO: adaptive weight noise, the
-anchor's row), and with the low-rank and posterior-sharpening (Fortunato et al. 2017) guides. Every row has the same network (--hidden units, --layers
-layers), the same time budget (--minutes of training) and early stopping on the validation
-split (train.patience); its test figure is computed at its best validation checkpoint:
+anchor's row), and with the low-rank and posterior-sharpening (Fortunato et al. 2017) guides.
+Every row has the same network (--hidden units, --layers layers), the same time budget
+(--minutes of training) and early stopping on the validation split (train.patience); its test
+figure is computed at its best validation checkpoint:
 
     exact                      char_lstm rows: -log p(x), nats and bits per character
     posterior predictive (S)   bayes_lstm rows: -log (1/S) sum_s p(x | w_s), w_s ~ q(w)
