@@ -143,3 +143,20 @@ def test_the_halved_step_size_trains_before_early_stopping(tmp_path):
     # a row's lr is the rate after that epoch's validation: the first halved row trained at the full rate
     trained_at_half = len([h for h in history if h["lr"] < 0.5]) - 1
     assert len(history) < 60 and trained_at_half >= defaults.patience - defaults.lr_patience - 1 >= 2
+
+
+def test_valid_samples_selects_variational_weights_by_their_posterior_predictive(tmp_path):
+    """train.valid_samples = S > 1: the validation figure is the posterior predictive with S draws
+    of w (what the test reports), computed as zoo.evaluation does; S = 1 keeps -ELBO."""
+    from zoo.evaluation.likelihood import weight_posterior_nll
+
+    trainer = make_trainer(tmp_path / "s5", bayesian=True, max_epochs=2, valid_samples=5)
+    history = trainer.fit()
+    assert {h["valid_kind"] for h in history} == {"posterior predictive (S=5)"}
+    torch.manual_seed(7)
+    figure = trainer.validate_here()
+    torch.manual_seed(7)
+    expected = weight_posterior_nll(trainer.model, trainer.guide, trainer.data, "valid", num_samples=5)[1]
+    assert figure.nats_per_step == pytest.approx(expected.nats_per_step, rel=1e-6)
+    plain = make_trainer(tmp_path / "s1", bayesian=True, max_epochs=1).fit()
+    assert plain[0]["valid_kind"] == "-ELBO"

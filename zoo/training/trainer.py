@@ -87,6 +87,7 @@ class TrainOptions:
     )
     eval_batch_size: int = 256
     valid_limit: int | None = None  # validate on the first N sequences only (quick runs)
+    valid_samples: int = 1  # weight latents: S > 1 selects by the posterior predictive with S draws of w, not -ELBO
     progress: bool = True  # a progress bar with the loss, steps/s and ETA
     on_nonfinite: str = "stop"  # a NaN or inf loss or gradient: stop (naming where) | skip the step and count it
     fit: str = "all"  # all | guide: the guide's parameters alone, the model's fixed (see the module's docstring)
@@ -102,6 +103,7 @@ class TrainOptions:
                 "length_pool": 1,
                 "eval_batch_size": 1,
                 "valid_limit": 1,
+                "valid_samples": 1,
                 "patience": 1,
                 "lr_patience": 0,
                 "threads": 1,
@@ -371,7 +373,9 @@ class Trainer:
 
     def validate(self):
         """The figure models are selected by, on the validation split: exact, -ELBO, or the
-        K-particle bound the objective trains (-IWAE-K, or -FIVO-K for objective=fivo).
+        K-particle bound the objective trains (-IWAE-K, or -FIVO-K for objective=fivo); for
+        weight latents with train.valid_samples = S > 1, the posterior predictive with S draws
+        of w (early stopping on the figure the test reports, whatever KL weight trained it).
         Computed by rank 0 alone; every rank receives it (and rank 0's random state after it)."""
         return self.world.from_main(self.validate_here, self.device)
 
@@ -387,7 +391,7 @@ class Trainer:
             self.guide,
             self.data,
             "valid",
-            num_samples=1,
+            num_samples=o.valid_samples,
             num_particles=particles,
             train_steps=self.train_steps,
             batch_size=o.eval_batch_size,
@@ -395,7 +399,11 @@ class Trainer:
             limit=o.valid_limit,
             fivo=bound == "-FIVO",
         )
-        chosen = [f for f in figures if f.kind.startswith(bound)] if particles > 1 else []
+        if o.valid_samples > 1 and has_weight_latents(self.model):
+            bound = "posterior predictive"
+        elif particles < 2:
+            return figures[0]
+        chosen = [f for f in figures if f.kind.startswith(bound)]
         return chosen[0] if chosen else figures[0]
 
     def fit(self, resume: str | None = None) -> list[dict]:
