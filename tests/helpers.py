@@ -116,6 +116,19 @@ def composed(*overrides: str):
         return compose("config", overrides=list(overrides))
 
 
+def loss_and_draw(model, guide, batch, objective=None, step: int | None = None, seed: int = 0):
+    """An objective's loss of one minibatch (by default -ELBO with the closed-form KL) and the
+    draw of the guide's latents it used: the same seed before each."""
+    from zoo.objectives import ELBO
+
+    objective = objective or ELBO(analytic_kl=True)
+    torch.manual_seed(seed)
+    loss = objective(model, guide, batch, step=step)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return loss, guide()
+
+
 # -- a linear-Gaussian state space model, whose exact likelihood the Kalman filter gives -----------
 
 

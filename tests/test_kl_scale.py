@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from guides.weights import MeanFieldWeights
-from tests.helpers import toy_text
+from tests.helpers import loss_and_draw, toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
 from zoo.evaluation.likelihood import weight_kl
@@ -22,21 +22,17 @@ def setting():
     return model, guide, collate(data.train[:3], dataset_size=len(data.train))
 
 
-def loss_and_draw(objective, model, guide, batch, step, seed: int = 4):
-    torch.manual_seed(seed)
-    loss = objective(model, guide, batch, step=step)
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        return loss, guide()
+def scaled_nll(model, batch, w):
+    """(N / B) NLL_b: the minibatch's NLL under weights w, scaled to the data set by the plate."""
+    return -model.log_prob(batch, w).sum() * batch.dataset_size / batch.batch_size
 
 
 @pytest.mark.parametrize("c", [0.1, 0.5, 1.0])
 def test_the_training_loss_is_the_scaled_nll_plus_c_times_the_closed_form_kl(setting, c):
     """Same draw of w: loss = (N / B) NLL_b + c KL(q(w) || p(w)), the KL in closed form."""
     model, guide, batch = setting
-    loss, w = loss_and_draw(ELBO(analytic_kl=True, kl_scale=c), model, guide, batch, step=10)
-    nll = -model.log_prob(batch, w).sum() * batch.dataset_size / batch.batch_size
-    torch.testing.assert_close(loss, nll + c * weight_kl(model, guide))
+    loss, w = loss_and_draw(model, guide, batch, ELBO(analytic_kl=True, kl_scale=c), step=10)
+    torch.testing.assert_close(loss, scaled_nll(model, batch, w) + c * weight_kl(model, guide))
 
 
 def test_annealing_rises_to_c_and_outside_training_the_kl_counts_once(setting):
@@ -44,9 +40,8 @@ def test_annealing_rises_to_c_and_outside_training_the_kl_counts_once(setting):
     tempered = ELBO(analytic_kl=True, anneal_steps=10, kl_scale=0.2)
     kl = weight_kl(model, guide)
     for step, weight in [(5, 0.1), (10, 0.2), (50, 0.2), (None, 1.0)]:
-        loss, w = loss_and_draw(tempered, model, guide, batch, step=step)
-        nll = -model.log_prob(batch, w).sum() * batch.dataset_size / batch.batch_size
-        torch.testing.assert_close(loss, nll + weight * kl)
+        loss, w = loss_and_draw(model, guide, batch, tempered, step=step)
+        torch.testing.assert_close(loss, scaled_nll(model, batch, w) + weight * kl)
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.5, 1.5])

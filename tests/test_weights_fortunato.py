@@ -10,13 +10,12 @@ import torch
 from torch.nn.functional import softplus
 
 from guides.weights import LowRankWeights, MeanFieldWeights, initial_rho
-from tests.helpers import toy_text
+from tests.helpers import loss_and_draw, toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
 from zoo.evaluation.likelihood import weight_kl
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
-from zoo.objectives import ELBO
 
 
 @pytest.fixture
@@ -28,15 +27,6 @@ def data():
 def model(data):
     torch.manual_seed(0)
     return BayesianWeights(CharLSTM(data.spec, hidden_size=8), prior_scale=0.3)
-
-
-def loss_and_draw(model, guide, batch, seed: int = 0):
-    """The zoo's loss of one minibatch (closed-form KL) and the draw of w it used."""
-    torch.manual_seed(seed)
-    loss = ELBO(analytic_kl=True)(model, guide, batch)
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        return loss, guide()
 
 
 def test_a_minibatch_loss_is_C_times_fortunatos_cost(model, data):
