@@ -31,6 +31,7 @@ import itertools
 import json
 import logging
 import statistics
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -363,6 +364,8 @@ def main():
                 row = run_cell(args, data, model, seed)
                 if row is not None:
                     add_cell(out, args, data, model, seed, row)
+    if not out.exists():
+        sys.exit(f"no cell of grid {args.tag!r} has finished: each failed cell's reason is in its run.log above")
     payload = json.loads(out.read_text())
     print("\n".join(table(payload["results"], [s for s in SETS if s in payload["results"]])))
     write_page()

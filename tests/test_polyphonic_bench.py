@@ -171,3 +171,12 @@ def test_the_flop_count_of_a_step_sees_the_fused_lstm():
     assert flops >= 2 * lstm_forward * padded_per_frame
     assert flops <= 3 * (lstm_forward + 2 * 32 * 88) * padded_per_frame  # forward, and two gradients at most
     assert all(p.grad is None or not p.grad.any() for p in network.parameters())  # leaves no gradient behind
+
+
+def test_a_grid_whose_every_cell_failed_ends_in_one_line(processes, monkeypatch):
+    monkeypatch.setattr(
+        "sys.argv", ["bench.polyphonic", "--sets", "jsb_chorales", "--models", "srnn", "--tag", "failing"]
+    )
+    with pytest.raises(SystemExit, match="no cell of grid 'failing' has finished: .* run.log"):
+        polyphonic.main()
+    assert len(processes) == 1  # the one training command, which failed

@@ -57,6 +57,7 @@ from zoo.training.distributed import RanksLost, World, check_splits_by_sequence,
 from zoo.training.noise import global_noise
 from zoo.training.precision import autocast, check_precision
 from zoo.training.sites import first_nonfinite
+from zoo.training.warmup import scaled_lr, warmup_factor
 
 SCHEDULES = ("none", "plateau", "cosine")
 NONFINITE = ("stop", "skip")
@@ -77,6 +78,7 @@ class TrainOptions:
     weight_decay: float = 0.0  # AdamW's decoupled decay of weight matrices per unit step size; 0 = plain Adam
     lr_schedule: str = "plateau"  # none | plateau (halve when validation stalls) | cosine (to 0 over the run)
     lr_patience: int = 2  # plateau: epochs without a better validation figure before halving
+    warmup_steps: int = 0  # the step size rises linearly from lr / N to lr over the first N steps; 0 = off
     clip_norm: float | None = 5.0  # gradient norm clipping (Graves 2013 clips too); None = off
     patience: int = 6  # early stopping: epochs without a better validation figure; test figures are best.pt's
     seed: int = 0
@@ -106,6 +108,7 @@ class TrainOptions:
                 "valid_samples": 1,
                 "patience": 1,
                 "lr_patience": 0,
+                "warmup_steps": 0,
                 "threads": 1,
             },
             "train.",
@@ -313,7 +316,8 @@ class Trainer:
                 self.nonfinite(what, minibatch, batch.to(self.device))
                 bar.update()
                 continue
-            self.optimizer.step()
+            with scaled_lr(self.optimizer, warmup_factor(self.step, o.warmup_steps)):
+                self.optimizer.step()
             if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
                 self.scheduler.step()
             self.step += 1
@@ -367,8 +371,9 @@ class Trainer:
         )
         raise TrainingFault(
             f"{what} at step {self.step} (epoch {self.epoch}, minibatch {minibatch}{sequences}); "
-            f"{first_nonfinite(self.model, self.guide, batch)}. Lower train.lr (now {o.lr:g}), set train.clip_norm, "
-            "or skip such steps with train.on_nonfinite=skip"
+            f"{first_nonfinite(self.model, self.guide, batch)}. Lower train.lr (now {o.lr:g}), warm it up over "
+            f"the first steps (train.warmup_steps, now {o.warmup_steps}), set train.clip_norm, or skip such steps "
+            "with train.on_nonfinite=skip"
         )
 
     def validate(self):
@@ -528,7 +533,10 @@ class Trainer:
             f"training diverged at epoch {self.epoch}: the validation figure is {valid.nats_per_step:.4g} "
             f"nats/step ({valid.kind}), worse than the untrained model's {self.untrained:.4g}"
         )
-        fix = f"lower train.lr (now {o.lr:g}) or set train.clip_norm"
+        fix = (
+            f"lower train.lr (now {o.lr:g}), warm it up over the first steps (train.warmup_steps, now "
+            f"{o.warmup_steps}) or set train.clip_norm"
+        )
         if not self.history:
             raise TrainingFault(f"{what}; no epoch is worth keeping: {fix}")
         log.warning(f"{what}; stopped, keeping the checkpoints of epoch {self.history[-1]['epoch']}: {fix}")
