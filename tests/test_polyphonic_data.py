@@ -17,6 +17,7 @@ from tests.helpers import composed
 from zoo.data import jsb_chorales, polyphonic
 from zoo.data.errors import DataError
 from zoo.data.fetch import sha256_of
+from zoo.data.frame_rate import repeat_frames
 from zoo.errors import ZooError
 
 SPLITS = ("train", "valid", "test")
@@ -163,6 +164,47 @@ def test_a_bad_max_len_on_the_command_line_is_named(shared_data):
 
     with pytest.raises(ZooError, match="data.max_len=0 must be at least 1"):
         check_targets(composed("data=musedata", "data.max_len=0"))
+
+
+# frame rate
+
+
+def test_repeat_frames_doubles_each_frame_in_place():
+    piece = torch.arange(3.0).unsqueeze(1)  # (3, 1)
+    assert repeat_frames([piece], 2)[0].squeeze(1).tolist() == [0, 0, 1, 1, 2, 2]
+    assert repeat_frames([piece], 1) == [piece]
+
+
+@pytest.mark.parametrize("source", ["pickle", "mat"])
+def test_jsb_at_eighth_notes_is_every_published_frame_twice(whole, source):
+    """frame_repeat=2: the scale of SRNN's figure; every other frame gives back the published rolls,
+    and the MIDI of a sample plays each frame for half a beat."""
+    doubled = jsb_chorales.load(source=source, frame_repeat=2, max_len=100)
+    published = whole["jsb_chorales"]
+    assert doubled.num_steps("test") == 9_450 and doubled.num_steps("train") == 2 * 13_807
+    for split in ("valid", "test"):
+        assert all(
+            torch.equal(a[0::2], b) and torch.equal(a[1::2], b)
+            for a, b in zip(doubled.split(split), published.split(split))
+        )
+    assert max(len(w) for w in doubled.train) == 100  # windows are cut after the frames are repeated
+    assert doubled.info["frame_repeat"] == 2 and doubled.info["frame_beats"] == 0.5
+
+
+def test_frame_repeat_of_another_set_halves_its_frame(whole):
+    data = polyphonic.load("piano_midi", frame_repeat=2)
+    assert (
+        data.num_steps("test") == 2 * 19_036
+        and data.info["frame_beats"] == 0.5 * whole["piano_midi"].info["frame_beats"]
+    )
+
+
+@pytest.mark.parametrize("value", [0, 1.5, True])
+def test_a_bad_frame_repeat_is_named_before_the_file_is_read(tmp_path, value):
+    with pytest.raises(ZooError, match=r"data\.frame_repeat="):
+        polyphonic.load("musedata", frame_repeat=value, data_dir=tmp_path)
+    with pytest.raises(ZooError, match=r"data\.frame_repeat="):
+        jsb_chorales.load(frame_repeat=value, data_dir=tmp_path)
 
 
 # faults of a file

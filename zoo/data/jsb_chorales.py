@@ -28,10 +28,11 @@ import torch
 from torch import Tensor
 
 from zoo.data import polyphonic
-from zoo.data.checks import optional_whole_number
+from zoo.data.checks import optional_whole_number, whole_number
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
 from zoo.data.fetch import fetch
+from zoo.data.frame_rate import repeat_frames
 from zoo.data.transpose import random_transposition
 from zoo.errors import ZooError
 from zoo.options import did_you_mean
@@ -93,29 +94,36 @@ def load(
     source: str = "pickle",
     max_len: int | None = None,
     transpose: int | None = 0,
+    frame_repeat: int = 1,
 ) -> SequenceData:
     """The JSB chorales as (T, 88) binary piano rolls, in the published 229/76/77 split, from
     `source` (pickle or mat), training chorales cut into windows of at most `max_len` frames
     and, with `transpose` = k, drawn in training shifted by a random number of semitones in
-    [-k, k] (zoo.data.transpose)."""
+    [-k, k] (zoo.data.transpose); `frame_repeat=2` gives eighth-note frames, each quarter note
+    twice, the frame rate of SRNN's published figure (zoo.data.frame_rate)."""
     if source not in SOURCES:
         raise ZooError(f"data.source={source!r} is not one of {', '.join(SOURCES)}{did_you_mean(source, SOURCES)}")
     max_len = optional_whole_number("max_len", max_len)
+    frame_repeat = whole_number("frame_repeat", frame_repeat)
     if source == "mat":
-        return polyphonic.load("jsb_chorales", max_len, data_dir, transpose)
+        return polyphonic.load("jsb_chorales", max_len, data_dir, transpose, frame_repeat)
     augment = random_transposition(transpose)  # checked before the file is read, as polyphonic.load does
     path = fetch(NAME, URL, SHA256, data_dir)
     raw = safe_load(path.read_bytes(), str(path))
     if not isinstance(raw, dict) or not set(SPLITS) <= raw.keys():
         raise DataError(f"{path} should hold a dict with keys {SPLITS}; delete it to download it again")
-    splits = {s: [piano_roll(steps, f"{path} {s}[{i}]") for i, steps in enumerate(raw[s])] for s in SPLITS}
+    splits = {
+        s: repeat_frames([piano_roll(steps, f"{path} {s}[{i}]") for i, steps in enumerate(raw[s])], frame_repeat)
+        for s in SPLITS
+    }
     info = {
         "path": str(path),
         "lowest_midi": LOWEST_NOTE,
         "frame": "quarter note",
         "max_len": max_len,
         "transpose": augment.k if augment else 0,
-        "frame_beats": 1.0,
+        "frame_repeat": frame_repeat,
+        "frame_beats": 1.0 / frame_repeat,
         "pieces": {s: len(p) for s, p in splits.items()},
     }
     splits["train"] = polyphonic.cut_into_windows(splits["train"], max_len)

@@ -37,10 +37,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zoo.data.checks import optional_whole_number
+from zoo.data.checks import optional_whole_number, whole_number
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
 from zoo.data.fetch import fetch
+from zoo.data.frame_rate import repeat_frames
 from zoo.data.transpose import random_transposition
 from zoo.errors import ZooError
 from zoo.options import did_you_mean
@@ -142,26 +143,33 @@ def cut_into_windows(pieces: list[Tensor], max_len: int | None) -> list[Tensor]:
 
 
 def load(
-    name: str, max_len: int | None = None, data_dir: str | os.PathLike | None = None, transpose: int | None = 0
+    name: str,
+    max_len: int | None = None,
+    data_dir: str | os.PathLike | None = None,
+    transpose: int | None = 0,
+    frame_repeat: int = 1,
 ) -> SequenceData:
     """The published splits of the polyphonic set `name` (one of SETS), training pieces cut into
     windows of at most `max_len` frames, valid and test whole (see the module docstring); with
     `transpose` = k, training draws each window shifted by a random number of semitones in
-    [-k, k] (zoo.data.transpose)."""
+    [-k, k] (zoo.data.transpose); with `frame_repeat` = k, every frame of every split k times in
+    a row, before the windows are cut (zoo.data.frame_rate)."""
     if name not in SETS:
         raise ZooError(f"no polyphonic music set {name!r}{did_you_mean(name, SETS)}; the sets are {', '.join(SETS)}")
     max_len = optional_whole_number("max_len", max_len)
+    frame_repeat = whole_number("frame_repeat", frame_repeat)
     augment = random_transposition(transpose)
     published = SETS[name]
     path = fetch(published.file, published.url, published.sha256, data_dir)
-    pieces = read_rolls(path)
+    pieces = {split: repeat_frames(rolls, frame_repeat) for split, rolls in read_rolls(path).items()}
     info = {
         "path": str(path),
         "lowest_midi": LOWEST_NOTE,
         "frame": published.frame,
         "max_len": max_len,
         "transpose": augment.k if augment else 0,
-        "frame_beats": BEATS[published.frame],
+        "frame_repeat": frame_repeat,
+        "frame_beats": BEATS[published.frame] / frame_repeat,
         "pieces": {s: len(p) for s, p in pieces.items()},
     }
     return SequenceData(
@@ -176,21 +184,30 @@ def load(
 
 
 def load_nottingham(
-    max_len: int | None = None, data_dir: str | os.PathLike | None = None, transpose: int | None = 0
+    max_len: int | None = None,
+    data_dir: str | os.PathLike | None = None,
+    transpose: int | None = 0,
+    frame_repeat: int = 1,
 ) -> SequenceData:
     """Nottingham: 1,037 British and American folk tunes, 694 / 173 / 170, one frame per eighth note."""
-    return load("nottingham", max_len, data_dir, transpose)
+    return load("nottingham", max_len, data_dir, transpose, frame_repeat)
 
 
 def load_musedata(
-    max_len: int | None = None, data_dir: str | os.PathLike | None = None, transpose: int | None = 0
+    max_len: int | None = None,
+    data_dir: str | os.PathLike | None = None,
+    transpose: int | None = 0,
+    frame_repeat: int = 1,
 ) -> SequenceData:
     """MuseData: 783 orchestral and piano pieces, 524 / 135 / 124, one frame per eighth note."""
-    return load("musedata", max_len, data_dir, transpose)
+    return load("musedata", max_len, data_dir, transpose, frame_repeat)
 
 
 def load_piano_midi(
-    max_len: int | None = None, data_dir: str | os.PathLike | None = None, transpose: int | None = 0
+    max_len: int | None = None,
+    data_dir: str | os.PathLike | None = None,
+    transpose: int | None = 0,
+    frame_repeat: int = 1,
 ) -> SequenceData:
     """Piano-midi.de: 124 classical piano pieces, 87 / 12 / 25, one frame per eighth note."""
-    return load("piano_midi", max_len, data_dir, transpose)
+    return load("piano_midi", max_len, data_dir, transpose, frame_repeat)
