@@ -235,7 +235,7 @@ def write_page() -> None:
         "Published figures below ours, with their sources.",
         "",
         "SRNN's JSB figure is on another scale than the rest of its column. The data file the authors' "
-        "code reads holds each published quarter-note frame twice in a row (9,396 test frames against "
+        "released code trains and scores on holds each published quarter-note frame twice in a row (9,396 test frames against "
         "4,725; every other frame of each of its test chorales is ours exactly), so 4.74 is a figure per "
         "eighth-note frame, half of which repeat the frame before. It compares with cells run with "
         "`data.frame_repeat=2` (zoo.data.frame_rate), which divide by 9,450 frames, and not with the "

@@ -1,6 +1,6 @@
 """A finer frame rate for piano rolls: each frame repeated k times in a row.
 
-The SRNN authors' polyphonic-music code (marcofraccaro/srnn, MainSRNN_midi.py) reads
+The SRNN authors' released polyphonic-music code (marcofraccaro/srnn, MainSRNN_midi.py) reads
 `data/jsb_raw_batchsize16_seqlen100.npz`, and its JSB chorales are at twice the frame rate of
 the Boulanger-Lewandowski rolls: every quarter-note frame appears twice in a row. Its test split
 is the same 77 chorales in 9,396 frames, against the published 4,725: every frame twice, except
