@@ -160,3 +160,10 @@ def test_valid_samples_selects_variational_weights_by_their_posterior_predictive
     assert figure.nats_per_step == pytest.approx(expected.nats_per_step, rel=1e-6)
     plain = make_trainer(tmp_path / "s1", bayesian=True, max_epochs=1).fit()
     assert plain[0]["valid_kind"] == "-ELBO"
+
+
+def test_valid_samples_without_variational_weights_is_one_clear_line(tmp_path):
+    with pytest.raises(
+        ZooError, match=r"train.valid_samples=10 .* this model has none: set model.bayesian_weights=true"
+    ):
+        make_trainer(tmp_path, valid_samples=10)

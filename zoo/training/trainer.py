@@ -180,6 +180,12 @@ class Trainer:
         monitor: Callable[[object, object], dict[str, float]] | None = None,
     ):
         check_objective(objective)
+        if options.valid_samples > 1 and not has_weight_latents(model):
+            raise ZooError(
+                f"train.valid_samples={options.valid_samples} averages the validation likelihood over draws of "
+                "variational weights, and this model has none: set model.bayesian_weights=true, or leave "
+                "train.valid_samples=1"
+            )
         self.options = options
         self.world = world or current_world()
         if self.world.distributed:
@@ -404,7 +410,7 @@ class Trainer:
             limit=o.valid_limit,
             fivo=bound == "-FIVO",
         )
-        if o.valid_samples > 1 and has_weight_latents(self.model):
+        if o.valid_samples > 1:
             bound = "posterior predictive"
         elif particles < 2:
             return figures[0]
