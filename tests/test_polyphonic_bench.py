@@ -180,3 +180,16 @@ def test_a_grid_whose_every_cell_failed_ends_in_one_line(processes, monkeypatch)
     with pytest.raises(SystemExit, match="no cell of grid 'failing' has finished: .* run.log"):
         polyphonic.main()
     assert len(processes) == 1  # the one training command, which failed
+
+
+def test_the_standings_pick_the_best_well_seeded_cell_per_set_and_frame_rate():
+    def grid(tag, cells):
+        return {"args": {"tag": tag}, "results": {"jsb_chorales": cells}}
+
+    three = {str(k): row({"exact": 5.4 + 0.01 * k}, 5.0, 9, command()) for k in range(3)}
+    lucky = {"0": row({"exact": 5.0}, 5.0, 9, command())}  # one seed: not preferred over three
+    eighths = {str(k): row({"exact": 2.9}, 5.0, 9, command("data.frame_repeat=2")) for k in range(3)}
+    lines = polyphonic.standings([grid("a", {"rnn_nade": three, "vrnn": lucky}), grid("b", {"rnn_nade": eighths})])
+    quarter, eighth = lines[2], lines[3]
+    assert "5.41 ± 0.01 (exact, 3 seeds; rnn_nade, `--tag a`)" in quarter and quarter.endswith("| on another scale |")
+    assert "`data.frame_repeat=2`" in eighth and "2.90 ± 0.00" in eighth and eighth.endswith("| 4.74 |")
