@@ -230,13 +230,19 @@ def table(results: dict, sets) -> list[str]:
                 f"{'s' if len(values) > 1 else ''}, {minutes:.0f} min{share}{'; ' + extra if extra else ''})"
             )
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    repeats = {frame_repeat(r) for s in results.values() for m in s.values() for r in m.values()}
     for name, figures in PUBLISHED.items():
-        lines.append(
-            f"| {name} | "
-            + " | ".join("" if f is None else f"{f:.2f}" for f in (figures[SETS.index(s)] for s in sets))
-            + " |"
-        )
+        shown = [on_scale(name, data, figures[SETS.index(data)], repeats) for data in sets]
+        if any(shown):
+            lines.append(f"| {name} | " + " | ".join(shown) + " |")
     return lines
+
+
+def on_scale(name: str, data: str, figure: float | None, repeats: set[int]) -> str:
+    """A published figure as its cell shows it beside ours at the frame rates `repeats`: blank
+    when it is on none of them (only SRNN's JSB figure is per eighth-note frame)."""
+    scale = 2 if (name, data) == (SRNN, "jsb_chorales") else 1
+    return "" if figure is None or scale not in repeats else f"{figure:.2f}"
 
 
 def plot_curves(results: dict, tag: str, data: str) -> Path | None:

@@ -62,7 +62,20 @@ def test_a_cell_shows_the_mean_and_spread_of_its_tightest_bound(page):
     text = (page / "polyphonic.md").read_text()
     line = next(line for line in text.splitlines() if line.startswith("| vrnn_nade |"))
     assert "6.10 ± 0.14 (-FIVO (K=500), 2 seeds, 21 min" in line  # mean and sd of 6.0 and 6.2
-    assert f"| {polyphonic.SRNN} | 4.74 |" in text
+    assert "| RNN-NADE (Boulanger-Lewandowski et al. 2012) | 5.56 |" in text
+
+
+def test_a_published_figure_stands_only_beside_cells_on_its_frame_rate():
+    def rows(repeat: int) -> list[str]:
+        extra = [f"data.frame_repeat={repeat}"] if repeat > 1 else []
+        cells = {"rnn_nade": {"0": row({"exact": 3.1}, 5.0, 9, command(*extra))}}
+        return polyphonic.table({"jsb_chorales": cells, "nottingham": cells}, ["jsb_chorales", "nottingham"])
+
+    quarter, eighth = rows(1), rows(2)
+    assert f"| {polyphonic.SRNN} |  | 2.94 |" in quarter  # SRNN's JSB figure is per eighth-note frame
+    assert "| RNN-NADE (Boulanger-Lewandowski et al. 2012) | 5.56 |  |" in quarter
+    assert f"| {polyphonic.SRNN} | 4.74 |  |" in eighth  # its other figures are per published frame
+    assert not any(line.startswith("| RNN-NADE (B") for line in eighth)
 
 
 def test_options_beyond_the_grid_and_an_early_stop_without_a_named_patience_are_shown(page):
