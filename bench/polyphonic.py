@@ -277,12 +277,13 @@ def write_page() -> None:
         "test pieces whose importance weights have Pareto k ≥ 0.7 (the bound is unreliable there). "
         "Published figures below ours, with their sources.",
         "",
-        "SRNN's JSB figure is on another scale than the rest of its column. The data file the authors' "
-        "released code trains and scores on holds each published quarter-note frame twice in a row (9,396 test frames against "
-        "4,725; every other frame of each of its test chorales is ours exactly), so 4.74 is a figure per "
-        "eighth-note frame, half of which repeat the frame before. It compares with cells run with "
-        "`data.frame_repeat=2` (zoo.data.frame_rate), which divide by 9,450 frames, and not with the "
-        "quarter-note figures beside it. Its other three figures come from files of the authors' own, "
+        "SRNN's JSB figure is on another scale than every other JSB figure. The data file the authors' "
+        "released code trains and scores on holds each published quarter-note frame twice in a row "
+        "(9,396 test frames against 4,725; every other frame of each of its test chorales is ours "
+        "exactly), so 4.74 is a figure per eighth-note frame, half of which repeat the frame before. It "
+        "compares with cells run with `data.frame_repeat=2` (zoo.data.frame_rate), which divide by 9,450 "
+        "frames, and the tables show it beside those alone; the other published JSB figures stand beside "
+        "the quarter-note cells. Its other three figures come from files of the authors' own, "
         "with 5% more (MuseData) and 17% and 9% fewer (Nottingham, Piano-midi.de) test frames than the "
         "published rolls.",
     ]
