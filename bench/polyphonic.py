@@ -230,9 +230,9 @@ def table(results: dict, sets) -> list[str]:
                 f"{'s' if len(values) > 1 else ''}, {minutes:.0f} min{share}{'; ' + extra if extra else ''})"
             )
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    repeats = {frame_repeat(r) for s in results.values() for m in s.values() for r in m.values()}
+    repeats = {data: {frame_repeat(r) for m in results.get(data, {}).values() for r in m.values()} for data in sets}
     for name, figures in PUBLISHED.items():
-        shown = [on_scale(name, data, figures[SETS.index(data)], repeats) for data in sets]
+        shown = [on_scale(name, data, figures[SETS.index(data)], repeats[data]) for data in sets]
         if any(shown):
             lines.append(f"| {name} | " + " | ".join(shown) + " |")
     return lines
@@ -293,8 +293,10 @@ def write_page() -> None:
         "",
         "## Standings",
         "",
-        "The best cell of every grid below for each set: the lowest mean test figure among cells of at "
-        "least 3 seeds (of any number of seeds where no cell has 3).",
+        "For each set and frame rate, the best cell across all grids below: the lowest mean test figure "
+        "among cells of at least 3 seeds (of any number of seeds where no cell has 3). SRNN's figures on "
+        "Nottingham, MuseData and Piano-midi.de come from the authors' own files, near the published "
+        "rolls but not the same (see above).",
         "",
         *standings(payloads),
     ]
@@ -429,7 +431,10 @@ def main():
                 if row is not None:
                     add_cell(out, args, data, model, seed, row)
     if not out.exists():
-        sys.exit(f"no cell of grid {args.tag!r} has finished: each failed cell's reason is in its run.log above")
+        sys.exit(
+            f"no cell of grid {args.tag!r} has finished: each failed cell's error is logged above, and its "
+            f"run.log is in {RESULTS / 'polyphonic' / args.tag}"
+        )
     payload = json.loads(out.read_text())
     print("\n".join(table(payload["results"], [s for s in SETS if s in payload["results"]])))
     write_page()

@@ -169,7 +169,7 @@ def test_a_bad_max_len_on_the_command_line_is_named(shared_data):
 # frame rate
 
 
-def test_repeat_frames_doubles_each_frame_in_place():
+def test_repeat_frames_puts_each_frame_k_times_in_a_row():
     piece = torch.arange(3.0).unsqueeze(1)  # (3, 1)
     assert repeat_frames([piece], 2)[0].squeeze(1).tolist() == [0, 0, 1, 1, 2, 2]
     assert repeat_frames([piece], 1) == [piece]
@@ -183,10 +183,8 @@ def test_jsb_at_eighth_notes_is_every_published_frame_twice(whole, source):
     published = whole["jsb_chorales"]
     assert doubled.num_steps("test") == 9_450 and doubled.num_steps("train") == 2 * 13_807
     for split in ("valid", "test"):
-        assert all(
-            torch.equal(a[0::2], b) and torch.equal(a[1::2], b)
-            for a, b in zip(doubled.split(split), published.split(split))
-        )
+        pairs = list(zip(doubled.split(split), published.split(split), strict=True))
+        assert all(torch.equal(a[0::2], b) and torch.equal(a[1::2], b) for a, b in pairs)
     assert max(len(w) for w in doubled.train) == 100  # windows are cut after the frames are repeated
     assert doubled.info["frame_repeat"] == 2 and doubled.info["frame_beats"] == 0.5
 
@@ -197,6 +195,15 @@ def test_frame_repeat_of_another_set_halves_its_frame(whole):
         data.num_steps("test") == 2 * 19_036
         and data.info["frame_beats"] == 0.5 * whole["piano_midi"].info["frame_beats"]
     )
+
+
+def test_a_frame_repeat_that_splits_a_midi_tick_is_refused_naming_the_ones_that_fit(tmp_path):
+    with pytest.raises(
+        ZooError, match=r"data.frame_repeat=7 does not split a frame of 480 MIDI ticks .* 2, 3, 4, 5, 6, 8"
+    ):
+        jsb_chorales.load(frame_repeat=7, data_dir=tmp_path)  # an empty folder: never reached
+    with pytest.raises(ZooError, match=r"data.frame_repeat=32 does not split a frame of 240 MIDI ticks"):
+        polyphonic.load("nottingham", frame_repeat=32, data_dir=tmp_path)
 
 
 @pytest.mark.parametrize("value", [0, 1.5, True])

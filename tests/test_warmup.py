@@ -7,6 +7,7 @@ import torch
 
 from tests.test_trainer import make_trainer
 from zoo.errors import ZooError
+from zoo.training.checkpoint import CheckpointError
 from zoo.training.trainer import TrainOptions
 from zoo.training.warmup import scaled_lr, warmup_factor
 
@@ -69,3 +70,16 @@ def test_the_rate_is_put_back_when_the_step_raises():
 def test_a_negative_warmup_is_one_clear_line():
     with pytest.raises(ZooError, match="train.warmup_steps"):
         TrainOptions(warmup_steps=-1)
+
+
+def test_metrics_record_the_warmed_step_size_the_next_step_takes(tmp_path):
+    history = make_trainer(tmp_path, max_epochs=3, steps_per_epoch=2, warmup_steps=5).fit()
+    assert [h["lr"] for h in history] == pytest.approx([0.006, 0.01, 0.01])  # after 2, 4 and 6 steps
+
+
+def test_a_run_resumed_at_another_frame_rate_is_refused(tmp_path):
+    first = make_trainer(tmp_path / "first", max_epochs=1, steps_per_epoch=1)
+    first.config = {"data": {"frame_repeat": 2}}
+    first.fit()
+    with pytest.raises(CheckpointError, match=r"data.frame_repeat=2, this run has 1"):
+        make_trainer(tmp_path / "second", max_epochs=2, steps_per_epoch=1).fit(resume=tmp_path / "first")

@@ -21,8 +21,27 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from zoo.data.checks import whole_number
+from zoo.errors import ZooError
+from zoo.reports.midi import TICKS_PER_BEAT
+
 
 def repeat_frames(pieces: list[Tensor], k: int) -> list[Tensor]:
     """Each piece with every frame k times in a row: (T, D) -> (k T, D); the pieces themselves
     when k is 1."""
     return pieces if k == 1 else [piece.repeat_interleave(k, dim=0) for piece in pieces]
+
+
+def repeated_frame(beats: float, k) -> float:
+    """The length in beats of a frame of `beats` beats after `data.frame_repeat=k`, k checked: a
+    whole number of at least 1 that splits the frame into whole MIDI ticks, so that samples
+    can be written as MIDI files (zoo.reports.midi)."""
+    k = whole_number("frame_repeat", k)
+    ticks = round(TICKS_PER_BEAT * beats)
+    if ticks % k:
+        fitting = [d for d in range(2, 17) if ticks % d == 0]
+        raise ZooError(
+            f"data.frame_repeat={k} does not split a frame of {ticks} MIDI ticks evenly, so samples could not be "
+            f"written as MIDI files: use 1 or one of {', '.join(map(str, fitting))}"
+        )
+    return beats / k

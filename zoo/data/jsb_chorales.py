@@ -28,11 +28,11 @@ import torch
 from torch import Tensor
 
 from zoo.data import polyphonic
-from zoo.data.checks import optional_whole_number, whole_number
+from zoo.data.checks import optional_whole_number
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
 from zoo.data.fetch import fetch
-from zoo.data.frame_rate import repeat_frames
+from zoo.data.frame_rate import repeat_frames, repeated_frame
 from zoo.data.transpose import random_transposition
 from zoo.errors import ZooError
 from zoo.options import did_you_mean
@@ -104,7 +104,7 @@ def load(
     if source not in SOURCES:
         raise ZooError(f"data.source={source!r} is not one of {', '.join(SOURCES)}{did_you_mean(source, SOURCES)}")
     max_len = optional_whole_number("max_len", max_len)
-    frame_repeat = whole_number("frame_repeat", frame_repeat)
+    frame_beats = repeated_frame(1.0, frame_repeat)  # a quarter note, repeated
     if source == "mat":
         return polyphonic.load("jsb_chorales", max_len, data_dir, transpose, frame_repeat)
     augment = random_transposition(transpose)  # checked before the file is read, as polyphonic.load does
@@ -119,11 +119,11 @@ def load(
     info = {
         "path": str(path),
         "lowest_midi": LOWEST_NOTE,
-        "frame": "quarter note",
+        "frame": "quarter note" if frame_repeat == 1 else f"1/{frame_repeat} of a quarter note",
         "max_len": max_len,
         "transpose": augment.k if augment else 0,
         "frame_repeat": frame_repeat,
-        "frame_beats": 1.0 / frame_repeat,
+        "frame_beats": frame_beats,
         "pieces": {s: len(p) for s, p in splits.items()},
     }
     splits["train"] = polyphonic.cut_into_windows(splits["train"], max_len)

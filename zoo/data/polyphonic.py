@@ -37,11 +37,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zoo.data.checks import optional_whole_number, whole_number
+from zoo.data.checks import optional_whole_number
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
 from zoo.data.fetch import fetch
-from zoo.data.frame_rate import repeat_frames
+from zoo.data.frame_rate import repeat_frames, repeated_frame
 from zoo.data.transpose import random_transposition
 from zoo.errors import ZooError
 from zoo.options import did_you_mean
@@ -157,19 +157,19 @@ def load(
     if name not in SETS:
         raise ZooError(f"no polyphonic music set {name!r}{did_you_mean(name, SETS)}; the sets are {', '.join(SETS)}")
     max_len = optional_whole_number("max_len", max_len)
-    frame_repeat = whole_number("frame_repeat", frame_repeat)
-    augment = random_transposition(transpose)
     published = SETS[name]
+    frame_beats = repeated_frame(BEATS[published.frame], frame_repeat)
+    augment = random_transposition(transpose)
     path = fetch(published.file, published.url, published.sha256, data_dir)
     pieces = {split: repeat_frames(rolls, frame_repeat) for split, rolls in read_rolls(path).items()}
     info = {
         "path": str(path),
         "lowest_midi": LOWEST_NOTE,
-        "frame": published.frame,
+        "frame": published.frame if frame_repeat == 1 else f"1/{frame_repeat} of a {published.frame}",
         "max_len": max_len,
         "transpose": augment.k if augment else 0,
         "frame_repeat": frame_repeat,
-        "frame_beats": BEATS[published.frame] / frame_repeat,
+        "frame_beats": frame_beats,
         "pieces": {s: len(p) for s, p in pieces.items()},
     }
     return SequenceData(

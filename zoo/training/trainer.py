@@ -139,6 +139,11 @@ class TrainOptions:
         check_precision(self.precision, resolve_device(self.device))
 
 
+def frame_repeat_of(config: dict | None) -> int:
+    """data.frame_repeat of a run's config (1 where it names none: older runs, other data)."""
+    return ((config or {}).get("data") or {}).get("frame_repeat") or 1
+
+
 def make_optimizer(model, params: list, options: TrainOptions) -> torch.optim.Optimizer:
     """Adam over `params`; with options.weight_decay > 0, AdamW decaying the matrices among them
     (see the module's docstring), refused for a model with variational weights."""
@@ -257,6 +262,12 @@ class Trainer:
                 f"{state['data_spec']['dim']} symbols, this data set ({self.data.name}) has kind "
                 f"{spec['kind']} with {spec['dim']}: resume with the data set it was trained on"
             )
+        saved_repeat, repeat = (frame_repeat_of(c) for c in (state.get("config"), self.config))
+        if saved_repeat != repeat:
+            raise CheckpointError(
+                f"the checkpoint was trained with data.frame_repeat={saved_repeat}, this run has {repeat}: its "
+                "figures would be on another frame rate; resume with the same data.frame_repeat"
+            )
         load_module_state(self.model, state["model"], "model")
         load_module_state(self.guide, state["guide"], "guide")
         saved_groups = state["optimizer"]["param_groups"]
@@ -336,7 +347,8 @@ class Trainer:
         if not losses:
             raise TrainingFault(
                 f"every step of epoch {self.epoch} had a non-finite loss or gradient "
-                f"({self.skipped} skipped in all): lower train.lr (now {o.lr:g}) or set train.clip_norm"
+                f"({self.skipped} skipped in all): lower train.lr (now {o.lr:g}), warm it up over the first steps "
+                f"(train.warmup_steps, now {o.warmup_steps}) or set train.clip_norm"
             )
         return sum(losses) / len(losses)
 
@@ -478,7 +490,8 @@ class Trainer:
                 "train_loss": train_loss,
                 "valid_nats_per_step": valid.nats_per_step,
                 "valid_kind": valid.kind,
-                "lr": self.optimizer.param_groups[0]["lr"],
+                # the step size the next step takes: the schedule's, times the warmup's factor
+                "lr": self.optimizer.param_groups[0]["lr"] * warmup_factor(self.step, self.options.warmup_steps),
                 "minutes": elapsed_before + (time.monotonic() - start) / 60,
             }
             monitored = self.monitored()
