@@ -23,7 +23,8 @@ from torch import Tensor
 
 from zoo.data.checks import whole_number
 from zoo.errors import ZooError
-from zoo.reports.midi import TICKS_PER_BEAT
+
+TICKS_PER_BEAT = 480  # the resolution of the MIDI files samples are written as (zoo.reports.midi)
 
 
 def repeat_frames(pieces: list[Tensor], k: int) -> list[Tensor]:

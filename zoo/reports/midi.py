@@ -19,10 +19,10 @@ import mido
 import torch
 from torch import Tensor
 
+from zoo.data.frame_rate import TICKS_PER_BEAT
 from zoo.errors import ZooError
 
 LOWEST_NOTE, NUM_KEYS = 21, 88  # MIDI A0, and the 88 keys up to C8
-TICKS_PER_BEAT = 480
 TEMPO_BPM = 120
 VELOCITY = 80
 PIANO = 0  # General MIDI program 1, acoustic grand piano
