@@ -168,6 +168,15 @@ def extra_options(row: dict) -> list[str]:
     return ["train.patience=3"] * old_patience + beyond
 
 
+def over_seeds(rows: list[dict]) -> tuple[float, str]:
+    """The mean of a cell's tightest figure over its seeds, and its text: "mean ± sd (kind, n seeds"."""
+    values = [best_figure(r)["nats_per_step"] for r in rows]
+    spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+    mean = statistics.mean(values)
+    seeds = f"{len(values)} seed{'s' if len(values) > 1 else ''}"
+    return mean, f"{mean:.2f}{spread} ({best_figure(rows[0])['kind']}, {seeds}"
+
+
 def frame_repeat(row: dict) -> int:
     """The data.frame_repeat a cell was trained with (1 unless its command names one)."""
     named = [t for t in row["commands"][0].split() if t.startswith("data.frame_repeat=")]
@@ -183,13 +192,9 @@ def standings(payloads: list[dict]) -> list[str]:
         for data, models in payload["results"].items():
             for model, seeds in models.items():
                 rows = list(seeds.values())
-                values = [best_figure(r)["nats_per_step"] for r in rows]
-                spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
-                text = (
-                    f"{statistics.mean(values):.2f}{spread} ({best_figure(rows[0])['kind']}, {len(values)} "
-                    f"seed{'s' if len(values) > 1 else ''}; {model}, `--tag {payload['args']['tag']}`)"
-                )
-                key, rank = (data, frame_repeat(rows[0])), (len(values) < 3, statistics.mean(values))
+                mean, figure = over_seeds(rows)
+                text = f"{figure}; {model}, `--tag {payload['args']['tag']}`)"
+                key, rank = (data, frame_repeat(rows[0])), (len(rows) < 3, mean)
                 if key not in best or rank < best[key][0]:
                     best[key] = (rank, text)
     srnn = dict(zip(SETS, PUBLISHED[SRNN]))
@@ -198,9 +203,7 @@ def standings(payloads: list[dict]) -> list[str]:
         frames = (
             "as published" if repeat == 1 else f"each published frame {repeat} times (`data.frame_repeat={repeat}`)"
         )
-        # the authors' JSB file repeats each frame twice; their other files are near the published rolls
-        same_scale = repeat == (2 if data == "jsb_chorales" else 1)
-        theirs = f"{srnn[data]:.2f}" if same_scale else "on another scale"
+        theirs = on_scale(SRNN, data, srnn[data], {repeat}) or "on another scale"
         lines.append(f"| {data} | {frames} | {text} | {theirs} |")
     return lines
 
@@ -216,19 +219,13 @@ def table(results: dict, sets) -> list[str]:
             if not rows:
                 cells.append("")
                 continue
-            values = [best_figure(r)["nats_per_step"] for r in rows]
-            spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
-            kind = best_figure(rows[0])["kind"]
             k = [r["share_k_over_0.7"] for r in rows if r.get("share_k_over_0.7") is not None]
             ess = [r["median_ess"] for r in rows if r.get("median_ess") is not None]
             share = f"; k≥0.7: {100 * statistics.mean(k):.0f}%" if k else ""
             share += f", median ESS {statistics.mean(ess):.1f}" if ess else ""
             minutes = statistics.mean(r["minutes"] for r in rows)
             extra = " ".join(f"`{o}`" for o in extra_options(rows[0]))
-            cells.append(
-                f"{statistics.mean(values):.2f}{spread} ({kind}, {len(values)} seed"
-                f"{'s' if len(values) > 1 else ''}, {minutes:.0f} min{share}{'; ' + extra if extra else ''})"
-            )
+            cells.append(f"{over_seeds(rows)[1]}, {minutes:.0f} min{share}{'; ' + extra if extra else ''})")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     repeats = {data: {frame_repeat(r) for m in results.get(data, {}).values() for r in m.values()} for data in sets}
     for name, figures in PUBLISHED.items():
