@@ -347,8 +347,7 @@ class Trainer:
         if not losses:
             raise TrainingFault(
                 f"every step of epoch {self.epoch} had a non-finite loss or gradient "
-                f"({self.skipped} skipped in all): lower train.lr (now {o.lr:g}), warm it up over the first steps "
-                f"(train.warmup_steps, now {o.warmup_steps}) or set train.clip_norm"
+                f"({self.skipped} skipped in all): {self.steadier()} or set train.clip_norm"
             )
         return sum(losses) / len(losses)
 
@@ -374,6 +373,13 @@ class Trainer:
         found = {id(b): b for m in (self.model, self.guide) for b in m.buffers() if b.is_floating_point()}
         return list(found.values())
 
+    def steadier(self) -> str:
+        """The first fixes every fault message offers: a smaller step size, or a warmed-up one."""
+        o = self.options
+        return (
+            f"lower train.lr (now {o.lr:g}), warm it up over the first steps (train.warmup_steps, now {o.warmup_steps})"
+        )
+
     def nonfinite(self, what: str, minibatch: int, batch) -> None:
         """A step whose loss or gradient is not finite: skipped and counted with
         train.on_nonfinite=skip, else training stops naming the step, the batch and the first
@@ -389,9 +395,8 @@ class Trainer:
         )
         raise TrainingFault(
             f"{what} at step {self.step} (epoch {self.epoch}, minibatch {minibatch}{sequences}); "
-            f"{first_nonfinite(self.model, self.guide, batch)}. Lower train.lr (now {o.lr:g}), warm it up over "
-            f"the first steps (train.warmup_steps, now {o.warmup_steps}), set train.clip_norm, or skip such steps "
-            "with train.on_nonfinite=skip"
+            f"{first_nonfinite(self.model, self.guide, batch)}; {self.steadier()}, set train.clip_norm, or skip "
+            "such steps with train.on_nonfinite=skip"
         )
 
     def validate(self):
@@ -541,7 +546,6 @@ class Trainer:
     def diverge(self, valid) -> None:
         """Record a diverged validation figure; the checkpoints stay at the last sane epoch.
         Raises TrainingFault when no epoch was sane."""
-        o = self.options
         self.diverged = {
             "epoch": self.epoch,
             "valid_nats_per_step": valid.nats_per_step,
@@ -552,10 +556,7 @@ class Trainer:
             f"training diverged at epoch {self.epoch}: the validation figure is {valid.nats_per_step:.4g} "
             f"nats/step ({valid.kind}), worse than the untrained model's {self.untrained:.4g}"
         )
-        fix = (
-            f"lower train.lr (now {o.lr:g}), warm it up over the first steps (train.warmup_steps, now "
-            f"{o.warmup_steps}) or set train.clip_norm"
-        )
+        fix = f"{self.steadier()} or set train.clip_norm"
         if not self.history:
             raise TrainingFault(f"{what}; no epoch is worth keeping: {fix}")
         log.warning(f"{what}; stopped, keeping the checkpoints of epoch {self.history[-1]['epoch']}: {fix}")
