@@ -18,6 +18,12 @@ from zoo.objectives.base import build_lazy_module, lazy_module_state
 DISCRIMINATORS = ("rnn", "cnn")
 
 
+def adam(params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
+    """Adam for a discriminator or critic, as one fused kernel over all its tensors: SeqGAN's CNN
+    has 7 million weights, and the per-tensor update took a third of its step on a CPU thread."""
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+
+
 def dataset_steps(batch: Batch) -> Tensor:
     """dataset_size x the minibatch's mean length: a per-step term times this reads per step once
     the trainer divides the loss by the training steps, as the scaled likelihood does."""
@@ -46,7 +52,7 @@ class Critic:
         net = nn.Sequential(
             nn.Linear(width, h), nn.LeakyReLU(0.2), nn.Linear(h, h), nn.LeakyReLU(0.2), nn.Linear(h, 1)
         ).to(device)
-        return net, torch.optim.Adam(net.parameters(), lr=self.lr, betas=(0.5, 0.999))
+        return net, adam(net.parameters(), self.lr, betas=(0.5, 0.999))
 
     def step(self, real: Tensor, fake: Tensor) -> float:
         """One ascent step of log D(real) + log(1 - D(fake)) on detached inputs; its loss."""

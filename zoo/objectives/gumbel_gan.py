@@ -36,7 +36,7 @@ from zoo.data.batch import Batch
 from zoo.errors import ZooError
 from zoo.nn.emissions import CategoricalEmitter
 from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
-from zoo.objectives.critic import DISCRIMINATORS, RealPool, dataset_steps, make_discriminator
+from zoo.objectives.critic import DISCRIMINATORS, RealPool, adam, dataset_steps, make_discriminator
 from zoo.objectives.seqgan import policy
 
 SCHEDULES = ("no", "lin", "exp", "log", "sigmoid", "quad", "sqrt")
@@ -178,7 +178,7 @@ class GumbelGAN(Objective):
 
             def build():
                 d = make_discriminator(self.kind, model.spec, self.discriminator_hidden, self.discriminator_embedding)
-                return d.to(batch.x.device), torch.optim.Adam(d.parameters(), lr=self.discriminator_lr)
+                return d.to(batch.x.device), adam(d.parameters(), self.discriminator_lr)
 
             self.discriminator, self.optimizer = build_lazy_module(build, self.pending)
             self.pending = None

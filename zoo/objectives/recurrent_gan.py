@@ -24,7 +24,7 @@ from zoo.data.batch import Batch
 from zoo.errors import ZooError
 from zoo.nn.discriminator import RecurrentDiscriminator
 from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
-from zoo.objectives.critic import dataset_steps
+from zoo.objectives.critic import adam, dataset_steps
 
 
 class RecurrentGAN(Objective):
@@ -81,7 +81,7 @@ class RecurrentGAN(Objective):
             def build():
                 d = RecurrentDiscriminator(model.spec, self.discriminator_hidden, bidirectional=self.bidirectional)
                 d = d.to(batch.x.device)
-                return d, torch.optim.Adam(d.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.999))
+                return d, adam(d.parameters(), self.discriminator_lr, betas=(0.5, 0.999))
 
             self.discriminator, self.optimizer = build_lazy_module(build, self.pending)
             self.pending = None

@@ -49,7 +49,7 @@ from zoo.errors import ZooError
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.nn.swap import swap_parameters
 from zoo.objectives.base import Objective, build_lazy_module, lazy_module_state
-from zoo.objectives.critic import DISCRIMINATORS, RealPool, dataset_steps, make_discriminator, widen
+from zoo.objectives.critic import DISCRIMINATORS, RealPool, adam, dataset_steps, make_discriminator, widen
 from zoo.objectives.policy_gradient import reinforce_surrogate, rollout_values
 
 
@@ -215,7 +215,7 @@ class SeqGAN(Objective):
 
             def build():
                 d = make_discriminator(self.kind, spec, self.discriminator_hidden, self.discriminator_embedding)
-                return d.to(device), torch.optim.Adam(d.parameters(), lr=self.discriminator_lr)
+                return d.to(device), adam(d.parameters(), self.discriminator_lr)
 
             self.discriminator, self.optimizer = build_lazy_module(build, self.pending)
             self.pending = None
