@@ -36,6 +36,10 @@ larger, which the table's header says. Columns, nats per token, mean ± sd over 
                  the oracle's test sequences as references; self-BLEU-2..5 of the same against each other
     2-sample     a classifier two-sample test (zoo.evaluation.two_sample) of `--two-sample` N drawn against
                  N test sequences: held-out accuracy, 0.5 when the classifier cannot tell them apart
+    its own D    the adversarial run's discriminator, from its checkpoint, on `--samples` drawn sequences
+                 and as many held-out test sequences: its accuracy, 0.5 when its rewards know nothing of
+                 the oracle beyond chance; in brackets the share of training sequences (its real class)
+                 it calls real, far above the held-out ones' when it has learnt them by heart
     G updates    the generator's updates: to the best checkpoint for MLE, after D's warm-up for SeqGAN
     minutes      the cell's training time (D's warm-up included; start-up and measurement not)
 
@@ -399,6 +403,44 @@ def measure(model, guide, data, oracle, references, args, seed: int) -> dict:
     return out
 
 
+@torch.no_grad()
+def critic_check(state: dict, model, guide, data, n: int, length: int, seed: int) -> dict | None:
+    """What the adversarial run's own D (from its checkpoint) says of n sequences each: drawn
+    from the generator, the oracle's held-out test sequences, and training sequences, which D
+    saw as its real class. Its accuracy on drawn against held-out is what its rewards know of
+    the oracle; a share of training sequences called real far above held-out ones is a D that
+    has learnt its real class by heart. None for a run without a D."""
+    from zoo.evaluation.sampling import draw_in_batches
+    from zoo.objectives.critic import make_discriminator
+
+    kept = (state.get("objective") or {}).get("discriminator")
+    if not kept:
+        return None
+    o = state["config"]["objective"]
+    D = make_discriminator(o["discriminator"], model.spec, o["discriminator_hidden"], o["discriminator_embedding"])
+    D.load_state_dict(kept["module"])
+
+    def called_real(x, lengths) -> float:
+        return (D.score(x, lengths) > 0.5).float().mean().item()
+
+    def first(split: str):  # (x (n, T), lengths (n,)) of the split's first n sequences
+        batch = next(iter(data.batches(split, n)))
+        return batch.x, batch.lengths
+
+    torch.manual_seed(20_000 + seed)
+    drawn = draw_in_batches(model, guide, n, length)  # (n, length)
+    real = called_real(*first("test"))
+    fake = called_real(drawn, torch.full((n,), length))
+    seen = called_real(*first("train"))
+    return {
+        "accuracy": (real + 1 - fake) / 2,
+        "test_called_real": real,
+        "drawn_called_real": fake,
+        "train_called_real": seen,
+        "n": n,
+    }
+
+
 def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | None:
     """A cell's row of the table: its measurement (kept in the cell folder, redone when the
     settings change), training record, command and hardware."""
@@ -407,19 +449,22 @@ def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | 
         folder.mkdir(parents=True, exist_ok=True)
     kept = folder / "bench_evaluation.json"
     result = json.loads(kept.read_text()) if kept.exists() else None
-    if result is None or result.get("settings") != settings(args):
+    adversarial = row not in ("untrained", "mle")
+    if result is None or result.get("settings") != settings(args) or (adversarial and "critic" not in result):
         logging.info(f"--- {row} / seed {seed}: measuring")
         if row == "untrained":
             model, guide = untrained_generator(args, data, seed)
         else:
             checkpoint = mle_generator(args, seed).name if row == "mle" else "best.pt"
-            model, guide, _ = trained_generator(folder, data, checkpoint)
+            model, guide, state = trained_generator(folder, data, checkpoint)
         result = {"settings": settings(args), **measure(model, guide, data, oracle, references, args, seed)}
+        if adversarial:
+            result["critic"] = critic_check(state, model, guide, data, args.samples, oracle.length, seed)
         kept.write_text(json.dumps(result, indent=2))
     cell = {
         key: result[key]
-        for key in ("settings", "nll_test", "nll_oracle", "bleu", "two_sample", "seconds")
-        if key in result
+        for key in ("settings", "nll_test", "nll_oracle", "bleu", "two_sample", "critic", "seconds")
+        if result.get(key) is not None
     }
     if row == "untrained":
         cell.update(
@@ -530,13 +575,15 @@ def budget_lines(args) -> list[str]:
             f"budget: MLE at most {args.mle_steps:,} steps of {args.batch} (Adam {args.lr:g}, halved on a plateau, "
             f"early stop on {args.valid_limit} validation sequences{cap}, best checkpoint)"
         )
+    given = [f"--options, which override the above where they meet: {' '.join(args.options)}"] if args.options else []
     if args.paper:
         return [
             f"{mle}. Every adversarial row starts from it at its own paper's schedule. "
             f"SeqGAN rows: D warm-up {warmup_steps(args)} steps (fills the pool), then SeqGAN's D schedule "
             "(Adam 1e-4; 50 rounds of 10,000 fresh negatives x 3 epochs, then 5 such rounds before each "
             "generator step), 200 generator steps, Adam 0.01, 16 rollouts. gumbel_gan: RelGAN's 3,000 "
-            "steps, 5 D steps each, Adam 1e-4, beta_max 100."
+            "steps, 5 D steps each, Adam 1e-4, beta_max 100.",
+            *given,
         ]
     if args.adversarial_steps:
         each = f"{args.adversarial_steps} generator updates each"
@@ -549,6 +596,7 @@ def budget_lines(args) -> list[str]:
         f"with {args.rollouts} rollouts; gumbel_gan ({args.gumbel_discriminator} D): 5 D steps (Adam 1e-4) "
         "per generator step, beta rising from 1 towards 1000 over 5,000 steps. SeqGAN's own schedule "
         "(--paper: 18,720 MLE steps; 200 generator steps, each after 4,680 D updates) is far larger.",
+        *given,
     ]
 
 
@@ -559,7 +607,7 @@ def table(payload: dict, args) -> list[str]:
     two = args.two_sample
     head = ["generator", "NLL-oracle", "NLL-test (exact)", "BLEU-2/3/4/5", "self-BLEU-2/3/4/5"]
     head += [f"2-sample acc. (N={two})"] if two else []
-    head += ["G updates", "minutes", "seeds"]
+    head += ["its own D: acc. held out (train reals called real)", "G updates", "minutes", "seeds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in ROWS:  # the cells measured as this invocation measures (others are redone when their seeds run)
         seeds = {k: c for k, c in results.get(row, {}).get("seeds", {}).items() if c.get("settings") == settings(args)}
@@ -576,7 +624,10 @@ def table(payload: dict, args) -> list[str]:
         if two:
             accuracies = [c["two_sample"]["accuracy"] for c in cells if "two_sample" in c]
             line.append(spread(accuracies) if accuracies else "—")
+        critics = [c["critic"] for c in cells if "critic" in c]
+        own_d = f"{spread([c['accuracy'] for c in critics])} ({spread([c['train_called_real'] for c in critics])})"
         line += [
+            own_d if critics else "—",
             spread([c["generator_updates"] for c in cells], 0),
             spread([c["minutes"] for c in cells], 1),
             " ".join(sorted(seeds, key=int)),
@@ -590,7 +641,7 @@ def table(payload: dict, args) -> list[str]:
         " / ".join(f"{own['bleu'][f'bleu_{n}']:.3f}" for n in BLEU_ORDERS),
         " / ".join(f"{own['bleu'][f'self_bleu_{n}']:.3f}" for n in BLEU_ORDERS),
     ]
-    lines.append("| " + " | ".join(line + ["0.5 by construction"] * bool(two) + ["", "", ""]) + " |")
+    lines.append("| " + " | ".join(line + ["0.5 by construction"] * bool(two) + ["", "", "", ""]) + " |")
     uniform = refs["uniform"]
     line = [
         "uniform tokens",
@@ -599,7 +650,7 @@ def table(payload: dict, args) -> list[str]:
         "",
         "",
     ]
-    lines.append("| " + " | ".join(line + [""] * bool(two) + ["", "", ""]) + " |")
+    lines.append("| " + " | ".join(line + [""] * bool(two) + ["", "", "", ""]) + " |")
     return lines
 
 

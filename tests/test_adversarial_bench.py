@@ -170,6 +170,56 @@ def test_epochs_of_makes_exactly_the_steps_asked_for():
     assert (per_epoch, epochs) == (10, 6)
 
 
+def test_the_table_header_names_the_options_that_change_the_stated_schedule():
+    from argparse import Namespace
+
+    from bench.seqgan import budget_lines
+
+    args = Namespace(
+        mle_minutes=None, mle_schedule="paper", paper=False, adversarial_steps=10, adversarial_lr=0.01,
+        discriminator_steps=156, rollouts=16, gumbel_discriminator="rnn", options=[],
+    )  # fmt: skip
+    plain = " ".join(budget_lines(args))
+    assert "--options" not in plain and "1 D step (Adam 1e-3)" in plain
+    args.options = ["seqgan_cnn:objective.discriminator_rounds=1", "seqgan_cnn:objective.discriminator_lr=0.0001"]
+    header = budget_lines(args)
+    assert header[:-1] == budget_lines(Namespace(**{**vars(args), "options": []}))
+    assert header[-1].endswith(" ".join(args.options)) and "override" in header[-1]
+
+
+def test_the_critic_check_tells_a_discriminator_that_learnt_its_real_class_by_heart():
+    """SeqGAN's CNN set by hand to call a sequence real iff it holds token 0: training sequences
+    (D's real class) are all 0s, held-out ones never hold a 0, so D calls every training sequence
+    real and no held-out one, and its accuracy is what it does with the drawn ones alone."""
+    from bench.seqgan import critic_check
+    from zoo.data.dataset import DataSpec, SequenceData
+    from zoo.data.vocab import Vocabulary
+    from zoo.objectives.critic import make_discriminator
+
+    spec = DataSpec("categorical", 5, Vocabulary(list("abcde")))
+    zeros, others = [torch.zeros(6, dtype=torch.long)] * 8, [torch.tensor([1, 2, 3, 4, 1, 2])] * 8
+    data = SequenceData("memory", spec, zeros, others, others)
+    D = make_discriminator("cnn", spec, embedding_size=1)
+    with torch.no_grad():
+        for p in D.parameters():
+            p.zero_()
+        D.phi.weight[:, 0] = torch.tensor([1.0, -1.0, -1.0, -1.0, -1.0])  # e_t = +1 for token 0, else -1
+        D.convs[0].weight[0, 0, 0] = 1.0  # the first width-1 filter: max_t relu(e_t) = 1 iff a 0 is there
+        D.highway.gate.bias.fill_(-30.0)  # t ~ 0: the highway passes its input through
+        D.output.weight[1, 0], D.output.bias[1] = 10.0, -5.0  # logit of real: 10 c - 5
+    state = {
+        "config": {"objective": {"discriminator": "cnn", "discriminator_hidden": 8, "discriminator_embedding": 1}},
+        "objective": {"discriminator": {"module": D.state_dict()}},
+    }
+    torch.manual_seed(0)
+    G = CharLSTM(spec, hidden_size=8)
+    check = critic_check(state, G, NoLatents(G), data, n=8, length=6, seed=0)
+    assert check["train_called_real"] == 1.0 and check["test_called_real"] == 0.0
+    assert 0.0 < check["drawn_called_real"] < 1.0  # uniform-ish draws of 6 tokens: some hold a 0
+    assert check["accuracy"] == pytest.approx((1 - check["drawn_called_real"]) / 2)
+    assert critic_check({"config": {}, "objective": {}}, G, NoLatents(G), data, n=8, length=6, seed=0) is None
+
+
 def run_bench(monkeypatch, capsys, results, *argv):
     import bench.seqgan
 
@@ -240,6 +290,8 @@ def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, 
         assert cell["generator_updates"] == 4 and cell["nll_test"]["kind"] == "exact"
         assert {f"bleu_{n}" for n in (2, 3, 4, 5)} <= set(cell["bleu"]) and cell["two_sample"]["num_test"] == 12
     assert payload["results"]["seqgan_rnn"]["seeds"]["0"]["discriminator_warmup_steps"] == 2
+    critics = [payload["results"][row]["seeds"]["0"].get("critic") for row in ("mle", "seqgan_rnn", "gumbel_gan")]
+    assert critics[0] is None and all(c["n"] == 40 for c in critics[1:])  # the adversarial runs' own D, --samples
     assert mle["nll_test"]["nats_per_step"] < payload["results"]["untrained"]["seeds"]["0"]["nll_test"]["nats_per_step"]
     assert "| MLE + SeqGAN, LSTM critic |" in out and "| uniform tokens |" in out and "budget:" in out
     assert "4 generator updates each" in out and "RelGAN (Nie et al. 2019)" in out
@@ -261,10 +313,17 @@ def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, 
     changed = [a if a != "4" else "5" for a in small]  # another budget under the same tag is refused
     with pytest.raises(SystemExit, match="holds cells trained on another budget.*another --tag"):
         run_bench(monkeypatch, capsys, tmp_path, *changed)
-    with caplog.at_level("ERROR"):  # so is a cell whose options changed
-        run_bench(monkeypatch, capsys, tmp_path, *small, "gumbel_gan:objective.loss=standard")
+    other = [*small, "gumbel_gan:objective.loss=standard"]
+    with pytest.raises(SystemExit, match="holds cells trained on another budget"):  # --options are the budget's
+        run_bench(monkeypatch, capsys, tmp_path, *other)
+    grid = tmp_path / "seqgan_random_t.json"
+    kept = grid.read_text()
+    grid.unlink()
+    with caplog.at_level("ERROR"):  # without the grid's record, a cell whose options changed is refused too
+        run_bench(monkeypatch, capsys, tmp_path, *other)
     assert "gumbel_gan / seed 0" in caplog.text and "was trained with other options" in caplog.text
     assert (tmp_path / "seqgan" / "random" / "t" / "gumbel_gan" / "seed0" / "best.pt").stat().st_mtime == trained
+    grid.write_text(kept)
 
     from bench import results
 
