@@ -608,7 +608,11 @@ def table(payload: dict, args) -> list[str]:
     head = ["generator", "NLL-oracle", "NLL-test (exact)", "BLEU-2/3/4/5", "self-BLEU-2/3/4/5"]
     head += [f"2-sample acc. (N={two})"] if two else []
     head += ["its own D: acc. held out (train reals called real)", "G updates", "minutes", "seeds"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def markdown(cells: list[str]) -> str:  # a table row, blank in the columns after `cells`
+        return "| " + " | ".join(cells + [""] * (len(head) - len(cells))) + " |"
+
+    lines = [markdown(head), "|" + "---|" * len(head)]
     for row in ROWS:  # the cells measured as this invocation measures (others are redone when their seeds run)
         seeds = {k: c for k, c in results.get(row, {}).get("seeds", {}).items() if c.get("settings") == settings(args)}
         cells = list(seeds.values())
@@ -632,7 +636,7 @@ def table(payload: dict, args) -> list[str]:
             spread([c["minutes"] for c in cells], 1),
             " ".join(sorted(seeds, key=int)),
         ]
-        lines.append("| " + " | ".join(line) + " |")
+        lines.append(markdown(line))
     own = refs["oracle"]
     line = [
         f"the oracle's own held-out sequences ({own['n']})",
@@ -641,7 +645,7 @@ def table(payload: dict, args) -> list[str]:
         " / ".join(f"{own['bleu'][f'bleu_{n}']:.3f}" for n in BLEU_ORDERS),
         " / ".join(f"{own['bleu'][f'self_bleu_{n}']:.3f}" for n in BLEU_ORDERS),
     ]
-    lines.append("| " + " | ".join(line + ["0.5 by construction"] * bool(two) + ["", "", "", ""]) + " |")
+    lines.append(markdown(line + ["0.5 by construction"] * bool(two)))
     uniform = refs["uniform"]
     line = [
         "uniform tokens",
@@ -650,7 +654,7 @@ def table(payload: dict, args) -> list[str]:
         "",
         "",
     ]
-    lines.append("| " + " | ".join(line + [""] * bool(two) + ["", "", "", ""]) + " |")
+    lines.append(markdown(line))
     return lines
 
 
