@@ -75,6 +75,7 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy
 import torch
 
 from bench.common import command_line, options_for, reload_best, spread, update_json, write_json, zoo_process
@@ -461,9 +462,14 @@ def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | 
         if adversarial:
             result["critic"] = critic_check(state, model, guide, data, args.samples, oracle.length, seed)
         kept.write_text(json.dumps(result, indent=2))
+    if row == "mle" and args.temperatures and frontier_of(result) != args.temperatures:
+        logging.info(f"--- mle / seed {seed}: its temperature frontier")
+        model, guide, _ = trained_generator(folder, data, mle_generator(args, seed).name)
+        result["frontier"] = frontier(model, data, oracle, args, seed)
+        kept.write_text(json.dumps(result, indent=2))
     cell = {
         key: result[key]
-        for key in ("settings", "nll_test", "nll_oracle", "bleu", "two_sample", "critic", "seconds")
+        for key in ("settings", "nll_test", "nll_oracle", "bleu", "two_sample", "critic", "frontier", "seconds")
         if result.get(key) is not None
     }
     if row == "untrained":
@@ -501,6 +507,103 @@ def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | 
             curve=oracle_curve(history, lambda step: before + max(step - first, 0)),
         )
     return cell
+
+
+def frontier(model, data, oracle, args, seed: int) -> list[dict]:
+    """The MLE generator's NLL-oracle and tempered NLL-test at each of --temperatures."""
+    from zoo.evaluation.temperature import temperature_frontier
+
+    return temperature_frontier(model, oracle, data, args.temperatures, args.samples, 30_000 + seed, args.test_limit)
+
+
+def frontier_of(result: dict) -> list[float] | None:
+    """The temperatures a kept MLE measurement traced its frontier at (None: not traced)."""
+    return [point["temperature"] for point in result["frontier"]] if result.get("frontier") else None
+
+
+def frontier_table(payload: dict, args) -> list[str]:
+    """The MLE generator sampled at each temperature tau (zoo.evaluation.temperature), mean ± sd
+    over the seeds that traced it at --temperatures; [] when none did."""
+    cells = [
+        c
+        for c in payload["results"].get("mle", {}).get("seeds", {}).values()
+        if c.get("frontier") and frontier_of(c) == args.temperatures
+    ]
+    if not cells:
+        return []
+    lines = [
+        f"The MLE generator at sampling temperature tau (Caccia et al. 2018): NLL-oracle of {args.samples:,} "
+        "draws from softmax(logits / tau), and that tempered model's exact NLL-test; an adversarial row gains "
+        f"over MLE only where it lies below this curve. {len(cells)} seed(s).",
+        "",
+        "| tau | NLL-oracle | NLL-test (exact, tempered) |",
+        "|---|---|---|",
+    ]
+    for i, tau in enumerate(args.temperatures):
+        oracle = spread([c["frontier"][i]["nll_oracle"]["nats_per_step"] for c in cells])
+        test = spread([c["frontier"][i]["nll_test"]["nats_per_step"] for c in cells])
+        lines.append(f"| {tau:g} | {oracle} | {test} |")
+    gains = frontier_gains(payload, args)
+    if gains:
+        lines += [
+            "",
+            "Each adversarial cell against its own seed's curve, at the cell's NLL-test (linear between the "
+            "traced temperatures; below 0: a lower NLL-oracle than a temperature of the MLE generator gives):",
+            "",
+            "| generator | NLL-test | NLL-oracle | the curve's NLL-oracle there | difference | seeds |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row, points in gains.items():
+            test, oracle, curve = ([p[k] for p in points.values()] for k in range(3))
+            difference = spread([o - c for o, c in zip(oracle, curve)])
+            seeds = " ".join(points)
+            lines.append(
+                f"| {LABELS[row]} | {spread(test)} | {spread(oracle)} | {spread(curve)} | {difference} | {seeds} |"
+            )
+    return lines
+
+
+def frontier_gains(payload: dict, args) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """{row: {seed: (NLL-test, NLL-oracle, the seed's MLE curve's NLL-oracle at that NLL-test)}} for
+    every adversarial cell whose NLL-test lies within its seed's traced curve."""
+    results = payload["results"]
+    curves = {
+        seed: sorted((p["nll_test"]["nats_per_step"], p["nll_oracle"]["nats_per_step"]) for p in c["frontier"])
+        for seed, c in results.get("mle", {}).get("seeds", {}).items()
+        if frontier_of(c) == args.temperatures
+    }
+    out = {}
+    for row in (r for r in ROWS if r not in ("untrained", "mle")):  # the adversarial rows
+        for seed, cell in results.get(row, {}).get("seeds", {}).items():
+            if seed not in curves or cell.get("settings") != settings(args):
+                continue
+            test, oracle = cell["nll_test"]["nats_per_step"], cell["nll_oracle"]["nats_per_step"]
+            xs, ys = zip(*curves[seed])
+            if xs[0] <= test <= xs[-1]:
+                out.setdefault(row, {})[seed] = (test, oracle, float(numpy.interp(test, xs, ys)))
+    return out
+
+
+def plot_frontier(payload: dict, args, path: Path) -> bool:
+    """NLL-oracle against NLL-test: the MLE generator's temperature curve, a line per seed, and
+    every other row's cells as points (lower left is better on both). False when no seed traced it."""
+    from zoo.reports.plots import plot_learning_curves
+
+    def point(cell: dict) -> tuple[float, float]:
+        return cell["nll_test"]["nats_per_step"], cell["nll_oracle"]["nats_per_step"]
+
+    results = payload["results"]
+    mle = [c for c in results.get("mle", {}).get("seeds", {}).values() if frontier_of(c) == args.temperatures]
+    if not (args.temperatures and mle):
+        return False
+    curves = {"MLE at temperature tau (Caccia et al. 2018)": [[point(p) for p in c["frontier"]] for c in mle]}
+    for row, entry in results.items():
+        if row != "mle":
+            curves[LABELS.get(row, row)] = [[point(c)] for c in entry["seeds"].values()]
+    plot_learning_curves(
+        curves, path, "NLL-oracle, nats per token", xlabel="NLL-test (exact), nats per token", markersize=6
+    )
+    return True
 
 
 def oracle_curve(history: list[dict], updates) -> list[list[float]]:
@@ -737,9 +840,15 @@ def oracle_table(args) -> None:
     )
     print("\n".join(table(payload, args)))
     print()
+    if frontier_table(payload, args):
+        print("\n".join(frontier_table(payload, args)))
+        print()
     print("\n".join(published_lines(args.oracle)))
     plot_curves(payload, out.with_suffix(".png"))
     print(f"\nwrote {out} and its NLL-oracle curves, {out.with_suffix('.png').name}")
+    frontier = out.with_name(f"{out.stem}_frontier.png")
+    if plot_frontier(payload, args, frontier):
+        print(f"and NLL-oracle against NLL-test beside the temperature frontier, {frontier.name}")
 
 
 # -- text: MLE then SeqGAN in this process (--data shakespeare_lines) ----------------------------------
@@ -954,6 +1063,13 @@ def main():
     )
     parser.add_argument(
         "--two-sample-steps", type=int, default=600, help="the two-sample classifier's Adam steps at most"
+    )
+    parser.add_argument(
+        "--temperatures",
+        nargs="*",
+        type=float,
+        default=[],
+        help="trace the MLE generator's quality-diversity frontier at these sampling temperatures",
     )
     parser.add_argument("--test-limit", type=int, default=None, help="NLL-test on the first N test sequences")
     parser.add_argument("--valid-limit", type=int, default=500, help="validation sequences of every run")

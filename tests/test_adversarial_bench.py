@@ -1,6 +1,7 @@
 """Starting a run from a trained one (train.init), SeqGAN's discriminator warm-up for a generator
 that arrives trained, and bench.seqgan's table of generators on an oracle, end to end."""
 
+import argparse
 import json
 import sys
 import urllib.error
@@ -310,6 +311,13 @@ def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, 
     record.write_text(moved)  # the same cells, trained from a checkout elsewhere, are still skipped
     run_bench(monkeypatch, capsys, tmp_path, *small)
     assert (tmp_path / "seqgan" / "random" / "t" / "gumbel_gan" / "seed0" / "best.pt").stat().st_mtime == trained
+    traced = run_bench(monkeypatch, capsys, tmp_path, *small, "--temperatures", "0.5", "1")  # no budget of its own
+    assert (tmp_path / "seqgan" / "random" / "t" / "gumbel_gan" / "seed0" / "best.pt").stat().st_mtime == trained
+    frontier = json.loads((tmp_path / "seqgan_random_t.json").read_text())["results"]["mle"]["seeds"]["0"]["frontier"]
+    assert [point["temperature"] for point in frontier] == [0.5, 1.0]
+    assert frontier[1]["nll_test"]["nats_per_step"] == pytest.approx(mle["nll_test"]["nats_per_step"])  # tau 1: G
+    assert frontier[0]["nll_test"]["kind"] == "exact, temperature 0.5" and "| 0.5 |" in traced
+    assert (tmp_path / "seqgan_random_t_frontier.png").is_file()
     changed = [a if a != "4" else "5" for a in small]  # another budget under the same tag is refused
     with pytest.raises(SystemExit, match="holds cells trained on another budget.*another --tag"):
         run_bench(monkeypatch, capsys, tmp_path, *changed)
@@ -360,3 +368,38 @@ def test_on_seqgans_schedule_the_mle_generator_is_the_last_checkpoint(tmp_path, 
     assert f"train.init={folder / 'last.pt'}" in seqgan["command"]
     assert seqgan["curve"][0][0] == mle["steps_run"]  # the adversarial phase continues the last generator
     assert "no early stop, capped at 0.002 minutes of wall time, last checkpoint" in out
+
+
+def test_an_adversarial_cell_is_judged_against_its_own_seeds_temperature_curve():
+    """The curve's NLL-oracle at a cell's NLL-test, linear between traced temperatures; a cell
+    outside the traced range, or of a seed without a curve, is left out."""
+    import bench.seqgan
+
+    def figure(value: float) -> dict:
+        return {"nats_per_step": value}
+
+    def traced(points):
+        return [{"temperature": t, "nll_test": figure(x), "nll_oracle": figure(y)} for t, x, y in points]
+
+    args = argparse.Namespace(temperatures=[0.9, 1.0], samples=10, bleu_samples=5, two_sample=0)
+    args.two_sample_steps, args.test_limit = 4, None
+    kept = bench.seqgan.settings(args)
+    payload = {
+        "results": {
+            "mle": {"seeds": {"0": {"frontier": traced([(0.9, 9.0, 8.7), (1.0, 8.6, 9.0)])}}},
+            "seqgan_cnn": {
+                "seeds": {
+                    "0": {"settings": kept, "nll_test": figure(8.7), "nll_oracle": figure(8.8)},
+                    "1": {"settings": kept, "nll_test": figure(8.7), "nll_oracle": figure(8.8)},  # no curve
+                }
+            },
+            "gumbel_gan": {"seeds": {"0": {"settings": kept, "nll_test": figure(9.5), "nll_oracle": figure(8.0)}}},
+        }
+    }
+    gains = bench.seqgan.frontier_gains(payload, args)
+    assert list(gains) == ["seqgan_cnn"] and list(gains["seqgan_cnn"]) == ["0"]
+    test, oracle, curve = gains["seqgan_cnn"]["0"]
+    assert (test, oracle) == (8.7, 8.8) and curve == pytest.approx(9.0 - 0.3 * (8.7 - 8.6) / 0.4)
+    assert "| MLE + SeqGAN, CNN critic | 8.700 | 8.800 | 8.925 | -0.125 | 0 |" in bench.seqgan.frontier_table(
+        payload, args
+    )

@@ -169,7 +169,7 @@ def exact_nll(
     progress: bool | tqdm = False,
 ) -> Figure:
     """-log p(x) per step for a model with an exact `log_prob`."""
-    return _deterministic_nll(model.log_prob, "exact", data, split, batch_size, device, limit, progress)
+    return deterministic_nll(model.log_prob, "exact", data, split, batch_size, device, limit, progress)
 
 
 @torch.no_grad()
@@ -183,12 +183,12 @@ def reconstruction_nll(
     progress: bool | tqdm = False,
 ) -> Figure:
     """-log p(x | c(x)) per step for a model with a `reconstruction_log_prob` (an autoencoder)."""
-    return _deterministic_nll(
+    return deterministic_nll(
         model.reconstruction_log_prob, "reconstruction", data, split, batch_size, device, limit, progress
     )
 
 
-def _deterministic_nll(log_prob, kind: str, data, split, batch_size, device, limit, progress) -> Figure:
+def deterministic_nll(log_prob, kind: str, data, split, batch_size, device, limit, progress) -> Figure:
     """The figure `kind` from a per-sequence log-probability that draws nothing, one pass per batch."""
     lengths = lengths_of(data, split, limit)
     with progress_bar(progress, particle_steps(int(lengths.sum())), split) as bar:

@@ -142,6 +142,7 @@ def plot_learning_curves(
     ylabel: str,
     title: str | None = None,
     xlabel: str = "training minutes",
+    markersize: float = 3,
 ) -> None:
     """Validation figures against training time: per name one colour, and one line of
     (minutes, figure) points, or (step, figure) with xlabel="training step", for each of its
@@ -154,7 +155,7 @@ def plot_learning_curves(
                 minutes,
                 figures,
                 marker="o",
-                markersize=3,
+                markersize=markersize,
                 color=f"C{i % 10}",
                 alpha=0.9 if j == 0 else 0.5,
                 label=name if j == 0 else None,
