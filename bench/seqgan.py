@@ -510,10 +510,11 @@ def measure_cell(args, row: str, seed: int, data, oracle, references) -> dict | 
 
 
 def frontier(model, data, oracle, args, seed: int) -> list[dict]:
-    """The MLE generator's NLL-oracle and tempered NLL-test at each of --temperatures."""
+    """The MLE generator's NLL-oracle and tempered NLL-test at each of --temperatures; drawn under
+    the seed of `measure`'s NLL-oracle, so at tau = 1 the curve passes through the MLE row."""
     from zoo.evaluation.temperature import temperature_frontier
 
-    return temperature_frontier(model, oracle, data, args.temperatures, args.samples, 30_000 + seed, args.test_limit)
+    return temperature_frontier(model, oracle, data, args.temperatures, args.samples, 10_000 + seed, args.test_limit)
 
 
 def frontier_of(result: dict) -> list[float] | None:
@@ -521,14 +522,53 @@ def frontier_of(result: dict) -> list[float] | None:
     return [point["temperature"] for point in result["frontier"]] if result.get("frontier") else None
 
 
+def traced_cells(payload: dict, args) -> dict[str, dict]:
+    """{seed: MLE cell} of the seeds whose frontier was traced at --temperatures."""
+    cells = payload["results"].get("mle", {}).get("seeds", {})
+    return {seed: c for seed, c in cells.items() if args.temperatures and frontier_of(c) == args.temperatures}
+
+
+def adversarial_cells(payload: dict, args):
+    """(row, seed, cell) of every adversarial cell measured as this invocation measures."""
+    for row in ROWS:
+        if row in ("untrained", "mle"):
+            continue
+        for seed, cell in payload["results"].get(row, {}).get("seeds", {}).items():
+            if cell.get("settings") == settings(args):
+                yield row, seed, cell
+
+
+def efficient_branch(frontier: list[dict]) -> list[tuple[float, float]]:
+    """(NLL-test, NLL-oracle) of the traced temperatures from the coldest up to the one with the
+    lowest NLL-test, in increasing NLL-test: the part of the curve that trades one for the other
+    (a warmer tau than that one is worse on both)."""
+    points = sorted(frontier, key=lambda p: p["temperature"])
+    tests = [p["nll_test"]["nats_per_step"] for p in points]
+    warmest = tests.index(min(tests))
+    return sorted((p["nll_test"]["nats_per_step"], p["nll_oracle"]["nats_per_step"]) for p in points[: warmest + 1])
+
+
+def frontier_gains(payload: dict, args) -> dict[str, dict[str, tuple[float, float, float | None]]]:
+    """{row: {seed: (NLL-test, NLL-oracle, the curve's NLL-oracle at that NLL-test)}} for every
+    adversarial cell of a seed whose MLE curve was traced, the curve's value linear between its
+    traced points on the efficient branch; None for a cell outside the branch's NLL-test range."""
+    curves = {seed: efficient_branch(c["frontier"]) for seed, c in traced_cells(payload, args).items()}
+    out = {}
+    for row, seed, cell in adversarial_cells(payload, args):
+        if seed not in curves:
+            continue
+        test, oracle = cell["nll_test"]["nats_per_step"], cell["nll_oracle"]["nats_per_step"]
+        xs, ys = zip(*curves[seed])
+        curve = float(numpy.interp(test, xs, ys)) if xs[0] <= test <= xs[-1] else None
+        out.setdefault(row, {})[seed] = (test, oracle, curve)
+    return out
+
+
 def frontier_table(payload: dict, args) -> list[str]:
     """The MLE generator sampled at each temperature tau (zoo.evaluation.temperature), mean ± sd
-    over the seeds that traced it at --temperatures; [] when none did."""
-    cells = [
-        c
-        for c in payload["results"].get("mle", {}).get("seeds", {}).values()
-        if c.get("frontier") and frontier_of(c) == args.temperatures
-    ]
+    over the seeds that traced it at --temperatures, and each adversarial row against it; []
+    when no seed traced it."""
+    cells = list(traced_cells(payload, args).values())
     if not cells:
         return []
     lines = [
@@ -544,62 +584,50 @@ def frontier_table(payload: dict, args) -> list[str]:
         test = spread([c["frontier"][i]["nll_test"]["nats_per_step"] for c in cells])
         lines.append(f"| {tau:g} | {oracle} | {test} |")
     gains = frontier_gains(payload, args)
-    if gains:
-        lines += [
-            "",
-            "Each adversarial cell against its own seed's curve, at the cell's NLL-test (linear between the "
-            "traced temperatures; below 0: a lower NLL-oracle than a temperature of the MLE generator gives):",
-            "",
-            "| generator | NLL-test | NLL-oracle | the curve's NLL-oracle there | difference | seeds |",
-            "|---|---|---|---|---|---|",
-        ]
-        for row, points in gains.items():
-            test, oracle, curve = ([p[k] for p in points.values()] for k in range(3))
+    if not gains:
+        return lines
+    lines += [
+        "",
+        "Each adversarial cell against its own seed's curve at the cell's NLL-test (linear between the traced "
+        "temperatures up to the one of lowest NLL-test; below 0: a lower NLL-oracle than a temperature of the MLE "
+        "generator gives):",
+        "",
+        "| generator | NLL-test | NLL-oracle | the curve's NLL-oracle there | difference | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
+    outside = []
+    for row, points in gains.items():
+        inside = {seed: p for seed, p in points.items() if p[2] is not None}
+        outside += [f"{LABELS[row]}, seed {seed} (NLL-test {p[0]:.3f})" for seed, p in points.items() if p[2] is None]
+        if inside:
+            test, oracle, curve = map(list, zip(*inside.values()))
             difference = spread([o - c for o, c in zip(oracle, curve)])
-            seeds = " ".join(points)
             lines.append(
-                f"| {LABELS[row]} | {spread(test)} | {spread(oracle)} | {spread(curve)} | {difference} | {seeds} |"
+                f"| {LABELS[row]} | {spread(test)} | {spread(oracle)} | {spread(curve)} | {difference} | "
+                f"{' '.join(inside)} |"
             )
+    if outside:
+        lines += ["", f"Outside the traced temperatures' NLL-test range: {'; '.join(outside)}."]
     return lines
 
 
-def frontier_gains(payload: dict, args) -> dict[str, dict[str, tuple[float, float, float]]]:
-    """{row: {seed: (NLL-test, NLL-oracle, the seed's MLE curve's NLL-oracle at that NLL-test)}} for
-    every adversarial cell whose NLL-test lies within its seed's traced curve."""
-    results = payload["results"]
-    curves = {
-        seed: sorted((p["nll_test"]["nats_per_step"], p["nll_oracle"]["nats_per_step"]) for p in c["frontier"])
-        for seed, c in results.get("mle", {}).get("seeds", {}).items()
-        if frontier_of(c) == args.temperatures
-    }
-    out = {}
-    for row in (r for r in ROWS if r not in ("untrained", "mle")):  # the adversarial rows
-        for seed, cell in results.get(row, {}).get("seeds", {}).items():
-            if seed not in curves or cell.get("settings") != settings(args):
-                continue
-            test, oracle = cell["nll_test"]["nats_per_step"], cell["nll_oracle"]["nats_per_step"]
-            xs, ys = zip(*curves[seed])
-            if xs[0] <= test <= xs[-1]:
-                out.setdefault(row, {})[seed] = (test, oracle, float(numpy.interp(test, xs, ys)))
-    return out
-
-
-def plot_frontier(payload: dict, args, path: Path) -> bool:
+def plot_frontier(payload: dict, args, path: Path, others: dict[str, dict] | None = None) -> bool:
     """NLL-oracle against NLL-test: the MLE generator's temperature curve, a line per seed, and
-    every other row's cells as points (lower left is better on both). False when no seed traced it."""
+    every adversarial cell as a point (lower left is better on both), with those of `others`
+    ({tag: payload} of grids on the same MLE generators) labelled by their tag. False when no
+    seed traced the curve."""
     from zoo.reports.plots import plot_learning_curves
 
     def point(cell: dict) -> tuple[float, float]:
         return cell["nll_test"]["nats_per_step"], cell["nll_oracle"]["nats_per_step"]
 
-    results = payload["results"]
-    mle = [c for c in results.get("mle", {}).get("seeds", {}).values() if frontier_of(c) == args.temperatures]
-    if not (args.temperatures and mle):
+    mle = traced_cells(payload, args)
+    if not mle:
         return False
-    curves = {"MLE at temperature tau (Caccia et al. 2018)": [[point(p) for p in c["frontier"]] for c in mle]}
-    for row, entry in results.items():
-        if row != "mle":
-            curves[LABELS.get(row, row)] = [[point(c)] for c in entry["seeds"].values()]
+    curves = {"MLE at temperature tau (Caccia et al. 2018)": [[point(p) for p in c["frontier"]] for c in mle.values()]}
+    for tag, grid in {args.tag: payload, **(others or {})}.items():
+        for row, _, cell in adversarial_cells(grid, args):
+            curves.setdefault(f"{LABELS[row]} ({tag})", []).append([point(cell)])
     plot_learning_curves(
         curves, path, "NLL-oracle, nats per token", xlabel="NLL-test (exact), nats per token", markersize=6
     )
@@ -840,14 +868,20 @@ def oracle_table(args) -> None:
     )
     print("\n".join(table(payload, args)))
     print()
-    if frontier_table(payload, args):
-        print("\n".join(frontier_table(payload, args)))
+    frontier_lines = frontier_table(payload, args)
+    if frontier_lines:
+        print("\n".join(frontier_lines))
         print()
     print("\n".join(published_lines(args.oracle)))
     plot_curves(payload, out.with_suffix(".png"))
     print(f"\nwrote {out} and its NLL-oracle curves, {out.with_suffix('.png').name}")
     frontier = out.with_name(f"{out.stem}_frontier.png")
-    if plot_frontier(payload, args, frontier):
+    grids = {tag: RESULTS / f"seqgan_{args.oracle}_{tag}.json" for tag in args.frontier_also}
+    missing = [str(path) for path in grids.values() if not path.exists()]
+    if missing:
+        raise SystemExit(f"error: --frontier-also names grids that are not there: {', '.join(missing)}")
+    others = {tag: json.loads(path.read_text()) for tag, path in grids.items()}
+    if plot_frontier(payload, args, frontier, others):
         print(f"and NLL-oracle against NLL-test beside the temperature frontier, {frontier.name}")
 
 
@@ -1070,6 +1104,12 @@ def main():
         type=float,
         default=[],
         help="trace the MLE generator's quality-diversity frontier at these sampling temperatures",
+    )
+    parser.add_argument(
+        "--frontier-also",
+        nargs="*",
+        default=[],
+        help="tags of other grids from the same MLE generators whose adversarial cells join the frontier picture",
     )
     parser.add_argument("--test-limit", type=int, default=None, help="NLL-test on the first N test sequences")
     parser.add_argument("--valid-limit", type=int, default=500, help="validation sequences of every run")

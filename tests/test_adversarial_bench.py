@@ -371,8 +371,9 @@ def test_on_seqgans_schedule_the_mle_generator_is_the_last_checkpoint(tmp_path, 
 
 
 def test_an_adversarial_cell_is_judged_against_its_own_seeds_temperature_curve():
-    """The curve's NLL-oracle at a cell's NLL-test, linear between traced temperatures; a cell
-    outside the traced range, or of a seed without a curve, is left out."""
+    """The curve's NLL-oracle at a cell's NLL-test, linear between traced temperatures on the
+    branch up to the lowest NLL-test (tau = 1.1 here is worse on both and left out); a cell
+    outside that range is named, a cell of a seed without a curve is left out."""
     import bench.seqgan
 
     def figure(value: float) -> dict:
@@ -381,25 +382,24 @@ def test_an_adversarial_cell_is_judged_against_its_own_seeds_temperature_curve()
     def traced(points):
         return [{"temperature": t, "nll_test": figure(x), "nll_oracle": figure(y)} for t, x, y in points]
 
-    args = argparse.Namespace(temperatures=[0.9, 1.0], samples=10, bleu_samples=5, two_sample=0)
+    def cell(test: float, oracle: float) -> dict:
+        return {"settings": kept, "nll_test": figure(test), "nll_oracle": figure(oracle)}
+
+    args = argparse.Namespace(temperatures=[0.8, 1.1, 0.9, 1.0], samples=10, bleu_samples=5, two_sample=0)
     args.two_sample_steps, args.test_limit = 4, None
     kept = bench.seqgan.settings(args)
+    curve = traced([(0.8, 9.4, 8.4), (1.1, 8.65, 9.3), (0.9, 9.0, 8.7), (1.0, 8.6, 9.0)])
     payload = {
         "results": {
-            "mle": {"seeds": {"0": {"frontier": traced([(0.9, 9.0, 8.7), (1.0, 8.6, 9.0)])}}},
-            "seqgan_cnn": {
-                "seeds": {
-                    "0": {"settings": kept, "nll_test": figure(8.7), "nll_oracle": figure(8.8)},
-                    "1": {"settings": kept, "nll_test": figure(8.7), "nll_oracle": figure(8.8)},  # no curve
-                }
-            },
-            "gumbel_gan": {"seeds": {"0": {"settings": kept, "nll_test": figure(9.5), "nll_oracle": figure(8.0)}}},
+            "mle": {"seeds": {"0": {"frontier": curve}}},
+            "seqgan_cnn": {"seeds": {"0": cell(8.7, 8.8), "1": cell(8.7, 8.8)}},  # seed 1 traced no curve
+            "gumbel_gan": {"seeds": {"0": cell(8.5, 8.0)}},  # a lower NLL-test than any tau gives
         }
     }
     gains = bench.seqgan.frontier_gains(payload, args)
-    assert list(gains) == ["seqgan_cnn"] and list(gains["seqgan_cnn"]) == ["0"]
-    test, oracle, curve = gains["seqgan_cnn"]["0"]
-    assert (test, oracle) == (8.7, 8.8) and curve == pytest.approx(9.0 - 0.3 * (8.7 - 8.6) / 0.4)
-    assert "| MLE + SeqGAN, CNN critic | 8.700 | 8.800 | 8.925 | -0.125 | 0 |" in bench.seqgan.frontier_table(
-        payload, args
-    )
+    assert list(gains["seqgan_cnn"]) == ["0"] and gains["gumbel_gan"] == {"0": (8.5, 8.0, None)}
+    test, oracle, at = gains["seqgan_cnn"]["0"]
+    assert (test, oracle) == (8.7, 8.8) and at == pytest.approx(9.0 - 0.3 * (8.7 - 8.6) / 0.4)  # not via tau 1.1
+    lines = bench.seqgan.frontier_table(payload, args)
+    assert "| MLE + SeqGAN, CNN critic | 8.700 | 8.800 | 8.925 | -0.125 | 0 |" in lines
+    assert "NLL-test range: MLE + Gumbel-softmax GAN (RSGAN), seed 0 (NLL-test 8.500)." in lines[-1]

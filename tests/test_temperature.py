@@ -8,6 +8,7 @@ from zoo.data.oracle import load, oracle_for
 from zoo.errors import ZooError
 from zoo.evaluation.likelihood import exact_nll
 from zoo.evaluation.oracle_metrics import nll_oracle
+from zoo.evaluation.sampling import draw_in_batches
 from zoo.evaluation.temperature import temperature_frontier, tempered_nll
 from zoo.models.char_lstm import CharLSTM
 
@@ -52,14 +53,24 @@ def test_draws_follow_the_tempered_distribution_and_freeze_at_the_mode_when_cold
     drawn = net.sample(5000, 6, 0.5)  # what the frontier draws at tau = 0.5
     frequencies = torch.bincount(drawn.flatten(), minlength=20).float() / drawn.numel()
     assert torch.allclose(frequencies, (b / 0.5).softmax(-1), atol=0.01)
-    cold, warm = temperature_frontier(net, oracle, small, [0.01, 1.0], n=250, seed=4)
+    cold, warm = temperature_frontier(net, oracle, small, [0.01, 1.0], n=260, seed=4)
     mode = torch.full((1, 6), int(b.argmax()))  # at tau = 0.01 every draw is the most likely token
     assert cold["temperature"] == 0.01
     assert cold["nll_oracle"]["nats_per_step"] == pytest.approx(nll_oracle(oracle, mode).nats_per_step, rel=1e-5)
     assert cold["nll_oracle"]["stderr"] == pytest.approx(0.0, abs=1e-5)
+    assert cold["nll_test"]["nats_per_step"] == pytest.approx(tempered_nll(net, small, 0.01).nats_per_step)
+    assert warm["nll_test"]["nats_per_step"] == pytest.approx(exact_nll(net, small, "test").nats_per_step)
     torch.manual_seed(4)
-    at_one = nll_oracle(oracle, net.sample(250, 6))
-    assert warm["nll_oracle"]["nats_per_step"] == pytest.approx(at_one.nats_per_step)  # seeded alike at every tau
+    at_one = nll_oracle(oracle, draw_in_batches(net, None, 260, 6))  # the draws an evaluation makes at tau = 1
+    assert warm["nll_oracle"]["nats_per_step"] == pytest.approx(at_one.nats_per_step)
+    assert warm["nll_oracle"]["num_sequences"] == 260
+
+
+def test_the_frontier_leaves_the_networks_mode_as_it_was(small):
+    torch.manual_seed(2)
+    net = CharLSTM(small.spec, hidden_size=8, embedding_size=4, dropout=0.5).train()
+    temperature_frontier(net, oracle_for(small), small, [1.0], n=10)
+    assert all(m.training for m in net.modules())
 
 
 def test_bad_generators_and_temperatures_are_refused(small):

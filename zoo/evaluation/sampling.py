@@ -51,12 +51,14 @@ def draw(model, guide, n: int, length: int, temperature: float = 1.0, prime: tor
     return model.sample(n, length, temperature, prime)
 
 
-def draw_in_batches(model, guide, n: int, length: int, batch_size: int = 250) -> Tensor:
+def draw_in_batches(model, guide, n: int, length: int, batch_size: int = 250, temperature: float = 1.0) -> Tensor:
     """n sequences of `length` steps on the CPU, (n, length[, D]), drawn `batch_size` at a time
-    at temperature 1; a model with weight latents takes a fresh w ~ q(w) for each batch, so many
+    at `temperature`; a model with weight latents takes a fresh w ~ q(w) for each batch, so many
     batches come from its posterior predictive rather than one network."""
     with torch.no_grad():
-        pieces = [draw(model, guide, min(batch_size, n - i), length).cpu() for i in range(0, n, batch_size)]
+        pieces = [
+            draw(model, guide, min(batch_size, n - i), length, temperature).cpu() for i in range(0, n, batch_size)
+        ]
     return torch.cat(pieces)
 
 

@@ -14,6 +14,8 @@ gives the MLE generator for free.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from zoo.data.dataset import SequenceData
@@ -21,7 +23,9 @@ from zoo.data.oracle import OracleLSTM
 from zoo.errors import ZooError
 from zoo.evaluation.likelihood import Figure, deterministic_nll
 from zoo.evaluation.oracle_metrics import nll_oracle
+from zoo.evaluation.sampling import draw_in_batches
 from zoo.models.bayesian_weights import has_weight_latents
+from zoo.models.char_lstm import dropout_off
 
 
 @torch.no_grad()
@@ -34,16 +38,26 @@ def tempered_nll(
         p_x, _ = model.next_step(batch.x, temperature=temperature)  # batch shape (B, T)
         return (p_x.log_prob(batch.x) * batch.mask).sum(-1)
 
-    return deterministic_nll(log_prob, f"exact, temperature {temperature:g}", data, split, 256, "cpu", limit, False)
+    device = next(model.parameters()).device
+    with dropout_off(model):
+        return deterministic_nll(
+            log_prob, f"exact, temperature {temperature:g}", data, split, 256, device, limit, False
+        )
 
 
-@torch.no_grad()
 def temperature_frontier(
-    model, oracle: OracleLSTM, data: SequenceData, temperatures, n: int = 2000, seed: int = 0, limit=None
+    model,
+    oracle: OracleLSTM,
+    data: SequenceData,
+    temperatures: Sequence[float],
+    n: int = 2000,
+    seed: int = 0,
+    limit: int | None = None,
 ) -> list[dict]:
     """[{temperature, nll_oracle, nll_test}] for each tau: NLL-oracle of n sequences drawn from
-    q_tau (seeded by `seed` at every tau, so the curve differs by tau alone) and q_tau's exact
-    NLL-test. For a network of its own weights with a `next_step` (char_lstm)."""
+    q_tau after torch.manual_seed(seed) (the same seed at every tau, so the curve differs by tau
+    alone, and at tau = 1 the draws are those of draw_in_batches under that seed) and q_tau's
+    exact NLL-test. For a network of its own weights with a `next_step` (char_lstm)."""
     if has_weight_latents(model) or not hasattr(model, "next_step"):
         raise ZooError(
             f"a temperature frontier needs a next-step generator with its own weights (char_lstm), "
@@ -51,16 +65,16 @@ def temperature_frontier(
         )
     if not all(t > 0 for t in temperatures):
         raise ZooError(f"temperatures {list(temperatures)} must all be above 0")
-    model.eval()
     out = []
-    for tau in temperatures:
-        torch.manual_seed(seed)
-        drawn = torch.cat([model.sample(min(250, n - i), oracle.length, tau).cpu() for i in range(0, n, 250)])  # (n, T)
-        out.append(
-            {
-                "temperature": tau,
-                "nll_oracle": nll_oracle(oracle, drawn).as_dict(),
-                "nll_test": tempered_nll(model, data, tau, limit=limit).as_dict(),
-            }
-        )
+    with dropout_off(model):
+        for tau in temperatures:
+            torch.manual_seed(seed)
+            drawn = draw_in_batches(model, None, n, oracle.length, temperature=tau)  # (n, T); no guide: no latents
+            out.append(
+                {
+                    "temperature": tau,
+                    "nll_oracle": nll_oracle(oracle, drawn).as_dict(),
+                    "nll_test": tempered_nll(model, data, tau, limit=limit).as_dict(),
+                }
+            )
     return out

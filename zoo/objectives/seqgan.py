@@ -10,8 +10,8 @@ gradients.
     2. Adversarial steps, one per trainer step:
          Y ~ G_theta, as many sequences as the minibatch, with its sequences' lengths
          Q from N rollouts per step, rewarded by D(Y) = P(real)        (policy_gradient)
-         generator loss: REINFORCE with a leave-one-out baseline (`baseline`), or with none, as
-                         the released code has it: every reward is D(Y) in (0, 1)
+         generator loss: REINFORCE with a leave-one-out baseline (`baseline`; ours), or with
+                         none, as the paper's eq. 6 and its code: every reward D(Y) in (0, 1)
                          + mle_weight * the MLE loss on the real minibatch (teacher forcing)
          D: `discriminator_steps` steps of -log D(x) - log(1 - D(Y)) on the minibatch and these Y,
             or SeqGAN's own schedule (`discriminator_rounds` > 0): before each generator step,
@@ -33,15 +33,13 @@ The validation NLL is still reported each epoch, but in the adversarial phase it
 select checkpoints, halve the learning rate or stop the run: best.pt is the latest
 (`selects_by_likelihood`). D, its optimiser, the pool of real sequences and the step counters
 are part of the checkpoint (`state_dict`), so a run resumed mid-adversarial phase continues exactly.
-Rollouts use G itself (the paper's Algorithm 1: beta <- theta), or with `rollout_update_rate`
-r > 0 a delayed copy G_beta, as the released rollout.py does with r = 0.8: beta starts as theta
-and after each generator step beta <- r beta + (1 - r) theta (every weight here; rollout.py
-keeps the embedding current).
+Rollouts use G itself, as the paper's Algorithm 1 (beta <- theta) and its released code do:
+rollout.py's update_params looks like a delayed copy, beta <- 0.8 beta + 0.2 theta, but the
+rollout graph is built once from reads of G's live variables, so the update never reaches it.
 """
 
 from __future__ import annotations
 
-import copy
 from contextlib import contextmanager
 
 import torch
@@ -98,7 +96,6 @@ class SeqGAN(Objective):
         baseline: bool = True,
         temperature: float = 1.0,
         discriminator_warmup_steps: int = 0,
-        rollout_update_rate: float = 0.0,
     ):
         if (
             min(rollouts, discriminator_steps, discriminator_epochs, discriminator_negatives, discriminator_batch_size)
@@ -126,11 +123,6 @@ class SeqGAN(Objective):
                 f"objective.discriminator_pretrain_rounds={discriminator_pretrain_rounds} and "
                 f"objective.discriminator_warmup_steps={discriminator_warmup_steps} must be at least 0"
             )
-        if not 0 <= rollout_update_rate < 1:
-            raise ZooError(
-                f"objective.rollout_update_rate={rollout_update_rate:g} must be at least 0 and below 1 "
-                f"(0: rollouts from G itself; SeqGAN's code: 0.8)"
-            )
         if discriminator not in DISCRIMINATORS:
             raise ZooError(f"objective.discriminator={discriminator!r} is not one of {', '.join(DISCRIMINATORS)}")
         self.pretrain_steps, self.rollouts, self.mle_weight = pretrain_steps, rollouts, mle_weight
@@ -150,9 +142,6 @@ class SeqGAN(Objective):
         self.mle = Trace_ELBO()
         self.discriminator, self.optimizer = None, None
         self.pending: dict | None = None  # a checkpoint's D and optimiser, loaded once D is built
-        self.rollout_update_rate = rollout_update_rate
-        self.rollout_policy: torch.nn.Module | None = None  # G_beta, the delayed copy
-        self.pending_rollout: dict | None = None  # a checkpoint's G_beta, loaded once it is built
         self.step, self.adversarial_steps, self.discriminator_updates = 0, 0, 0
         self.progress = {}  # shown beside the loss in the progress bar
 
@@ -164,7 +153,6 @@ class SeqGAN(Objective):
             "step": self.step,
             "adversarial_steps": self.adversarial_steps,
             "discriminator_updates": self.discriminator_updates,
-            "rollout_policy": self.rollout_policy.state_dict() if self.rollout_policy is not None else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -175,7 +163,6 @@ class SeqGAN(Objective):
             self.pool.load_state_dict(state["pool"])
         self.step, self.adversarial_steps = state["step"], state["adversarial_steps"]
         self.discriminator_updates = state["discriminator_updates"]
-        self.pending_rollout = state.get("rollout_policy")
 
     @property
     def selects_by_likelihood(self) -> bool:
@@ -201,19 +188,13 @@ class SeqGAN(Objective):
             d_loss = self.discriminator_step(model, guide, batch)
             self.progress = {"phase": "d warm-up", "d_loss": f"{d_loss:.3f}"}
             return generator_left_alone(batch)
-        if self.rollout_update_rate and has_weight_latents(model):
-            raise ZooError(
-                "objective.rollout_update_rate > 0 keeps a delayed copy of G's weights, but this generator's "
-                "weights are latent (bayes_lstm): use objective.rollout_update_rate=0"
-            )
         rounds = self.pretrain_rounds if self.adversarial_steps == 0 else self.rounds
         d_loss = self.train_rounds(model, guide, rounds) if rounds else None
         self.adversarial_steps += 1
         with policy(model, guide) as net:
             y = self.generate(net, batch)  # (B, T[, D])
-            beta = self.delayed(net) if self.rollout_update_rate else net
             Q = rollout_values(
-                lambda prefix, steps: beta.sample(len(prefix), steps, self.temperature, prime=prefix),
+                lambda prefix, steps: net.sample(len(prefix), steps, self.temperature, prime=prefix),
                 self.reward,
                 y,
                 batch.lengths,
@@ -231,25 +212,6 @@ class SeqGAN(Objective):
         if self.mle_weight:
             loss = loss + self.mle_weight * self.mle.differentiable_loss(model, guide, batch)
         return loss
-
-    @torch.no_grad()
-    def delayed(self, net: torch.nn.Module) -> torch.nn.Module:
-        """G_beta for this step's rollouts: a copy of G at the first generator step (or the
-        checkpoint's), then beta <- r beta + (1 - r) theta, theta being G after the last step."""
-        if self.rollout_policy is None:
-            self.rollout_policy = copy.deepcopy(net).requires_grad_(False)
-            if self.pending_rollout is None:
-                return self.rollout_policy  # beta = theta
-            self.rollout_policy.load_state_dict(self.pending_rollout)
-            self.pending_rollout = None
-        self.follow(net)
-        return self.rollout_policy
-
-    def follow(self, net: torch.nn.Module) -> None:
-        """beta <- r beta + (1 - r) theta, for every weight."""
-        r = self.rollout_update_rate
-        for beta, theta in zip(self.rollout_policy.parameters(), net.parameters(), strict=True):
-            beta.mul_(r).add_(theta, alpha=1 - r)
 
     def make_discriminator(self, spec, device) -> None:
         if self.discriminator is None:
