@@ -845,6 +845,10 @@ def oracle_table(args) -> None:
             f"{' '.join(json.loads(out.read_text()).get('budget') or ['none recorded'])}); "
             f"give this budget another --tag"
         )
+    grids = {tag: RESULTS / f"seqgan_{args.oracle}_{tag}.json" for tag in args.frontier_also}
+    missing = [str(path) for path in grids.values() if not path.exists()]
+    if missing:  # before any cell trains, not after
+        raise SystemExit(f"error: --frontier-also names grids that are not there: {', '.join(missing)}")
     payload = json.loads(out.read_text()) if out.exists() else {"results": {}, **extra}
     for seed in args.seeds:
         for row in args.rows:
@@ -876,11 +880,7 @@ def oracle_table(args) -> None:
     plot_curves(payload, out.with_suffix(".png"))
     print(f"\nwrote {out} and its NLL-oracle curves, {out.with_suffix('.png').name}")
     frontier = out.with_name(f"{out.stem}_frontier.png")
-    grids = {tag: RESULTS / f"seqgan_{args.oracle}_{tag}.json" for tag in args.frontier_also}
-    missing = [str(path) for path in grids.values() if not path.exists()]
-    if missing:
-        raise SystemExit(f"error: --frontier-also names grids that are not there: {', '.join(missing)}")
-    others = {tag: json.loads(path.read_text()) for tag, path in grids.items()}
+    others = {tag: json.loads(path.read_text()) for tag, path in grids.items()}  # as they are now
     if plot_frontier(payload, args, frontier, others):
         print(f"and NLL-oracle against NLL-test beside the temperature frontier, {frontier.name}")
 

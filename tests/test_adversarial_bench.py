@@ -318,6 +318,8 @@ def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, 
     assert frontier[1]["nll_test"]["nats_per_step"] == pytest.approx(mle["nll_test"]["nats_per_step"])  # tau 1: G
     assert frontier[0]["nll_test"]["kind"] == "exact, temperature 0.5" and "| 0.5 |" in traced
     assert (tmp_path / "seqgan_random_t_frontier.png").is_file()
+    with pytest.raises(SystemExit, match="--frontier-also names grids that are not there: .*seqgan_random_none"):
+        run_bench(monkeypatch, capsys, tmp_path, *small, "--frontier-also", "none")
     changed = [a if a != "4" else "5" for a in small]  # another budget under the same tag is refused
     with pytest.raises(SystemExit, match="holds cells trained on another budget.*another --tag"):
         run_bench(monkeypatch, capsys, tmp_path, *changed)
