@@ -1,5 +1,6 @@
 """The config groups compose as the README says, without running anything."""
 
+import numpy as np
 import pytest
 from hydra.utils import instantiate
 
@@ -33,6 +34,14 @@ def test_each_model_names_its_guide_and_data_set(model, guide, data):
 def test_the_command_line_wins_over_a_model_default():
     cfg = composed("model=vrnn", "data=npz", "guide=vrnn_smoothing")
     assert cfg.data._target_ == "zoo.data.npz.load" and cfg.guide._target_ == "guides.vrnn.VRNNSmoothing"
+
+
+def test_npz_held_out_fractions_reach_the_loader_from_the_command_line(tmp_path):
+    path = tmp_path / "rolls.npz"
+    np.savez(path, train=(np.random.default_rng(0).random((20, 4, 3)) < 0.5).astype(np.float32))
+    cfg = composed("data=npz", f"data.path={path}", "data.valid_fraction=0.25", "data.test_fraction=0.15")
+    data = instantiate(cfg.data)
+    assert (len(data.train), len(data.valid), len(data.test)) == (12, 5, 3)
 
 
 def test_an_experiment_preset_sets_groups_and_values():
