@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from pathlib import Path
 
 import torch
@@ -34,7 +33,7 @@ from hydra import compose, initialize_config_dir
 
 from bench.common import write_json
 from zoo.data.oracle import load, oracle_for
-from zoo.evaluation.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle
+from zoo.evaluation.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle, uniform_nll_test
 from zoo.run import train_and_report
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
@@ -79,7 +78,7 @@ def references(data, args) -> dict:
         "oracle": {"nll_oracle": own.as_dict(), "nll_test": oracle_test_nll(oracle, data).as_dict()},
         "uniform": {
             "nll_oracle": uniform_nll_oracle(oracle, args.samples, g).as_dict(),
-            "nll_test": {"kind": "exact", "nats_per_step": math.log(oracle.vocab_size), "stderr": 0.0},
+            "nll_test": {"kind": "exact", "nats_per_step": uniform_nll_test(oracle.vocab_size), "stderr": 0.0},
         },
     }
 

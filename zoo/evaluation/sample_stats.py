@@ -69,10 +69,6 @@ def js_divergence(p: Counter, q: Counter) -> float:
     return js
 
 
-def _weights(n: int) -> tuple[float, ...]:
-    return (1.0 / n,) * n
-
-
 class NgramMaxima:
     """What BLEU needs of a fixed set of references, counted once: for each n-gram its largest
     count in any one reference, how many references reach that count and the runner-up count

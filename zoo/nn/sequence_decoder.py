@@ -53,7 +53,7 @@ class RecurrentDecoder(nn.Module):
         super().__init__()
         if not 0.0 <= word_dropout <= 1.0:
             raise ZooError(f"model.net.word_dropout={word_dropout} must be a rate in [0, 1]")
-        self.code_size, self.hidden_size, self.num_layers = code_size, hidden_size, num_layers
+        self.hidden_size, self.num_layers = hidden_size, num_layers
         self.feed_code, self.word_dropout = feed_code, word_dropout
         self.emitter = make_emitter(spec, hidden_size, emission, embedding_size, components)
         features = self.emitter.feature_size
