@@ -86,7 +86,7 @@ def test_the_posterior_predictive_averages_probabilities_over_weight_draws():
     for w in draws:
         net = CharLSTM(data.spec, hidden_size=8)
         net.load_state_dict({name: w[f"w.{name}"].reshape(p.shape) for name, p in model.net.named_parameters()})
-        each.append(torch.softmax(net.next_step(batch.x)[0].logits, -1))
+        each.append(torch.softmax(net.next_step(batch.x).logits, -1))
     torch.testing.assert_close(mixed, (each[0] + each[1]) / 2)
     geometric = torch.softmax((each[0].log() + each[1].log()) / 2, -1)  # the mean of log-probabilities
     assert not torch.allclose(mixed, geometric, atol=1e-4)

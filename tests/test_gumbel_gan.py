@@ -36,7 +36,7 @@ def small_cnn(spec: DataSpec) -> ConvolutionalDiscriminator:
 
 def test_relaxed_tokens_tend_to_one_hot_and_their_argmax_is_a_draw_of_the_softmax():
     G = generator()
-    p, _ = G.next_step(torch.zeros(1, 1, dtype=torch.long))
+    p = G.next_step(torch.zeros(1, 1, dtype=torch.long))
     probs = p.probs[0, 0]  # p(x_1), the softmax of the first step
     n, nearness = 20000, {}
     torch.manual_seed(1)

@@ -42,7 +42,7 @@ def test_policy_gradient_is_unbiased_for_the_exact_gradient(baseline):
     reward = table_reward(table)
 
     ys = all_sequences()
-    p_y, _ = G.next_step(ys)
+    p_y = G.next_step(ys)
     J = (p_y.log_prob(ys).sum(-1).exp() * table).sum()  # sum_y G(y) R(y), by enumeration
     exact = torch.cat([g.flatten() for g in torch.autograd.grad(J, params)])
 
@@ -52,7 +52,7 @@ def test_policy_gradient_is_unbiased_for_the_exact_gradient(baseline):
         y = G.sample(B, T)  # (B, T)
         lengths = torch.full((B,), T)
         Q = rollout_values(lambda prefix, steps: G.sample(len(prefix), steps, prime=prefix), reward, y, lengths, 4)
-        p, _ = G.next_step(y)
+        p = G.next_step(y)
         surrogate = reinforce_surrogate(p.log_prob(y), Q, torch.ones(B, T), baseline) * T  # -J per sequence
         estimates.append(-torch.cat([g.flatten() for g in torch.autograd.grad(surrogate, params)]))
     estimates = torch.stack(estimates)  # (30, P)

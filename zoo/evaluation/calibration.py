@@ -95,12 +95,12 @@ def next_step_probabilities(model, batch, weight_draws: list[dict] | None = None
     weight draws w_1..w_S the posterior predictive (1/S) sum_s p(v | x_{<t}, w_s)."""
     net = token_network(model)
     if not weight_draws:
-        p_x, _ = net.next_step(batch.x)
+        p_x = net.next_step(batch.x)
         return p_x.probs  # (B, T, V)
     total = None
     for w in weight_draws:
         with swap_parameters(net, model.parameters_from_sites(w)):
-            p_x, _ = net.next_step(batch.x)
+            p_x = net.next_step(batch.x)
         total = p_x.probs if total is None else total + p_x.probs  # (B, T, V)
     return total / len(weight_draws)
 

@@ -35,7 +35,7 @@ def tempered_nll(
     """-log q_tau(x) per step on a split, exact: the generator's logits divided by tau."""
 
     def log_prob(batch):  # (B,)
-        p_x, _ = model.next_step(batch.x, temperature=temperature)  # batch shape (B, T)
+        p_x = model.next_step(batch.x, temperature=temperature)  # batch shape (B, T)
         return (p_x.log_prob(batch.x) * batch.mask).sum(-1)
 
     device = next(model.parameters()).device

@@ -24,6 +24,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import pyro
+import pyro.distributions as dist
 import torch
 from torch import Tensor, nn
 
@@ -80,13 +81,13 @@ class CharLSTM(nn.Module):
         h, state = self.lstm(self.input_dropout(inputs), state)  # (B, T, H); (h, c) never dropped
         return self.output_dropout(h), state
 
-    def next_step(self, x: Tensor, state=None, temperature: float = 1.0):
-        """p(x_t | x_{<t}) for every t, reading x shifted right by one step.
+    def next_step(self, x: Tensor, temperature: float = 1.0) -> dist.Distribution:
+        """p(x_t | x_{<t}) for every t, reading x shifted right by one step from the start vector.
 
-        x (B, T[, D]) -> distribution with batch shape (B, T), and the final LSTM state.
+        x (B, T[, D]) -> distribution with batch shape (B, T).
         """
-        h, state = self.recur(self.shifted_inputs(x), state)  # (B, T, H)
-        return self.emitter(h, temperature), state
+        h, _ = self.recur(self.shifted_inputs(x))  # (B, T, H)
+        return self.emitter(h, temperature)
 
     def shifted_inputs(self, x: Tensor) -> Tensor:
         """What the LSTM reads at each step: x_{t-1}, the start vector at t = 1. (B, T[, D]) -> (B, T, F)."""
@@ -96,13 +97,13 @@ class CharLSTM(nn.Module):
 
     def forward(self, batch: Batch) -> None:
         """The Pyro model: observe every sequence, masked past its length."""
-        p_x, _ = self.next_step(batch.x)  # batch shape (B, T)
+        p_x = self.next_step(batch.x)  # batch shape (B, T)
         with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
             pyro.sample("x", p_x.mask(batch.mask).to_event(1), obs=batch.x)
 
     def log_prob(self, batch: Batch) -> Tensor:
         """Exact log p(x) per sequence, (B,), in nats."""
-        p_x, _ = self.next_step(batch.x)
+        p_x = self.next_step(batch.x)
         return (p_x.log_prob(batch.x) * batch.mask).sum(-1)
 
     @torch.no_grad()

@@ -200,7 +200,7 @@ class SeqGAN(Objective):
                 batch.lengths,
                 self.rollouts,
             )  # (B, T)
-            p_y, _ = net.next_step(y)
+            p_y = net.next_step(y)
             log_prob = p_y.log_prob(y)  # (B, T), differentiable in the generator's parameters
         loss = dataset_steps(batch) * reinforce_surrogate(log_prob, Q, batch.mask, self.baseline)
         if not self.rounds:
