@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import command_line, options_for, update_json, write_json, zoo_process
+from bench.common import command_line, options_for, resume_from, update_json, write_json, zoo_process
 from bench.common import learning_curve as run_curve
 from zoo.training.devices import describe_device
 
@@ -106,13 +106,12 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
     origin = [f"train.resume={source}"] if source else []
     trained = folder / "metrics.json"
     if not (trained.exists() and json.loads(trained.read_text()).get("status") == "trained"):
-        interrupted = (folder / "last.pt").exists()
-        if not interrupted and source and not (source / "last.pt").exists():
-            logging.error(
-                f"--- {data} / {model} / seed {seed}: {source} has no last.pt to continue; run that cell first"
-            )
+        try:
+            start = resume_from(folder, source)
+        except FileNotFoundError as missing:
+            logging.error(f"--- {data} / {model} / seed {seed}: {missing}")
             return None
-        resume = [f"train.resume={folder}"] if interrupted else origin
+        resume = [f"train.resume={start}"] if start else []
         logging.info(f"--- {data} / {model} / seed {seed}: training{' (resumed)' if resume else ''}")
         if zoo_process(*train, *resume, threads=args.threads).returncode != 0:
             return None

@@ -24,7 +24,11 @@ whole test split. Cells live in bench/results/regularisers/<tag>/<row>/seed<k>/;
 cell is skipped and an interrupted one resumes, so the table accumulates over invocations in
 bench/results/regularisers_<tag>.json, with each cell's commands, budget and hardware. The
 validation figure against training minutes of every cell is drawn in
-bench/results/regularisers_<tag>.png. A tag holds one data set and one budget.
+bench/results/regularisers_<tag>.png. A tag holds one data set and one budget. `--continue-from
+TAG` starts each new cell from the last checkpoint of the same cell in grid TAG (its optimiser,
+step-size schedule, history and elapsed minutes), so a finished grid's budget can grow without
+training its first minutes again: `--minutes` is the whole run's, and every other setting must
+be TAG's.
 
 Published anchors, printed beside (other data sets: a direction, not a target): Graves 2013,
 arXiv 1308.0850, Table 1, Penn Treebank characters, test bits per character: the same LSTM
@@ -43,7 +47,7 @@ import math
 import time
 from pathlib import Path
 
-from bench.common import command_line, learning_curve, spread, update_json, zoo_process
+from bench.common import command_line, learning_curve, options_for, resume_from, spread, update_json, zoo_process
 from zoo.training.devices import describe_device
 
 ROOT = Path(__file__).parents[1]  # the commands run here, so the recorded paths are the repository's
@@ -78,8 +82,8 @@ QUALITATIVE = (
 )
 
 
-def cell_dir(args, row: str, seed: int) -> Path:
-    return RESULTS / "regularisers" / args.tag / row / f"seed{seed}"
+def cell_dir(tag: str, row: str, seed: int) -> Path:
+    return RESULTS / "regularisers" / tag / row / f"seed{seed}"
 
 
 def relative(path: Path) -> str:
@@ -102,7 +106,29 @@ def budget(args) -> dict:
         "samples": args.samples,
         "bins": args.bins,
         "options": args.options,
+        **({"continue_from": args.continue_from} if args.continue_from else {}),
     }
+
+
+def continuation_refused(args) -> str | None:
+    """Why grid `args.continue_from` cannot be continued into this one, or None: it must exist and
+    differ from this grid's budget only in fewer minutes."""
+    source = RESULTS / f"regularisers_{args.continue_from}.json"
+    if not source.exists():
+        return f"--continue-from {args.continue_from}: there is no {relative(source)}; run that grid first"
+    held = json.loads(source.read_text()).get("budget") or {}
+    ours = budget(args)
+    free = ("minutes", "continue_from")  # what a continuation changes
+    differ = sorted(k for k in ours.keys() | held.keys() if k not in free and ours.get(k) != held.get(k))
+    if differ:
+        shown = ", ".join(f"{k} {held.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
+        return f"--continue-from {args.continue_from}: that grid was trained otherwise ({shown}); give its settings"
+    if held.get("minutes", 0) >= args.minutes:
+        return (
+            f"--continue-from {args.continue_from}: its cells trained {held.get('minutes')} minutes already; "
+            f"--minutes is the whole run's, so give more than that"
+        )
+    return None
 
 
 def reported_figure(figures: list[dict]) -> dict:
@@ -112,18 +138,16 @@ def reported_figure(figures: list[dict]) -> dict:
 
 def run_cell(args, row: str, seed: int) -> dict | None:
     """Train (or resume, or skip) one cell, evaluate its best checkpoint, and return its row."""
-    folder = cell_dir(args, row, seed)
+    folder = cell_dir(args.tag, row, seed)
+    # a continued cell's recipe starts from the same cell of the other grid; it stays in its command
+    source = cell_dir(args.continue_from, row, seed) if args.continue_from else None
+    origin = [f"train.resume={relative(source)}"] if source else []
     settings = folder / "budget.json"
     if settings.exists() and json.loads(settings.read_text()) != budget(args):
         logging.error(f"{folder} was trained with {settings.read_text()}, not this budget: use another --tag")
         return None
     folder.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps(budget(args), indent=2))
-    extra = [
-        o.partition(":")[2] if ":" in o.split("=")[0] else o
-        for o in args.options
-        if ":" not in o.split("=")[0] or o.split(":")[0] == row
-    ]
     train = [
         "zoo.run",
         *row_options(args)[row],
@@ -142,7 +166,7 @@ def run_cell(args, row: str, seed: int) -> dict | None:
         "sample.n=1",
         "sample.length=100",
         f"hydra.run.dir={relative(folder)}",
-        *extra,
+        *options_for(args.options, row),
     ]
     evaluate = [
         "zoo.evaluate",
@@ -154,18 +178,23 @@ def run_cell(args, row: str, seed: int) -> dict | None:
     ]
     trained = folder / "metrics.json"
     if not (trained.exists() and json.loads(trained.read_text()).get("status") in ("trained", "diverged")):
-        resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
+        try:
+            start = resume_from(folder, source)
+        except FileNotFoundError as missing:
+            logging.error(f"--- {row} / seed {seed}: {missing}")
+            return None
+        resume = [f"train.resume={relative(start)}"] if start else []
         logging.info(f"--- {row} / seed {seed}: training{' (resumed)' if resume else ''}")
         if zoo_process(*train, *resume, threads=args.threads).returncode != 0:
             return None
     evaluation = folder / "evaluation" / "metrics.json"
     if not (evaluation.exists() and "calibration" in json.loads(evaluation.read_text())):
         logging.info(f"--- {row} / seed {seed}: test figures and calibration of best.pt")
-        start = time.perf_counter()
+        began = time.perf_counter()
         if zoo_process(*evaluate, threads=args.threads).returncode != 0:
             return None
         result = json.loads(evaluation.read_text())
-        result["eval_minutes"] = (time.perf_counter() - start) / 60
+        result["eval_minutes"] = (time.perf_counter() - began) / 60
         evaluation.write_text(json.dumps(result, indent=2))
     result = json.loads(evaluation.read_text())
     metrics = json.loads(trained.read_text())
@@ -188,7 +217,7 @@ def run_cell(args, row: str, seed: int) -> dict | None:
         "eval_minutes": result.get("eval_minutes"),
         "curve": curve,
         "budget": budget(args),
-        "commands": ["python -m " + " ".join(train), "python -m " + " ".join(evaluate)],
+        "commands": ["python -m " + " ".join([*train, *origin]), "python -m " + " ".join(evaluate)],
         "hardware": metrics.get("hardware"),
     }
 
@@ -274,6 +303,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch threads of each cell's process")
     parser.add_argument("--tag", default="main", help="names the grid: bench/results/regularisers_<tag>.json")
     parser.add_argument(
+        "--continue-from",
+        metavar="TAG",
+        help="start each new cell from the same cell of grid TAG; --minutes counts that cell's minutes too",
+    )
+    parser.add_argument(
         "--options",
         nargs="*",
         default=[],
@@ -286,6 +320,10 @@ def main(argv: list[str] | None = None) -> dict:
         held = json.loads(out.read_text()).get("budget")
         if held and held != budget(args):
             parser.error(f"{out.name} holds cells of another budget ({held}); use another --tag")
+    if args.continue_from:
+        refusal = continuation_refused(args)
+        if refusal:
+            parser.error(refusal)
     if "bayes_lstm_sharpened" in args.rows and not (CONFIGS / "weight_guide" / "sharpened.yaml").exists():
         logging.warning("weight_guide=sharpened is not among configs/weight_guide: row bayes_lstm_sharpened left out")
         args.rows = [r for r in args.rows if r != "bayes_lstm_sharpened"]
@@ -299,6 +337,7 @@ def main(argv: list[str] | None = None) -> dict:
         logging.error("no cell finished")
         return payload
     title = f"{args.data}: {args.layers} x {args.hidden} LSTM, {args.minutes:g} training minutes per cell"
+    title += f" (continuing grid {args.continue_from})" if args.continue_from else ""
     plot(payload["results"], out.with_suffix(".png"), title)
     print(f"\n{title}; test figures at the best validation checkpoint\n")
     print("\n".join(table(payload["results"])))

@@ -1,7 +1,10 @@
 """The deterministic regularisers: Zaremba's dropout in char_lstm, AdamW's decoupled weight decay
 in the trainer, and the test figure taken at the best validation checkpoint."""
 
+import argparse
 import dataclasses
+import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -263,3 +266,87 @@ def test_the_bench_refuses_to_mix_budgets_in_one_tag(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as stop:
         bench.main(["--tag", "t", "--minutes", "2"])
     assert stop.value.code == 2 and not (tmp_path / "regularisers").exists()
+
+
+@pytest.fixture
+def processes(tmp_path, monkeypatch):
+    """bench.regularisers on an empty results folder, the zoo commands its cells start recorded;
+    each fails, so no cell goes on to evaluation."""
+    import bench.regularisers as bench
+
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    monkeypatch.setattr(bench, "ROOT", tmp_path)
+    started = []
+    monkeypatch.setattr(
+        bench, "zoo_process", lambda *command, threads: started.append(command) or SimpleNamespace(returncode=1)
+    )
+    return started
+
+
+def finished_grid(tmp_path, tag: str, minutes: float, **changes) -> None:
+    """The JSON of grid `tag`, as a bench with --minutes `minutes` leaves it, and its char_lstm seed-0 last.pt."""
+    import bench.regularisers as bench
+
+    args = argparse.Namespace(**{**DEFAULTS, "tag": tag, "minutes": minutes, **changes})
+    (tmp_path / f"regularisers_{tag}.json").write_text(json.dumps({"results": {}, "budget": bench.budget(args)}))
+    folder = bench.cell_dir(tag, "char_lstm", 0)
+    folder.mkdir(parents=True)
+    (folder / "last.pt").touch()
+
+
+DEFAULTS = dict(
+    data="tiny_shakespeare",
+    hidden=512,
+    layers=2,
+    steps_per_epoch=100,
+    patience=6,
+    batch_size=64,
+    dropout=0.25,
+    weight_decay=0.1,
+    samples=10,
+    bins=15,
+    options=[],
+    continue_from=None,
+)
+
+
+def test_a_continued_cell_resumes_the_same_cell_of_the_other_grid_then_itself(tmp_path, processes):
+    import bench.regularisers as bench
+
+    finished_grid(tmp_path, "short", 60.0)
+    arguments = ["--tag", "long", "--continue-from", "short", "--minutes", "120", "--rows", "char_lstm", "--seeds", "0"]
+    bench.main(arguments)
+    assert "train.resume=regularisers/short/char_lstm/seed0" in processes[-1]
+    assert "train.max_minutes=120.0" in processes[-1]
+    (bench.cell_dir("long", "char_lstm", 0) / "last.pt").touch()  # interrupted: it resumes from its own
+    bench.main(arguments)
+    assert "train.resume=regularisers/long/char_lstm/seed0" in processes[-1]
+    assert "train.resume=regularisers/short/char_lstm/seed0" not in processes[-1]
+
+
+def test_a_cell_with_nothing_to_continue_is_refused_without_training(tmp_path, processes, caplog):
+    import bench.regularisers as bench
+
+    finished_grid(tmp_path, "short", 60.0)
+    bench.main(["--tag", "long", "--continue-from", "short", "--minutes", "120", "--rows", "char_lstm", "--seeds", "1"])
+    assert processes == [] and "has no last.pt to continue; run that cell first" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "minutes,changes,message",
+    [
+        (120, {"hidden": 256}, "trained otherwise (hidden 256 there, 512 here)"),
+        (60, {}, "trained 60.0 minutes already"),
+        (120, None, "there is no regularisers_short.json"),
+    ],
+)
+def test_a_grid_that_cannot_be_continued_is_refused_before_any_cell(
+    tmp_path, processes, capsys, minutes, changes, message
+):
+    import bench.regularisers as bench
+
+    if changes is not None:
+        finished_grid(tmp_path, "short", 60.0, **changes)
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--tag", "long", "--continue-from", "short", "--minutes", str(minutes), "--rows", "char_lstm"])
+    assert stop.value.code == 2 and message in capsys.readouterr().err and processes == []
