@@ -106,16 +106,18 @@ def learning_curve(folder: Path) -> tuple[list[tuple[float, float]], str | None]
     return points, epochs[-1]["valid_kind"] if epochs else None
 
 
-def resume_from(folder: Path, source: Path | None) -> Path | None:
-    """The run folder whose last.pt a cell's unfinished training resumes: the cell's own when it
-    was interrupted, else `source`, the cell of another grid that it continues (with that cell's
-    optimiser, step-size schedule, history and elapsed minutes); None for a fresh start. Raises
-    FileNotFoundError, naming it, when `source` holds no last.pt."""
-    if (folder / "last.pt").exists():
-        return folder
-    if source is not None and not (source / "last.pt").exists():
-        raise FileNotFoundError(f"{source} has no last.pt to continue; run that cell first")
-    return source
+def resume_options(folder: Path, source: Path | None, cell: str, shown=str) -> list[str] | None:
+    """The `train.resume=` of a cell's unfinished training: the cell's own last.pt when it was
+    interrupted, else that of `source`, the cell of another grid that it continues (with that
+    cell's optimiser, step-size schedule, history and elapsed minutes); [] for a fresh start.
+    None, logged with the cell's name, when `source` holds no last.pt. `shown` writes a path."""
+    start = folder if (folder / "last.pt").exists() else source
+    if start is None:
+        return []
+    if not (start / "last.pt").exists():
+        logging.error(f"--- {cell}: {shown(start)} has no last.pt to continue; run that cell first")
+        return None
+    return [f"train.resume={shown(start)}"]
 
 
 def options_for(options: list[str], name: str) -> list[str]:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import command_line, options_for, resume_from, update_json, write_json, zoo_process
+from bench.common import command_line, options_for, resume_options, update_json, write_json, zoo_process
 from bench.common import learning_curve as run_curve
 from zoo.training.devices import describe_device
 
@@ -106,12 +106,9 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
     origin = [f"train.resume={source}"] if source else []
     trained = folder / "metrics.json"
     if not (trained.exists() and json.loads(trained.read_text()).get("status") == "trained"):
-        try:
-            start = resume_from(folder, source)
-        except FileNotFoundError as missing:
-            logging.error(f"--- {data} / {model} / seed {seed}: {missing}")
+        resume = resume_options(folder, source, f"{data} / {model} / seed {seed}")
+        if resume is None:
             return None
-        resume = [f"train.resume={start}"] if start else []
         logging.info(f"--- {data} / {model} / seed {seed}: training{' (resumed)' if resume else ''}")
         if zoo_process(*train, *resume, threads=args.threads).returncode != 0:
             return None

@@ -47,7 +47,7 @@ import math
 import time
 from pathlib import Path
 
-from bench.common import command_line, learning_curve, options_for, resume_from, spread, update_json, zoo_process
+from bench.common import command_line, learning_curve, options_for, resume_options, spread, update_json, zoo_process
 from zoo.training.devices import describe_device
 
 ROOT = Path(__file__).parents[1]  # the commands run here, so the recorded paths are the repository's
@@ -178,12 +178,9 @@ def run_cell(args, row: str, seed: int) -> dict | None:
     ]
     trained = folder / "metrics.json"
     if not (trained.exists() and json.loads(trained.read_text()).get("status") in ("trained", "diverged")):
-        try:
-            start = resume_from(folder, source)
-        except FileNotFoundError as missing:
-            logging.error(f"--- {row} / seed {seed}: {missing}")
+        resume = resume_options(folder, source, f"{row} / seed {seed}", shown=relative)
+        if resume is None:
             return None
-        resume = [f"train.resume={relative(start)}"] if start else []
         logging.info(f"--- {row} / seed {seed}: training{' (resumed)' if resume else ''}")
         if zoo_process(*train, *resume, threads=args.threads).returncode != 0:
             return None
