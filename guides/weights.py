@@ -78,6 +78,12 @@ class _WeightGuide(nn.Module):
     def forward(self, batch=None) -> dict[str, Tensor]:
         return {name: pyro.sample(name, self.distribution(j)) for j, name in enumerate(self.names)}
 
+    def posterior_mean(self) -> dict[str, Tensor]:
+        """E_q[w] = mu_j of every site, keyed by site: the weights of the plug-in network (for the
+        sharpened guide the mean of q(phi), which is also the mean of theta where no minibatch
+        sharpens it, as in held-out figures)."""
+        return dict(zip(self.names, self.loc))
+
 
 class MeanFieldWeights(_WeightGuide):
     """q(w) = prod_i N(w_i | mu_i, sigma_i^2), sigma_i = softplus(rho_i): Graves 2011's

@@ -108,9 +108,21 @@ def test_evaluate_exports_the_weight_posterior_through_arviz(bayes_run):
 
     command("zoo.evaluate", f"run={bayes_run}", "limit=30", "num_samples=6", "export_weights=3")
     result = json.loads((bayes_run / "evaluation" / "metrics.json").read_text())
-    assert [f["kind"] for f in result["figures"]] == ["-ELBO", "posterior predictive (S=6)"]
+    kinds = ["-ELBO", "posterior predictive (S=6)", "exact at the posterior mean"]
+    assert [f["kind"] for f in result["figures"]] == kinds
     posterior = xarray.open_dataset(bayes_run / "evaluation" / "weights.nc", group="posterior")
     assert posterior["w.lstm.weight_hh_l0"].shape == (1, 6, 3)  # (chain, draw, weight)
     assert (posterior["w.lstm.weight_hh_l0"].std("draw") > 0).all()
     assert "w.lstm.weight_hh_l0[2]" in (bayes_run / "evaluation" / "report.md").read_text()
     assert (bayes_run / "evaluation" / "weights.png").exists()
+
+
+def test_evaluate_with_export_weights_0_exports_no_weights(bayes_run, tmp_path):
+    import shutil
+
+    run = shutil.copytree(bayes_run, tmp_path / "run", ignore=shutil.ignore_patterns("evaluation"))
+    command("zoo.evaluate", f"run={run}", "limit=10", "num_samples=2", "export_weights=0")
+    result = json.loads((run / "evaluation" / "metrics.json").read_text())
+    assert result["weights_table"] is None
+    assert not (run / "evaluation" / "weights.nc").exists()
+    assert result["figures"][1]["kind"] == "posterior predictive (S=2)"

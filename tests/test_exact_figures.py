@@ -9,6 +9,9 @@ Weight latents (bayesian_weights around char_lstm, on toy text):
                             steps), with KL(N(mu, s^2) || N(0, sigma^2)) summed over weights:
                             log(sigma / s) + (s^2 + mu^2) / (2 sigma^2) - 1/2.
 
+  exact at the posterior   -sum_i log p(x_i | w = mu) / sum_i T_i, the LSTM loaded with the guide's
+  mean                      means: no draw, so equal whatever the spreads.
+
 Per-sequence latents (a VRNN on toy rolls whose phi_z is zero, so z reaches neither the
 emission nor the recurrence):
   log p(x) = sum_t log p(x_t | h_{t-1}), h_t = GRU([phi_x(x_t), 0], h_{t-1}), exact.
@@ -36,7 +39,7 @@ from guides.weights import MeanFieldWeights
 from tests.helpers import toy_rolls, toy_text
 from zoo.data.batch import collate
 from zoo.estimators.importance import iwae_bound
-from zoo.evaluation.likelihood import held_out_figures, latent_log_weights, weight_kl
+from zoo.evaluation.likelihood import held_out_figures, latent_log_weights, posterior_mean_nll, weight_kl
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.vrnn import VRNN
@@ -142,6 +145,28 @@ def test_elbo_figure_is_mean_nll_per_test_step_plus_gaussian_kl_per_training_ste
     expected_nll = float(-log_p.mean(0).sum()) / sum(lengths)
     assert elbo.nats_per_step == pytest.approx(expected_nll + kl / steps_of_training, rel=1e-5)
     assert predictive.nats_per_step == pytest.approx(predictive_nll_per_step(log_p, lengths), rel=1e-5)
+
+
+def test_posterior_mean_figure_is_the_exact_nll_of_the_lstm_at_the_guide_means():
+    """Wide spreads make the draws differ from the mean (the predictive figure moves), while the
+    figure at the posterior mean is the one LSTM loaded with mu, whatever sigma is."""
+    torch.manual_seed(0)
+    data, model = bayes_char_lstm()
+    guide = MeanFieldWeights(model, init_scale=0.5)
+    with torch.no_grad():
+        for loc in guide.loc:
+            loc.add_(0.3 * torch.randn_like(loc))
+    test, lengths = data.split("test"), [len(s) for s in data.split("test")]
+    means = dict(zip(guide.names, guide.loc))
+    expected = -sum(lstm_log_p(data.spec, means, s) for s in test) / sum(lengths)
+
+    figure = posterior_mean_nll(model, guide, data, "test")
+    _, predictive = held_out_figures(model, guide, data, "test", num_samples=4)
+
+    assert figure.kind == "exact at the posterior mean"
+    assert figure.nats_per_step == pytest.approx(expected, rel=1e-5)
+    assert abs(predictive.nats_per_step - expected) > 0.05  # the draws are far from the mean
+    assert (figure.num_steps, figure.num_sequences) == (sum(lengths), len(test))
 
 
 # -- per-sequence latents: a VRNN whose z cannot reach x ---------------------------------------------

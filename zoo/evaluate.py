@@ -11,7 +11,9 @@ evaluation/report.md beside the checkpoint: every figure with its kind, unit and
 error over sequences; for models with per-sequence latents the Pareto k of each
 sequence's importance weights (k >= 0.7 marks the ELBO and IWAE figures as unreliable); for
 models with weight latents, draws of the first `export_weights` weights of each tensor as
-ArviZ data (weights.nc), their summary table and a posterior plot (weights.png). On data drawn
+ArviZ data (weights.nc), their summary table and a posterior plot (weights.png), and, where
+they have no other latents, the exact NLL of the one network at the guide's mean beside the
+posterior predictive (how much the average over weights adds). On data drawn
 from a known oracle (data=oracle), the NLL-oracle of `oracle_samples` sequences drawn from the
 model too (zoo.evaluation.oracle_metrics). With two_sample=N (0, off, by default; 1000 is typical),
 a classifier two-sample test of N drawn sequences against N of the split (zoo.evaluation.two_sample):
@@ -39,7 +41,15 @@ from zoo.cli import check_key, check_targets, user_errors
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
 from zoo.evaluation.diagnostics import importance_diagnostics
-from zoo.evaluation.likelihood import fivo_figures, held_out_figures, latent_figures, latent_log_weights, lengths_of
+from zoo.evaluation.likelihood import (
+    fivo_figures,
+    held_out_figures,
+    latent_figures,
+    latent_log_weights,
+    lengths_of,
+    posterior_mean,
+    posterior_mean_nll,
+)
 from zoo.evaluation.plan import evaluation_plan
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.options import build_record, check_at_least, check_choice, check_fields, unknown
@@ -66,7 +76,7 @@ class EvaluateOptions:
     device: str = "auto"
     limit: int | None = None  # the first N sequences of the split only
     seed: int = 0
-    export_weights: int = 5  # weights per tensor exported through ArviZ
+    export_weights: int = 5  # weights per tensor exported through ArviZ; 0: none
     oracle_samples: int = 2000  # data=oracle: sequences drawn for NLL-oracle
     two_sample: int = 0  # N drawn and N real sequences for the classifier two-sample test; 0 = off
     two_sample_steps: int = 600  # the test's classifier: Adam steps at most
@@ -160,7 +170,7 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
     diagnostics, weights_table = None, None
     out = ckpt.parent / "evaluation"
     out.mkdir(exist_ok=True)
-    if has_weight_latents(model):
+    if has_weight_latents(model) and options["export_weights"]:
         weights_table = write_weight_draws(guide, options["num_samples"], options["export_weights"], out)
     progress = cfg.train.get("progress", True)  # the run's train.progress: a bar with the time left
     log.info(
@@ -180,6 +190,8 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
             progress=progress,
             **kw,
         )
+        if has_weight_latents(model) and hasattr(model.net, "log_prob") and posterior_mean(guide) is not None:
+            figures.append(posterior_mean_nll(model, guide, data, split, progress=progress, **kw))
     else:
         log_w = latent_log_weights(model, guide, data, split, options["num_particles"], progress=progress, **kw)
         figures = latent_figures(log_w, lengths_of(data, split, options["limit"]))

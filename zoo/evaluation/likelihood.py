@@ -9,6 +9,8 @@ exact                  log p(x) of a model with no latent variables (char_lstm).
                        objective per step evaluated on held-out data.
 posterior predictive   -sum_i log (1/S) sum_s p(x_i | w_s), w_s ~ q(w): each held-out
                        sequence i predicted by the average of S weight draws.
+exact at the posterior -log p(x | w = E_q[w]): the one network at the mean of the weight guide,
+mean                   no average over weights (zoo.evaluate reports it beside the predictive).
 -ELBO, -IWAE-K         for per-sequence latents (vrnn, seq_vae): each sequence's own bounds,
                        -ELBO <= ... and IWAE-K <= log p(x) (zoo.estimators.importance).
 reconstruction         -log p(x | c(x)) of a deterministic autoencoder (seq_ae), each x rebuilt
@@ -241,6 +243,33 @@ def weight_posterior_nll(
     expected.nats_per_step += kl_per_step
     predictive = -(torch.logsumexp(log_p, 0) - math.log(num_samples))  # (N,)
     return [expected, Figure.from_sequences(f"posterior predictive (S={num_samples})", predictive, lengths)]
+
+
+def posterior_mean(guide) -> dict[str, torch.Tensor] | None:
+    """E_q[w] keyed by site, from a weight guide with a mean (guides.weights), alone or as the
+    q(w) of guides.with_weights; None for a guide without one."""
+    weights = getattr(guide, "weights", guide)
+    return weights.posterior_mean() if hasattr(weights, "posterior_mean") else None
+
+
+@torch.no_grad()
+def posterior_mean_nll(
+    model,
+    guide,
+    data: SequenceData,
+    split: str,
+    batch_size: int = 256,
+    device="cpu",
+    limit=None,
+    progress: bool | tqdm = False,
+) -> Figure:
+    """-log p(x | w = E_q[w]) per step, exact: the plug-in network of a guide with a posterior
+    mean, for a model p(w) p(x | w) with no other latents."""
+    weights = posterior_mean(guide)
+    kind = "exact at the posterior mean"
+    return deterministic_nll(
+        lambda b: model.log_prob(b, weights), kind, data, split, batch_size, device, limit, progress
+    )
 
 
 @torch.no_grad()
