@@ -162,6 +162,46 @@ def test_valid_samples_selects_variational_weights_by_their_posterior_predictive
     assert plain[0]["valid_kind"] == "-ELBO"
 
 
+def test_valid_at_mean_selects_by_the_exact_nll_of_the_lstm_loaded_with_the_guide_means(tmp_path):
+    """train.valid_at_mean: each epoch's validation figure is the exact NLL of a plain char_lstm
+    whose parameters are the guide's means (no draw: the same figure twice), and best.pt holds
+    the epoch where it was lowest."""
+    from zoo.evaluation.likelihood import exact_nll
+
+    trainer = make_trainer(tmp_path, bayesian=True, max_epochs=3, valid_at_mean=True)
+    history = trainer.fit()
+    assert {h["valid_kind"] for h in history} == {"exact at the posterior mean"}
+    net = CharLSTM(trainer.data.spec, hidden_size=8)
+    means = dict(zip(trainer.guide.names, trainer.guide.loc))
+    net.load_state_dict({n: means[f"w.{n}"].detach().reshape(p.shape) for n, p in net.named_parameters()})
+    expected = exact_nll(net, trainer.data, "valid").nats_per_step
+    assert trainer.validate_here().nats_per_step == pytest.approx(expected, rel=1e-6)
+    assert trainer.validate_here().nats_per_step == trainer.validate_here().nats_per_step
+    assert history[-1]["valid_nats_per_step"] == pytest.approx(expected, rel=1e-6)
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert best["best"] == pytest.approx(min(h["valid_nats_per_step"] for h in history), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "bayesian,options,message",
+    [
+        (False, {}, r"train.valid_at_mean=true .* this model has none .*: use model=bayes_lstm"),
+        (True, {"valid_samples": 3}, r"train.valid_at_mean=true and train.valid_samples=3 choose two"),
+    ],
+)
+def test_valid_at_mean_that_cannot_apply_is_one_clear_line(tmp_path, bayesian, options, message):
+    with pytest.raises(ZooError, match=message):
+        make_trainer(tmp_path, bayesian, valid_at_mean=True, **options)
+
+
+def test_valid_at_mean_with_a_guide_without_a_mean_is_one_clear_line(tmp_path):
+    data = toy_text(num_sequences=24)
+    model = BayesianWeights(CharLSTM(data.spec, hidden_size=8), prior_scale=0.3)
+    options = TrainOptions(**{**OPTIONS, "valid_at_mean": True})
+    with pytest.raises(ZooError, match=r"needs the weight guide's mean, and NoLatents has none: use weight_guide="):
+        Trainer(model, NoLatents(model), ELBO(), data, options, tmp_path)
+
+
 def test_valid_samples_without_variational_weights_is_one_clear_line(tmp_path):
     with pytest.raises(
         ZooError, match=r"train.valid_samples=10 .* this model has none: set model.bayesian_weights=true"

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.errors import ZooError
-from zoo.evaluation.likelihood import held_out_figures
+from zoo.evaluation.likelihood import held_out_figures, posterior_mean, posterior_mean_nll
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.objectives.base import TrainingObjective, check_objective
 from zoo.options import check_at_least, check_choice, check_fields
@@ -90,6 +90,7 @@ class TrainOptions:
     eval_batch_size: int = 256
     valid_limit: int | None = None  # validate on the first N sequences only (quick runs)
     valid_samples: int = 1  # weight latents: S > 1 selects by the posterior predictive with S draws of w, not -ELBO
+    valid_at_mean: bool = False  # weight latents: select by the exact NLL of the network at the guide's mean
     progress: bool = True  # a progress bar with the loss, steps/s and ETA
     on_nonfinite: str = "stop"  # a NaN or inf loss or gradient: stop (naming where) | skip the step and count it
     fit: str = "all"  # all | guide: the guide's parameters alone, the model's fixed (see the module's docstring)
@@ -165,6 +166,25 @@ class TrainingFault(ZooError):
     """Training cannot go on: a non-finite loss, or a validation figure that diverged."""
 
 
+def check_valid_at_mean(model, guide, options: TrainOptions) -> None:
+    """train.valid_at_mean needs a network p(x | w) with no other latents and a weight guide with a mean."""
+    if not (has_weight_latents(model) and hasattr(model.net, "log_prob")):
+        raise ZooError(
+            "train.valid_at_mean=true validates the network at the mean of its variational weights, and this "
+            "model has none (or has latents besides them): use model=bayes_lstm, or leave train.valid_at_mean=false"
+        )
+    if posterior_mean(guide) is None:
+        raise ZooError(
+            f"train.valid_at_mean=true needs the weight guide's mean, and {type(guide).__name__} has none: "
+            "use weight_guide=mean_field, low_rank or sharpened"
+        )
+    if options.valid_samples > 1:
+        raise ZooError(
+            f"train.valid_at_mean=true and train.valid_samples={options.valid_samples} choose two validation "
+            "figures: keep one (the network at the mean, or the posterior predictive)"
+        )
+
+
 class Trainer:
     """Fits (model, guide) to `data` by minimising objective(model, guide, batch) per training step.
 
@@ -191,6 +211,8 @@ class Trainer:
                 "variational weights, and this model has none: set model.bayesian_weights=true, or leave "
                 "train.valid_samples=1"
             )
+        if options.valid_at_mean:
+            check_valid_at_mean(model, guide, options)
         self.options = options
         self.world = world or current_world()
         if self.world.distributed:
@@ -403,7 +425,9 @@ class Trainer:
         """The figure models are selected by, on the validation split: exact, -ELBO, or the
         K-particle bound the objective trains (-IWAE-K, or -FIVO-K for objective=fivo); for
         weight latents with train.valid_samples = S > 1, the posterior predictive with S draws
-        of w (early stopping on the figure the test reports, whatever KL weight trained it).
+        of w (early stopping on the figure the test reports, whatever KL weight trained it);
+        with train.valid_at_mean, the exact NLL of the network at the guide's mean (Fortunato
+        et al. 2017's released code validates and tests its Bayesian LSTM so).
         Computed by rank 0 alone; every rank receives it (and rank 0's random state after it)."""
         return self.world.from_main(self.validate_here, self.device)
 
@@ -412,6 +436,9 @@ class Trainer:
         o = self.options
         self.model.eval()
         self.guide.eval()
+        kw = {"batch_size": o.eval_batch_size, "device": self.device, "limit": o.valid_limit}
+        if o.valid_at_mean:
+            return posterior_mean_nll(self.model, self.guide, self.data, "valid", **kw)
         particles = self.objective.validation_particles
         bound = self.objective.validation_bound
         figures = held_out_figures(
@@ -422,10 +449,8 @@ class Trainer:
             num_samples=o.valid_samples,
             num_particles=particles,
             train_steps=self.train_steps,
-            batch_size=o.eval_batch_size,
-            device=self.device,
-            limit=o.valid_limit,
             fivo=bound == "-FIVO",
+            **kw,
         )
         if o.valid_samples > 1:
             bound = "posterior predictive"
