@@ -112,6 +112,15 @@ def test_posterior_predictive_of_point_mass_draws_is_minus_log_mean_likelihood_p
     assert (predictive.num_steps, predictive.num_sequences) == (sum(lengths), len(test))
 
 
+def shifted_mean_field(model, init_scale: float, shift: float) -> MeanFieldWeights:
+    """A mean-field guide with every sigma at `init_scale` and its means moved by N(0, shift^2) draws."""
+    guide = MeanFieldWeights(model, init_scale=init_scale)
+    with torch.no_grad():
+        for loc in guide.loc:
+            loc.add_(shift * torch.randn_like(loc))
+    return guide
+
+
 def gaussian_kl(mu: torch.Tensor, s: torch.Tensor, sigma: float) -> float:
     """KL(N(mu, s^2) || N(0, sigma^2)) summed over the weights."""
     mu, s = mu.detach().double(), s.detach().double()
@@ -125,10 +134,7 @@ def test_elbo_figure_is_mean_nll_per_test_step_plus_gaussian_kl_per_training_ste
     steps by default those of the train split; the predictive figure comes from the same draws."""
     torch.manual_seed(0)
     data, model = bayes_char_lstm()
-    guide = MeanFieldWeights(model, init_scale=0.05)
-    with torch.no_grad():
-        for loc in guide.loc:
-            loc.add_(0.2 * torch.randn_like(loc))
+    guide = shifted_mean_field(model, init_scale=0.05, shift=0.2)
     kl = sum(gaussian_kl(guide.loc[j], F.softplus(guide.rho[j]), PRIOR_SCALE) for j in range(len(guide.names)))
     test, lengths = data.split("test"), [len(s) for s in data.split("test")]
     steps_of_training = train_steps or sum(len(s) for s in data.split("train"))
@@ -152,10 +158,7 @@ def test_posterior_mean_figure_is_the_exact_nll_of_the_lstm_at_the_guide_means()
     figure at the posterior mean is the one LSTM loaded with mu, whatever sigma is."""
     torch.manual_seed(0)
     data, model = bayes_char_lstm()
-    guide = MeanFieldWeights(model, init_scale=0.5)
-    with torch.no_grad():
-        for loc in guide.loc:
-            loc.add_(0.3 * torch.randn_like(loc))
+    guide = shifted_mean_field(model, init_scale=0.5, shift=0.3)
     test, lengths = data.split("test"), [len(s) for s in data.split("test")]
     means = dict(zip(guide.names, guide.loc))
     expected = -sum(lstm_log_p(data.spec, means, s) for s in test) / sum(lengths)

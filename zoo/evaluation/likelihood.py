@@ -161,22 +161,20 @@ def progress_bar(progress: bool | tqdm, total: int, split: str):
 
 
 @torch.no_grad()
-def exact_nll(
-    model,
-    data: SequenceData,
-    split: str,
-    batch_size: int = 256,
-    device="cpu",
-    limit=None,
-    progress: bool | tqdm = False,
-) -> Figure:
-    """-log p(x) per step for a model with an exact `log_prob`."""
-    return deterministic_nll(model.log_prob, "exact", data, split, batch_size, device, limit, progress)
+def exact_nll(model, data: SequenceData, split: str, **kw) -> Figure:
+    """-log p(x) per step for a model with an exact `log_prob`; `kw` as deterministic_nll's."""
+    return deterministic_nll(model.log_prob, "exact", data, split, **kw)
 
 
 @torch.no_grad()
-def reconstruction_nll(
-    model,
+def reconstruction_nll(model, data: SequenceData, split: str, **kw) -> Figure:
+    """-log p(x | c(x)) per step for a model with a `reconstruction_log_prob` (an autoencoder)."""
+    return deterministic_nll(model.reconstruction_log_prob, "reconstruction", data, split, **kw)
+
+
+def deterministic_nll(
+    log_prob,
+    kind: str,
     data: SequenceData,
     split: str,
     batch_size: int = 256,
@@ -184,14 +182,8 @@ def reconstruction_nll(
     limit=None,
     progress: bool | tqdm = False,
 ) -> Figure:
-    """-log p(x | c(x)) per step for a model with a `reconstruction_log_prob` (an autoencoder)."""
-    return deterministic_nll(
-        model.reconstruction_log_prob, "reconstruction", data, split, batch_size, device, limit, progress
-    )
-
-
-def deterministic_nll(log_prob, kind: str, data, split, batch_size, device, limit, progress) -> Figure:
-    """The figure `kind` from a per-sequence log-probability that draws nothing, one pass per batch."""
+    """The figure `kind` from a per-sequence log-probability that draws nothing, one pass per batch
+    of `batch_size` sequences on `device`, over the split's first `limit` sequences (all: None)."""
     lengths = lengths_of(data, split, limit)
     with progress_bar(progress, particle_steps(int(lengths.sum())), split) as bar:
         log_p = _per_sequence(log_prob, data, split, batch_size, device, limit, bar)
@@ -253,23 +245,11 @@ def posterior_mean(guide) -> dict[str, torch.Tensor] | None:
 
 
 @torch.no_grad()
-def posterior_mean_nll(
-    model,
-    guide,
-    data: SequenceData,
-    split: str,
-    batch_size: int = 256,
-    device="cpu",
-    limit=None,
-    progress: bool | tqdm = False,
-) -> Figure:
+def posterior_mean_nll(model, guide, data: SequenceData, split: str, **kw) -> Figure:
     """-log p(x | w = E_q[w]) per step, exact: the plug-in network of a guide with a posterior
-    mean, for a model p(w) p(x | w) with no other latents."""
+    mean, for a model p(w) p(x | w) with no other latents; `kw` as deterministic_nll's."""
     weights = posterior_mean(guide)
-    kind = "exact at the posterior mean"
-    return deterministic_nll(
-        lambda b: model.log_prob(b, weights), kind, data, split, batch_size, device, limit, progress
-    )
+    return deterministic_nll(lambda b: model.log_prob(b, weights), "exact at the posterior mean", data, split, **kw)
 
 
 @torch.no_grad()
