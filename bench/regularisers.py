@@ -9,6 +9,9 @@ One table on one text data set: char_lstm with no regulariser, with Zaremba et a
 bayes_lstm with the mean-field weight guide under the fixed Gaussian prior and under Graves's
 adaptive prior (one sigma per weight tensor fitted by the ELBO: adaptive weight noise, the
 anchor's row), and with the low-rank and posterior-sharpening (Fortunato et al. 2017) guides.
+The warm-started row, bayes_lstm_warm_start, is the mean field with q(w)'s means starting at the
+char_lstm cell's best.pt of the same seed (`train.init`; that grid's with `--warm-from TAG`),
+trained for what is left of the budget after that cell's whole run, early stopping included.
 Every row has the same network (--hidden units, --layers layers), the same time budget
 (--minutes of training) and early stopping on the validation split (train.patience); its test
 figure is computed at its best validation checkpoint:
@@ -68,7 +71,13 @@ def row_options(args) -> dict[str, list[str]]:
         "bayes_lstm_adaptive_prior": ["model=bayes_lstm", "weight_guide=mean_field", "model.weights.prior=adaptive"],
         "bayes_lstm_low_rank": ["model=bayes_lstm", "weight_guide=low_rank"],
         "bayes_lstm_sharpened": ["model=bayes_lstm", "weight_guide=sharpened"],
+        "bayes_lstm_warm_start": ["model=bayes_lstm", "weight_guide=mean_field"],
     }
+
+
+# Row -> the deterministic row of the same seed whose best.pt gives the row's q(w) its means
+# (train.init): its cell trains first, and its whole training time counts in the row's budget.
+WARM_START = {"bayes_lstm_warm_start": "char_lstm"}
 
 
 ROWS = tuple(row_options(argparse.Namespace(dropout=0, weight_decay=0)))
@@ -109,6 +118,7 @@ def budget(args) -> dict:
         "bins": args.bins,
         "options": args.options,
         **({"continue_from": args.continue_from} if args.continue_from else {}),
+        **({"warm_from": args.warm_from} if args.warm_from else {}),
     }
 
 
@@ -146,9 +156,34 @@ def at_posterior_mean(cells: list[dict]) -> str:
     return spread(nats) if None not in nats else "-"
 
 
+def warm_start(args, row: str, seed: int) -> tuple[Path, float] | None:
+    """(the cell whose best.pt starts `row`, the minutes it trained), or None with the reason
+    logged: that cell must have finished, and within the budget."""
+    source = cell_dir(args.warm_from or args.tag, WARM_START[row], seed)
+    metrics = source / "metrics.json"
+    if not (metrics.exists() and json.loads(metrics.read_text()).get("status") == "trained"):
+        logging.error(
+            f"{row} / seed {seed} starts from {relative(source)}/best.pt, which is not trained yet: "
+            f"run --rows {WARM_START[row]} in grid {args.warm_from or args.tag} first"
+        )
+        return None
+    minutes = json.loads(metrics.read_text())["minutes"]
+    if minutes >= args.minutes:
+        logging.error(f"{row} / seed {seed}: {relative(source)} trained {minutes:.1f} of the {args.minutes} minutes")
+        return None
+    return source, minutes
+
+
 def run_cell(args, row: str, seed: int) -> dict | None:
-    """Train (or resume, or skip) one cell, evaluate its best checkpoint, and return its row."""
+    """Train (or resume, or skip) one cell, evaluate its best checkpoint, and return its row. A
+    warm-started row trains for --minutes less the minutes of the cell it starts from."""
     folder = cell_dir(args.tag, row, seed)
+    start, earlier = (None, 0.0)
+    if row in WARM_START:
+        found = warm_start(args, row, seed)
+        if found is None:
+            return None
+        start, earlier = found
     # a continued cell's recipe starts from the same cell of the other grid; it stays in its command
     source = cell_dir(args.continue_from, row, seed) if args.continue_from else None
     origin = [f"train.resume={relative(source)}"] if source else []
@@ -164,7 +199,8 @@ def run_cell(args, row: str, seed: int) -> dict | None:
         f"data={args.data}",
         f"model.net.hidden_size={args.hidden}",
         f"model.net.num_layers={args.layers}",
-        f"train.max_minutes={args.minutes}",
+        f"train.max_minutes={round(args.minutes - earlier, 2)}",
+        *([f"train.init={relative(start)}"] if start else []),
         "train.max_epochs=100000",
         f"train.steps_per_epoch={args.steps_per_epoch}",
         f"train.patience={args.patience}",
@@ -207,6 +243,7 @@ def run_cell(args, row: str, seed: int) -> dict | None:
     metrics = json.loads(trained.read_text())
     curve, valid_kind = learning_curve(folder)
     best_epoch = 1 + min(range(len(curve)), key=lambda i: curve[i][1]) if curve else None
+    curve = [(minutes + earlier, figure) for minutes, figure in curve]  # on the clock of the whole recipe
     calibration = result["calibration"]
     return {
         "test": result["figures"],
@@ -215,7 +252,8 @@ def run_cell(args, row: str, seed: int) -> dict | None:
         "accuracy": calibration["accuracy"],
         "mean_confidence": calibration["mean_confidence"],
         "calibration_kind": calibration["kind"],
-        "minutes": metrics["minutes"],
+        "minutes": metrics["minutes"] + earlier,  # a warm start's own and its source cell's
+        "warm_start_minutes": earlier,
         "epochs": metrics["epochs"],
         "best_epoch": best_epoch,
         "best_valid_nats_per_step": metrics.get("best_valid_nats_per_step"),
@@ -313,6 +351,11 @@ def main(argv: list[str] | None = None) -> dict:
         "--continue-from",
         metavar="TAG",
         help="start each new cell from the same cell of grid TAG; --minutes counts that cell's minutes too",
+    )
+    parser.add_argument(
+        "--warm-from",
+        metavar="TAG",
+        help="grid whose char_lstm cells start bayes_lstm_warm_start (default: this grid)",
     )
     parser.add_argument(
         "--options",

@@ -1,7 +1,8 @@
 """Guides over a model's weight sites `w.*` (zoo.models.bayesian_weights).
 
 Both read the sites and their initial values from `model.weight_sites` and start with
-their means at the network's usual initialisation and a small spread sigma = softplus(rho):
+their means at the network's usual initialisation (or, with `train.init` naming a deterministic
+network's run, at its trained weights) and a small spread sigma = softplus(rho):
 
     rho_i = softplus^-1(s)                       init_scale = s: every sigma_i starts at s
     rho_i ~ U[softplus^-1(a), softplus^-1(b)]    init_scale = [a, b]: sigma_i in [a, b], drawn per weight
@@ -77,6 +78,13 @@ class _WeightGuide(nn.Module):
 
     def forward(self, batch=None) -> dict[str, Tensor]:
         return {name: pyro.sample(name, self.distribution(j)) for j, name in enumerate(self.names)}
+
+    @torch.no_grad()
+    def start_means_at(self, weights: dict[str, Tensor]) -> None:
+        """mu_j <- the flat weight tensor of each site in `weights` (a trained network's, keyed
+        by site): q(w) centred on that network, its spreads unchanged."""
+        for name, mu in zip(self.names, self.loc):
+            mu.copy_(weights[name])
 
     def posterior_mean(self) -> dict[str, Tensor]:
         """E_q[w] = mu_j of every site, keyed by site: the weights of the plug-in network (for the

@@ -86,6 +86,33 @@ def test_a_resumed_run_continues_its_own_checkpoint_not_the_one_it_started_from(
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 6
 
 
+def test_variational_weights_start_with_their_means_at_a_deterministic_runs_weights(trained, tmp_path, one_thread):
+    run, metrics = trained
+    later = run_in_process(
+        tmp_path,
+        *ORACLE,
+        *QUICK,
+        "model=bayes_lstm",
+        "model.net.hidden_size=16",
+        f"train.init={run}",
+        "train.valid_at_mean=true",
+        "weight_guide.init_scale=0.02",
+        "train.max_epochs=1",
+    )
+    # before the first step the network at q(w)'s means is the trained char_lstm's best
+    assert later["untrained_valid_nats_per_step"] == pytest.approx(metrics["best_valid_nats_per_step"], rel=1e-6)
+    net = torch.load(run / "best.pt", weights_only=True)["model"]
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["model"]["net.lstm.weight_hh_l0"].equal(
+        net["lstm.weight_hh_l0"]
+    )  # the network's own parameters hold the means it started from; q(w) trains its copy
+
+
+def test_a_deterministic_run_of_another_size_is_refused_for_variational_weights(trained, tmp_path, one_thread):
+    run, _ = trained
+    with pytest.raises(CheckpointError, match="the checkpoint's network does not fit the network these options"):
+        run_in_process(tmp_path, *ORACLE, *QUICK, "model=bayes_lstm", "model.net.hidden_size=24", f"train.init={run}")
+
+
 # -- SeqGAN's discriminator warm-up ------------------------------------------------------------------
 
 

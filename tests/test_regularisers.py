@@ -310,6 +310,7 @@ DEFAULTS = dict(
     bins=15,
     options=[],
     continue_from=None,
+    warm_from=None,
 )
 
 
@@ -353,3 +354,34 @@ def test_a_grid_that_cannot_be_continued_is_refused_before_any_cell(
     with pytest.raises(SystemExit) as stop:
         bench.main(["--tag", "long", "--continue-from", "short", "--minutes", str(minutes), "--rows", "char_lstm"])
     assert stop.value.code == 2 and message in capsys.readouterr().err and processes == []
+
+
+def trained_char_lstm_cell(tag: str, minutes: float) -> None:
+    """The metrics.json of grid `tag`'s char_lstm seed-0 cell, finished after `minutes`."""
+    import bench.regularisers as bench
+
+    folder = bench.cell_dir(tag, "char_lstm", 0)
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"status": "trained", "minutes": minutes}))
+
+
+@pytest.mark.parametrize("warm_from", [None, "other"])
+def test_a_warm_start_begins_at_the_char_lstm_cell_and_trains_the_rest_of_the_budget(tmp_path, processes, warm_from):
+    import bench.regularisers as bench
+
+    trained_char_lstm_cell(warm_from or "g", 20.5)
+    extra = ["--warm-from", warm_from] if warm_from else []
+    bench.main(["--tag", "g", "--rows", "bayes_lstm_warm_start", "--seeds", "0", "--minutes", "60", *extra])
+    assert f"train.init=regularisers/{warm_from or 'g'}/char_lstm/seed0" in processes[-1]
+    assert "train.max_minutes=39.5" in processes[-1] and "train.max_minutes=60.0" not in processes[-1]
+    assert "model=bayes_lstm" in processes[-1]
+
+
+def test_a_warm_start_without_its_char_lstm_cell_or_budget_is_refused_without_training(tmp_path, processes, caplog):
+    import bench.regularisers as bench
+
+    bench.main(["--tag", "g", "--rows", "bayes_lstm_warm_start", "--seeds", "0", "--minutes", "60"])
+    assert processes == [] and "not trained yet: run --rows char_lstm in grid g first" in caplog.text
+    trained_char_lstm_cell("g", 61.0)
+    bench.main(["--tag", "g", "--rows", "bayes_lstm_warm_start", "--seeds", "0", "--minutes", "60"])
+    assert processes == [] and "trained 61.0 of the 60.0 minutes" in caplog.text

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from zoo.errors import ZooError
+from zoo.models.bayesian_weights import has_weight_latents
 
 
 class CheckpointError(ZooError):
@@ -123,7 +124,8 @@ def load_weights(model: torch.nn.Module, guide: torch.nn.Module, data_spec: dict
     """The model's and guide's weights from a trained run's checkpoint (best.pt of a run folder,
     or the file given), and nothing else: the run that loads them keeps its own optimiser, step
     count, history and random state. `data_spec` is this run's (DataSpec.state_dict()); a
-    checkpoint of other data is refused. Returns the checkpoint read."""
+    checkpoint of other data is refused. A deterministic network's checkpoint also starts a run
+    with variational weights (start_weight_guide_at). Returns the checkpoint read."""
     file = resolve_checkpoint(path, "best.pt")
     state = load_checkpoint(file)
     theirs = {k: state["data_spec"].get(k) for k in ("kind", "dim")}
@@ -133,6 +135,19 @@ def load_weights(model: torch.nn.Module, guide: torch.nn.Module, data_spec: dict
             f"this run's data have {data_spec.get('kind')} with {data_spec.get('dim')}: start from a run on "
             f"the same data set"
         )
-    load_module_state(model, state["model"], "model")
-    load_module_state(guide, state["guide"], "guide")
+    if has_weight_latents(model) and set(state["model"]) == set(model.net.state_dict()):
+        start_weight_guide_at(model, guide, state)
+    else:
+        load_module_state(model, state["model"], "model")
+        load_module_state(guide, state["guide"], "guide")
     return file
+
+
+def start_weight_guide_at(model: torch.nn.Module, guide: torch.nn.Module, state: dict) -> None:
+    """A deterministic network's checkpoint for a run whose weights are latent: its weights
+    become the means mu of q(w), whose spreads keep their initial sigma (weight_guide.init_scale),
+    and its guide of the network's own latents (none for char_lstm) is this run's. Variational
+    training then starts where maximum likelihood stopped, not from a fresh initialisation."""
+    load_module_state(model.net, state["model"], "network")
+    load_module_state(guide.latents, state["guide"], "guide")
+    guide.weights.start_means_at(model.weight_sites)
