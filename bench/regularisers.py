@@ -160,14 +160,15 @@ def warm_start(args, row: str, seed: int) -> tuple[Path, float] | None:
     """(the cell whose best.pt starts `row`, the minutes it trained), or None with the reason
     logged: that cell must have finished, and within the budget."""
     source = cell_dir(args.warm_from or args.tag, WARM_START[row], seed)
-    metrics = source / "metrics.json"
-    if not (metrics.exists() and json.loads(metrics.read_text()).get("status") == "trained"):
+    file = source / "metrics.json"
+    metrics = json.loads(file.read_text()) if file.exists() else {}
+    if metrics.get("status") != "trained":
         logging.error(
             f"{row} / seed {seed} starts from {relative(source)}/best.pt, which is not trained yet: "
             f"run --rows {WARM_START[row]} in grid {args.warm_from or args.tag} first"
         )
         return None
-    minutes = json.loads(metrics.read_text())["minutes"]
+    minutes = metrics["minutes"]
     if minutes >= args.minutes:
         logging.error(f"{row} / seed {seed}: {relative(source)} trained {minutes:.1f} of the {args.minutes} minutes")
         return None
@@ -178,7 +179,7 @@ def run_cell(args, row: str, seed: int) -> dict | None:
     """Train (or resume, or skip) one cell, evaluate its best checkpoint, and return its row. A
     warm-started row trains for --minutes less the minutes of the cell it starts from."""
     folder = cell_dir(args.tag, row, seed)
-    start, earlier = (None, 0.0)
+    start, earlier = None, 0.0
     if row in WARM_START:
         found = warm_start(args, row, seed)
         if found is None:
