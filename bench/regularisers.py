@@ -8,7 +8,10 @@ One table on one text data set: char_lstm with no regulariser, with Zaremba et a
 (`model.net.dropout`) and with AdamW's decoupled weight decay (`train.weight_decay`), against
 bayes_lstm with the mean-field weight guide under the fixed Gaussian prior and under Graves's
 adaptive prior (one sigma per weight tensor fitted by the ELBO: adaptive weight noise, the
-anchor's row), and with the low-rank and posterior-sharpening (Fortunato et al. 2017) guides.
+anchor's row), with the low-rank and posterior-sharpening (Fortunato et al. 2017) guides, and
+with Gal & Ghahramani's (2016) Bernoulli q(w), dropout as variational inference: --dropout's
+share of the input units of every weight matrix dropped for a whole sequence, the recurrent
+ones too (weight_guide=bernoulli, best.pt chosen by the network at q's mean).
 The warm-started row, bayes_lstm_warm_start, is the mean field with q(w)'s means starting at the
 char_lstm cell's best.pt of the same seed (`train.init`; that grid's with `--warm-from TAG`),
 trained for what is left of the budget after that cell's whole run, early stopping included.
@@ -71,6 +74,12 @@ def row_options(args) -> dict[str, list[str]]:
         "bayes_lstm_adaptive_prior": ["model=bayes_lstm", "weight_guide=mean_field", "model.weights.prior=adaptive"],
         "bayes_lstm_low_rank": ["model=bayes_lstm", "weight_guide=low_rank"],
         "bayes_lstm_sharpened": ["model=bayes_lstm", "weight_guide=sharpened"],
+        "bayes_lstm_bernoulli": [  # Gal & Ghahramani's q(w), validated as dropout is: the network at q's mean
+            "model=bayes_lstm",
+            "weight_guide=bernoulli",
+            f"weight_guide.dropout={args.dropout}",
+            "train.valid_at_mean=true",
+        ],
         "bayes_lstm_warm_start": ["model=bayes_lstm", "weight_guide=mean_field"],
     }
 

@@ -1,6 +1,6 @@
 """Guides over a model's weight sites `w.*` (zoo.models.bayesian_weights).
 
-Both read the sites and their initial values from `model.weight_sites` and start with
+The Gaussian guides (mean field, low rank) read the sites and their initial values from `model.weight_sites` and start with
 their means at the network's usual initialisation (or, with `train.init` naming a deterministic
 network's run, at its trained weights) and a small spread sigma = softplus(rho):
 
@@ -57,12 +57,12 @@ def initial_rho(init_scale: float | Sequence[float], like: Tensor) -> Tensor:
     return torch.empty_like(like).uniform_(_inverse_softplus(low), _inverse_softplus(high))
 
 
-class _WeightGuide(nn.Module):
-    """One site per weight tensor j, with means mu_j and spreads sigma_j = softplus(rho_j)."""
+class WeightGuide(nn.Module):
+    """One site per weight tensor j of a model with weight latents, with means mu_j that start
+    at the network's initial values: what every q(w) of the zoo shares."""
 
-    def __init__(self, model: nn.Module, init_scale: float | Sequence[float]):
+    def __init__(self, model: nn.Module):
         super().__init__()
-        scale_range(init_scale)  # refused before anything is built
         if not has_weight_latents(model):
             raise ZooError(
                 f"{type(self).__name__} is a guide of weight sites w.*, but {type(model).__name__} has none: "
@@ -71,7 +71,6 @@ class _WeightGuide(nn.Module):
         sites = model.weight_sites
         self.names = list(sites)
         self.loc = nn.ParameterList([nn.Parameter(w.clone()) for w in sites.values()])
-        self.rho = nn.ParameterList([nn.Parameter(initial_rho(init_scale, w)) for w in sites.values()])
 
     def distribution(self, j: int) -> dist.Distribution:
         raise NotImplementedError
@@ -93,7 +92,16 @@ class _WeightGuide(nn.Module):
         return dict(zip(self.names, self.loc))
 
 
-class MeanFieldWeights(_WeightGuide):
+class _GaussianWeightGuide(WeightGuide):
+    """Means mu_j and spreads sigma_j = softplus(rho_j), starting at `init_scale`."""
+
+    def __init__(self, model: nn.Module, init_scale: float | Sequence[float]):
+        scale_range(init_scale)  # refused before anything is built
+        super().__init__(model)
+        self.rho = nn.ParameterList([nn.Parameter(initial_rho(init_scale, mu.detach())) for mu in self.loc])
+
+
+class MeanFieldWeights(_GaussianWeightGuide):
     """q(w) = prod_i N(w_i | mu_i, sigma_i^2), sigma_i = softplus(rho_i): Graves 2011's
     "adaptive weight noise", trained by the reparameterisation of Blundell et al. 2015."""
 
@@ -104,7 +112,7 @@ class MeanFieldWeights(_WeightGuide):
         return dist.Normal(self.loc[j], softplus(self.rho[j])).to_event(1)
 
 
-class LowRankWeights(_WeightGuide):
+class LowRankWeights(_GaussianWeightGuide):
     """q(w_j) = N(mu_j, F_j F_j^T + diag(sigma_j^2)) for each weight tensor j, with a
     rank-r factor F_j: correlations within a tensor, independence across tensors."""
 

@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from guides.bernoulli import BernoulliWeights
 from guides.sharpened import SharpenedWeights
 from guides.with_weights import WeightsThenLatents
 from zoo.cli import check_overrides, check_targets, describe, user_errors
@@ -71,10 +72,16 @@ def build_guide(cfg: DictConfig, model):
         return WeightsThenLatents(
             model, instantiate(cfg.weight_guide, model=model), instantiate(cfg.guide, model=model.net)
         )
-    if chosen_class(cfg.get("weight_guide")) is SharpenedWeights:
+    chosen = chosen_class(cfg.get("weight_guide"))
+    if chosen is SharpenedWeights:
         raise ZooError(
             "weight_guide=sharpened sharpens the posterior of variational weights, but "
             "model.bayesian_weights=false: set model.bayesian_weights=true (model=bayes_lstm does)"
+        )
+    if chosen is BernoulliWeights:
+        raise ZooError(
+            "weight_guide=bernoulli is a q(w) of variational weights, but model.bayesian_weights=false: "
+            "set model.bayesian_weights=true (model=bayes_lstm does), or model.net.dropout for dropout alone"
         )
     return instantiate(cfg.guide, model=model)
 

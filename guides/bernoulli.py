@@ -1,0 +1,82 @@
+"""Dropout as variational inference (Gal & Ghahramani 2016, "A theoretically grounded application
+of dropout in recurrent neural networks", NeurIPS 2016, arXiv 1512.05287): q(w) drops whole input
+units of every weight matrix, and one draw holds for every time step.
+
+    z_jk ~ Bernoulli(1 - p)               unit k of the input of weight matrix j, kept or dropped
+    W_j  = M_j diag(z_j) / (1 - p)        q(W_j): the columns of the means M_j, scaled as inverted dropout
+    b_j  = m_j                            biases and embeddings: point masses at their means
+
+For an LSTM layer the input units of W_ih are x_t's features (or the layer below's h_t) and those
+of W_hh are h_{t-1}, all four gates at once; for the output layer they are the top layer's h_t.
+A draw of w is one network for the whole sequence, so a dropped unit stays dropped at every t:
+Gal & Ghahramani's tied masks, on the recurrent connections too, where Zaremba et al.'s dropout
+(model.net.dropout) draws fresh masks at every step and never drops h_{t-1}. As every weight
+guide of the zoo, one draw serves a whole minibatch.
+
+The ELBO. q is a mixture of point masses, so its entropy is -infinity; Gal & Ghahramani
+approximate each point by a narrow Gaussian, whose entropy does not depend on M, and are left with
+
+    KL(q(w) || p(w)) = E_q[-log p(w)] + const = sum_j ||M_j||^2 / (2 sigma_p^2 (1 - p)) + const
+
+under the Gaussian prior N(0, sigma_p^2), an L2 penalty on the means (weights of dropped units
+cost nothing, kept ones 1 / (1 - p) times their square). The guide declares each site a Delta
+with no density, so every ELBO of the zoo estimates the objective without the constant, from
+log p(w) at the drawn w: its expectation is the sum above. Held-out figures call that term
+E_q[-log p(x, w)] rather than -ELBO, since it is no bound; the posterior predictive averages
+the likelihood over S draws (MC dropout), and the network at q's mean E_q[w] = M is dropout's
+usual weight-scaling rule.
+"""
+
+from __future__ import annotations
+
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+from guides.weights import WeightGuide
+from zoo.errors import ZooError
+
+
+def dropped_units(net: nn.Module) -> dict[str, int]:
+    """Parameter name -> the number of input units (columns) a mask covers, for every weight
+    matrix that multiplies a vector of units: nn.LSTM's, nn.GRU's and nn.Linear's 2-D weights.
+    Biases and embedding tables (one row per symbol, not a product with units) are left out."""
+    units = {}
+    for owner_name, owner in net.named_modules():
+        if isinstance(owner, nn.Embedding):
+            continue
+        for name, p in owner.named_parameters(recurse=False):
+            if p.dim() == 2 and name.startswith("weight"):
+                units[f"{owner_name}.{name}" if owner_name else name] = p.shape[1]
+    return units
+
+
+class BernoulliWeights(WeightGuide):
+    """q(w): every weight matrix's input units dropped with probability p in each draw, its
+    means scaled by 1 / (1 - p) (inverted dropout); biases and embeddings at their means."""
+
+    point_masses = True  # q has no density: held-out figures report E_q[-log p(x, w)], not -ELBO
+
+    def __init__(self, model: nn.Module, dropout: float = 0.25):
+        if not 0 < dropout < 1:
+            raise ZooError(
+                f"weight_guide.dropout={dropout:g} must be above 0 and below 1: the probability that "
+                "q(w) drops an input unit of a weight matrix"
+            )
+        super().__init__(model)
+        self.dropout = dropout
+        units = dropped_units(model.net)
+        # site j -> (rows, columns) of its matrix when q drops its columns, else None
+        self.masked = [
+            (model.shapes[name].numel() // units[name[2:]], units[name[2:]]) if name[2:] in units else None
+            for name in self.names
+        ]
+
+    def distribution(self, j: int) -> dist.Distribution:
+        mu, shape = self.loc[j], self.masked[j]
+        if shape is None:
+            return dist.Delta(mu, event_dim=1)
+        rows, columns = shape
+        keep = torch.bernoulli(mu.new_full((columns,), 1 - self.dropout))  # z_j: (columns,)
+        w = mu.view(rows, columns) * (keep / (1 - self.dropout))  # M_j diag(z_j) / (1 - p)
+        return dist.Delta(w.reshape(-1), event_dim=1)
