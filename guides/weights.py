@@ -1,8 +1,9 @@
 """Guides over a model's weight sites `w.*` (zoo.models.bayesian_weights).
 
-The Gaussian guides (mean field, low rank) read the sites and their initial values from `model.weight_sites` and start with
-their means at the network's usual initialisation (or, with `train.init` naming a deterministic
-network's run, at its trained weights) and a small spread sigma = softplus(rho):
+The Gaussian guides (mean field, low rank) read the sites and their initial values from
+`model.weight_sites` and start with their means at the network's usual initialisation (or, with
+`train.init` naming a deterministic network's run, at its trained weights) and a small spread
+sigma = softplus(rho):
 
     rho_i = softplus^-1(s)                       init_scale = s: every sigma_i starts at s
     rho_i ~ U[softplus^-1(a), softplus^-1(b)]    init_scale = [a, b]: sigma_i in [a, b], drawn per weight
