@@ -103,6 +103,20 @@ def command(module: str, *args: str, check: bool = True, timeout: float = 600) -
     return result
 
 
+def refused_in_process(monkeypatch, capfd, *argv: str) -> tuple[int, list[str]]:
+    """zoo.run's own main on `argv` in this process (a fresh interpreter costs seconds a call),
+    which must exit: its exit status and the lines it wrote to stderr."""
+    import pytest
+
+    import zoo.run
+
+    capfd.readouterr()
+    monkeypatch.setattr(sys, "argv", ["zoo.run", *argv])
+    with pytest.raises(SystemExit) as exit:
+        zoo.run.main()
+    return exit.value.code, capfd.readouterr().err.strip().splitlines()
+
+
 def run_zoo(run_dir: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
     """`python -m zoo.run` writing its run folder to `run_dir`."""
     return command("zoo.run", f"hydra.run.dir={run_dir}", *overrides, check=check)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from guides.empty import NoLatents
-from tests.helpers import QUICK, TINY_ORACLE, run_in_process, toy_text
+from tests.helpers import QUICK, TINY_ORACLE, refused_in_process, run_in_process, toy_text
 from zoo.data.batch import collate
 from zoo.data.seqgan_oracle import NAME, URL
 from zoo.models.char_lstm import CharLSTM
@@ -159,30 +159,22 @@ def test_a_negative_warm_up_names_the_option():
 
 
 def test_the_seqgan_oracle_missing_at_the_command_line_says_where_to_put_it(tmp_path, monkeypatch, capfd):
-    import zoo.run
-
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     empty = tmp_path / "data"
     empty.mkdir()
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        [
-            "zoo.run",
-            f"hydra.run.dir={tmp_path / 'run'}",
-            "model=char_lstm",
-            "data=oracle",
-            "data.oracle=seqgan",
-            f"data.data_dir={empty}",
-        ],
+    code, lines = refused_in_process(
+        monkeypatch,
+        capfd,
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "model=char_lstm",
+        "data=oracle",
+        "data.oracle=seqgan",
+        f"data.data_dir={empty}",
     )
-    with pytest.raises(SystemExit) as exit_:
-        zoo.run.main()
-    lines = capfd.readouterr().err.strip().splitlines()
-    assert exit_.value.code == 2 and len(lines) == 1 and lines[0].startswith("error: data.oracle=seqgan needs")
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: data.oracle=seqgan needs")
     assert str(empty / NAME) in lines[0] and URL in lines[0] and "ZOO_DATA_DIR" in lines[0]
 
 

@@ -7,14 +7,13 @@ and a draw of w being the network with whole units dropped at every step, as a h
 LSTM that multiplies x_t, h_{t-1}, the layer below's h_t and the top h_t by their masks computes."""
 
 import math
-import sys
 
 import pytest
 import torch
 from torch import nn
 
 from guides.bernoulli import BernoulliWeights, dropped_units
-from tests.helpers import QUICK, SHORT, command, run_in_process, toy_text
+from tests.helpers import QUICK, SHORT, command, refused_in_process, run_in_process, toy_text
 from zoo.data.batch import collate
 from zoo.evaluation.likelihood import weight_kl
 from zoo.models.bayesian_weights import BayesianWeights
@@ -168,14 +167,8 @@ REFUSED = [
 
 @pytest.mark.parametrize("args,fragment", REFUSED, ids=[" ".join(a) for a, _ in REFUSED])
 def test_bad_options_get_one_line_and_exit_status_2(args, fragment, tmp_path, monkeypatch, capfd):
-    import zoo.run
-
-    capfd.readouterr()
-    monkeypatch.setattr(sys, "argv", ["zoo.run", f"hydra.run.dir={tmp_path}", *SHORT, *args])
-    with pytest.raises(SystemExit) as exit:
-        zoo.run.main()
-    lines = capfd.readouterr().err.strip().splitlines()
-    assert exit.value.code == 2
+    code, lines = refused_in_process(monkeypatch, capfd, f"hydra.run.dir={tmp_path}", *SHORT, *args)
+    assert code == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
 
 

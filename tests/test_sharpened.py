@@ -7,7 +7,6 @@ on a network whose log-likelihood gradient has a closed form, then on bayes_lstm
 
 import json
 import math
-import sys
 
 import pyro
 import pyro.distributions as dist
@@ -19,7 +18,7 @@ from torch.distributions import kl_divergence
 
 from guides.sharpened import SharpenedWeights
 from guides.weights import MeanFieldWeights
-from tests.helpers import QUICK, SHORT, command, composed, run_in_process, toy_text
+from tests.helpers import QUICK, SHORT, command, composed, refused_in_process, run_in_process, toy_text
 from zoo.data.batch import collate
 from zoo.errors import ZooError
 from zoo.evaluation.likelihood import weight_kl
@@ -256,14 +255,8 @@ REFUSED = [
 @pytest.mark.parametrize("args,fragment", REFUSED, ids=[" ".join(a) for a, _ in REFUSED])
 def test_bad_sharpening_options_get_one_line_and_exit_status_2(args, fragment, tmp_path, monkeypatch, capfd):
     """zoo.run's own main in this process (a fresh interpreter costs seconds a row)."""
-    import zoo.run
-
-    capfd.readouterr()
-    monkeypatch.setattr(sys, "argv", ["zoo.run", f"hydra.run.dir={tmp_path}", *SHORT, *args])
-    with pytest.raises(SystemExit) as exit:
-        zoo.run.main()
-    lines = capfd.readouterr().err.strip().splitlines()
-    assert exit.value.code == 2
+    code, lines = refused_in_process(monkeypatch, capfd, f"hydra.run.dir={tmp_path}", *SHORT, *args)
+    assert code == 2
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
 
 

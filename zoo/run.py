@@ -72,18 +72,24 @@ def build_guide(cfg: DictConfig, model):
         return WeightsThenLatents(
             model, instantiate(cfg.weight_guide, model=model), instantiate(cfg.guide, model=model.net)
         )
-    chosen = chosen_class(cfg.get("weight_guide"))
-    if chosen is SharpenedWeights:
+    if unusable := NOT_WITHOUT_WEIGHT_LATENTS.get(chosen_class(cfg.get("weight_guide"))):
+        what, alternative = unusable
         raise ZooError(
-            "weight_guide=sharpened sharpens the posterior of variational weights, but "
-            "model.bayesian_weights=false: set model.bayesian_weights=true (model=bayes_lstm does)"
-        )
-    if chosen is BernoulliWeights:
-        raise ZooError(
-            "weight_guide=bernoulli is a q(w) of variational weights, but model.bayesian_weights=false: "
-            "set model.bayesian_weights=true (model=bayes_lstm does), or model.net.dropout for dropout alone"
+            f"{what}, but model.bayesian_weights=false: set model.bayesian_weights=true "
+            f"(model=bayes_lstm does){alternative}"
         )
     return instantiate(cfg.guide, model=model)
+
+
+# Weight guides chosen only for variational weights, so that a run without them is refused rather
+# than left to ignore the choice: (what each is, another way to what the user may want).
+NOT_WITHOUT_WEIGHT_LATENTS = {
+    SharpenedWeights: ("weight_guide=sharpened sharpens the posterior of variational weights", ""),
+    BernoulliWeights: (
+        "weight_guide=bernoulli is a q(w) of variational weights",
+        ", or model.net.dropout for dropout alone",
+    ),
+}
 
 
 def chosen_class(node):

@@ -243,13 +243,18 @@ def weight_posterior_nll(
 def expected_kind(guide) -> str:
     """-ELBO, or E_q[-log p(x, w)] for a q(w) of point masses (guides.bernoulli), whose entropy
     term the figure leaves out, so that it bounds nothing."""
-    return "E_q[-log p(x, w)]" if getattr(getattr(guide, "weights", guide), "point_masses", False) else "-ELBO"
+    return "E_q[-log p(x, w)]" if getattr(weight_guide_of(guide), "point_masses", False) else "-ELBO"
+
+
+def weight_guide_of(guide):
+    """q(w) of a guide: the guide itself, or the q(w) of guides.with_weights."""
+    return getattr(guide, "weights", guide)
 
 
 def posterior_mean(guide) -> dict[str, torch.Tensor] | None:
     """E_q[w] keyed by site, from a weight guide with a mean (guides.weights), alone or as the
     q(w) of guides.with_weights; None for a guide without one."""
-    weights = getattr(guide, "weights", guide)
+    weights = weight_guide_of(guide)
     return weights.posterior_mean() if hasattr(weights, "posterior_mean") else None
 
 
