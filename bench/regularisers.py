@@ -11,7 +11,11 @@ adaptive prior (one sigma per weight tensor fitted by the ELBO: adaptive weight 
 anchor's row), with the low-rank and posterior-sharpening (Fortunato et al. 2017) guides, and
 with Gal & Ghahramani's (2016) Bernoulli q(w), dropout as variational inference: --dropout's
 share of the input units of every weight matrix dropped for a whole sequence, the recurrent
-ones too (weight_guide=bernoulli, best.pt chosen by the network at q's mean).
+ones too (weight_guide=bernoulli, best.pt chosen by the network at q's mean). The row
+bayes_lstm_mean_field_dropout puts the mean field on top of the dropout row's regulariser: the
+network draws Zaremba's masks in training (model.net.dropout) and none when it is evaluated, so
+its posterior predictive averages over w alone (as Gan et al. 2017 combine their weight samples
+with dropout).
 The warm-started row, bayes_lstm_warm_start, is the mean field with q(w)'s means starting at the
 char_lstm cell's best.pt of the same seed (`train.init`; that grid's with `--warm-from TAG`),
 trained for what is left of the budget after that cell's whole run, early stopping included.
@@ -71,6 +75,11 @@ def row_options(args) -> dict[str, list[str]]:
         "char_lstm_dropout": ["model=char_lstm", f"model.net.dropout={args.dropout}"],
         "char_lstm_weight_decay": ["model=char_lstm", f"train.weight_decay={args.weight_decay}"],
         "bayes_lstm_mean_field": ["model=bayes_lstm", "weight_guide=mean_field"],
+        "bayes_lstm_mean_field_dropout": [  # q(w) on top of Zaremba's dropout, on in training only
+            "model=bayes_lstm",
+            "weight_guide=mean_field",
+            f"model.net.dropout={args.dropout}",
+        ],
         "bayes_lstm_adaptive_prior": ["model=bayes_lstm", "weight_guide=mean_field", "model.weights.prior=adaptive"],
         "bayes_lstm_low_rank": ["model=bayes_lstm", "weight_guide=low_rank"],
         "bayes_lstm_sharpened": ["model=bayes_lstm", "weight_guide=sharpened"],

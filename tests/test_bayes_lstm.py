@@ -185,3 +185,19 @@ def test_weight_export_takes_float32_draws_that_differ_in_the_last_bits(tmp_path
     draws[1] += np.float32(1e-6)
     table = weight_posterior({"w.a": draws}, tmp_path / "w.nc", tmp_path / "w.png")
     assert (tmp_path / "w.png").exists() and table.count("`w.a[") == 3
+
+
+def test_the_networks_dropout_acts_in_training_only(data):
+    """bayes_lstm with model.net.dropout: under one draw of w, log p(x | w) in training mode is the
+    dropout network's (fresh masks, so it moves), in evaluation mode the plain network's."""
+    torch.manual_seed(0)
+    model = BayesianWeights(CharLSTM(data.spec, hidden_size=8, num_layers=2, dropout=0.5))
+    plain = CharLSTM(data.spec, hidden_size=8, num_layers=2).eval()
+    batch = collate(data.train[:4])
+    w = MeanFieldWeights(model)()
+    plain.load_state_dict({name: w[f"w.{name}"].reshape(p.shape) for name, p in plain.named_parameters()})
+    model.train()
+    dropped = [model.log_prob(batch, w) for _ in range(2)]
+    assert not torch.equal(dropped[0], dropped[1])
+    model.eval()
+    torch.testing.assert_close(model.log_prob(batch, w), plain.log_prob(batch))

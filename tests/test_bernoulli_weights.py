@@ -69,19 +69,49 @@ def test_units_are_kept_with_probability_one_minus_p_and_the_mean_of_q_is_M(mode
     assert ((mean - M).abs() <= 4 * spread + 1e-7).all()
 
 
-def test_the_weight_term_is_gals_l2_penalty_on_the_means(model):
-    """E_q[-log p(w)] under N(0, sigma_p^2): sum over every site of
-    ||M_j||^2 / (2 sigma_p^2) (1 / (1 - p) for masked matrices) + numel log(sigma_p sqrt(2 pi))."""
-    guide = BernoulliWeights(model, dropout=P)
+@pytest.mark.parametrize("p_h", [None, 0.0, 0.6])
+def test_the_weight_term_is_gals_l2_penalty_on_the_means(model, p_h):
+    """E_q[-log p(w)] under N(0, sigma_p^2): sum over every site of ||M_j||^2 / (2 sigma_p^2)
+    (1 / (1 - p_j) for masked matrices, p_j = p_h for W_hh) + numel log(sigma_p sqrt(2 pi))."""
+    guide = BernoulliWeights(model, dropout=P, recurrent_dropout=p_h)
     units, means = dropped_units(model.net), guide.posterior_mean()
+
+    def p_j(site):
+        if site[2:] not in units:
+            return 0.0
+        return (P if p_h is None else p_h) if "weight_hh" in site else P
+
     closed = sum(
-        (m.pow(2).sum() / (2 * SIGMA_P**2) / ((1 - P) if site[2:] in units else 1)).item()
+        (m.pow(2).sum() / (2 * SIGMA_P**2) / (1 - p_j(site))).item()
         + m.numel() * math.log(SIGMA_P * math.sqrt(2 * math.pi))
         for site, m in means.items()
     )
     torch.manual_seed(3)
     estimates = torch.tensor([weight_kl(model, guide) for _ in range(3000)], dtype=torch.float64)
     assert abs(estimates.mean().item() - closed) < 4 * estimates.std().item() / math.sqrt(len(estimates))
+
+
+def test_the_recurrent_units_have_their_own_probability(model):
+    """recurrent_dropout=p_h: W_hh's columns kept with probability 1 - p_h and scaled by
+    1 / (1 - p_h), the other matrices' with p; p_h = 0 leaves W_hh at its mean."""
+    p_h = 0.6
+    guide = BernoulliWeights(model, dropout=P, recurrent_dropout=p_h)
+    M = guide.posterior_mean()
+    torch.manual_seed(6)
+    draws = [guide() for _ in range(2000)]
+    for site, p in [("w.lstm.weight_hh_l1", p_h), ("w.lstm.weight_ih_l1", P)]:
+        drawn = torch.stack([w[site].reshape(4 * H, H) for w in draws])  # (draws, 4H, H)
+        kept = (drawn != 0).any(1)  # (draws, H)
+        assert abs(kept.float().mean().item() - (1 - p)) < 4 * math.sqrt(p * (1 - p) / kept.numel())
+        mean = M[site].reshape(4 * H, H).expand_as(drawn)
+        torch.testing.assert_close(
+            drawn[kept[:, None].expand_as(drawn)], mean[kept[:, None].expand_as(drawn)] / (1 - p)
+        )
+    still = BernoulliWeights(model, dropout=P, recurrent_dropout=0.0)
+    w = still()
+    for layer in range(2):
+        site = f"w.lstm.weight_hh_l{layer}"
+        torch.testing.assert_close(w[site], still.posterior_mean()[site])
 
 
 def test_a_draw_is_the_lstm_with_tied_unit_masks_at_every_step(model):
@@ -158,6 +188,10 @@ def test_bayes_lstm_trains_and_evaluates_with_the_bernoulli_guide(tmp_path):
 REFUSED = [
     (["weight_guide=bernoulli", "weight_guide.dropout=0"], "weight_guide.dropout=0 must be above 0 and below 1"),
     (["weight_guide=bernoulli", "weight_guide.dropout=1"], "weight_guide.dropout=1 must be above 0 and below 1"),
+    (
+        ["weight_guide=bernoulli", "weight_guide.recurrent_dropout=1"],
+        "weight_guide.recurrent_dropout=1 must be at least 0 and below 1",
+    ),
     (
         ["model=char_lstm", "weight_guide=bernoulli", "data=jsb_chorales"],
         "weight_guide=bernoulli is a q(w) of variational weights, but model.bayesian_weights=false",

@@ -396,3 +396,11 @@ def test_the_bernoulli_row_drops_the_bench_dropout_share_and_validates_at_the_me
     train = processes[0]
     assert "weight_guide=bernoulli" in train and "weight_guide.dropout=0.4" in train
     assert "train.valid_at_mean=true" in train and "model=bayes_lstm" in train
+
+
+def test_the_mean_field_dropout_row_adds_zarembas_dropout_to_the_mean_field(tmp_path, processes):
+    import bench.regularisers as bench
+
+    bench.main(["--tag", "g", "--rows", "bayes_lstm_mean_field_dropout", "--seeds", "0", "--dropout", "0.4"])
+    train = processes[0]
+    assert "weight_guide=mean_field" in train and "model.net.dropout=0.4" in train and "model=bayes_lstm" in train
