@@ -218,3 +218,22 @@ def test_a_real_process_refuses_the_bernoulli_guide_without_weight_latents(tmp_p
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "model.bayesian_weights=true" in result.stderr
+
+
+def test_a_vrnn_with_bernoulli_weights_reports_no_elbo():
+    """Weights and per-sequence latents together: with q(w) made of point masses, the first
+    held-out figure is E_q[-log p(x, z, w)]'s estimate, labelled as no bound, as for bayes_lstm."""
+    from guides.vrnn import VRNNFiltering
+    from guides.with_weights import WeightsThenLatents
+    from tests.helpers import toy_rolls
+    from zoo.evaluation.likelihood import weight_latent_nll
+    from zoo.evaluation.plan import evaluation_plan
+    from zoo.models.vrnn import VRNN
+
+    torch.manual_seed(0)
+    rolls = toy_rolls()
+    model = BayesianWeights(VRNN(rolls.spec, hidden_size=8, z_size=2))
+    guide = WeightsThenLatents(model, BernoulliWeights(model, dropout=P), VRNNFiltering(model.net))
+    figures = weight_latent_nll(model, guide, rolls, "test", num_samples=2, num_particles=3)
+    assert [f.kind for f in figures] == ["E_q[-log p(x, w)]", "posterior predictive (S=2, IWAE K=3)"]
+    assert evaluation_plan(model, guide, rolls, "test", 2, 3).figures.startswith("E_q[-log p(x, w)] and ")

@@ -16,11 +16,17 @@ exact at the posterior -log p(x | w = E_q[w]): the one network at the mean of th
 mean                   no average over weights (zoo.evaluate reports it beside the predictive).
 -ELBO, -IWAE-K         for per-sequence latents (vrnn, seq_vae): each sequence's own bounds,
                        -ELBO <= ... and IWAE-K <= log p(x) (zoo.estimators.importance).
+-FIVO (K)              the particle filter's bound with K particles (zoo.estimators.smc), for
+                       models with a filtering guide: also a lower bound on log p(x).
 reconstruction         -log p(x | c(x)) of a deterministic autoencoder (seq_ae), each x rebuilt
                        from its own code: not a likelihood of x, not comparable with the others.
 posterior predictive   for weight and per-sequence latents together (vrnn with variational
 (S, IWAE K)            weights): -sum_i log (1/S) sum_s IWAE-K(x_i | w_s), w_s ~ q(w), the
                        likelihood p(x_i | w_s) of each draw estimated by its IWAE-K bound.
+-ELBO of the           with variational weights on seq_ae: the two weight figures of its
+reconstruction,        reconstructions, each x rebuilt from its own code.
+reconstruction
+posterior predictive
 
 The work of a figure is S x K x T particle-steps, T the split's steps: every step of every
 sequence under each of S weight draws and K particles (S = 1 without weight latents, K = 1
@@ -223,7 +229,8 @@ def weight_posterior_nll(
     limit=None,
     progress: bool | tqdm = False,
 ) -> list[Figure]:
-    """-ELBO and posterior predictive NLL per step of a model p(w) p(x | w) under guide q(w)."""
+    """-ELBO (E_q[-log p(x, w)] for point masses) and posterior predictive NLL per step of a
+    model p(w) p(x | w) under guide q(w)."""
     lengths = lengths_of(data, split, limit)
     log_p = []  # (S, N): log p(x_i | w_s)
     with progress_bar(progress, particle_steps(int(lengths.sum()), num_samples), split) as bar:
@@ -233,11 +240,19 @@ def weight_posterior_nll(
                 _per_sequence(lambda b: model.log_prob(b, weights), data, split, batch_size, device, limit, bar)
             )
     log_p = torch.stack(log_p)
-    kl_per_step = weight_kl(model, guide) / (train_steps or data.num_steps("train"))
-    expected = Figure.from_sequences(expected_kind(guide), -log_p.mean(0), lengths)
-    expected.nats_per_step += kl_per_step
-    predictive = -(torch.logsumexp(log_p, 0) - math.log(num_samples))  # (N,)
-    return [expected, Figure.from_sequences(f"posterior predictive (S={num_samples})", predictive, lengths)]
+    return weight_figures(model, guide, log_p, log_p, lengths, train_steps or data.num_steps("train"))
+
+
+def weight_figures(model, guide, expected, bounds, lengths, train_steps: int, kind: str = "") -> list[Figure]:
+    """The two figures of S draws w_s ~ q(w), from (S, N) per-sequence log-likelihoods: `expected`
+    log p(x_i | w_s) (or its ELBO) averaged over the draws, plus KL(q(w) || p(w)) shared over the
+    training steps (-ELBO, or E_q[-log p(x, w)] for point masses); and the posterior predictive
+    -log (1/S) sum_s p(x_i | w_s) from `bounds` (the likelihoods, or their IWAE bounds, `kind`)."""
+    num_samples = len(bounds)
+    figure = Figure.from_sequences(expected_kind(guide), -expected.mean(0), lengths)
+    figure.nats_per_step += weight_kl(model, guide) / train_steps
+    predictive = -(torch.logsumexp(bounds, 0) - math.log(num_samples))  # (N,)
+    return [figure, Figure.from_sequences(f"posterior predictive (S={num_samples}{kind})", predictive, lengths)]
 
 
 def expected_kind(guide) -> str:
@@ -316,7 +331,8 @@ def weight_latent_nll(
     progress: bool | tqdm = False,
     **kw,
 ) -> list[Figure]:
-    """-ELBO and posterior predictive NLL per step of p(w) p(x, z | w) under q(w) q(z | x, w)
+    """-ELBO (E_q[-log p(x, z, w)] for point masses) and posterior predictive NLL per step of
+    p(w) p(x, z | w) under q(w) q(z | x, w)
     (guides.with_weights): for S draws w_s, each sequence's K-particle log weights under the
     network with weights w_s. A network without latents of its own (seq_ae) needs one particle;
     its figures are reconstruction figures and say so."""
@@ -333,13 +349,13 @@ def weight_latent_nll(
                 )
             elbo.append(log_w.mean(0))
             iwae.append(iwae_bound(log_w))
-    expected = Figure.from_sequences("-ELBO", -torch.stack(elbo).mean(0), lengths)
-    expected.nats_per_step += weight_kl(model, guide) / (train_steps or data.num_steps("train"))
-    predictive = -(torch.logsumexp(torch.stack(iwae), 0) - math.log(num_samples))  # (N,)
-    kind = f"posterior predictive (S={num_samples}" + (f", IWAE K={num_particles})" if num_particles > 1 else ")")
+    bound = f", IWAE K={num_particles}" if num_particles > 1 else ""
+    steps = train_steps or data.num_steps("train")
+    figures = weight_figures(model, guide, torch.stack(elbo), torch.stack(iwae), lengths, steps, bound)
     if hasattr(model.net, "reconstruction_log_prob"):
-        expected.kind, kind = "-ELBO of the reconstruction", "reconstruction " + kind
-    return [expected, Figure.from_sequences(kind, predictive, lengths)]
+        figures[0].kind += " of the reconstruction"
+        figures[1].kind = "reconstruction " + figures[1].kind
+    return figures
 
 
 @torch.no_grad()

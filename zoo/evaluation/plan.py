@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from zoo.data.dataset import SequenceData
 from zoo.errors import ZooError
 from zoo.estimators.smc import supports_smc
-from zoo.evaluation.likelihood import draws, lengths_of, particle_steps
+from zoo.evaluation.likelihood import draws, expected_kind, lengths_of, particle_steps
 from zoo.options import check_at_least, check_fields
 
 FULL_SAMPLES = 10  # S of the full posterior predictive figure
@@ -163,9 +163,10 @@ def evaluation_plan(
     if particles and K < FULL_PARTICLES and num_particles is None:
         reduced["num_particles"] = (FULL_PARTICLES, K)
     if weights and hasattr(model.net, "reconstruction_log_prob"):
-        figures = f"-ELBO of the reconstruction and reconstruction posterior predictive with S={S} weight draws"
+        figures = f"{expected_kind(guide)} of the reconstruction and reconstruction posterior predictive"
+        figures += f" with S={S} weight draws"
     elif weights:
-        figures = f"-ELBO and posterior predictive with S={S} weight draws"
+        figures = f"{expected_kind(guide)} and posterior predictive with S={S} weight draws"
         figures += f", each an IWAE bound with K={K} particles" if particles else ""
     elif particles and K > 1 and supports_smc(model, guide):
         figures = f"-ELBO, -IWAE and -FIVO (SMC, a second pass) with K={K} particles"
