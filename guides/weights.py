@@ -34,8 +34,9 @@ def _inverse_softplus(y: float) -> float:
     return float(torch.log(torch.expm1(torch.tensor(y))))
 
 
-def scale_range(init_scale: float | Sequence[float], option: str = "weight_guide.init_scale") -> tuple[float, float]:
-    """(a, b) with 0 < a <= b from a number s (a = b = s) or a range [a, b]; else a ZooError naming `option`."""
+def scale_range(init_scale: float | Sequence[float]) -> tuple[float, float]:
+    """(a, b) with 0 < a <= b from a number s (a = b = s) or a range [a, b]; else a ZooError naming
+    weight_guide.init_scale."""
     if isinstance(init_scale, (int, float)) and not isinstance(init_scale, bool):
         values = [init_scale, init_scale]
     else:
@@ -43,7 +44,7 @@ def scale_range(init_scale: float | Sequence[float], option: str = "weight_guide
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     if len(values) != 2 or not numbers or not 0 < values[0] <= values[1] < math.inf:
         raise ZooError(
-            f"{option}={init_scale} must be a positive number or a range [a, b] with 0 < a <= b "
+            f"weight_guide.init_scale={init_scale} must be a positive number or a range [a, b] with 0 < a <= b "
             "(the initial spread sigma of q)"
         )
     return float(values[0]), float(values[1])

@@ -1,6 +1,7 @@
 """bayes_lstm = char_lstm + variational weights: sites, scaling, KL, predictive figures."""
 
 import math
+import re
 
 import numpy as np
 import pyro
@@ -201,3 +202,18 @@ def test_the_networks_dropout_acts_in_training_only(data):
     assert not torch.equal(dropped[0], dropped[1])
     model.eval()
     torch.testing.assert_close(model.log_prob(batch, w), plain.log_prob(batch))
+
+
+@pytest.mark.parametrize(
+    "options,fragment",
+    [
+        ({"prior_scale": 0.0}, "model.weights.prior_scale=0 must be a positive number"),
+        ({"prior_scale": -1.0, "prior": "adaptive"}, "model.weights.prior_scale=-1 must be a positive number"),
+        ({"mixture_scales": (1.0, 0.0)}, "model.weights.mixture_scales=[1.0, 0.0] must be two positive numbers"),
+        ({"mixture_scales": (1.0,)}, "model.weights.mixture_scales=[1.0] must be two positive numbers"),
+        ({"mixture_weight": 1.0}, "model.weights.mixture_weight=1 must be above 0 and below 1"),
+    ],
+)
+def test_prior_options_out_of_range_are_refused_by_name(data, options, fragment):
+    with pytest.raises(ZooError, match=re.escape(fragment)):
+        BayesianWeights(CharLSTM(data.spec, hidden_size=8), **options)

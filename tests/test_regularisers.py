@@ -16,6 +16,7 @@ from zoo.data.batch import collate
 from zoo.errors import ZooError
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
+from zoo.models.vrnn import VRNN
 from zoo.objectives import ELBO
 from zoo.run import build
 from zoo.training.checkpoint import CheckpointError
@@ -97,9 +98,10 @@ def test_sampling_is_without_dropout_and_keeps_the_mode():
 
 
 @pytest.mark.parametrize("value", [-0.1, 1.0])
-def test_a_dropout_outside_zero_to_one_is_refused(value):
+@pytest.mark.parametrize("net", [CharLSTM, VRNN])
+def test_a_dropout_outside_zero_to_one_is_refused(net, value):
     with pytest.raises(ZooError, match=r"model.net.dropout=.* must be at least 0 and below 1"):
-        CharLSTM(toy_text().spec, hidden_size=8, dropout=value)
+        net(toy_text().spec, hidden_size=8, dropout=value)
 
 
 def test_the_trainer_validates_without_dropout(tmp_path):

@@ -92,6 +92,12 @@ def check_at_least(record, least: Mapping[str, float], prefix: str = "") -> None
             raise ZooError(f"{prefix}{name}={value} must be at least {bound}")
 
 
+def check_dropout(option: str, p: float) -> None:
+    """A dropout probability p: at least 0 and below 1 (0 drops nothing)."""
+    if not 0 <= p < 1:
+        raise ZooError(f"{option}={p:g} must be at least 0 and below 1 (0 = no dropout)")
+
+
 def check_choice(record, name: str, choices: Iterable[str], prefix: str = "") -> None:
     """A text field of `record` is one of `choices`, else the nearest is named."""
     value, choices = getattr(record, name), tuple(choices)

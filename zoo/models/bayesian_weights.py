@@ -84,6 +84,18 @@ class BayesianWeights(nn.Module):
         super().__init__()
         if prior not in PRIORS:
             raise ZooError(f"model.weights.prior={prior!r} is not one of {PRIORS}")
+        if not 0 < prior_scale < math.inf:
+            raise ZooError(f"model.weights.prior_scale={prior_scale:g} must be a positive number: sigma of p(w)")
+        if len(mixture_scales) != 2 or not all(0 < s < math.inf for s in mixture_scales):
+            raise ZooError(
+                f"model.weights.mixture_scales={list(mixture_scales)} must be two positive numbers "
+                "[sigma_1, sigma_2]: the scale mixture's two standard deviations"
+            )
+        if not 0 < mixture_weight < 1:
+            raise ZooError(
+                f"model.weights.mixture_weight={mixture_weight:g} must be above 0 and below 1: pi, the "
+                "weight of N(0, sigma_1^2) in the scale mixture"
+            )
         if local_scale is not None and not 0 < local_scale < math.inf:
             raise ZooError(
                 f"model.weights.local_scale={local_scale:g} must be a positive number: it is sigma_0 of "

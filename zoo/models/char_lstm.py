@@ -32,6 +32,7 @@ from zoo.data.batch import Batch
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
 from zoo.nn.emissions import CategoricalEmitter, draw_sample, make_emitter
+from zoo.options import check_dropout
 
 
 class CharLSTM(nn.Module):
@@ -53,8 +54,7 @@ class CharLSTM(nn.Module):
         init_scale: float | None = None,
     ):
         super().__init__()
-        if not 0 <= dropout < 1:
-            raise ZooError(f"model.net.dropout={dropout:g} must be at least 0 and below 1 (0 = no dropout)")
+        check_dropout("model.net.dropout", dropout)
         self.spec = spec
         self.dropout = dropout
         self.emitter = make_emitter(spec, hidden_size, emission, embedding_size, components)

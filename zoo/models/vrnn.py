@@ -31,6 +31,7 @@ from zoo.errors import ZooError
 from zoo.nn.emissions import make_emitter
 from zoo.nn.gaussian_path import PathPrior
 from zoo.nn.layers import MLP, GaussianHead
+from zoo.options import check_dropout
 
 PRIORS = ("learned", "standard")
 
@@ -53,6 +54,7 @@ class VRNN(nn.Module):
         super().__init__()
         if prior not in PRIORS:
             raise ZooError(f"model.net.prior={prior!r} is not one of {PRIORS}")
+        check_dropout("model.net.dropout", dropout)
         features = feature_size or hidden_size
         self.spec, self.prior_kind, self.z_size, self.hidden_size = spec, prior, z_size, hidden_size
         self.feature_size = features
