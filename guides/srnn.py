@@ -7,7 +7,9 @@
     mu_q  = mu_p(z_{t-1}, d_t) + delta_t                the paper's residual parameterisation ("Resq")
     z_t   ~ N(mu_q, diag sigma_q^2)                     q(z_t | z_{t-1}, a_t), z_0 = 0
 
-Both draw the path step by step and declare it as one site "z" with a GaussianPath. They hold
+Both draw the path step by step and declare it as one site "z": a GaussianPath, or with
+`flows=N` a FlowPath whose every z_t goes through N inverse autoregressive flows shared across
+time (zoo.nn.flows), the next step reading the flowed z_t. They hold
 the model to read d_t, phi_x and mu_p from it; its parameters stay the model's (the guide does
 not own them), so with variational weights the guide runs on the drawn weights too.
 """
@@ -23,9 +25,8 @@ from torch import Tensor, nn
 
 from guides.contract import model_for
 from zoo.data.batch import Batch
-from zoo.models.srnn import MarkovGaussian
-from zoo.nn.gaussian_path import GaussianPath
-from zoo.nn.layers import MLP, on_real_steps
+from zoo.nn.flows import IAFStack
+from zoo.nn.layers import MLP, MarkovGaussian, on_real_steps
 from zoo.nn.ragged_gru import RaggedGRU
 
 
@@ -50,10 +51,11 @@ class _SRNNGuide(nn.Module):
 
     name = "srnn guide"
 
-    def __init__(self, model: nn.Module, summary_size: int):
+    def __init__(self, model: nn.Module, summary_size: int, flows: int = 0):
         super().__init__()
         object.__setattr__(self, "srnn", model_for(self.name, "srnn", model, SRNNLike))  # shared, not owned
         self.combiner = MarkovGaussian(model.z_size, summary_size, model.feature_size)  # NN_q
+        self.flows = IAFStack(model.z_size, flows)  # on every z_t, shared across steps; none: the Gaussian
 
     def summaries(self, d: Tensor, phi_x: Tensor, lengths: Tensor) -> Tensor:
         """a_t for every t: (B, T, H), (B, T, F) -> (B, T, A)."""
@@ -71,17 +73,12 @@ class _SRNNGuide(nn.Module):
         a = self.summaries(d, phi_x, batch.lengths)  # (B, T, A)
         guide_in = on_real_steps(self.combiner.project, a, lengths=batch.lengths)  # W_a a_t: (B, T, F)
         z_t = srnn.initial_z(batch.batch_size, d)
-        zs, locs, scales = [], [], []
+        steps = self.flows.steps()
         # unbind once: [:, t] in the loop costs a (B, T, .) zero fill per step in backward
         for prior_t, guide_t in zip(prior_in.unbind(1), guide_in.unbind(1)):
-            loc, scale = self.step(z_t, prior_t, guide_t)
-            z_t = loc + scale * torch.randn_like(loc)
-            zs.append(z_t)
-            locs.append(loc)
-            scales.append(scale)
-        path = GaussianPath(torch.stack(zs, 1), torch.stack(locs, 1), torch.stack(scales, 1), batch.mask)
+            z_t = steps.draw(*self.step(z_t, prior_t, guide_t))  # (B, Z), through the flows if any
         with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
-            return pyro.sample("z", path)  # (B, T, Z)
+            return pyro.sample("z", steps.path(batch.mask))  # (B, T, Z)
 
 
 class SRNNSmoothing(_SRNNGuide):
@@ -90,9 +87,9 @@ class SRNNSmoothing(_SRNNGuide):
 
     name = "srnn_smoothing"
 
-    def __init__(self, model: nn.Module, hidden_size: int | None = None):
+    def __init__(self, model: nn.Module, hidden_size: int | None = None, flows: int = 0):
         summary = hidden_size or model.hidden_size
-        super().__init__(model, summary)
+        super().__init__(model, summary, flows)
         self.backward_rnn = RaggedGRU(model.hidden_size + model.feature_size, summary)  # g_a
 
     def summaries(self, d: Tensor, phi_x: Tensor, lengths: Tensor) -> Tensor:
@@ -108,9 +105,9 @@ class SRNNFiltering(_SRNNGuide):
 
     name = "srnn_filtering"
 
-    def __init__(self, model: nn.Module, hidden_size: int | None = None):
+    def __init__(self, model: nn.Module, hidden_size: int | None = None, flows: int = 0):
         summary = hidden_size or model.hidden_size
-        super().__init__(model, summary)
+        super().__init__(model, summary, flows)
         self.encoder = MLP(model.hidden_size + model.feature_size, summary)
 
     def summaries(self, d: Tensor, phi_x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -126,4 +123,4 @@ class SRNNFiltering(_SRNNGuide):
         (z_prev,) = state
         a_t = self.summaries(d[:, t], phi_x[:, t], None)  # (R, A)
         loc, scale = self.step(z_prev, self.srnn.transition.project(d[:, t]), self.combiner.project(a_t))
-        return dist.Normal(loc, scale).to_event(1)
+        return self.flows.distribution(dist.Normal(loc, scale).to_event(1))

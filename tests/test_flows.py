@@ -11,11 +11,13 @@ from pyro.distributions import Normal, TransformedDistribution
 from torch.distributions import kl_divergence
 
 from guides.dmm import DMMGuide
+from guides.srnn import SRNNFiltering, SRNNSmoothing
 from guides.vrnn import VRNNFiltering, VRNNSmoothing
 from tests.helpers import QUICK, run_in_process, toy_rolls
 from zoo.data.batch import collate
 from zoo.errors import ZooError
 from zoo.models.dmm import DMM
+from zoo.models.srnn import SRNN
 from zoo.models.vrnn import VRNN
 from zoo.nn.flows import FlowPath, IAFStack
 from zoo.nn.gaussian_path import GaussianPath
@@ -41,10 +43,16 @@ def dmm(rolls):
     return DMM(rolls.spec, z_size=3, transition_size=8, hidden_size=8)
 
 
+def srnn(rolls):
+    return SRNN(rolls.spec, hidden_size=8, z_size=3)
+
+
 GUIDES = {  # name -> (model, guide with `flows` IAFs)
     "vrnn_filtering": lambda rolls, flows: (m := vrnn(rolls), VRNNFiltering(m, flows=flows)),
     "vrnn_smoothing": lambda rolls, flows: (m := vrnn(rolls), VRNNSmoothing(m, hidden_size=8, flows=flows)),
     "dmm": lambda rolls, flows: (m := dmm(rolls), DMMGuide(m, hidden_size=8, flows=flows)),
+    "srnn_smoothing": lambda rolls, flows: (m := srnn(rolls), SRNNSmoothing(m, flows=flows)),
+    "srnn_filtering": lambda rolls, flows: (m := srnn(rolls), SRNNFiltering(m, flows=flows)),
 }
 
 
@@ -186,6 +194,23 @@ def test_smc_proposal_is_the_flowed_step(rolls):
         torch.testing.assert_close(
             q.log_prob(z), Normal(loc, scale).log_prob(eps).sum(-1) - log_det, atol=1e-4, rtol=1e-5
         )
+
+
+def test_srnn_smc_proposals_score_the_filtering_guides_flowed_path(rolls):
+    """Along the path the SRNN filtering guide draws, its one-step SMC proposals, each fed the
+    flowed z_{t-1}, multiply to the path's own log q(z_{1:T} | x)."""
+    model, guide = GUIDES["srnn_filtering"](rolls, 2)
+    batch = collate(rolls.train[:4])  # ragged
+    with torch.no_grad():
+        q = path_site(guide, batch)["fn"]
+        context, (z_prev,) = model.smc_init(batch)
+        log_q = torch.zeros(4)
+        for t in range(q.z.shape[1]):
+            step = guide.smc_proposal(context, (z_prev,), t)
+            log_q += step.log_prob(q.z[:, t].clone()) * batch.mask[:, t]  # a copy: the flows are inverted
+            z_prev = q.z[:, t]
+    assert isinstance(q, FlowPath)
+    torch.testing.assert_close(log_q, q.log_prob(q.z), atol=1e-4, rtol=1e-5)
 
 
 def test_a_negative_number_of_flows_is_refused(rolls):

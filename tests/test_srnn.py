@@ -362,7 +362,9 @@ def test_variational_weights_compose(rolls, monkeypatch):
 
 
 @pytest.mark.parametrize("make_data", [toy_text, toy_rolls, toy_strokes])
-@pytest.mark.parametrize("overrides", [[], ["guide=srnn_filtering"], ["model.bayesian_weights=true"]])
+@pytest.mark.parametrize(
+    "overrides", [[], ["guide=srnn_filtering"], ["model.bayesian_weights=true"], ["guide.flows=2"]]
+)
 def test_the_config_builds_a_model_and_a_guide_that_fits_it(make_data, overrides):
     cfg = composed("model=srnn", "model.net.hidden_size=8", "model.net.z_size=2", *overrides)
     assert cfg.data._target_ == "zoo.data.jsb_chorales.load"
@@ -376,12 +378,15 @@ def test_the_config_builds_a_model_and_a_guide_that_fits_it(make_data, overrides
 
 @pytest.mark.parametrize("guide", ["srnn_smoothing", "srnn_filtering"])
 def test_srnn_on_jsb_reports_elbo_and_iwae(tmp_path, guide, shared_data):
+    """Both guides from the command line, the filtering one with a flow on its steps (its SMC
+    proposals too)."""
     run = run_zoo if guide == "srnn_smoothing" else run_in_process  # one of them in a process of its own
     run(
         tmp_path,
         "model=srnn",
         "data=jsb_chorales",
         f"guide={guide}",
+        *(["guide.flows=1"] if guide == "srnn_filtering" else []),
         *QUICK,
         "model.net.z_size=8",
         "evaluate.num_particles=20",

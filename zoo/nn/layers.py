@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn.functional import softplus
+from torch.nn.functional import relu, softplus
 
 
 class MLP(nn.Sequential):
@@ -28,6 +28,34 @@ class GaussianHead(nn.Module):
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
         return self.loc(h), softplus(self.scale(h)) + self.min_scale
+
+
+class MarkovGaussian(nn.Module):
+    """(mu, sigma) of N(z_t | .) from an MLP of [z_{t-1}, c_t]:
+    (mu, sigma) = GaussianHead(ReLU(W_z z_{t-1} + W_c c_t + b)).
+    The context's share W_c c_t can be computed for every t at once (`project`), so a loop
+    over t does only the z_{t-1} half."""
+
+    def __init__(self, z_size: int, context_size: int, hidden_size: int):
+        super().__init__()
+        self.from_z = nn.Linear(z_size, hidden_size)
+        self.from_context = nn.Linear(context_size, hidden_size, bias=False)
+        self.head = GaussianHead(hidden_size, z_size)
+
+    def project(self, c: Tensor) -> Tensor:
+        """W_c c_t: (..., C) -> (..., F)."""
+        return self.from_context(c)
+
+    def step(self, z_prev: Tensor, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """(mu, sigma) given z_{t-1} (..., Z) and W_c c_t (..., F): (..., Z) x2."""
+        return self.head(relu(self.from_z(z_prev) + projected))
+
+    def mean(self, z_prev: Tensor, projected: Tensor) -> Tensor:
+        """mu alone, as `step` computes it: (..., Z)."""
+        return self.head.loc(relu(self.from_z(z_prev) + projected))
+
+    def forward(self, z_prev: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        return self.step(z_prev, self.project(c))
 
 
 def skips_padding(x: Tensor) -> bool:
