@@ -302,20 +302,7 @@ def latent_log_weights(
         rows = min(max_rows, max(1, MAX_ROW_STEPS // batch.mask.shape[1]))  # sequence-particles per pass
         return chunked_log_weights(model, guide, batch, num_particles, max(1, rows // batch.batch_size))
 
-    batch_size = min(batch_size, max(1, max_rows // num_particles))  # K particles of a batch in one pass
-    total = particle_steps(int(lengths_of(data, split, limit).sum()), num_particles=num_particles)
-    with progress_bar(progress, total, split) as bar:
-        return _per_sequence(
-            batch_weights,
-            data,
-            split,
-            batch_size,
-            device,
-            limit,
-            bar,
-            passes=num_particles,
-            max_row_steps=MAX_ROW_STEPS,
-        )
+    return _particle_passes(batch_weights, data, split, num_particles, batch_size, device, limit, max_rows, progress)
 
 
 @torch.no_grad()
@@ -375,19 +362,28 @@ def smc_log_marginals(
     (N,). The K particles of a sequence are resampled together, so they are never split
     across passes; a pass holds at most max_rows sequence-particles and MAX_ROW_STEPS
     sequence-particle-steps, or one sequence."""
-    batch_size = min(batch_size, max(1, max_rows // num_particles))
+    return _particle_passes(
+        lambda b: smc_log_marginal(model, guide, b, num_particles),
+        data,
+        split,
+        num_particles,
+        batch_size,
+        device,
+        limit,
+        max_rows,
+        progress,
+    )
+
+
+def _particle_passes(fn, data, split, num_particles, batch_size, device, limit, max_rows, progress):
+    """fn(batch) over the split's sequences, K particles of a batch in one pass of at most
+    max_rows sequence-particles and MAX_ROW_STEPS sequence-particle-steps, a progress bar
+    counting the particle-steps."""
+    batch_size = min(batch_size, max(1, max_rows // num_particles))  # K particles of a batch in one pass
     total = particle_steps(int(lengths_of(data, split, limit).sum()), num_particles=num_particles)
     with progress_bar(progress, total, split) as bar:
         return _per_sequence(
-            lambda b: smc_log_marginal(model, guide, b, num_particles),
-            data,
-            split,
-            batch_size,
-            device,
-            limit,
-            bar,
-            passes=num_particles,
-            max_row_steps=MAX_ROW_STEPS,
+            fn, data, split, batch_size, device, limit, bar, passes=num_particles, max_row_steps=MAX_ROW_STEPS
         )
 
 
