@@ -38,6 +38,7 @@ from torch import nn
 
 from guides.weights import WeightGuide
 from zoo.errors import ZooError
+from zoo.options import check_dropout
 
 
 def dropped_units(net: nn.Module) -> dict[str, int]:
@@ -72,11 +73,8 @@ class BernoulliWeights(WeightGuide):
                 f"weight_guide.dropout={dropout:g} must be above 0 and below 1: the probability that "
                 "q(w) drops an input unit of a weight matrix"
             )
-        if recurrent_dropout is not None and not 0 <= recurrent_dropout < 1:
-            raise ZooError(
-                f"weight_guide.recurrent_dropout={recurrent_dropout:g} must be at least 0 and below 1: the "
-                "probability that q(w) drops a unit of h_{t-1} (null: weight_guide.dropout; 0: never)"
-            )
+        if recurrent_dropout is not None:
+            check_dropout("weight_guide.recurrent_dropout", recurrent_dropout)
         super().__init__(model)
         self.dropout = dropout
         self.recurrent_dropout = dropout if recurrent_dropout is None else recurrent_dropout

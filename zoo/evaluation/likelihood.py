@@ -240,19 +240,20 @@ def weight_posterior_nll(
                 _per_sequence(lambda b: model.log_prob(b, weights), data, split, batch_size, device, limit, bar)
             )
     log_p = torch.stack(log_p)
-    return weight_figures(model, guide, log_p, log_p, lengths, train_steps or data.num_steps("train"))
+    return _weight_figures(model, guide, log_p, log_p, lengths, train_steps or data.num_steps("train"))
 
 
-def weight_figures(model, guide, expected, bounds, lengths, train_steps: int, kind: str = "") -> list[Figure]:
+def _weight_figures(model, guide, expected, bounds, lengths, train_steps: int, bound: str = "") -> list[Figure]:
     """The two figures of S draws w_s ~ q(w), from (S, N) per-sequence log-likelihoods: `expected`
     log p(x_i | w_s) (or its ELBO) averaged over the draws, plus KL(q(w) || p(w)) shared over the
     training steps (-ELBO, or E_q[-log p(x, w)] for point masses); and the posterior predictive
-    -log (1/S) sum_s p(x_i | w_s) from `bounds` (the likelihoods, or their IWAE bounds, `kind`)."""
+    -log (1/S) sum_s p(x_i | w_s) from `bounds` (the likelihoods, or their IWAE bounds, named by
+    `bound` in the figure's kind)."""
     num_samples = len(bounds)
     figure = Figure.from_sequences(expected_kind(guide), -expected.mean(0), lengths)
     figure.nats_per_step += weight_kl(model, guide) / train_steps
     predictive = -(torch.logsumexp(bounds, 0) - math.log(num_samples))  # (N,)
-    return [figure, Figure.from_sequences(f"posterior predictive (S={num_samples}{kind})", predictive, lengths)]
+    return [figure, Figure.from_sequences(f"posterior predictive (S={num_samples}{bound})", predictive, lengths)]
 
 
 def expected_kind(guide) -> str:
@@ -338,7 +339,7 @@ def weight_latent_nll(
             iwae.append(iwae_bound(log_w))
     bound = f", IWAE K={num_particles}" if num_particles > 1 else ""
     steps = train_steps or data.num_steps("train")
-    figures = weight_figures(model, guide, torch.stack(elbo), torch.stack(iwae), lengths, steps, bound)
+    figures = _weight_figures(model, guide, torch.stack(elbo), torch.stack(iwae), lengths, steps, bound)
     if hasattr(model.net, "reconstruction_log_prob"):
         figures[0].kind += " of the reconstruction"
         figures[1].kind = "reconstruction " + figures[1].kind
