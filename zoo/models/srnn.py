@@ -30,7 +30,7 @@ from torch.nn.functional import pad
 from zoo.data.batch import Batch
 from zoo.data.dataset import DataSpec
 from zoo.nn.emissions import draw_sample, make_emitter
-from zoo.nn.gaussian_path import PathPrior
+from zoo.nn.gaussian_path import PathPrior, PathSteps
 from zoo.nn.layers import MLP, MarkovGaussian, on_real_steps
 from zoo.nn.ragged_gru import RaggedGRU
 
@@ -234,15 +234,10 @@ class SRNNPrior(PathPrior):
     def rsample(self, sample_shape=torch.Size()) -> Tensor:
         if sample_shape:
             raise NotImplementedError("draw one path per call")
-        B, T = self.mask.shape
-        z_t = self.srnn.initial_z(B, self.projected)
-        zs, locs, scales = [], [], []
+        steps = PathSteps()
+        z_t = self.srnn.initial_z(self.mask.shape[0], self.projected)
         for projected_t in self.projected.unbind(1):
-            loc, scale = self.srnn.transition.step(z_t, projected_t)
-            z_t = loc + scale * torch.randn_like(loc)
-            zs.append(z_t)
-            locs.append(loc)
-            scales.append(scale)
-        z = torch.stack(zs, 1)
-        self._path = (z, (torch.stack(locs, 1), torch.stack(scales, 1)))
-        return z
+            z_t = steps.draw(*self.srnn.transition.step(z_t, projected_t))  # (B, Z)
+        path = steps.path(self.mask)
+        self._path = (path.z, (path.loc, path.scale))
+        return path.z
