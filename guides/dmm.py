@@ -12,7 +12,7 @@ emitter's features; those parameters stay the model's.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import pyro
 import torch
@@ -24,7 +24,6 @@ from zoo.nn.flows import IAFStack
 from zoo.nn.layers import GaussianHead, reverse_padded
 
 
-@runtime_checkable
 class DMMLike(Protocol):
     """What the DMM guide reads of its model (zoo.models.dmm.DMM declares it): its sizes and the
     features of x_t, on a chain with a transition p(z_t | z_{t-1}) from z_0 (`previous`)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import pyro
 import pyro.distributions as dist
@@ -14,7 +14,6 @@ from zoo.nn.layers import GaussianHead
 from zoo.nn.sequence_encoder import SequenceEncoder
 
 
-@runtime_checkable
 class SeqVAELike(Protocol):
     """What the sequence encoder reads of its model (zoo.models.seq_vae.SeqVAE declares it)."""
 

@@ -16,7 +16,7 @@ not own them), so with variational weights the guide runs on the drawn weights t
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import pyro
 import pyro.distributions as dist
@@ -30,7 +30,6 @@ from zoo.nn.layers import MLP, MarkovGaussian, on_real_steps
 from zoo.nn.ragged_gru import RaggedGRU
 
 
-@runtime_checkable
 class SRNNLike(Protocol):
     """What the SRNN guides read of their model (zoo.models.srnn.SRNN declares it): its sizes,
     the recurrence d_t over x, the transition p(z_t | z_{t-1}, d_t) and z_0."""

@@ -9,7 +9,7 @@ not own them).
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import pyro
 import pyro.distributions as dist
@@ -22,7 +22,6 @@ from zoo.nn.flows import IAFStack
 from zoo.nn.layers import MLP, GaussianHead, reverse_padded
 
 
-@runtime_checkable
 class VRNNLike(Protocol):
     """What the VRNN guides read of their model (zoo.models.vrnn.VRNN declares it): its sizes,
     phi_x, h_0, eq. 7 along a path (`unroll`) and where a filtering guide leaves its states."""

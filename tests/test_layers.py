@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # From the bottom up; a module may import its own layer and any layer below it, except that
 # models never import guides.
 LAYERS = [
-    ("zoo.errors", "zoo.options"),  # bad input and how options are checked
+    ("zoo.errors", "zoo.options", "zoo.contracts"),  # bad input, how options and contracts are checked
     ("zoo.data",),  # data sets -> Batch
     ("zoo.nn",),  # building blocks
     ("zoo.models", "guides"),  # Pyro programs p(x, z) and q(z | x); a guide may read its model

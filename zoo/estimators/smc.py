@@ -18,19 +18,19 @@ Rows follow Batch.tile: row j * B + b is particle j of sequence b. `SMCModel` an
 from __future__ import annotations
 
 import math
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from zoo.contracts import provides
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
 
 RESAMPLING = ("multinomial", "none")
 
 
-@runtime_checkable
 class SMCModel(Protocol):
     """A state-space model's factors one step at a time (see the module's docstring)."""
 
@@ -39,7 +39,6 @@ class SMCModel(Protocol):
     def smc_step(self, context: tuple, state: tuple, t: int, z_t: Tensor) -> tuple[Tensor, Tensor, tuple]: ...
 
 
-@runtime_checkable
 class SMCProposal(Protocol):
     """A filtering guide's proposal q(z_t | past, x) one step at a time."""
 
@@ -48,19 +47,19 @@ class SMCProposal(Protocol):
 
 def supports_smc(model, guide) -> bool:
     """Whether SMC can run `model` with proposals from `guide`, one step at a time."""
-    return isinstance(model, SMCModel) and isinstance(guide, SMCProposal)
+    return provides(model, SMCModel) and provides(guide, SMCProposal)
 
 
 def check_smc(model, guide, option: str = "objective=fivo") -> None:
     """A ZooError saying why SMC cannot run this pair: a model without step-by-step factors, or a
     guide that draws the path as a whole (a smoothing guide reads x_{t:T}) rather than proposing
     each z_t from the past."""
-    if not isinstance(model, SMCModel):
+    if not provides(model, SMCModel):
         raise ZooError(
             f"{option} runs the latent chain step by step; model {type(model).__name__} has no "
             "step-by-step factors (smc_init, smc_step): use model=vrnn, srnn or dmm"
         )
-    if not isinstance(guide, SMCProposal):
+    if not provides(guide, SMCProposal):
         raise ZooError(
             f"{option} resamples particles step by step, so it needs a guide that proposes each z_t "
             f"from the past and x_{{<=t}}; guide {type(guide).__name__} draws the whole path at once "

@@ -23,16 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
+from zoo.contracts import missing_members
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
 
 
-@runtime_checkable
 class TrainingObjective(Protocol):
     """The members the trainer reads; see the module's docstring."""
 
@@ -72,21 +72,12 @@ class Objective:
 
 def check_objective(objective) -> None:
     """A ZooError naming the members of the contract that `objective` lacks."""
-    if isinstance(objective, TrainingObjective):
-        return
-    members = (
-        "validation_particles",
-        "validation_bound",
-        "selects_by_likelihood",
-        "progress",
-        "state_dict",
-        "load_state_dict",
-    )
-    missing = [m for m in members if not hasattr(objective, m)]
-    raise ZooError(
-        f"objective {type(objective).__name__} lacks {', '.join(missing)} of the trainer's contract: "
-        "derive it from zoo.objectives.base.Objective"
-    )
+    missing = missing_members(objective, TrainingObjective)
+    if missing:
+        raise ZooError(
+            f"objective {type(objective).__name__} lacks {', '.join(missing)} of the trainer's contract: "
+            "derive it from zoo.objectives.base.Objective"
+        )
 
 
 def lazy_module_state(module: nn.Module | None, optimizer) -> dict | None:
