@@ -64,7 +64,14 @@ def train(name: str, run_dir: Path, epochs: int = EPOCHS, resume: Path | None = 
     """The history of `epochs` epochs of `name`, each a full pass in minibatches of 64."""
     data, model, guide, objective = build(name)
     options = TrainOptions(
-        max_epochs=epochs, batch_size=BATCH, lr=0.02, progress=False, patience=100, lr_schedule="none", max_minutes=None
+        max_epochs=epochs,
+        batch_size=BATCH,
+        lr=0.02,
+        progress=False,
+        patience=100,
+        lr_schedule="none",
+        max_minutes=None,
+        device="cpu",  # gloo's ranks on the CPU, also where a GPU is visible
     )
     with pyro.validation_enabled(False):
         return Trainer(model, guide, objective, data, options, run_dir).fit(resume=resume)

@@ -16,7 +16,9 @@ from zoo.models.vrnn import VRNN
 from zoo.objectives import ELBO
 from zoo.training.trainer import Trainer, TrainOptions
 
-OPTIONS = dict(batch_size=4, lr=0.01, progress=False, patience=100, lr_schedule="none", steps_per_epoch=10)
+OPTIONS = dict(
+    batch_size=4, lr=0.01, progress=False, patience=100, lr_schedule="none", steps_per_epoch=10, device="cpu"
+)
 
 
 def trained_pair(make_model, make_guide, run_dir):

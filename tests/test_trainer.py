@@ -13,7 +13,7 @@ from zoo.objectives import ELBO
 from zoo.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from zoo.training.trainer import Trainer, TrainOptions
 
-OPTIONS = dict(batch_size=4, lr=0.01, progress=False, patience=100, lr_schedule="none")
+OPTIONS = dict(batch_size=4, lr=0.01, progress=False, patience=100, lr_schedule="none", device="cpu")
 
 
 def make_trainer(run_dir, bayesian=False, **options):

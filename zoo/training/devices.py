@@ -25,9 +25,22 @@ def check_device(name: str, option: str) -> None:
 
 
 def resolve_device(name: str, world: World | None = None) -> torch.device:
-    """The device of `name` (auto: CUDA where visible); a rank's GPU is the one of its local rank."""
-    kind = ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-    return torch.device(kind, (world or World()).local_rank) if kind == "cuda" else torch.device(kind)
+    """The device of `name`; a torchrun rank's GPU is the one of its local rank. auto: CUDA where
+    every rank on this machine has a GPU of its own, else the CPU, for every rank alike (ranks on
+    one device type, so that one backend reduces their gradients)."""
+    world = world or World()
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if name == "auto":
+        name = "cuda" if 0 < world.local_size <= gpus else "cpu"
+    if name != "cuda":
+        return torch.device(name)
+    if world.local_rank >= gpus:
+        raise ZooError(
+            f"train.device=cuda gives each of the {world.local_size} ranks on this machine a GPU of its own, "
+            f"and {gpus} {'is' if gpus == 1 else 'are'} visible: start torchrun with --nproc_per_node={gpus}, "
+            "or train on the CPU with train.device=cpu (or auto)"
+        )
+    return torch.device("cuda", world.local_rank)
 
 
 def describe_device(device: torch.device | str = "cpu") -> str:

@@ -265,8 +265,8 @@ def process_group(timeout: timedelta = TIMEOUT):
         return
     if not dist.is_available():
         raise ZooError("this build of torch has no torch.distributed: train in one process")
-    if torch.cuda.is_available():
-        torch.cuda.set_device(world.local_rank)
+    if world.local_rank < (torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        torch.cuda.set_device(world.local_rank)  # else the trainer says what to change
     dist.init_process_group(backend=backend(), timeout=timeout)
     # torchrun stops the other ranks with SIGTERM when one ends: unwind as Ctrl-C does, so a
     # checkpoint half written is removed and the last whole one is named
