@@ -38,7 +38,7 @@ class DMM(nn.Module):
     @torch.no_grad()
     def sample(self, n, length, temperature=1.0, prime=None):
         """n sequences drawn ancestrally: (n, length[, D])."""
-        z, xs = torch.zeros(n, self.z_size), []
+        z, xs = torch.zeros(n, self.z_size, device=self.decoder[0].weight.device), []  # z_0 = 0
         for _ in range(length):
             loc, scale = self.transition(z)
             z = loc + scale * torch.randn_like(loc)

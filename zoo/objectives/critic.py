@@ -105,6 +105,8 @@ class RealPool:
         if self.x is None:
             self.x = x.new_zeros((self.capacity, *x.shape[1:]))
             self.lengths = lengths.new_zeros(self.capacity)
+        elif self.x.device != x.device:  # restored from a checkpoint read onto the CPU
+            self.x, self.lengths = self.x.to(x.device), self.lengths.to(x.device)
         if x.shape[1] > self.x.shape[1]:
             self.x = widen(self.x, x.shape[1])
         rows = (self.next + torch.arange(len(x), device=x.device)) % self.capacity
