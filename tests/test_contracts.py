@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from bench.gpu_check import Recorded
 from guides.contract import model_for
 from guides.srnn import SRNNFiltering, SRNNLike, SRNNSmoothing
 from zoo.contracts import missing_members, protocol_members, provides
@@ -20,21 +21,6 @@ from zoo.estimators.smc import check_smc, supports_smc
 from zoo.models.srnn import SRNN
 from zoo.objectives.base import TrainingObjective, check_objective
 from zoo.objectives.elbo import ELBO
-
-
-class Forwarding:
-    """A wrapper that keeps every loss of the objective it wraps, as bench.gpu_check's does."""
-
-    def __init__(self, objective):
-        self.objective, self.losses = objective, []
-
-    def __call__(self, model, guide, batch, step=None):
-        loss = self.objective(model, guide, batch, step=step)
-        self.losses.append(loss)
-        return loss
-
-    def __getattr__(self, name):
-        return getattr(self.objective, name)
 
 
 def srnn() -> SRNN:
@@ -77,7 +63,7 @@ def test_a_guide_refuses_a_model_without_its_members():
 
 
 def test_the_trainer_accepts_an_objective_that_forwards_its_attributes():
-    wrapped = Forwarding(ELBO())
+    wrapped = Recorded(ELBO())  # bench.gpu_check's: it keeps every loss, forwarding the rest
     with pytest.raises(AttributeError):
         inspect.getattr_static(wrapped, "validation_particles")
     check_objective(wrapped)  # no error

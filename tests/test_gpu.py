@@ -60,7 +60,7 @@ def test_the_gpu_check_compares_devices_step_by_step(tmp_path):
         assert row["ok"] and row["fp32_gap"] == 0 and len(row["cpu_losses"]) == 2
 
 
-def visible_gpus(monkeypatch, count: int) -> None:
+def pretend_gpus(monkeypatch, count: int) -> None:
     """Pretend `count` CUDA devices are visible (devices are named, never touched)."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
@@ -68,18 +68,18 @@ def visible_gpus(monkeypatch, count: int) -> None:
 
 def test_auto_gives_every_rank_its_own_gpu_or_puts_them_all_on_the_cpu(monkeypatch):
     two_ranks = [World(rank, 2, rank, 2) for rank in (0, 1)]
-    visible_gpus(monkeypatch, 2)
+    pretend_gpus(monkeypatch, 2)
     assert [resolve_device("auto", w) for w in two_ranks] == [torch.device("cuda", 0), torch.device("cuda", 1)]
     assert resolve_device("auto") == torch.device("cuda", 0)
-    visible_gpus(monkeypatch, 1)  # two ranks, one GPU: both on the CPU, not one on each
+    pretend_gpus(monkeypatch, 1)  # two ranks, one GPU: both on the CPU, not one on each
     assert [resolve_device("auto", w) for w in two_ranks] == [torch.device("cpu")] * 2
     assert resolve_device("auto") == torch.device("cuda", 0)
-    visible_gpus(monkeypatch, 0)
+    pretend_gpus(monkeypatch, 0)
     assert resolve_device("auto", two_ranks[1]) == torch.device("cpu")
 
 
 def test_cuda_for_more_ranks_than_gpus_is_refused_in_one_line(monkeypatch):
-    visible_gpus(monkeypatch, 1)
+    pretend_gpus(monkeypatch, 1)
     assert resolve_device("cuda", World(0, 2, 0, 2)) == torch.device("cuda", 0)
     with pytest.raises(
         ZooError, match=r"2 ranks on this machine .* and 1 is visible: start torchrun with --nproc_per_node=1"

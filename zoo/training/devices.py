@@ -10,7 +10,7 @@ import torch
 
 from zoo.errors import ZooError
 from zoo.options import did_you_mean
-from zoo.training.distributed import World
+from zoo.training.distributed import World, visible_gpus
 from zoo.training.threads import available_cores
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -29,9 +29,9 @@ def resolve_device(name: str, world: World | None = None) -> torch.device:
     every rank on this machine has a GPU of its own, else the CPU, for every rank alike (ranks on
     one device type, so that one backend reduces their gradients)."""
     world = world or World()
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    gpus = visible_gpus()
     if name == "auto":
-        name = "cuda" if 0 < world.local_size <= gpus else "cpu"
+        name = "cuda" if world.local_size <= gpus else "cpu"
     if name != "cuda":
         return torch.device(name)
     if world.local_rank >= gpus:

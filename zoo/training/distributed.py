@@ -248,6 +248,11 @@ def current_world() -> World:
     return World(rank, size, int(env.get("LOCAL_RANK", rank)), int(env.get("LOCAL_WORLD_SIZE", size)))
 
 
+def visible_gpus() -> int:
+    """The CUDA devices this process can use; 0 without CUDA."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def backend() -> str:
     """gloo for CPU tensors; nccl for CUDA tensors where CUDA and NCCL are there."""
     if torch.cuda.is_available() and dist.is_nccl_available():
@@ -265,8 +270,8 @@ def process_group(timeout: timedelta = TIMEOUT):
         return
     if not dist.is_available():
         raise ZooError("this build of torch has no torch.distributed: train in one process")
-    if world.local_rank < (torch.cuda.device_count() if torch.cuda.is_available() else 0):
-        torch.cuda.set_device(world.local_rank)  # else the trainer says what to change
+    if world.local_rank < visible_gpus():  # a rank without a GPU of its own: see devices.resolve_device
+        torch.cuda.set_device(world.local_rank)
     dist.init_process_group(backend=backend(), timeout=timeout)
     # torchrun stops the other ranks with SIGTERM when one ends: unwind as Ctrl-C does, so a
     # checkpoint half written is removed and the last whole one is named
