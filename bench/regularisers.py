@@ -11,7 +11,12 @@ adaptive prior (one sigma per weight tensor fitted by the ELBO: adaptive weight 
 anchor's row), with the low-rank and posterior-sharpening (Fortunato et al. 2017) guides, and
 with Gal & Ghahramani's (2016) Bernoulli q(w), dropout as variational inference: --dropout's
 share of the input units of every weight matrix dropped for a whole sequence, the recurrent
-ones too (weight_guide=bernoulli, best.pt chosen by the network at q's mean). The row
+ones too (weight_guide=bernoulli, best.pt chosen by the network at q's mean; one draw of w per
+minibatch, as every weight guide draws it). The row char_lstm_variational_dropout is the same
+q(w) without the recurrent masks, drawn per sequence as Gal & Ghahramani draw it: dropout on
+Zaremba's connections with one mask per sequence held over its steps
+(model.net.dropout_masks=sequence), tested by the posterior predictive over the masks (MC
+dropout, zoo.evaluate mc_dropout=true) beside the network without them. The row
 bayes_lstm_mean_field_dropout puts the mean field on top of the dropout row's regulariser: the
 network draws Zaremba's masks in training (model.net.dropout) and none when it is evaluated, so
 its posterior predictive averages over w alone (as Gan et al. 2017 combine their weight samples
@@ -24,6 +29,8 @@ Every row has the same network (--hidden units, --layers layers), the same time 
 figure is computed at its best validation checkpoint:
 
     exact                      char_lstm rows: -log p(x), nats and bits per character
+    posterior predictive (S,   char_lstm_variational_dropout: -log (1/S) sum_s p(x | z_s), S draws
+    dropout masks)             of the masks z_s (its exact figure in the posterior-mean column)
     posterior predictive (S)   bayes_lstm rows: -log (1/S) sum_s p(x | w_s), w_s ~ q(w)
     exact at the posterior     bayes_lstm rows, a column beside: -log p(x | w = E_q[w]), the one
     mean                       network at the guide's mean, to show what the average over w adds
@@ -72,6 +79,11 @@ def row_options(args) -> dict[str, list[str]]:
     return {
         "char_lstm": ["model=char_lstm"],
         "char_lstm_dropout": ["model=char_lstm", f"model.net.dropout={args.dropout}"],
+        "char_lstm_variational_dropout": [  # Gal & Ghahramani's masks: one per sequence, held over its steps
+            "model=char_lstm",
+            f"model.net.dropout={args.dropout}",
+            "model.net.dropout_masks=sequence",
+        ],
         "char_lstm_weight_decay": ["model=char_lstm", f"train.weight_decay={args.weight_decay}"],
         "bayes_lstm_mean_field": ["model=bayes_lstm", "weight_guide=mean_field"],
         "bayes_lstm_mean_field_dropout": [  # q(w) on top of Zaremba's dropout, on in training only
@@ -91,6 +103,10 @@ def row_options(args) -> dict[str, list[str]]:
         "bayes_lstm_warm_start": ["model=bayes_lstm", "weight_guide=mean_field"],
     }
 
+
+# Row -> more zoo.evaluate options of its cells: dropout with masks per sequence is Gal & Ghahramani's
+# q(w), so its test figure is the posterior predictive over the masks (MC dropout).
+EVALUATE = {"char_lstm_variational_dropout": ["mc_dropout=true"]}
 
 # Row -> the deterministic row of the same seed whose best.pt gives the row's q(w) its means
 # (train.init): its cell trains first, and its whole training time counts in the row's budget.
@@ -166,9 +182,14 @@ def reported_figure(figures: list[dict]) -> dict:
 
 
 def at_posterior_mean(cells: list[dict]) -> str:
-    """The exact test NLL of the network at the guide's mean, over seeds, or - where a cell has none."""
+    """The exact test NLL of the network at the guide's mean, over seeds, or - where a cell has none:
+    for MC dropout, the network without masks (dropout's weight scaling, the mean of Gal's q(w))."""
+    means = ("exact at the posterior mean", "exact")
     nats = [
-        next((f["nats_per_step"] for f in c["test"] if f["kind"] == "exact at the posterior mean"), None) for c in cells
+        next((f["nats_per_step"] for f in c["test"] if f["kind"] in means), None)
+        if reported_figure(c["test"])["kind"].startswith("posterior predictive")
+        else None
+        for c in cells
     ]
     return spread(nats) if None not in nats else "-"
 
@@ -239,6 +260,7 @@ def run_cell(args, row: str, seed: int) -> dict | None:
         "calibration=true",
         f"calibration_bins={args.bins}",
         f"batch_size={args.eval_batch}",
+        *EVALUATE.get(row, []),
     ]
     trained = folder / "metrics.json"
     if not (trained.exists() and json.loads(trained.read_text()).get("status") in ("trained", "diverged")):

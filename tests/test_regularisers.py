@@ -97,6 +97,49 @@ def test_sampling_is_without_dropout_and_keeps_the_mode():
     assert all(m.training for m in model.modules())
 
 
+def test_sequence_masks_run_each_sequence_with_its_own_draw_of_the_thinned_weights():
+    """Gal & Ghahramani's masks: sequence b in training is the plain network (evaluation mode)
+    run with W diag(z_b) / (1 - p) for the input matrix of every layer and the output layer,
+    z_b drawn once for the whole sequence, its own for each sequence."""
+    data = toy_text()
+    torch.manual_seed(0)
+    p, H = 0.5, 16
+    model = CharLSTM(data.spec, hidden_size=H, num_layers=2, dropout=p, dropout_masks="sequence")
+    batch = collate(data.train[:3])
+    model.train()
+    torch.manual_seed(1)
+    dropped = model.log_prob(batch)  # (B,)
+    torch.manual_seed(1)  # the same draws, in the order the layers take them
+    F = model.emitter.feature_size
+    z = [torch.bernoulli(torch.full((3, 1, size), 1 - p)) for size in (F, H, H)]  # inputs of l0, l1, output
+    assert not torch.equal(z[0][0], z[0][1])  # one mask per sequence
+    model.eval()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for b in range(3):
+        thinned = dict(state)
+        for name, z_b in zip(["lstm.weight_ih_l0", "lstm.weight_ih_l1", "emitter.output.weight"], z):
+            thinned[name] = state[name] * z_b[b, 0] / (1 - p)  # W diag(z_b) / (1 - p)
+        model.load_state_dict(thinned)
+        one = collate(data.train[b : b + 1])
+        torch.testing.assert_close(model.log_prob(one), dropped[b : b + 1])
+    model.load_state_dict(state)
+
+
+def test_sequence_masks_leave_evaluation_the_plain_network_and_refuse_a_relaxed_sample():
+    data = toy_text()
+    torch.manual_seed(0)
+    tied = CharLSTM(data.spec, hidden_size=8, num_layers=2, dropout=0.3, dropout_masks="sequence").eval()
+    plain = CharLSTM(data.spec, hidden_size=8, num_layers=2).eval()
+    plain.load_state_dict(tied.state_dict())
+    batch = collate(data.train[:4])
+    torch.testing.assert_close(tied.log_prob(batch), plain.log_prob(batch))
+    tied.train()
+    with pytest.raises(ZooError, match="model.net.dropout_masks=sequence .* use model.net.dropout_masks=step"):
+        tied.relaxed_sample(2, 3)
+    with pytest.raises(ZooError, match="model.net.dropout_masks='tied' is not one of"):
+        CharLSTM(data.spec, hidden_size=8, dropout=0.3, dropout_masks="tied")
+
+
 @pytest.mark.parametrize("value", [-0.1, 1.0])
 @pytest.mark.parametrize("net", [CharLSTM, VRNN])
 def test_a_dropout_outside_zero_to_one_is_refused(net, value):
@@ -406,3 +449,29 @@ def test_the_mean_field_dropout_row_adds_zarembas_dropout_to_the_mean_field(tmp_
     bench.main(["--tag", "g", "--rows", "bayes_lstm_mean_field_dropout", "--seeds", "0", "--dropout", "0.4"])
     train = processes[0]
     assert "weight_guide=mean_field" in train and "model.net.dropout=0.4" in train and "model=bayes_lstm" in train
+
+
+def test_the_variational_dropout_row_draws_masks_per_sequence_and_is_tested_by_mc_dropout(tmp_path, processes):
+    import bench.regularisers as bench
+
+    command = ["--tag", "g", "--rows", "char_lstm_variational_dropout", "--seeds", "0", "--dropout", "0.4"]
+    bench.main(command)
+    (bench.cell_dir("g", "char_lstm_variational_dropout", 0) / "metrics.json").write_text('{"status": "trained"}')
+    bench.main(command)  # trained: now its evaluation
+    train, evaluate = processes
+    assert "model.net.dropout=0.4" in train and "model.net.dropout_masks=sequence" in train
+    assert "mc_dropout=true" in evaluate and "model=char_lstm" in train
+
+
+def test_the_posterior_mean_column_of_mc_dropout_is_the_network_without_masks():
+    import bench.regularisers as bench
+
+    mc = {
+        "test": [
+            {"kind": "posterior predictive (S=10, dropout masks)", "nats_per_step": 1.5},
+            {"kind": "exact", "nats_per_step": 1.6},
+        ]
+    }
+    plain = {"test": [{"kind": "exact", "nats_per_step": 1.7}]}
+    assert bench.reported_figure(mc["test"])["nats_per_step"] == 1.5
+    assert bench.at_posterior_mean([mc]) == "1.600" and bench.at_posterior_mean([plain]) == "-"

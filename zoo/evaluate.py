@@ -4,7 +4,7 @@
                            [num_particles=100] [batch_size=256] [device=auto] [limit=null]
                            [export_weights=5] [oracle_samples=2000] [two_sample=0]
                            [two_sample_steps=600] [calibration=false] [calibration_bins=15]
-                           [data.<field>=...]
+                           [mc_dropout=false] [data.<field>=...]
 
 PATH is a run folder or a checkpoint file. Writes evaluation/metrics.json and
 evaluation/report.md beside the checkpoint: every figure with its kind, unit and standard
@@ -22,7 +22,10 @@ classifier takes at most `two_sample_steps` Adam steps. With calibration=true, f
 predict the next token by a softmax (char_lstm, bayes_lstm), the expected calibration error of
 the top-1 next-step predictions in `calibration_bins` equal-width confidence bins
 (zoo.evaluation.calibration; for variational weights the posterior predictive of `num_samples`
-draws) and a reliability diagram, reliability.png.
+draws) and a reliability diagram, reliability.png. With mc_dropout=true, for a network with
+dropout and an exact likelihood (char_lstm with model.net.dropout > 0), the posterior
+predictive over `num_samples` draws of its dropout masks (MC dropout, Gal & Ghahramani 2016),
+reported first, beside its exact figure without masks; calibration then reads the same average.
 """
 
 from __future__ import annotations
@@ -42,11 +45,13 @@ from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
 from zoo.evaluation.diagnostics import importance_diagnostics
 from zoo.evaluation.likelihood import (
+    check_mc_dropout,
     fivo_figures,
     held_out_figures,
     latent_figures,
     latent_log_weights,
     lengths_of,
+    mc_dropout_nll,
     posterior_mean,
     posterior_mean_nll,
 )
@@ -82,6 +87,7 @@ class EvaluateOptions:
     two_sample_steps: int = 600  # the test's classifier: Adam steps at most
     calibration: bool = False  # ECE of the next-token predictions and a reliability diagram (softmax outputs)
     calibration_bins: int = 15  # equal-width confidence bins of the ECE (Guo et al. 2017 use 15)
+    mc_dropout: bool = False  # a network with dropout: the posterior predictive over num_samples draws of its masks
 
     def __post_init__(self):
         check_fields(self)
@@ -165,6 +171,8 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         from zoo.evaluation.calibration import token_network
 
         token_network(model)  # a model without next-token probabilities is refused before any figure
+    if options["mc_dropout"]:
+        check_mc_dropout(model)
     torch.manual_seed(options["seed"])
     split, kw = options["split"], {"batch_size": options["batch_size"], "device": device, "limit": options["limit"]}
     diagnostics, weights_table = None, None
@@ -192,6 +200,8 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         )
         if has_weight_latents(model) and hasattr(model.net, "log_prob") and posterior_mean(guide) is not None:
             figures.append(posterior_mean_nll(model, guide, data, split, progress=progress, **kw))
+        if options["mc_dropout"]:  # the posterior predictive over the masks first, the network without them beside
+            figures.insert(0, mc_dropout_nll(model, data, split, options["num_samples"], progress=progress, **kw))
     else:
         log_w = latent_log_weights(model, guide, data, split, options["num_particles"], progress=progress, **kw)
         figures = latent_figures(log_w, lengths_of(data, split, options["limit"]))
@@ -215,7 +225,7 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
 
         log.info(f"calibration: next-step predictions on the {split} split, {options['calibration_bins']} bins")
         calibration = predictive_calibration(
-            model, guide, data, split, options["num_samples"], options["calibration_bins"], **kw
+            model, guide, data, split, options["num_samples"], options["calibration_bins"], options["mc_dropout"], **kw
         )
         plot_reliability(
             calibration,

@@ -17,7 +17,8 @@ The probabilities are those of the model's own figure: softmax(W_y h_t + b_y) fo
 and for a network with variational weights (bayes_lstm) the posterior predictive
 p(v | x_{<t}) = (1/S) sum_s p(v | x_{<t}, w_s), w_s ~ q(w): the mean of the S draws'
 probabilities, not of their log-probabilities, with each w_s drawn once for the whole split as
-the posterior predictive likelihood figure draws it (zoo.evaluation.likelihood).
+the posterior predictive likelihood figure draws it (zoo.evaluation.likelihood). With MC
+dropout, the mean of S passes' probabilities with the network's dropout masks drawn.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from zoo.data.batch import collate
 from zoo.data.dataset import SequenceData
 from zoo.errors import ZooError
 from zoo.models.bayesian_weights import has_weight_latents
+from zoo.models.char_lstm import dropout_on
 from zoo.nn.emissions import CategoricalEmitter
 from zoo.nn.swap import swap_parameters
 
@@ -90,10 +92,14 @@ def token_network(model):
 
 
 @torch.no_grad()
-def next_step_probabilities(model, batch, weight_draws: list[dict] | None = None) -> Tensor:
+def next_step_probabilities(model, batch, weight_draws: list[dict] | None = None, mask_draws: int = 0) -> Tensor:
     """p(x_t = v | x_{<t}) for every step of a batch, (B, T, V): the network's softmax, or with
-    weight draws w_1..w_S the posterior predictive (1/S) sum_s p(v | x_{<t}, w_s)."""
+    weight draws w_1..w_S the posterior predictive (1/S) sum_s p(v | x_{<t}, w_s), or with
+    S = mask_draws > 0 the mean over S draws of the network's dropout masks (MC dropout)."""
     net = token_network(model)
+    if mask_draws:
+        with dropout_on(net):
+            return sum(net.next_step(batch.x).probs for _ in range(mask_draws)) / mask_draws
     if not weight_draws:
         p_x = net.next_step(batch.x)
         return p_x.probs  # (B, T, V)
@@ -113,26 +119,30 @@ def predictive_calibration(
     split: str = "test",
     num_samples: int = 10,
     num_bins: int = NUM_BINS,
+    mc_dropout: bool = False,
     batch_size: int = 256,
     device="cpu",
     limit=None,
 ) -> dict:
     """calibration_bins of the model's next-step predictions over every step of a split, with
-    `kind` (exact, or posterior predictive with S = num_samples weight draws) and `split`.
-    The model and guide are expected in evaluation mode (no dropout)."""
+    `kind` (exact, or posterior predictive with S = num_samples weight draws, or with
+    `mc_dropout` S draws of the dropout masks) and `split`. The model and guide are expected in
+    evaluation mode (no dropout)."""
     net = token_network(model)
     draws = [guide() for _ in range(num_samples)] if net is not model else None  # w_s ~ q(w), once per split
+    masks = num_samples if mc_dropout else 0
     sequences = data.split(split, limit)
     confidences, correct = [], []
     for start in range(0, len(sequences), batch_size):
         batch = collate(sequences[start : start + batch_size]).to(device)
-        probabilities = next_step_probabilities(model, batch, draws)  # (B, T, V)
+        probabilities = next_step_probabilities(model, batch, draws, masks)  # (B, T, V)
         c, right = top_prediction(probabilities, batch.x)  # (B, T) each
         confidences.append(c[batch.mask].cpu())
         correct.append(right[batch.mask].cpu())
     result = calibration_bins(torch.cat(confidences), torch.cat(correct), num_bins)
     kind = "exact" if draws is None else f"posterior predictive (S={num_samples})"
-    return {"kind": kind, "split": split, **({"num_samples": num_samples} if draws else {}), **result}
+    kind = f"posterior predictive (S={num_samples}, dropout masks)" if masks else kind
+    return {"kind": kind, "split": split, **({"num_samples": num_samples} if draws or masks else {}), **result}
 
 
 def describe(calibration: dict) -> str:

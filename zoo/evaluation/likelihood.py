@@ -14,6 +14,9 @@ posterior predictive   -sum_i log (1/S) sum_s p(x_i | w_s), w_s ~ q(w): each hel
                        sequence i predicted by the average of S weight draws.
 exact at the posterior -log p(x | w = E_q[w]): the one network at the mean of the weight guide,
 mean                   no average over weights (zoo.evaluate reports it beside the predictive).
+posterior predictive   MC dropout (zoo.evaluate mc_dropout=true): -sum_i log (1/S) sum_s
+(S, dropout masks)     p(x_i | z_s) over S draws of a network's dropout masks z_s, beside its
+                       exact figure without them (Gal & Ghahramani 2016).
 -ELBO, -IWAE-K         for per-sequence latents (vrnn, seq_vae): each sequence's own bounds,
                        -ELBO <= ... and IWAE-K <= log p(x) (zoo.estimators.importance).
 -FIVO (K)              the particle filter's bound with K particles (zoo.estimators.smc), for
@@ -47,9 +50,11 @@ from tqdm.auto import tqdm
 from guides.empty import NoLatents
 from zoo.data.batch import collate
 from zoo.data.dataset import SequenceData
+from zoo.errors import ZooError
 from zoo.estimators.importance import chunked_log_weights, iwae_bound
 from zoo.estimators.smc import smc_log_marginal, supports_smc
 from zoo.models.bayesian_weights import has_weight_latents
+from zoo.models.char_lstm import dropout_on
 from zoo.nn.swap import swap_parameters
 
 # Sequence-particle-steps held at once when bounds are computed: a (rows, T, 128) float tensor of
@@ -197,6 +202,42 @@ def deterministic_nll(
     with progress_bar(progress, particle_steps(int(lengths.sum())), split) as bar:
         log_p = _per_sequence(log_prob, data, split, batch_size, device, limit, bar)
     return Figure.from_sequences(kind, -log_p, lengths)
+
+
+def check_mc_dropout(model) -> None:
+    """A ZooError unless `model` is a network that draws dropout masks and has an exact log-likelihood."""
+    if has_weight_latents(model) or not getattr(model, "dropout", 0) or not hasattr(model, "log_prob"):
+        raise ZooError(
+            f"mc_dropout=true draws a network's dropout masks: {type(model).__name__} "
+            f"{'has variational weights' if has_weight_latents(model) else 'has no dropout and exact log-likelihood'}"
+            " (char_lstm with model.net.dropout > 0 has both); leave mc_dropout=false"
+        )
+
+
+@torch.no_grad()
+def mc_dropout_nll(
+    model,
+    data: SequenceData,
+    split: str,
+    num_samples: int = 10,
+    batch_size: int = 256,
+    device="cpu",
+    limit=None,
+    progress: bool | tqdm = False,
+) -> Figure:
+    """-log (1/S) sum_s p(x_i | z_s) per step: the posterior predictive over S draws of the
+    network's dropout masks z_s (MC dropout, Gal & Ghahramani 2016), each sequence its own
+    draws. With masks held over a sequence (char_lstm's dropout_masks=sequence) a draw is a draw
+    of w from Gal & Ghahramani's q(w), and the network without masks is q's mean; `kw` as
+    deterministic_nll's."""
+    check_mc_dropout(model)
+    lengths = lengths_of(data, split, limit)
+    log_p = []  # (S, N): log p(x_i | z_s)
+    with progress_bar(progress, particle_steps(int(lengths.sum()), num_samples), split) as bar, dropout_on(model):
+        for _ in range(num_samples):
+            log_p.append(_per_sequence(model.log_prob, data, split, batch_size, device, limit, bar))
+    predictive = -(torch.logsumexp(torch.stack(log_p), 0) - math.log(num_samples))  # (N,)
+    return Figure.from_sequences(f"posterior predictive (S={num_samples}, dropout masks)", predictive, lengths)
 
 
 @torch.no_grad()

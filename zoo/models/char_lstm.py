@@ -14,7 +14,17 @@ arXiv 1409.2329, section 3: it acts on the non-recurrent connections only,
     top layer -> p(x_t | h_t)     before the output layer
 
 and never on the recurrent state (h_{t-1}, c_{t-1}) -> (h_t, c_t), so memory is not erased
-from step to step. It is on in training mode only: the trainer switches the network to
+from step to step. `dropout_masks` says how the masks are drawn:
+
+    step        Zaremba et al.: a fresh mask for every sequence, unit and step
+    sequence    Gal & Ghahramani 2016, "A theoretically grounded application of dropout in
+                recurrent neural networks" (arXiv 1512.05287): one mask per sequence and unit,
+                held over every step, so a sequence is read by one thinned network
+
+Dropping input unit k of a weight matrix W for a whole sequence is running that sequence with
+W diag(z) / (1 - p), z_k ~ Bernoulli(1 - p): with `sequence` masks each training sequence has a
+draw of its own from Gal & Ghahramani's q(w) (guides.bernoulli without its recurrent masks,
+whose one draw serves a whole minibatch). It is on in training mode only: the trainer switches the network to
 evaluation mode to validate, evaluation and sampling run in evaluation mode, and `sample`
 draws without dropout whatever the mode, so figures and samples are those of one network.
 """
@@ -34,10 +44,13 @@ from zoo.errors import ZooError
 from zoo.nn.emissions import CategoricalEmitter, draw_sample, make_emitter
 from zoo.options import check_dropout
 
+DROPOUT_MASKS = ("step", "sequence")
+
 
 class CharLSTM(nn.Module):
     """p(x) = prod_t p(x_t | x_{<t}) with the past summarised by an LSTM state h_t; `dropout`
-    is the probability of dropping a unit on each non-recurrent connection (Zaremba et al. 2014);
+    is the probability of dropping a unit on each non-recurrent connection, with masks drawn per step
+    (Zaremba et al. 2014) or per sequence (`dropout_masks`, Gal & Ghahramani 2016);
     `init_scale`, when given, draws every weight and bias from N(0, init_scale^2), as SeqGAN's
     generator does with 0.1 (PyTorch's default draws LSTM weights from U(-1/sqrt(H), 1/sqrt(H))
     and embeddings from N(0, 1))."""
@@ -49,14 +62,21 @@ class CharLSTM(nn.Module):
         num_layers: int = 1,
         embedding_size: int | None = None,
         dropout: float = 0.0,
+        dropout_masks: str = "step",
         emission: str = "auto",
         components: int | None = None,
         init_scale: float | None = None,
     ):
         super().__init__()
         check_dropout("model.net.dropout", dropout)
+        if dropout_masks not in DROPOUT_MASKS:
+            raise ZooError(
+                f"model.net.dropout_masks={dropout_masks!r} is not one of {DROPOUT_MASKS}: step draws a mask "
+                "per step (Zaremba et al. 2014), sequence one per sequence (Gal & Ghahramani 2016)"
+            )
         self.spec = spec
         self.dropout = dropout
+        self.dropout_masks = dropout_masks
         self.emitter = make_emitter(spec, hidden_size, emission, embedding_size, components)
         self.input_dropout = nn.Dropout(dropout)  # on x_{t-1}'s features, before the first layer
         self.lstm = nn.LSTM(  # between stacked layers (nn.LSTM warns when there is one layer)
@@ -74,12 +94,41 @@ class CharLSTM(nn.Module):
                 nn.init.normal_(parameter, 0.0, init_scale)
 
     def recur(self, inputs: Tensor, state=None):
-        """The LSTM over (B, T, F) inputs from `state`, with Zaremba's dropout in training mode:
-        returns (B, T, H) states to emit from and the final (h, c)."""
-        if not self.dropout:  # nothing to draw
+        """The LSTM over (B, T, F) inputs from `state`, with dropout in training mode: returns
+        (B, T, H) states to emit from and the final (h, c)."""
+        if not (self.dropout and self.training):  # nothing to draw
             return self.lstm(inputs, state)
+        if self.dropout_masks == "sequence":
+            return self.recur_tied(inputs, state)
         h, state = self.lstm(self.input_dropout(inputs), state)  # (B, T, H); (h, c) never dropped
         return self.output_dropout(h), state
+
+    def recur_tied(self, inputs: Tensor, state=None):
+        """The LSTM with Gal & Ghahramani's masks on the connections Zaremba's dropout covers,
+        one per sequence and unit, held over all T steps; layer by layer, each one fused call.
+        (B, T, F) -> (B, T, H) and the final (h, c), each (L, B, H)."""
+        L, H = self.lstm.num_layers, self.lstm.hidden_size
+        if state is None:
+            zeros = inputs.new_zeros(L, inputs.shape[0], H)
+            state = (zeros, zeros)
+        h_0, c_0 = state
+        x, h_T, c_T = inputs, [], []
+        for layer in range(L):
+            weights = [
+                getattr(self.lstm, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            ]
+            hx = (h_0[layer : layer + 1], c_0[layer : layer + 1])
+            x, h, c = torch.lstm(self.tied_mask(x), hx, weights, True, 1, 0.0, False, False, True)  # (B, T, H)
+            h_T.append(h)
+            c_T.append(c)
+        return self.tied_mask(x), (torch.cat(h_T), torch.cat(c_T))
+
+    def tied_mask(self, x: Tensor) -> Tensor:
+        """x (B, T, F) with unit k of sequence b dropped at every step with probability p, the
+        kept ones scaled by 1 / (1 - p) (inverted dropout)."""
+        keep = 1 - self.dropout
+        z = torch.bernoulli(x.new_full((x.shape[0], 1, x.shape[2]), keep))  # (B, 1, F): one draw per sequence
+        return x * z / keep
 
     def next_step(self, x: Tensor, temperature: float = 1.0) -> dist.Distribution:
         """p(x_t | x_{<t}) for every t, reading x shifted right by one step from the start vector.
@@ -145,6 +194,11 @@ class CharLSTM(nn.Module):
                 f"{type(self.emitter).__name__} ({self.spec.kind} data): objective=gumbel_gan trains "
                 f"char_lstm or bayes_lstm on token data"
             )
+        if self.training and self.dropout and self.dropout_masks == "sequence":
+            raise ZooError(
+                "model.net.dropout_masks=sequence holds a mask over a whole sequence, and a relaxed sample "
+                "runs one step at a time: use model.net.dropout_masks=step with objective=gumbel_gan"
+            )
         start = self.lstm.weight_hh_l0.new_zeros(n, 1, self.emitter.feature_size)  # the start vector
         inputs, state, tokens, relaxed = start, None, [], []
         for _ in range(length):
@@ -186,13 +240,23 @@ class CharLSTM(nn.Module):
 
 
 @contextmanager
-def dropout_off(module: nn.Module):
-    """Within the block, `module` and its submodules are in evaluation mode (no dropout);
-    afterwards each has its own mode back."""
+def dropout_mode(module: nn.Module, on: bool):
+    """Within the block, `module` and its submodules are in training mode (dropout drawn) when
+    `on`, else in evaluation mode; afterwards each has its own mode back."""
     modes = [(m, m.training) for m in module.modules()]
-    module.eval()
+    module.train(on)
     try:
         yield module
     finally:
         for m, training in modes:
             m.training = training
+
+
+def dropout_off(module: nn.Module):
+    """Within the block, `module` is in evaluation mode: no dropout."""
+    return dropout_mode(module, False)
+
+
+def dropout_on(module: nn.Module):
+    """Within the block, `module` draws its dropout masks (MC dropout; call it under torch.no_grad)."""
+    return dropout_mode(module, True)
