@@ -14,7 +14,9 @@ of connection its own probability (their p_U for the recurrent units).
 A draw of w is one network for the whole sequence, so a dropped unit stays dropped at every t:
 Gal & Ghahramani's tied masks, on the recurrent connections too, where Zaremba et al.'s dropout
 (model.net.dropout) draws fresh masks at every step and never drops h_{t-1}. As every weight
-guide of the zoo, one draw serves a whole minibatch.
+guide of the zoo, one draw serves a whole minibatch; a draw per sequence, as Gal & Ghahramani
+draw it, is char_lstm's dropout with model.net.dropout_masks=sequence (without the recurrent
+masks), whose posterior predictive zoo.evaluate gives with mc_dropout=true.
 
 The ELBO. q is a mixture of point masses, so its entropy is -infinity; Gal & Ghahramani
 approximate each point by a narrow Gaussian, whose entropy does not depend on M, and are left with
