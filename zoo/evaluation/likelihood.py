@@ -228,16 +228,20 @@ def mc_dropout_nll(
     """-log (1/S) sum_s p(x_i | z_s) per step: the posterior predictive over S draws of the
     network's dropout masks z_s (MC dropout, Gal & Ghahramani 2016), each sequence its own
     draws. With masks held over a sequence (char_lstm's dropout_masks=sequence) a draw is a draw
-    of w from Gal & Ghahramani's q(w), and the network without masks is q's mean; `kw` as
-    deterministic_nll's."""
+    of w from Gal & Ghahramani's q(w), and the network without masks is q's mean."""
     check_mc_dropout(model)
     lengths = lengths_of(data, split, limit)
     log_p = []  # (S, N): log p(x_i | z_s)
     with progress_bar(progress, particle_steps(int(lengths.sum()), num_samples), split) as bar, dropout_on(model):
         for _ in range(num_samples):
             log_p.append(_per_sequence(model.log_prob, data, split, batch_size, device, limit, bar))
-    predictive = -(torch.logsumexp(torch.stack(log_p), 0) - math.log(num_samples))  # (N,)
+    predictive = predictive_nll(torch.stack(log_p))
     return Figure.from_sequences(f"posterior predictive (S={num_samples}, dropout masks)", predictive, lengths)
+
+
+def predictive_nll(log_p: torch.Tensor) -> torch.Tensor:
+    """-log (1/S) sum_s p(x_i | w_s) per sequence, (N,), from (S, N) log-likelihoods of S draws."""
+    return -(torch.logsumexp(log_p, 0) - math.log(len(log_p)))
 
 
 @torch.no_grad()
@@ -293,7 +297,7 @@ def _weight_figures(model, guide, expected, bounds, lengths, train_steps: int, b
     num_samples = len(bounds)
     figure = Figure.from_sequences(expected_kind(guide), -expected.mean(0), lengths)
     figure.nats_per_step += weight_kl(model, guide) / train_steps
-    predictive = -(torch.logsumexp(bounds, 0) - math.log(num_samples))  # (N,)
+    predictive = predictive_nll(bounds)  # (N,)
     return [figure, Figure.from_sequences(f"posterior predictive (S={num_samples}{bound})", predictive, lengths)]
 
 
