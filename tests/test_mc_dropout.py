@@ -4,6 +4,7 @@ the network as it found it."""
 
 import itertools
 import json
+import logging
 import math
 
 import pytest
@@ -104,7 +105,7 @@ def test_mc_dropout_is_refused_for_a_network_without_dropout_or_with_variational
         mc_dropout_nll(bayes, data, "test")
 
 
-def test_evaluate_reports_mc_dropout_first_beside_the_network_without_masks(tmp_path):
+def test_evaluate_reports_mc_dropout_first_beside_the_network_without_masks(tmp_path, caplog):
     from zoo.evaluate import main
 
     run_in_process(
@@ -119,7 +120,8 @@ def test_evaluate_reports_mc_dropout_first_beside_the_network_without_masks(tmp_
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        main([f"run={tmp_path}", "limit=6", "num_samples=3", "calibration=true", "mc_dropout=true"])
+        with caplog.at_level(logging.INFO, logger="zoo"):
+            main([f"run={tmp_path}", "limit=6", "num_samples=3", "calibration=true", "mc_dropout=true"])
     finally:
         torch.set_num_threads(threads)
     result = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
@@ -127,6 +129,8 @@ def test_evaluate_reports_mc_dropout_first_beside_the_network_without_masks(tmp_
     assert kinds == ["posterior predictive (S=3, dropout masks)", "exact"]
     assert result["calibration"]["kind"] == "posterior predictive (S=3, dropout masks)"
     assert result["figures"][0]["nats_per_step"] != result["figures"][1]["nats_per_step"]
+    steps = result["figures"][0]["num_steps"]
+    assert f"posterior predictive over S=3 draws of the dropout masks: {3 * steps:,} steps" in caplog.text
 
 
 def test_evaluate_refuses_mc_dropout_for_a_run_without_dropout(tmp_path, capsys):

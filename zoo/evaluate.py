@@ -186,6 +186,11 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
             model, guide, data, split, options["num_samples"], options["num_particles"], options["limit"]
         ).describe()
     )
+    if options["mc_dropout"]:
+        steps = options["num_samples"] * int(lengths_of(data, split, options["limit"]).sum())
+        log.info(
+            f"and the posterior predictive over S={options['num_samples']} draws of the dropout masks: {steps:,} steps"
+        )
     if has_weight_latents(model) or any(hasattr(model, a) for a in ("log_prob", "reconstruction_log_prob")):
         figures = held_out_figures(
             model,
