@@ -24,9 +24,10 @@ from step to step. `dropout_masks` says how the masks are drawn:
 Dropping input unit k of a weight matrix W for a whole sequence is running that sequence with
 W diag(z) / (1 - p), z_k ~ Bernoulli(1 - p): with `sequence` masks each training sequence has a
 draw of its own from Gal & Ghahramani's q(w) (guides.bernoulli without its recurrent masks,
-whose one draw serves a whole minibatch). It is on in training mode only: the trainer switches the network to
-evaluation mode to validate, evaluation and sampling run in evaluation mode, and `sample`
-draws without dropout whatever the mode, so figures and samples are those of one network.
+whose one draw serves a whole minibatch). Dropout is on in training mode only: the trainer
+switches the network to evaluation mode to validate, evaluation and sampling run in evaluation
+mode (MC dropout, zoo.evaluate mc_dropout=true, turns the masks back on), and `sample` draws
+without dropout whatever the mode, so figures and samples are those of one network.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ class CharLSTM(nn.Module):
                 getattr(self.lstm, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             ]
             hx = (h_0[layer : layer + 1], c_0[layer : layer + 1])
+            # torch.lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
             x, h, c = torch.lstm(self.tied_mask(x), hx, weights, True, 1, 0.0, False, False, True)  # (B, T, H)
             h_T.append(h)
             c_T.append(c)
