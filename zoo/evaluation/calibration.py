@@ -140,8 +140,10 @@ def predictive_calibration(
         confidences.append(c[batch.mask].cpu())
         correct.append(right[batch.mask].cpu())
     result = calibration_bins(torch.cat(confidences), torch.cat(correct), num_bins)
-    kind = "exact" if draws is None else f"posterior predictive (S={num_samples})"
-    kind = f"posterior predictive (S={num_samples}, dropout masks)" if masks else kind
+    if masks:
+        kind = f"posterior predictive (S={num_samples}, dropout masks)"
+    else:
+        kind = "exact" if draws is None else f"posterior predictive (S={num_samples})"
     return {"kind": kind, "split": split, **({"num_samples": num_samples} if draws or masks else {}), **result}
 
 
