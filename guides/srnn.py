@@ -115,11 +115,11 @@ class SRNNFiltering(_SRNNGuide):
         d_phi = torch.cat([d, phi_x], -1)  # (..., H + F)
         return self.encoder(d_phi) if lengths is None else on_real_steps(self.encoder, d_phi, lengths=lengths)
 
-    def smc_proposal(self, context, state, t: int) -> dist.Distribution:
-        """q(z_t | z_{t-1}, d_t, x_t) at column t (0-based) from the model's smc_init context
-        (d, phi_x, x) and state (z_{t-1},): batch (R,), event (Z,)."""
-        d, phi_x, _ = context
+    def smc_proposal(self, context_t, state) -> dist.Distribution:
+        """q(z_t | z_{t-1}, d_t, x_t) from the model's context at step t, (d_t, phi_x(x_t), x_t), and
+        state (z_{t-1},): batch (R,), event (Z,)."""
+        d_t, phi_x_t, _ = context_t
         (z_prev,) = state
-        a_t = self.summaries(d[:, t], phi_x[:, t], None)  # (R, A)
-        loc, scale = self.step(z_prev, self.srnn.transition.project(d[:, t]), self.combiner.project(a_t))
+        a_t = self.summaries(d_t, phi_x_t, None)  # (R, A)
+        loc, scale = self.step(z_prev, self.srnn.transition.project(d_t), self.combiner.project(a_t))
         return self.flows.distribution(dist.Normal(loc, scale).to_event(1))

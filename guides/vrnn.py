@@ -70,11 +70,11 @@ class VRNNFiltering(nn.Module):
         vrnn.remember(x, z, torch.stack(h_prev, 1))  # the model, replaying this z, reuses h
         return z
 
-    def smc_proposal(self, context, state, t: int) -> dist.Distribution:
-        """q(z_t | x_{<=t}, z_{<t}) for SMC (zoo.estimators.smc), from the model's context
-        (x, phi_x) and state (h_{t-1},): eq. 9 at one step, batch (R,), event (Z,)."""
-        (_, phi_x), (h,) = context, state
-        loc, scale = self.phi_enc(torch.cat([phi_x[:, t], h], -1))
+    def smc_proposal(self, context_t, state) -> dist.Distribution:
+        """q(z_t | x_{<=t}, z_{<t}) for SMC (zoo.estimators.smc), from the model's context at step t
+        (x_t, phi_x(x_t)) and state (h_{t-1},): eq. 9 at one step, batch (R,), event (Z,)."""
+        (_, phi_x_t), (h,) = context_t, state
+        loc, scale = self.phi_enc(torch.cat([phi_x_t, h], -1))
         return self.flows.distribution(dist.Normal(loc, scale).to_event(1))
 
 

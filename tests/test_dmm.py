@@ -194,7 +194,7 @@ def test_the_smc_steps_add_up_to_the_joint_density(rolls):
         context, state = model.smc_init(batch)
         total = 0.0
         for t in range(z.shape[1]):
-            log_p_z, log_p_x, state = model.smc_step(context, state, t, z[:, t])
+            log_p_z, log_p_x, state = model.smc_step(tuple(c[:, t] for c in context), state, z[:, t])
             total = total + (log_p_z + log_p_x) * batch.mask[:, t]
     torch.testing.assert_close(total, joint)
     assert not hasattr(guide, "smc_proposal")

@@ -33,18 +33,22 @@ class LinearGaussian:
     def __init__(self, A: float):
         self.A = A
 
-    def prior(self, state, t):
+    def prior(self, state, first):
+        """(mu, s) of p(z_t | z_{t-1}); N(0, 1) on the rows where `first` (t = 1)."""
         (z_prev,) = state
-        return (self.A * z_prev, Q * torch.ones_like(z_prev)) if t > 0 else (0 * z_prev, torch.ones_like(z_prev))
+        return (self.A * z_prev).masked_fill(first, 0.0), torch.full_like(z_prev, Q).masked_fill(first, 1.0)
 
     def smc_init(self, batch):
-        x = batch.x[..., 0].double()  # (R, T)
-        return (x,), (x.new_zeros(batch.batch_size),)
+        """Context (x, whether t = 1), each (B, T): the step's position is context, as x is."""
+        x = batch.x[..., 0].double()  # (B, T)
+        first = torch.zeros_like(x, dtype=torch.bool)
+        first[:, 0] = True
+        return (x, first), (x.new_zeros(batch.batch_size),)
 
-    def smc_step(self, context, state, t, z_t):
-        (x,), (mu, s) = context, self.prior(state, t)
+    def smc_step(self, context_t, state, z_t):
+        (x_t, first), (mu, s) = context_t, self.prior(state, context_t[1])
         z = z_t[:, 0]
-        return dist.Normal(mu, s).log_prob(z), dist.Normal(z, R).log_prob(x[:, t]), (z,)
+        return dist.Normal(mu, s).log_prob(z), dist.Normal(z, R).log_prob(x_t), (z,)
 
 
 class Bootstrap:
@@ -53,18 +57,18 @@ class Bootstrap:
     def __init__(self, model):
         self.model = model
 
-    def smc_proposal(self, context, state, t):
-        mu, s = self.model.prior(state, t)
+    def smc_proposal(self, context_t, state):
+        mu, s = self.model.prior(state, context_t[1])
         return dist.Normal(mu[:, None], s[:, None]).to_event(1)
 
 
 class LocallyOptimal(Bootstrap):
     """q(z_t | z_{t-1}, x_t) = p(z_t | z_{t-1}, x_t)."""
 
-    def smc_proposal(self, context, state, t):
-        (x,), (mu, s) = context, self.model.prior(state, t)
+    def smc_proposal(self, context_t, state):
+        (x_t, first), (mu, s) = context_t, self.model.prior(state, context_t[1])
         v = 1 / (1 / s**2 + 1 / R**2)
-        m = v * (mu / s**2 + x[:, t] / R**2)
+        m = v * (mu / s**2 + x_t / R**2)
         return dist.Normal(m[:, None], v.sqrt()[:, None]).to_event(1)
 
 
@@ -135,25 +139,24 @@ class Tagged(LinearGaussian):
     (which is never resampled) at every step."""
 
     def smc_init(self, batch):
-        (x,), (z,) = super().smc_init(batch)
-        tag = torch.arange(batch.batch_size) % (batch.batch_size // self.K)
-        return (x, tag), (z, tag)
+        (x, first), (z,) = super().smc_init(batch)
+        tag = torch.arange(batch.batch_size)  # (B,)
+        return (x, first, tag[:, None].expand_as(x)), (z, tag)
 
-    def smc_step(self, context, state, t, z_t):
-        assert torch.equal(state[1], context[1]), "a particle moved to another sequence"
-        log_p_z, log_p_x, (z,) = super().smc_step(context[:1], state[:1], t, z_t)
+    def smc_step(self, context_t, state, z_t):
+        assert torch.equal(state[1], context_t[2]), "a particle moved to another sequence"
+        log_p_z, log_p_x, (z,) = super().smc_step(context_t[:2], state[:1], z_t)
         return log_p_z, log_p_x, (z, state[1])
 
 
 class TaggedBootstrap(Bootstrap):
-    def smc_proposal(self, context, state, t):
-        return super().smc_proposal(context[:1], state[:1], t)
+    def smc_proposal(self, context_t, state):
+        return super().smc_proposal(context_t[:2], state[:1])
 
 
 def test_resampling_never_moves_a_particle_to_another_sequence():
     torch.manual_seed(0)
     model = Tagged(A=0.9)
-    model.K = 8
     seqs = sequences([9, 2, 5, 9], seed=3)
     seqs[1] = seqs[1] * 50  # weights of wildly different sizes across sequences
     smc_log_marginal(model, TaggedBootstrap(model), collate(seqs), 8, ess_threshold=1.0)
@@ -198,6 +201,23 @@ def test_the_vrnn_step_by_step_is_its_pyro_model(vrnn_pair, monkeypatch):
         step_by_step = smc_log_marginal(model, guide, batch, 1, resampling="none")
         traced = log_weights(model, guide, batch, 1)[0]
     torch.testing.assert_close(step_by_step, traced, rtol=1e-5, atol=1e-4)
+
+
+def test_what_depends_on_x_alone_is_computed_once_for_all_particles(vrnn_pair, monkeypatch):
+    """smc_init reads the B sequences, not K copies of them: the context of a long piece takes the
+    memory of one copy, and the particles read it one step at a time."""
+    data, model, guide = vrnn_pair
+    batch = collate(data.train[:3])
+    rows, init = [], model.smc_init
+
+    def counted(b):
+        rows.append(b.batch_size)
+        return init(b)
+
+    monkeypatch.setattr(model, "smc_init", counted)
+    with torch.no_grad():
+        log_p_hat = smc_log_marginal(model, guide, batch, num_particles=16)
+    assert rows == [3] and log_p_hat.shape == (3,)
 
 
 def test_fivo_objective_refuses_a_smoothing_guide_and_weight_latents(vrnn_pair):

@@ -187,10 +187,11 @@ def test_smc_proposal_is_the_flowed_step(rolls):
     batch = collate(rolls.train[:3])
     with torch.no_grad():
         context, state = model.smc_init(batch)
-        q = guide.smc_proposal(context, state, 0)
+        context_1 = tuple(c[:, 0] for c in context)  # the first step, one particle per sequence
+        q = guide.smc_proposal(context_1, state)
         z = q.rsample()
         eps, log_det = guide.flows.inverse(z.clone())
-        loc, scale = guide.phi_enc(torch.cat([context[1][:, 0], state[0]], -1))
+        loc, scale = guide.phi_enc(torch.cat([context_1[1], state[0]], -1))
         torch.testing.assert_close(
             q.log_prob(z), Normal(loc, scale).log_prob(eps).sum(-1) - log_det, atol=1e-4, rtol=1e-5
         )
@@ -206,7 +207,7 @@ def test_srnn_smc_proposals_score_the_filtering_guides_flowed_path(rolls):
         context, (z_prev,) = model.smc_init(batch)
         log_q = torch.zeros(4)
         for t in range(q.z.shape[1]):
-            step = guide.smc_proposal(context, (z_prev,), t)
+            step = guide.smc_proposal(tuple(c[:, t] for c in context), (z_prev,))
             log_q += step.log_prob(q.z[:, t].clone()) * batch.mask[:, t]  # a copy: the flows are inverted
             z_prev = q.z[:, t]
     assert isinstance(q, FlowPath)

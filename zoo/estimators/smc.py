@@ -4,15 +4,18 @@ What a model and its filtering guide provide (as Pyro's SMCFilter asks for init 
 
     model.smc_init(batch) -> (context, state)
         context: what depends on x alone (features, a deterministic RNN over x): a tuple of
-                 tensors with the rows of `batch` first, never resampled;
-        state:   the latent chain's state before step 1 (h_0, z_0): a tuple of tensors with
-                 the rows first, gathered when particles are resampled.
-    model.smc_step(context, state, t, z_t) -> (log p(z_t | past), log p(x_t | z_t, past), state')
-        each log-probability (R,), not masked: the estimator masks steps past each length.
-    guide.smc_proposal(context, state, t) -> q(z_t | past, x), batch (R,), event (Z,)
+                 (B, T, ...) tensors, one row per sequence, computed once for all K particles
+                 and never resampled;
+        state:   the latent chain's state before step 1 (h_0, z_0): a tuple of (B, ...)
+                 tensors, copied to every particle and gathered when particles are resampled.
+    model.smc_step(context_t, state, z_t) -> (log p(z_t | past), log p(x_t | z_t, past), state')
+        context_t: each context tensor at step t, one row per particle (R, ...); each
+        log-probability (R,), not masked: the estimator masks steps past each length.
+    guide.smc_proposal(context_t, state) -> q(z_t | past, x), batch (R,), event (Z,)
 
-Rows follow Batch.tile: row j * B + b is particle j of sequence b. `SMCModel` and
-`SMCProposal` state the contract as Protocols.
+Particle rows follow Batch.tile: row j * B + b is particle j of sequence b, R = K * B. The
+context stays one row per sequence, so memory grows with K times one step, not K times the
+whole sequence. `SMCModel` and `SMCProposal` state the contract as Protocols.
 """
 
 from __future__ import annotations
@@ -36,13 +39,13 @@ class SMCModel(Protocol):
 
     def smc_init(self, batch: Batch) -> tuple[tuple, tuple]: ...
 
-    def smc_step(self, context: tuple, state: tuple, t: int, z_t: Tensor) -> tuple[Tensor, Tensor, tuple]: ...
+    def smc_step(self, context_t: tuple, state: tuple, z_t: Tensor) -> tuple[Tensor, Tensor, tuple]: ...
 
 
 class SMCProposal(Protocol):
     """A filtering guide's proposal q(z_t | past, x) one step at a time."""
 
-    def smc_proposal(self, context: tuple, state: tuple, t: int) -> Distribution: ...
+    def smc_proposal(self, context_t: tuple, state: tuple) -> Distribution: ...
 
 
 def supports_smc(model, guide) -> bool:
@@ -66,6 +69,11 @@ def check_smc(model, guide, option: str = "objective=fivo") -> None:
             "(a smoothing guide looks ahead at x_{t:T}): use a filtering guide (guide=vrnn_filtering "
             "or srnn_filtering)"
         )
+
+
+def particles(rows: Tensor, k: int) -> Tensor:
+    """k copies of one row per sequence, copy-major as Batch.tile: (B, ...) -> (k * B, ...)."""
+    return rows.repeat(k, *([1] * (rows.dim() - 1)))
 
 
 def effective_sample_size(log_w: Tensor) -> Tensor:
@@ -100,14 +108,16 @@ def smc_log_marginal(
     if resampling not in RESAMPLING:
         raise ZooError(f"resampling={resampling!r} is not one of {RESAMPLING}")
     K, B, T = num_particles, batch.batch_size, batch.mask.shape[1]
-    context, state = model.smc_init(batch.tile(K))
+    context, state = model.smc_init(batch)  # (B, T, ...) and (B, ...)
+    state = tuple(particles(s, K) for s in state)  # (K * B, ...)
     mask = batch.mask.to(torch.get_default_dtype())  # (B, T)
     log_w = mask.new_zeros(K, B)  # log weights since the last resampling
     log_p_hat = mask.new_zeros(B)
     for t in range(T):
-        q = guide.smc_proposal(context, state, t)
+        context_t = tuple(particles(c[:, t], K) for c in context)  # (K * B, ...)
+        q = guide.smc_proposal(context_t, state)
         z_t = q.rsample()  # (K * B, Z)
-        log_p_z, log_p_x, state = model.smc_step(context, state, t, z_t)
+        log_p_z, log_p_x, state = model.smc_step(context_t, state, z_t)
         increment = (log_p_z + log_p_x - q.log_prob(z_t)).reshape(K, B)
         log_w = log_w + increment * mask[:, t]
         if resampling == "none" or t == T - 1:

@@ -106,15 +106,15 @@ class DMM(nn.Module):
     # -- one step at a time, for SMC (zoo.estimators.smc) ---------------------------------------
 
     def smc_init(self, batch: Batch) -> tuple[tuple[Tensor, Tensor], tuple[Tensor]]:
-        """Context (x, the emitter's features of x) and state (z_0,) of every row of the batch."""
+        """Context (x, the emitter's features of x), (B, T, ...), and state (z_0,) of every sequence."""
         return (batch.x, self.features(batch.x)), (self.initial_state(batch.batch_size),)
 
-    def smc_step(self, context, state, t: int, z_t: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor]]:
-        """(log p(z_t | z_{t-1}), log p(x_t | z_t), (z_t,)): (R,) each."""
-        (x, _), (z_prev,) = context, state
+    def smc_step(self, context_t, state, z_t: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor]]:
+        """(log p(z_t | z_{t-1}), log p(x_t | z_t), (z_t,)) from context_t = (x_t, its features): (R,) each."""
+        (x_t, _), (z_prev,) = context_t, state
         loc, scale = self.transition(z_prev)
         log_p_z = dist.Normal(loc, scale).log_prob(z_t).sum(-1)
-        return log_p_z, self.emission(z_t).log_prob(x[:, t]), (z_t,)
+        return log_p_z, self.emission(z_t).log_prob(x_t), (z_t,)
 
     # -- new sequences -------------------------------------------------------------------------
 

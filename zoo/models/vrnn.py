@@ -136,17 +136,18 @@ class VRNN(nn.Module):
     # -- one step at a time, for SMC (zoo.estimators.smc) ---------------------------------------
 
     def smc_init(self, batch: Batch) -> tuple[tuple[Tensor, Tensor], tuple[Tensor]]:
-        """Context (x, phi_x(x)) and state (h_0,) of every row of the batch."""
-        phi_x = self.features(batch.x)  # (R, T, F)
+        """Context (x, phi_x(x)), (B, T, ...), and state (h_0,) of every sequence of the batch."""
+        phi_x = self.features(batch.x)  # (B, T, F)
         return (batch.x, phi_x), (self.initial_state(batch.batch_size, phi_x),)
 
-    def smc_step(self, context, state, t: int, z_t: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor]]:
-        """(log p(z_t | h_{t-1}), log p(x_t | z_t, h_{t-1}), (h_t,)): eqs. 5-7 at one step, (R,) each."""
-        (x, phi_x), (h,) = context, state
+    def smc_step(self, context_t, state, z_t: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor]]:
+        """(log p(z_t | h_{t-1}), log p(x_t | z_t, h_{t-1}), (h_t,)): eqs. 5-7 at one step, (R,) each,
+        from context_t = (x_t, phi_x(x_t))."""
+        (x_t, phi_x_t), (h,) = context_t, state
         loc, scale = self.prior(h)
         log_p_z = dist.Normal(loc, scale).log_prob(z_t).sum(-1)  # eq. 5
-        log_p_x = self.decoder(z_t, h).log_prob(x[:, t])  # eq. 6
-        return log_p_z, log_p_x, (self.step(phi_x[:, t], z_t, h),)  # eq. 7
+        log_p_x = self.decoder(z_t, h).log_prob(x_t)  # eq. 6
+        return log_p_z, log_p_x, (self.step(phi_x_t, z_t, h),)  # eq. 7
 
     # -- the Pyro model ------------------------------------------------------------------------
 
