@@ -1,10 +1,11 @@
 """SeqGAN's synthetic benchmark (Yu et al. 2016, section 5): every token generator of the zoo
 against an oracle LSTM whose likelihood is known.
 
-    python -m bench.oracle [--minutes 3 --models char_lstm bayes_lstm vrnn]
+    python -m bench.oracle [--minutes 3 --models char_lstm bayes_lstm vrnn] [--oracle seqgan]
 
-The oracle (zoo.data.oracle: V = 5000 tokens, embedding and hidden 32, T = 20, weights N(0, 1))
-writes 10,000 training sequences. Each model is trained through the CLI's own wiring
+The oracle (zoo.data.oracle: V = 5000 tokens, embedding and hidden 32, T = 20; `--oracle random`,
+the default, draws its weights from N(0, 1), `--oracle seqgan` is SeqGAN's released one) writes
+10,000 training sequences. Each model is trained through the CLI's own wiring
 (`python -m zoo.run model=M experiment=oracle`: embedding and hidden 32 as SeqGAN's generator)
 for the same wall-clock budget with early stopping on validation, reloads its best checkpoint
 and reports, in nats per token:
@@ -16,10 +17,10 @@ and reports, in nats per token:
 next to the oracle itself (NLL-oracle of its own samples; NLL-test = its entropy rate, the
 floor of every model's NLL-test) and a uniform random generator (NLL-test = log V).
 
-Anchors, NLL-oracle (Yu et al. 2016, Table 1, on their own draw of the oracle, so they compare
-in scale, not to the digit): random 10.310, MLE 9.038, scheduled sampling 8.985, PG-BLEU 8.946,
-SeqGAN 8.736. Writes bench/results/oracle.json and a run folder per model under
-bench/results/oracle/.
+Anchors, NLL-oracle (Yu et al. 2016, Table 1, on SeqGAN's oracle: to the digit with `--oracle
+seqgan`, in scale only on a random draw): random 10.310, MLE 9.038, scheduled sampling 8.985,
+PG-BLEU 8.946, SeqGAN 8.736. Writes bench/results/oracle.json (oracle_seqgan.json) and a run
+folder per model under bench/results/oracle/ (oracle_seqgan/).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def overrides(name: str, args) -> list[str]:
     return [
         f"model={name}",
         "experiment=oracle",
+        f"data.oracle={args.oracle}",
         f"data.seed={args.seed_oracle}",
         f"train.max_minutes={args.minutes}",
         "train.max_epochs=100000",
@@ -64,9 +66,14 @@ def run(name: str, args) -> dict:
     """Train one model as `python -m zoo.run` would and return its metrics."""
     with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
         cfg = compose("config", overrides=overrides(name, args))
-    run_dir = Path(__file__).parent / "results" / "oracle" / name
+    run_dir = Path(__file__).parent / "results" / results_name(args) / name
     run_dir.mkdir(parents=True, exist_ok=True)
     return train_and_report(cfg, run_dir)
+
+
+def results_name(args) -> str:
+    """The name of the bench's JSON and run folder: oracle for a random oracle, oracle_seqgan for SeqGAN's."""
+    return "oracle" if args.oracle == "random" else f"oracle_{args.oracle}"
 
 
 def references(data, args) -> dict:
@@ -107,11 +114,14 @@ def main():
     parser.add_argument("--steps-per-epoch", type=int, default=50)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seed-oracle", type=int, default=88, help="data.seed: which oracle")
+    parser.add_argument(
+        "--oracle", choices=["random", "seqgan"], default="random", help="data.oracle: a random draw or SeqGAN's"
+    )
+    parser.add_argument("--seed-oracle", type=int, default=88, help="data.seed: which random oracle (and split)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    data = load(seed=args.seed_oracle)
+    data = load(seed=args.seed_oracle, oracle=args.oracle)
     refs = references(data, args)
     results = {}
     for name in args.models:
@@ -119,7 +129,7 @@ def main():
         results[name] = run(name, args)
 
     print(
-        f"\noracle LSTM (V=5000, E=H=32, T=20, seed {args.seed_oracle}): {len(data.train)} train, "
+        f"\n{args.oracle} oracle LSTM (V=5000, E=H=32, T=20, seed {args.seed_oracle}): {len(data.train)} train, "
         f"{len(data.valid)} valid, {len(data.test)} test sequences; {args.minutes} min of training each "
         f"on {torch.get_num_threads()} CPU threads; NLL-oracle from {args.samples} samples"
     )
@@ -131,7 +141,7 @@ def main():
     print(
         "Yu et al. 2016, Table 1, NLL-oracle on their oracle: " + ", ".join(f"{k} {v:.3f}" for k, v in ANCHORS.items())
     )
-    write_json("oracle", {"args": vars(args), "references": refs, "results": results, "anchors": ANCHORS})
+    write_json(results_name(args), {"args": vars(args), "references": refs, "results": results, "anchors": ANCHORS})
 
 
 if __name__ == "__main__":

@@ -50,9 +50,10 @@ a finished cell is skipped, an interrupted one resumes, a cell trained with othe
 refused (use another `--tag`), and its measurement is kept beside it, so the table accumulates
 over several invocations. Every cell records its command, budget and hardware in
 bench/results/seqgan_<oracle>_<tag>.json. `--paper` trains MLE for SeqGAN's 120 epochs (18,720
-steps) and gives each SeqGAN row SeqGAN's schedule (that of `experiment=seqgan`: D pre-trained on 50
-rounds of 10,000 fresh negatives, then 200 generator steps each after 5 rounds; a warm-up pass
-over the training data fills the pool of real sequences first) and gumbel_gan RelGAN's (3,000
+steps, every weight drawn from N(0, 0.1^2) as SeqGAN's generator.py draws them) and gives each
+SeqGAN row SeqGAN's schedule and loss (those of `experiment=seqgan`: D pre-trained on 50 rounds of
+10,000 fresh negatives, then 200 generator steps each after 5 rounds, rewards without a baseline;
+a warm-up pass over the training data fills the pool of real sequences first) and gumbel_gan RelGAN's (3,000
 steps, Adam 1e-4, beta_max 100): days on a CPU, so each method at its own paper's budget.
 
 Published NLL-oracle on SeqGAN's oracle (their runs, printed beside ours): Yu et al. 2017 Table 1,
@@ -157,6 +158,18 @@ PUBLISHED = [
 # -- the cells: one zoo.run each ---------------------------------------------------------------------
 
 
+def settle_defaults(args):
+    """The options left unset take their data's defaults, or with --paper SeqGAN's own: 16
+    rollouts and its MLE schedule."""
+    if args.paper and args.rollouts is None:
+        args.rollouts = 16  # sequence_gan.py's rollout_num
+    for name, value in DEFAULTS[args.data].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.mle_schedule = args.mle_schedule or ("paper" if args.paper else "early_stop")
+    return args
+
+
 def model_options(args) -> list[str]:
     """What every cell shares: the generator, the oracle's data, and a short end-of-run report (the
     bench measures the table itself, from each cell's best checkpoint)."""
@@ -201,6 +214,8 @@ def mle_overrides(args, seed: int) -> list[str]:
             f"train.steps_per_epoch={per_epoch}",
             f"train.max_epochs={math.ceil(args.mle_steps / per_epoch)}",
         ]
+    if args.paper:  # generator.py draws every weight and bias from N(0, 0.1^2), as experiment=seqgan
+        steps.append("model.net.init_scale=0.1")
     return [
         *model_options(args),
         "objective=elbo",
@@ -235,8 +250,9 @@ def adversarial_overrides(args, row: str, seed: int) -> list[str]:
             f"objective.discriminator_warmup_steps={warmup_steps(args)}",
             f"objective.rollouts={args.rollouts}",
         ]
-        if args.paper:  # experiment=seqgan's D schedule, at SeqGAN's D step size
+        if args.paper:  # experiment=seqgan's D schedule at SeqGAN's D step size, and its loss (no baseline)
             objective += [
+                "objective.baseline=false",
                 "objective.discriminator_lr=0.0001",
                 "objective.discriminator_pretrain_rounds=50",
                 "objective.discriminator_rounds=5",
@@ -1123,12 +1139,8 @@ def main():
     )
     parser.add_argument("--mle-weight", type=float, default=0.0, help="text: teacher-forced NLL mixed into SeqGAN")
     parser.add_argument("--max-length", type=int, default=40, help="text: longest line kept")
-    args = parser.parse_args()
+    args = settle_defaults(parser.parse_args())
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for name, value in DEFAULTS[args.data].items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    args.mle_schedule = args.mle_schedule or ("paper" if args.paper else "early_stop")
     if args.data == "shakespeare_lines":
         text_comparison(args)
     else:

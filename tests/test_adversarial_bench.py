@@ -207,6 +207,46 @@ def test_the_table_header_names_the_options_that_change_the_stated_schedule():
     assert header[-1].endswith(" ".join(args.options)) and "override" in header[-1]
 
 
+def test_the_papers_cells_run_what_experiment_seqgan_sets():
+    """--paper trains each cell as experiment=seqgan does: its initialisation, sizes and step size for
+    MLE, and for SeqGAN its rollouts, its loss without a baseline and its discriminator's schedule."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from bench.seqgan import adversarial_overrides, mle_overrides, settle_defaults
+
+    args = settle_defaults(
+        argparse.Namespace(
+            data="oracle", oracle="seqgan", paper=True, rollouts=None, mle_steps=None, adversarial_minutes=None,
+            discriminator_steps=None, mle_schedule=None, embedding=32, hidden=32, batch=64, valid_limit=500,
+            mle_minutes=None, options=[], num_train=10000, gumbel_discriminator="rnn", adversarial_steps=None,
+            adversarial_lr=0.001, tag="paper", lr=0.01,
+        )
+    )  # fmt: skip
+    experiment = OmegaConf.load(Path(__file__).parents[1] / "configs" / "experiment" / "seqgan.yaml")
+
+    def settings(overrides: list[str]) -> dict:
+        return dict(o.split("=", 1) for o in overrides)
+
+    mle = settings(mle_overrides(args, seed=0))
+    for key, value in {
+        "model.net.init_scale": experiment.model.net.init_scale,
+        "model.net.embedding_size": experiment.model.net.embedding_size,
+        "model.net.hidden_size": experiment.model.net.hidden_size,
+        "train.batch_size": experiment.train.batch_size,
+        "train.lr": experiment.train.lr,
+    }.items():
+        assert float(mle[key]) == value, key
+    seqgan = settings(adversarial_overrides(args, "seqgan_cnn", seed=0))
+    assert float(seqgan["train.lr"]) == experiment.train.lr
+    for name in (
+        "rollouts", "discriminator", "discriminator_lr", "discriminator_pretrain_rounds", "discriminator_rounds",
+        "discriminator_epochs", "discriminator_negatives", "discriminator_batch_size", "baseline",
+    ):  # fmt: skip
+        assert seqgan[f"objective.{name}"] == str(experiment.objective[name]).lower(), name
+
+
 def test_the_critic_check_tells_a_discriminator_that_learnt_its_real_class_by_heart():
     """SeqGAN's CNN set by hand to call a sequence real iff it holds token 0: training sequences
     (D's real class) are all 0s, held-out ones never hold a 0, so D calls every training sequence
