@@ -30,6 +30,7 @@ import argparse
 import itertools
 import json
 import logging
+import re
 import statistics
 import sys
 import time
@@ -256,9 +257,26 @@ def plot_curves(results: dict, tag: str, data: str) -> Path | None:
     return path
 
 
+def tags_on_page() -> set[str]:
+    """The grids docs/polyphonic.md has a section of: the tags of its `## `--tag <tag>`` headings."""
+    if not DOCS_PAGE.exists():
+        return set()
+    return set(re.findall(r"^## `--tag ([^`]+)`", DOCS_PAGE.read_text(), flags=re.MULTILINE))
+
+
 def write_page() -> None:
     """docs/polyphonic.md from every grid's JSON (bench/results/polyphonic_<tag>.json), one
-    section per tag, with each set's learning curves."""
+    section per tag, with each set's learning curves. A page with a grid whose JSON is not here
+    is left as it is: rewriting it would drop that grid's table."""
+    grids = [g for g in sorted(RESULTS.glob("polyphonic_*.json")) if not g.stem.startswith("polyphonic_speed")]
+    missing = tags_on_page() - {grid.stem.removeprefix("polyphonic_") for grid in grids}
+    if missing:
+        logging.error(
+            f"{DOCS_PAGE} is left as it is: it shows the grids {', '.join(sorted(missing))}, whose "
+            f"polyphonic_<tag>.json are not in {RESULTS}; put them back, or delete those sections from "
+            "the page, and run the bench again to regenerate it"
+        )
+        return
     lines = [
         "# Polyphonic music",
         "",
@@ -280,7 +298,6 @@ def write_page() -> None:
         "with 5% more (MuseData) and 17% and 9% fewer (Nottingham, Piano-midi.de) test frames than the "
         "published rolls.",
     ]
-    grids = [g for g in sorted(RESULTS.glob("polyphonic_*.json")) if not g.stem.startswith("polyphonic_speed")]
     payloads = [json.loads(grid.read_text()) for grid in grids]
     lines += [
         "",

@@ -65,6 +65,22 @@ def test_a_cell_shows_the_mean_and_spread_of_its_tightest_bound(page):
     assert "| RNN-NADE (Boulanger-Lewandowski et al. 2012) | 5.56 |" in text
 
 
+def test_a_page_with_a_grid_whose_json_is_gone_is_left_as_it_is(page, caplog):
+    """Regenerating the page from the JSONs at hand would drop the table of a grid whose JSON is
+    not there: the bench refuses, names the grid, and leaves the page untouched."""
+    path = page / "polyphonic.md"
+    kept = path.read_text() + "\n## `--tag gone`: at most 60 minutes of training per cell\n\n| a table |\n"
+    path.write_text(kept)
+    polyphonic.write_page()
+    assert path.read_text() == kept
+    assert "it shows the grids gone, whose polyphonic_<tag>.json are not in" in caplog.text
+    (polyphonic.RESULTS / "polyphonic_gone.json").write_text(
+        json.dumps({"results": {}, "args": {"tag": "gone", "minutes": 60.0, "threads": 1}, "command": "c"})
+    )
+    polyphonic.write_page()  # with the grid's JSON back, the page is generated again
+    assert path.read_text() != kept and "| a table |" not in path.read_text()
+
+
 def test_a_published_figure_stands_only_beside_cells_on_its_frame_rate():
     def rows(repeat: int) -> list[str]:
         extra = [f"data.frame_repeat={repeat}"] if repeat > 1 else []

@@ -22,7 +22,7 @@ from zoo.errors import ZooError
 
 SPLITS = ("train", "valid", "test")
 
-# pieces and frames per split (train, valid, test), as DESIGN.md states them and the files hold
+# pieces and frames per split (train, valid, test) of the published files, and the longest piece
 PUBLISHED = {
     "jsb_chorales": ((229, 76, 77), (13_807, 4_602, 4_725), 160),
     "nottingham": ((694, 173, 170), (176_561, 45_513, 44_463), 1_793),
