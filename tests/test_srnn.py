@@ -376,27 +376,6 @@ def test_the_config_builds_a_model_and_a_guide_that_fits_it(make_data, overrides
     net = build_model(cfg, data.spec)
     check_guide_covers(net, build_guide(cfg, net), collate(data.train[:2]))
 
-def test_fivo_trains_the_srnn_with_its_filtering_guide_and_refuses_the_smoothing_one(model, rolls):
-    """objective=fivo on the SRNN: the loss is minus the SMC bounds of the minibatch, scaled to the
-    data set, its gradient reaches the model and the guide; the smoothing guide, whose a_t reads
-    frames after t, is refused by name."""
-    from zoo.estimators.smc import smc_log_marginal
-    from zoo.objectives.fivo import FIVO
-
-    guide = SRNNFiltering(model)
-    batch = collate(rolls.train[:4], dataset_size=12)
-    torch.manual_seed(5)
-    loss = FIVO(num_particles=3)(model, guide, batch)
-    torch.manual_seed(5)
-    bounds = smc_log_marginal(model, guide, batch, 3)
-    torch.testing.assert_close(loss, -bounds.sum() * 3)
-    loss.backward()
-    grads = [p.grad for p in [*model.parameters(), *guide.parameters()] if p.grad is not None]
-    assert len(grads) > 0 and all(torch.isfinite(g).all() for g in grads)
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in guide.parameters())
-    with pytest.raises(ZooError, match="smoothing guide looks ahead.*srnn_filtering"):
-        FIVO()(model, SRNNSmoothing(model), batch)
-
 
 
 @pytest.mark.parametrize("guide", ["srnn_smoothing", "srnn_filtering"])
