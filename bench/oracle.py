@@ -129,7 +129,7 @@ def main():
         results[name] = run(name, args)
 
     print(
-        f"\n{args.oracle} oracle LSTM (V=5000, E=H=32, T=20, seed {args.seed_oracle}): {len(data.train)} train, "
+        f"\n{args.oracle} oracle LSTM (V=5000, E=H=32, T=20, data seed {args.seed_oracle}): {len(data.train)} train, "
         f"{len(data.valid)} valid, {len(data.test)} test sequences; {args.minutes} min of training each "
         f"on {torch.get_num_threads()} CPU threads; NLL-oracle from {args.samples} samples"
     )

@@ -264,10 +264,10 @@ def tags_on_page() -> set[str]:
     return set(re.findall(r"^## `--tag ([^`]+)`", DOCS_PAGE.read_text(), flags=re.MULTILINE))
 
 
-def write_page() -> None:
+def write_page() -> bool:
     """docs/polyphonic.md from every grid's JSON (bench/results/polyphonic_<tag>.json), one
     section per tag, with each set's learning curves. A page with a grid whose JSON is not here
-    is left as it is: rewriting it would drop that grid's table."""
+    is left as it is (rewriting it would drop that grid's table): returns whether it was written."""
     grids = [g for g in sorted(RESULTS.glob("polyphonic_*.json")) if not g.stem.startswith("polyphonic_speed")]
     missing = tags_on_page() - {grid.stem.removeprefix("polyphonic_") for grid in grids}
     if missing:
@@ -276,7 +276,7 @@ def write_page() -> None:
             f"polyphonic_<tag>.json are not in {RESULTS}; put them back, or delete those sections from "
             "the page, and run the bench again to regenerate it"
         )
-        return
+        return False
     lines = [
         "# Polyphonic music",
         "",
@@ -335,6 +335,7 @@ def write_page() -> None:
                     f"({path.relative_to(DOCS_PAGE.parent)})",
                 ]
     DOCS_PAGE.write_text("\n".join(lines) + "\n")
+    return True
 
 
 def step_flops(objective, network, guide, batch) -> float:
@@ -447,7 +448,8 @@ def main():
         )
     payload = json.loads(out.read_text())
     print("\n".join(table(payload["results"], [s for s in SETS if s in payload["results"]])))
-    write_page()
+    if not write_page():
+        sys.exit(1)
 
 
 def add_cell(out: Path, args, data: str, model: str, seed: int, row: dict) -> None:

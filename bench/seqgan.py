@@ -715,7 +715,7 @@ def budget_lines(args) -> list[str]:
     if args.mle_schedule == "paper":
         mle = (
             f"budget: MLE on SeqGAN's schedule, 120 epochs (18,720 steps of 64, Adam 0.01, no early stop{cap}, "
-            "last checkpoint)"
+            f"last checkpoint{', weights drawn from N(0, 0.1^2)' if args.paper else ''})"
         )
     else:
         mle = (
@@ -728,8 +728,8 @@ def budget_lines(args) -> list[str]:
             f"{mle}. Every adversarial row starts from it at its own paper's schedule. "
             f"SeqGAN rows: D warm-up {warmup_steps(args)} steps (fills the pool), then SeqGAN's D schedule "
             "(Adam 1e-4; 50 rounds of 10,000 fresh negatives x 3 epochs, then 5 such rounds before each "
-            "generator step), 200 generator steps, Adam 0.01, 16 rollouts. gumbel_gan: RelGAN's 3,000 "
-            "steps, 5 D steps each, Adam 1e-4, beta_max 100.",
+            f"generator step), 200 generator steps, Adam 0.01, {args.rollouts} rollouts, rewards without a "
+            "baseline. gumbel_gan: RelGAN's 3,000 steps, 5 D steps each, Adam 1e-4, beta_max 100.",
             *given,
         ]
     if args.adversarial_steps:
@@ -1140,6 +1140,8 @@ def main():
     parser.add_argument("--mle-weight", type=float, default=0.0, help="text: teacher-forced NLL mixed into SeqGAN")
     parser.add_argument("--max-length", type=int, default=40, help="text: longest line kept")
     args = settle_defaults(parser.parse_args())
+    if args.paper and args.data != "oracle":
+        parser.error("--paper runs SeqGAN's synthetic experiment: it needs --data oracle")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.data == "shakespeare_lines":
         text_comparison(args)

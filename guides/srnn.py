@@ -116,10 +116,10 @@ class SRNNFiltering(_SRNNGuide):
         return self.encoder(d_phi) if lengths is None else on_real_steps(self.encoder, d_phi, lengths=lengths)
 
     def smc_proposal(self, context_t, state) -> dist.Distribution:
-        """q(z_t | z_{t-1}, d_t, x_t) from the model's context at step t, (d_t, phi_x(x_t), x_t), and
-        state (z_{t-1},): batch (R,), event (Z,)."""
-        d_t, phi_x_t, _ = context_t
+        """q(z_t | z_{t-1}, d_t, x_t) from the model's context at step t, (d_t, phi_x(x_t), x_t, W_d d_t),
+        and state (z_{t-1},): batch (R,), event (Z,)."""
+        d_t, phi_x_t, _, prior_in_t = context_t
         (z_prev,) = state
         a_t = self.summaries(d_t, phi_x_t, None)  # (R, A)
-        loc, scale = self.step(z_prev, self.srnn.transition.project(d_t), self.combiner.project(a_t))
+        loc, scale = self.step(z_prev, prior_in_t, self.combiner.project(a_t))
         return self.flows.distribution(dist.Normal(loc, scale).to_event(1))

@@ -48,7 +48,8 @@ class LinearGaussian:
         return (x, first), (x.new_zeros(batch.batch_size),)
 
     def smc_step(self, context_t, state, z_t):
-        (x_t, first), (mu, s) = context_t, self.prior(state, context_t[1])
+        x_t, first = context_t
+        mu, s = self.prior(state, first)
         z = z_t[:, 0]
         return dist.Normal(mu, s).log_prob(z), dist.Normal(z, R).log_prob(x_t), (z,)
 
@@ -68,7 +69,8 @@ class LocallyOptimal(Bootstrap):
     """q(z_t | z_{t-1}, x_t) = p(z_t | z_{t-1}, x_t)."""
 
     def smc_proposal(self, context_t, state):
-        (x_t, first), (mu, s) = context_t, self.model.prior(state, context_t[1])
+        x_t, first = context_t
+        mu, s = self.model.prior(state, first)
         v = 1 / (1 / s**2 + 1 / R**2)
         m = v * (mu / s**2 + x_t / R**2)
         return dist.Normal(m[:, None], v.sqrt()[:, None]).to_event(1)

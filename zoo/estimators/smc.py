@@ -14,8 +14,8 @@ What a model and its filtering guide provide (as Pyro's SMCFilter asks for init 
     guide.smc_proposal(context_t, state) -> q(z_t | past, x), batch (R,), event (Z,)
 
 Particle rows follow Batch.tile: row j * B + b is particle j of sequence b, R = K * B. The
-context stays one row per sequence, so memory grows with K times one step, not K times the
-whole sequence. `SMCModel` and `SMCProposal` state the contract as Protocols.
+context stays one row per sequence, so in evaluation (no gradients kept) memory grows with K
+times one step, not K times the whole sequence. `SMCModel` and `SMCProposal` state the contract as Protocols.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def check_smc(model, guide, option: str = "objective=fivo") -> None:
         )
 
 
-def particles(rows: Tensor, k: int) -> Tensor:
+def repeat_for_particles(rows: Tensor, k: int) -> Tensor:
     """k copies of one row per sequence, copy-major as Batch.tile: (B, ...) -> (k * B, ...)."""
     return rows.repeat(k, *([1] * (rows.dim() - 1)))
 
@@ -109,12 +109,14 @@ def smc_log_marginal(
         raise ZooError(f"resampling={resampling!r} is not one of {RESAMPLING}")
     K, B, T = num_particles, batch.batch_size, batch.mask.shape[1]
     context, state = model.smc_init(batch)  # (B, T, ...) and (B, ...)
-    state = tuple(particles(s, K) for s in state)  # (K * B, ...)
+    state = tuple(repeat_for_particles(s, K) for s in state)  # (K * B, ...)
     mask = batch.mask.to(torch.get_default_dtype())  # (B, T)
     log_w = mask.new_zeros(K, B)  # log weights since the last resampling
     log_p_hat = mask.new_zeros(B)
+    # the context step by step, unbound once: c[:, t] would zero-fill a (B, T, .) tensor per step in backward
+    steps = list(zip(*(c.unbind(1) for c in context)))
     for t in range(T):
-        context_t = tuple(particles(c[:, t], K) for c in context)  # (K * B, ...)
+        context_t = tuple(repeat_for_particles(c, K) for c in steps[t])  # (K * B, ...)
         q = guide.smc_proposal(context_t, state)
         z_t = q.rsample()  # (K * B, Z)
         log_p_z, log_p_x, state = model.smc_step(context_t, state, z_t)

@@ -139,16 +139,17 @@ class SRNN(nn.Module):
     # -- sequential Monte Carlo (zoo.estimators.smc) -------------------------------------------
 
     def smc_init(self, batch: Batch) -> tuple[tuple[Tensor, ...], tuple[Tensor]]:
-        """context = (d_{1:T} (B, T, H), phi_x(x_{1:T}) (B, T, F), x (B, T[, D])); state = (z_0,)."""
-        phi_x, d, _ = self.recurrence(batch.x, batch.lengths)
-        return (d, phi_x, batch.x), (self.initial_z(batch.batch_size, d),)
+        """context = (d_{1:T} (B, T, H), phi_x(x_{1:T}) (B, T, F), x (B, T[, D]), W_d d_{1:T} (B, T, F));
+        state = (z_0,)."""
+        phi_x, d, prior_in = self.recurrence(batch.x, batch.lengths)
+        return (d, phi_x, batch.x, prior_in), (self.initial_z(batch.batch_size, d),)
 
     def smc_step(self, context_t, state, z_t: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor]]:
         """(log p(z_t | z_{t-1}, d_t), log p(x_t | z_t, d_t), (z_t,)) from context_t = (d_t, phi_x(x_t),
-        x_t), each (R,)."""
-        d_t, _, x_t = context_t
+        x_t, W_d d_t), each (R,)."""
+        d_t, _, x_t, prior_in_t = context_t
         (z_prev,) = state
-        loc, scale = self.transition(z_prev, d_t)
+        loc, scale = self.transition.step(z_prev, prior_in_t)
         log_p_z = dist.Normal(loc, scale).log_prob(z_t).sum(-1)
         log_p_x = self.emission(z_t, d_t).log_prob(x_t)
         return log_p_z, log_p_x, (z_t,)
