@@ -5,7 +5,7 @@
 Reads the best checkpoints under bench/results/ (run the benches first) and writes to docs/images/:
 
     char_lstm_samples.txt, bayes_lstm_samples.txt   text, from bench.hybrids --pairs text
-    vrnn_samples.png                                piano rolls, from bench.jsb
+    vrnn_samples.png, vrnn_samples-<i>.mid          piano rolls and each one as MIDI, from bench.jsb
     seq_vae_homotopy.png                            a homotopy, from bench.seq_autoencoders
     handwriting_sheet.png, handwriting_primed.png   strokes, from bench.handwriting
     seqgan_samples.txt                              lines after SeqGAN, from bench.seqgan --data shakespeare_lines
@@ -30,6 +30,7 @@ from zoo.evaluation.sampling import draw
 from zoo.models.bayesian_weights import BayesianWeights
 from zoo.models.char_lstm import CharLSTM
 from zoo.models.vrnn import VRNN
+from zoo.reports.midi import write_midi_files
 from zoo.reports.plots import plot_piano_rolls
 
 RESULTS = Path(__file__).parent / "results"
@@ -65,11 +66,10 @@ def vrnn_rolls(args: dict) -> None:
     state, spec = load(RESULTS / "jsb" / "vrnn_filtering")
     model = VRNN(spec, hidden_size=args["hidden"], z_size=args["z"])
     model.load_state_dict(state["model"])
-    plot_piano_rolls(
-        draw(model, VRNNFiltering(model), 3, 64),
-        IMAGES / "vrnn_samples.png",
-        titles=[f"vrnn sample {i + 1} (64 frames)" for i in range(3)],
-    )
+    rolls = draw(model, VRNNFiltering(model), 3, 64)  # (3, 64, 88)
+    titles = [f"vrnn sample {i} (64 frames)" for i in range(3)]
+    plot_piano_rolls(rolls, IMAGES / "vrnn_samples.png", titles=titles)
+    write_midi_files(rolls, IMAGES, "vrnn_samples", frame_beats=1.0)  # JSB: a frame per quarter note
 
 
 def main():
