@@ -182,12 +182,21 @@ def test_multinomial_resampling_draws_ancestors_by_weight_within_each_sequence()
 # -- the VRNN and its filtering guide through the same estimator ------------------------------------
 
 
-@pytest.fixture
-def vrnn_pair():
+def filtering_and_smoothing(name: str):
+    """A small state-space model of toy rolls with its filtering and its smoothing guide."""
     torch.manual_seed(0)
     data = toy_rolls()
-    model = VRNN(data.spec, hidden_size=8, z_size=3)
-    return data, model, VRNNFiltering(model)
+    if name == "vrnn":
+        model = VRNN(data.spec, hidden_size=8, z_size=3)
+        return data, model, VRNNFiltering(model), VRNNSmoothing(model)
+    model = SRNN(data.spec, hidden_size=8, z_size=3)
+    return data, model, SRNNFiltering(model), SRNNSmoothing(model)
+
+
+@pytest.fixture
+def vrnn_pair():
+    data, model, filtering, _ = filtering_and_smoothing("vrnn")
+    return data, model, filtering
 
 
 def test_the_vrnn_step_by_step_is_its_pyro_model(vrnn_pair, monkeypatch):
@@ -222,17 +231,6 @@ def test_what_depends_on_x_alone_is_computed_once_for_all_particles(vrnn_pair, m
     with torch.no_grad():
         log_p_hat = smc_log_marginal(model, guide, batch, num_particles=16)
     assert rows == [3] and log_p_hat.shape == (3,)
-
-
-def filtering_and_smoothing(name: str):
-    """A small state-space model of toy rolls with its filtering and its smoothing guide."""
-    torch.manual_seed(0)
-    data = toy_rolls()
-    if name == "vrnn":
-        model = VRNN(data.spec, hidden_size=8, z_size=3)
-        return data, model, VRNNFiltering(model), VRNNSmoothing(model)
-    model = SRNN(data.spec, hidden_size=8, z_size=3)
-    return data, model, SRNNFiltering(model), SRNNSmoothing(model)
 
 
 @pytest.mark.parametrize("name", ["vrnn", "srnn"])
