@@ -16,7 +16,9 @@ minibatch, as every weight guide draws it). The row char_lstm_variational_dropou
 q(w) without the recurrent masks, drawn per sequence as Gal & Ghahramani draw it: dropout on
 Zaremba's connections with one mask per sequence held over its steps
 (model.net.dropout_masks=sequence), tested by the posterior predictive over the masks (MC
-dropout, zoo.evaluate mc_dropout=true) beside the network without them. The row
+dropout, zoo.evaluate mc_dropout=true) beside the network without them;
+char_lstm_variational_dropout_weight_decay adds the L2 term that q(w)'s Gaussian prior puts in
+Gal & Ghahramani's objective, as --weight-decay (AdamW's decoupled form). The row
 bayes_lstm_mean_field_dropout puts the mean field on top of the dropout row's regulariser: the
 network draws Zaremba's masks in training (model.net.dropout) and none when it is evaluated, so
 its posterior predictive averages over w alone (as Gan et al. 2017 combine their weight samples
@@ -84,6 +86,12 @@ def row_options(args) -> dict[str, list[str]]:
             f"model.net.dropout={args.dropout}",
             "model.net.dropout_masks=sequence",
         ],
+        "char_lstm_variational_dropout_weight_decay": [  # the same q(w) with its prior's L2 term
+            "model=char_lstm",
+            f"model.net.dropout={args.dropout}",
+            "model.net.dropout_masks=sequence",
+            f"train.weight_decay={args.weight_decay}",
+        ],
         "char_lstm_weight_decay": ["model=char_lstm", f"train.weight_decay={args.weight_decay}"],
         "bayes_lstm_mean_field": ["model=bayes_lstm", "weight_guide=mean_field"],
         "bayes_lstm_mean_field_dropout": [  # q(w) on top of Zaremba's dropout, on in training only
@@ -106,7 +114,10 @@ def row_options(args) -> dict[str, list[str]]:
 
 # Row -> more zoo.evaluate options of its cells: dropout with masks per sequence is Gal & Ghahramani's
 # q(w), so its test figure is the posterior predictive over the masks (MC dropout).
-EVALUATE = {"char_lstm_variational_dropout": ["mc_dropout=true"]}
+EVALUATE = {
+    "char_lstm_variational_dropout": ["mc_dropout=true"],
+    "char_lstm_variational_dropout_weight_decay": ["mc_dropout=true"],
+}
 
 # Row -> the deterministic row of the same seed whose best.pt gives the row's q(w) its means
 # (train.init): its cell trains first, and its whole training time counts in the row's budget.
@@ -383,7 +394,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="model.net.dropout of char_lstm_dropout and bayes_lstm_mean_field_dropout, "
         "weight_guide.dropout of bayes_lstm_bernoulli",
     )
-    parser.add_argument("--weight-decay", type=float, default=0.1, help="train.weight_decay of char_lstm_weight_decay")
+    parser.add_argument("--weight-decay", type=float, default=0.1, help="train.weight_decay of the weight decay rows")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--steps-per-epoch", type=int, default=100, help="minibatches between validations")
     parser.add_argument("--patience", type=int, default=6, help="epochs without a better validation figure")

@@ -451,16 +451,26 @@ def test_the_mean_field_dropout_row_adds_zarembas_dropout_to_the_mean_field(tmp_
     assert "weight_guide=mean_field" in train and "model.net.dropout=0.4" in train and "model=bayes_lstm" in train
 
 
-def test_the_variational_dropout_row_draws_masks_per_sequence_and_is_tested_by_mc_dropout(tmp_path, processes):
+@pytest.mark.parametrize(
+    "row,weight_decay",
+    [("char_lstm_variational_dropout", None), ("char_lstm_variational_dropout_weight_decay", "0.05")],
+)
+def test_the_variational_dropout_rows_draw_masks_per_sequence_and_are_tested_by_mc_dropout(
+    tmp_path, processes, row, weight_decay
+):
+    """Both rows of Gal & Ghahramani's q(w): masks per sequence, MC dropout at test; the second with
+    the prior's L2 term as --weight-decay, the first without any."""
     import bench.regularisers as bench
 
-    command = ["--tag", "g", "--rows", "char_lstm_variational_dropout", "--seeds", "0", "--dropout", "0.4"]
+    command = ["--tag", "g", "--rows", row, "--seeds", "0", "--dropout", "0.4", "--weight-decay", "0.05"]
     bench.main(command)
-    (bench.cell_dir("g", "char_lstm_variational_dropout", 0) / "metrics.json").write_text('{"status": "trained"}')
+    (bench.cell_dir("g", row, 0) / "metrics.json").write_text('{"status": "trained"}')
     bench.main(command)  # trained: now its evaluation
     train, evaluate = processes
     assert "model.net.dropout=0.4" in train and "model.net.dropout_masks=sequence" in train
     assert "mc_dropout=true" in evaluate and "model=char_lstm" in train
+    decay = [option for option in train if option.startswith("train.weight_decay=")]
+    assert decay == ([f"train.weight_decay={weight_decay}"] if weight_decay else [])
 
 
 def test_the_posterior_mean_column_of_mc_dropout_is_the_network_without_masks():
