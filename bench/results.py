@@ -6,7 +6,8 @@ Reads every bench JSON in bench/results/ and the metrics.json of every zoo.run r
 under `--runs`, and writes a Markdown page: per data set, each test figure (nats per step,
 the kind of figure with its K or S, training minutes, hardware, and the command that measured
 it), then the published anchors each bench prints, with their sources. Nothing in the table
-is typed by hand; rerun this after a bench to refresh the page.
+is typed by hand; rerun this after a bench to refresh the page. A page that would lose figures
+(their JSON or run folder is not here) is left as it is unless --drop-missing is given.
 """
 
 from __future__ import annotations
@@ -186,10 +187,26 @@ def page(rows: list[dict], anchors: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def figure_keys(text: str) -> set[tuple[str, str, str]]:
+    """(data set, model, kind) of every figure row of a results page."""
+    keys, section = set(), ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = line.removeprefix("## ")
+        elif line.startswith("| ") and section != "Published anchors":
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if cells[0] != "model":
+                keys.add((section, cells[0], cells[2]))
+    return keys
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="*", default=[], help="folders searched for zoo.run metrics.json files")
     parser.add_argument("--out", default=str(Path(__file__).parents[1] / "docs" / "results.md"))
+    parser.add_argument(
+        "--drop-missing", action="store_true", help="write the page even where it loses figures whose source is gone"
+    )
     args = parser.parse_args()
     rows, anchors = [], []
     for file in sorted(RESULTS.glob("*.json")):
@@ -199,7 +216,16 @@ def main():
     for root in args.runs:
         for metrics in sorted(Path(root).rglob("metrics.json")):
             rows += run_rows(metrics.parent)
-    Path(args.out).write_text(page(rows, anchors))
+    out, text = Path(args.out), page(rows, anchors)
+    lost = sorted(figure_keys(out.read_text()) - figure_keys(text)) if out.exists() else []
+    if lost and not args.drop_missing:
+        shown = "; ".join(f"{model}, {kind} on {data}" for data, model, kind in lost[:3])
+        raise SystemExit(
+            f"{out} is left as it is: {len(lost)} of its figures have no bench JSON or run folder here "
+            f"({shown}{', ...' if len(lost) > 3 else ''}); name their run folders with --runs, or pass "
+            "--drop-missing to drop them from the page"
+        )
+    out.write_text(text)
     print(
         f"wrote {args.out}: {len(rows)} figures on {len({r['data'] for r in rows})} data sets, {len(anchors)} anchors"
     )

@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench import results
 from tests.helpers import command
 
@@ -86,3 +88,25 @@ def test_the_results_page_is_built_from_bench_files_and_run_folders(tmp_path, mo
     assert "| char_lstm after SeqGAN | 9.700 ± 0.010 | NLL-oracle | 10.0 | not recorded |" in page
     assert "| jsb_chorales | DMM-Aug | 6.29 | Krishnan et al. 2017" in page
     assert page.index("## jsb_chorales") < page.index("## oracle")
+
+
+def test_the_results_page_is_not_rewritten_without_figures_whose_source_is_gone(tmp_path, monkeypatch, capsys):
+    """A bench JSON that is gone would silently drop its rows: the page stays until --drop-missing."""
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    for name, nats in (("jsb", 6.8), ("oracle", 9.9)):
+        payload = {"results": {"vrnn_filtering": {"test": [figure("-ELBO", nats)], "minutes": 7.0}}}
+        (bench / f"{name}.json").write_text(json.dumps(payload))
+    monkeypatch.setattr(results, "RESULTS", bench)
+    out = tmp_path / "results.md"
+    monkeypatch.setattr(sys, "argv", ["results", "--out", str(out)])
+    results.main()
+    written = out.read_text()
+    (bench / "oracle.json").unlink()
+    with pytest.raises(SystemExit) as stop:
+        results.main()
+    assert "1 of its figures have no bench JSON or run folder here (vrnn_filtering, -ELBO on oracle)" in str(stop.value)
+    assert out.read_text() == written
+    monkeypatch.setattr(sys, "argv", ["results", "--out", str(out), "--drop-missing"])
+    results.main()
+    assert "## oracle" not in out.read_text() and "## jsb_chorales" in out.read_text()
