@@ -32,13 +32,14 @@ from zoo.models.char_lstm import CharLSTM
 from zoo.models.vrnn import VRNN
 from zoo.reports.midi import write_midi_files
 from zoo.reports.plots import plot_piano_rolls
+from zoo.training.checkpoint import load_checkpoint
 
 RESULTS = Path(__file__).parent / "results"
 IMAGES = Path(__file__).parents[1] / "docs" / "images"
 
 
 def load(folder: Path):
-    state = torch.load(folder / "best.pt", weights_only=False, map_location="cpu")
+    state = load_checkpoint(folder, "best.pt")
     return state, DataSpec.from_state_dict(state["data_spec"])
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import command_line, options_for, resume_options, update_json, write_json, zoo_process
+from bench.common import command_line, options_for, resume_options, spread, update_json, write_json, zoo_process
 from bench.common import learning_curve as run_curve
 from zoo.training.devices import describe_device
 
@@ -168,10 +168,8 @@ def extra_options(row: dict) -> list[str]:
 def over_seeds(rows: list[dict]) -> tuple[float, str]:
     """The mean of a cell's tightest figure over its seeds, and its text: "mean ± sd (kind, n seeds"."""
     values = [best_figure(r)["nats_per_step"] for r in rows]
-    spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
-    mean = statistics.mean(values)
     seeds = f"{len(values)} seed{'s' if len(values) > 1 else ''}"
-    return mean, f"{mean:.2f}{spread} ({best_figure(rows[0])['kind']}, {seeds}"
+    return statistics.mean(values), f"{spread(values, 2)} ({best_figure(rows[0])['kind']}, {seeds}"
 
 
 def frame_repeat(row: dict) -> int:

@@ -18,7 +18,6 @@ the symmetries leave alone: the log-likelihood of each draw on the training and 
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ from pyro.infer.autoguide.initialization import init_to_sample
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
+from zoo.estimators.importance import iwae_bound
 from zoo.evaluation.diagnostics import chain_diagnostics
 from zoo.evaluation.likelihood import Figure
 from zoo.objectives import ELBO
@@ -148,7 +148,7 @@ def predictive_nll(model, draws: dict[str, np.ndarray], batch: Batch) -> tuple[F
     log-likelihood of the whole batch, sum_i log p(x_i | w_cs), (chains, draws)."""
     log_p = log_likelihoods(model, draws, batch)  # (C, S, B)
     num_draws = log_p.shape[0] * log_p.shape[1]
-    nll = -(torch.logsumexp(log_p.reshape(num_draws, -1), 0) - math.log(num_draws))  # (B,)
+    nll = -iwae_bound(log_p.reshape(num_draws, -1))  # (B,)
     figure = Figure.from_sequences(f"posterior predictive (S={num_draws})", nll, batch.lengths)
     return figure, log_p.sum(-1).numpy()
 

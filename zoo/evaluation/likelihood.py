@@ -241,7 +241,7 @@ def mc_dropout_nll(
 
 def predictive_nll(log_p: torch.Tensor) -> torch.Tensor:
     """-log (1/S) sum_s p(x_i | w_s) per sequence, (N,), from (S, N) log-likelihoods of S draws."""
-    return -(torch.logsumexp(log_p, 0) - math.log(len(log_p)))
+    return -iwae_bound(log_p)
 
 
 @torch.no_grad()

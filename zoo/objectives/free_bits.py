@@ -15,12 +15,12 @@ from __future__ import annotations
 import math
 
 import pyro.poutine as poutine
-from pyro.poutine.util import site_is_subsample
 from torch import Tensor
 from torch.distributions import Independent, Normal, kl_divergence
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
+from zoo.training.sites import is_latent
 
 
 def normal_of(fn, name: str, side: str) -> Normal:
@@ -36,14 +36,7 @@ def normal_of(fn, name: str, side: str) -> Normal:
 
 
 def latent_sites(trace) -> dict:
-    return {
-        name: site
-        for name, site in trace.nodes.items()
-        if site["type"] == "sample"
-        and not site["is_observed"]
-        and not site_is_subsample(site)
-        and not site["infer"].get("_do_not_score")
-    }
+    return {name: site for name, site in trace.nodes.items() if is_latent(site)}
 
 
 def kl_per_dimension(model_site: dict, guide_site: dict, name: str) -> tuple[Tensor, int]:

@@ -13,17 +13,20 @@ class GuideMismatch(ZooError):
     """The guide's sample sites are not the model's latent sites."""
 
 
-def latent_sites(program, batch: Batch) -> dict[str, tuple]:
-    """Names and value shapes of the unobserved sample sites of one run of `program`."""
-    trace = poutine.trace(program).get_trace(batch)
-    return {
-        name: tuple(site["value"].shape)
-        for name, site in trace.nodes.items()
-        if site["type"] == "sample"
+def is_latent(site: dict) -> bool:
+    """A site the guide must draw: a scored sample site that is neither observed nor a subsample index."""
+    return (
+        site["type"] == "sample"
         and not site["is_observed"]
         and not site["infer"].get("_do_not_score")
         and not poutine.util.site_is_subsample(site)
-    }
+    )
+
+
+def latent_sites(program, batch: Batch) -> dict[str, tuple]:
+    """Names and value shapes of the unobserved sample sites of one run of `program`."""
+    trace = poutine.trace(program).get_trace(batch)
+    return {name: tuple(site["value"].shape) for name, site in trace.nodes.items() if is_latent(site)}
 
 
 def check_guide_covers(model, guide, batch: Batch) -> None:
