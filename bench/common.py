@@ -133,6 +133,16 @@ def options_for(options: list[str], name: str) -> list[str]:
     return chosen
 
 
+def compose_config(overrides: list[str]):
+    """The config zoo.run composes from these options."""
+    from hydra import compose, initialize_config_dir
+
+    from zoo.run import CONFIGS
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
 def spread(values: list[float], digits: int = 3) -> str:
     """mean ± sd over seeds (the sd left out for one seed; a dash for none)."""
     if not values:

@@ -22,15 +22,14 @@ import time
 
 import pyro
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
-from bench.common import write_json
+from bench.common import compose_config, write_json
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.vocab import Vocabulary
-from zoo.run import CONFIGS, build_guide, build_model
+from zoo.run import build_guide, build_model
 from zoo.training.devices import seed_everything
 from zoo.training.trainer import Trainer, TrainOptions
 
@@ -131,8 +130,7 @@ def build(name: str, data: SequenceData, hidden: int):
         "dmm": ["model.net.z_size=16", f"model.net.transition_size={2 * hidden}", f"guide.hidden_size={hidden}"],
         "seq_vae": ["model.net.z_size=16"],
     }.get(name, [])
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("config", overrides=[f"model={name}", f"model.net.hidden_size={hidden}", *sizes])
+    cfg = compose_config([f"model={name}", f"model.net.hidden_size={hidden}", *sizes])
     torch.manual_seed(0)
     model = build_model(cfg, data.spec)
     return model, build_guide(cfg, model), instantiate(cfg.objective)

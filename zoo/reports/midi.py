@@ -20,9 +20,9 @@ import torch
 from torch import Tensor
 
 from zoo.data.frame_rate import TICKS_PER_BEAT
+from zoo.data.polyphonic import LOWEST_NOTE, NUM_NOTES
 from zoo.errors import ZooError
 
-LOWEST_NOTE, NUM_KEYS = 21, 88  # MIDI A0, and the 88 keys up to C8
 TEMPO_BPM = 120
 VELOCITY = 80
 PIANO = 0  # General MIDI program 1, acoustic grand piano
@@ -61,9 +61,9 @@ def roll_to_midi(
     roll: Tensor, path: Path, frame_beats: float = 1.0, bpm: float = TEMPO_BPM, lowest_note: int = LOWEST_NOTE
 ) -> Path:
     """Write a (T, 88) binary roll to `path` as a MIDI file (see the module docstring)."""
-    if roll.dim() != 2 or roll.shape[1] != NUM_KEYS or not ((roll == 0) | (roll == 1)).all():
+    if roll.dim() != 2 or roll.shape[1] != NUM_NOTES or not ((roll == 0) | (roll == 1)).all():
         raise ZooError(
-            f"a MIDI file is written from a (T, {NUM_KEYS}) roll of 0s and 1s, "
+            f"a MIDI file is written from a (T, {NUM_NOTES}) roll of 0s and 1s, "
             f"not a {tuple(roll.shape)} tensor of {roll.dtype}"
         )
     step = ticks_per_frame(frame_beats)
@@ -101,17 +101,17 @@ def midi_to_roll(path: Path, frame_beats: float = 1.0, lowest_note: int = LOWEST
         tick += message.time
         if message.type not in ("note_on", "note_off"):
             continue
-        if not lowest_note <= message.note < lowest_note + NUM_KEYS:
+        if not lowest_note <= message.note < lowest_note + NUM_NOTES:
             raise ZooError(
                 f"{path} plays MIDI note {message.note}, outside the 88 keys "
-                f"{lowest_note}..{lowest_note + NUM_KEYS - 1}"
+                f"{lowest_note}..{lowest_note + NUM_NOTES - 1}"
             )
         if message.note in started:  # a note_off, or a note struck again while it sounds
             spans.append((message.note, started.pop(message.note), tick))
         if message.type == "note_on" and message.velocity > 0:
             started[message.note] = tick
     spans += [(note, start, tick) for note, start in started.items()]  # still sounding at the end
-    roll = torch.zeros(round(tick / step), NUM_KEYS)
+    roll = torch.zeros(round(tick / step), NUM_NOTES)
     for note, start, end in spans:
         roll[round(start / step) : round(end / step), note - lowest_note] = 1.0
     return roll
