@@ -33,7 +33,7 @@ import torch
 
 from bench.common import compose_config, write_json
 from zoo.data.oracle import load, oracle_for
-from zoo.evaluation.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle, uniform_nll_test
+from zoo.evaluation.oracle_metrics import nll_oracle, oracle_test_nll, uniform_row
 from zoo.run import train_and_report
 
 ANCHORS = {"random": 10.310, "MLE": 9.038, "scheduled sampling": 8.985, "PG-BLEU": 8.946, "SeqGAN": 8.736}
@@ -80,10 +80,7 @@ def references(data, args) -> dict:
     own = nll_oracle(oracle, oracle.sample(args.samples, g))
     return {
         "oracle": {"nll_oracle": own.as_dict(), "nll_test": oracle_test_nll(oracle, data).as_dict()},
-        "uniform": {
-            "nll_oracle": uniform_nll_oracle(oracle, args.samples, g).as_dict(),
-            "nll_test": {"kind": "exact", "nats_per_step": uniform_nll_test(oracle.vocab_size), "stderr": 0.0},
-        },
+        "uniform": uniform_row(oracle, args.samples, g),
     }
 
 

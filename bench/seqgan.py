@@ -683,7 +683,7 @@ def best_step(history: list[dict]) -> int:
 def oracle_rows(args, data, oracle, references) -> dict:
     """The oracle's own held-out sequences (its validation split) measured as a generator's
     samples are, and the uniform generator: the floor and the scale of each column."""
-    from zoo.evaluation.oracle_metrics import nll_oracle, oracle_test_nll, uniform_nll_oracle, uniform_nll_test
+    from zoo.evaluation.oracle_metrics import nll_oracle, oracle_test_nll, uniform_row
 
     own = torch.stack(data.valid[: args.samples])  # (n, T), never among the references
     g = torch.Generator().manual_seed(0)
@@ -694,10 +694,7 @@ def oracle_rows(args, data, oracle, references) -> dict:
             "bleu": bleu_table(own[: args.bleu_samples].tolist(), references),
             "n": len(own),
         },
-        "uniform": {
-            "nll_oracle": uniform_nll_oracle(oracle, args.samples, g).as_dict(),
-            "nll_test": {"kind": "exact", "nats_per_step": uniform_nll_test(oracle.vocab_size), "stderr": 0.0},
-        },
+        "uniform": uniform_row(oracle, args.samples, g),
     }
 
 

@@ -64,6 +64,15 @@ def uniform_nll_test(vocab_size: int) -> float:
     return math.log(vocab_size)
 
 
+def uniform_row(oracle: OracleLSTM, n: int, generator: torch.Generator | None = None) -> dict:
+    """The uniform generator's row of an oracle table: its NLL-oracle from n prefixes and its
+    exact NLL-test, log V nats per token."""
+    return {
+        "nll_oracle": uniform_nll_oracle(oracle, n, generator).as_dict(),
+        "nll_test": {"kind": "exact", "nats_per_step": uniform_nll_test(oracle.vocab_size), "stderr": 0.0},
+    }
+
+
 def oracle_figures(
     model, guide, data: SequenceData, num_samples: int, option: str = "evaluate.oracle_samples"
 ) -> list[Figure]:
