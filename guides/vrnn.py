@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from guides.contract import model_for
+from guides.dmm import Combiner
 from zoo.data.batch import Batch
 from zoo.nn.flows import IAFStack
 from zoo.nn.layers import MLP, GaussianHead, reverse_padded
@@ -87,8 +88,7 @@ class VRNNSmoothing(nn.Module):
         object.__setattr__(self, "vrnn", model_for("vrnn_smoothing", "vrnn", model, VRNNLike))  # shared, not owned
         hidden = hidden_size or model.hidden_size
         self.backward_rnn = nn.GRU(model.feature_size, hidden, batch_first=True)
-        self.z_to_hidden = nn.Linear(model.z_size, hidden)
-        self.head = GaussianHead(hidden, model.z_size)
+        self.combiner = Combiner(model.z_size, hidden)  # the DMM's combiner: c_t and its Gaussian head
         self.z_0 = nn.Parameter(torch.zeros(model.z_size))  # z_0, learned
         self.flows = IAFStack(model.z_size, flows)  # on every z_t, shared across steps
 
@@ -99,7 +99,6 @@ class VRNNSmoothing(nn.Module):
         z_t = self.z_0.expand(batch.batch_size, -1)
         steps = self.flows.steps()
         for g_t in g.unbind(1):
-            combined = 0.5 * (torch.tanh(self.z_to_hidden(z_t)) + g_t)
-            z_t = steps.draw(*self.head(combined))  # the next step reads the flowed z_t
+            z_t = steps.draw(*self.combiner(z_t, g_t))  # the next step reads the flowed z_t
         with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):
             return pyro.sample("z", steps.path(batch.mask))
