@@ -120,6 +120,45 @@ def resume_options(folder: Path, source: Path | None, cell: str, shown=str) -> l
     return [f"train.resume={shown(start)}"]
 
 
+def train_then_evaluate(
+    folder: Path,
+    train: list[str],
+    evaluate: list[str],
+    cell: str,
+    source: Path | None,
+    threads: int | None,
+    *,
+    finished: tuple[str, ...] = ("trained",),
+    current=lambda result: True,
+    stamp: dict | None = None,
+    evaluating: str = "evaluating best.pt",
+    shown=str,
+) -> tuple[dict, dict] | None:
+    """One bench cell in `folder`: `python -m zoo.run` unless its metrics.json has a status in
+    `finished` (resuming it, or starting from the cell `source` of another grid), then `python -m
+    zoo.evaluate` of its best.pt unless the evaluation there is `current`. Returns the training's
+    metrics and the evaluation's (with `stamp` and eval_minutes added), or None when a process
+    failed or there is nothing to resume."""
+    trained = folder / "metrics.json"
+    if not (trained.exists() and json.loads(trained.read_text()).get("status") in finished):
+        resume = resume_options(folder, source, cell, shown=shown)
+        if resume is None:
+            return None
+        logging.info(f"--- {cell}: training{' (resumed)' if resume else ''}")
+        if zoo_process(*train, *resume, threads=threads).returncode != 0:
+            return None
+    evaluation = folder / "evaluation" / "metrics.json"
+    if not (evaluation.exists() and current(json.loads(evaluation.read_text()))):
+        logging.info(f"--- {cell}: {evaluating}")
+        began = time.perf_counter()
+        if zoo_process(*evaluate, threads=threads).returncode != 0:
+            return None
+        result = json.loads(evaluation.read_text())
+        result.update(stamp or {}, eval_minutes=(time.perf_counter() - began) / 60)
+        evaluation.write_text(json.dumps(result, indent=2))
+    return json.loads(trained.read_text()), json.loads(evaluation.read_text())
+
+
 def options_for(options: list[str], name: str) -> list[str]:
     """The --options of row or model `name`: those without a prefix, and those written
     `<name>:key=value`."""

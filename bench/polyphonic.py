@@ -43,11 +43,10 @@ from bench.common import (
     command_line,
     compose_config,
     options_for,
-    resume_options,
     spread,
+    train_then_evaluate,
     update_json,
     write_json,
-    zoo_process,
 )
 from bench.common import learning_curve as run_curve
 from zoo.training.devices import describe_device
@@ -114,25 +113,20 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
     # a continued cell's recipe starts from the same cell of the other grid; it stays in its command
     source = cell_dir(args.continue_from, data, model, seed) if args.continue_from else None
     origin = [f"train.resume={source}"] if source else []
-    trained = folder / "metrics.json"
-    if not (trained.exists() and json.loads(trained.read_text()).get("status") == "trained"):
-        resume = resume_options(folder, source, f"{data} / {model} / seed {seed}")
-        if resume is None:
-            return None
-        logging.info(f"--- {data} / {model} / seed {seed}: training{' (resumed)' if resume else ''}")
-        if zoo_process(*train, *resume, threads=args.threads).returncode != 0:
-            return None
-    evaluation = folder / "evaluation" / "metrics.json"
-    if not evaluation.exists() or json.loads(evaluation.read_text()).get("num_particles") != args.particles:
-        logging.info(f"--- {data} / {model} / seed {seed}: evaluating with K={args.particles}")
-        start = time.perf_counter()
-        if zoo_process(*evaluate, threads=args.threads).returncode != 0:
-            return None
-        result = json.loads(evaluation.read_text())
-        result["num_particles"], result["eval_minutes"] = args.particles, (time.perf_counter() - start) / 60
-        evaluation.write_text(json.dumps(result, indent=2))
-    result = json.loads(evaluation.read_text())
-    metrics = json.loads(trained.read_text())
+    done = train_then_evaluate(
+        folder,
+        train,
+        evaluate,
+        f"{data} / {model} / seed {seed}",
+        source,
+        args.threads,
+        current=lambda result: result.get("num_particles") == args.particles,
+        stamp={"num_particles": args.particles},
+        evaluating=f"evaluating with K={args.particles}",
+    )
+    if done is None:
+        return None
+    metrics, result = done
     diagnostics = result.get("diagnostics") or {}
     ess = diagnostics.get("ess")
     return {

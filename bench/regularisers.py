@@ -65,10 +65,9 @@ import argparse
 import json
 import logging
 import math
-import time
 from pathlib import Path
 
-from bench.common import command_line, learning_curve, options_for, resume_options, spread, update_json, zoo_process
+from bench.common import command_line, learning_curve, options_for, spread, train_then_evaluate, update_json
 from zoo.training.devices import describe_device
 
 ROOT = Path(__file__).parents[1]  # the commands run here, so the recorded paths are the repository's
@@ -273,25 +272,21 @@ def run_cell(args, row: str, seed: int) -> dict | None:
         f"batch_size={args.eval_batch}",
         *EVALUATE.get(row, []),
     ]
-    trained = folder / "metrics.json"
-    if not (trained.exists() and json.loads(trained.read_text()).get("status") in ("trained", "diverged")):
-        resume = resume_options(folder, source, f"{row} / seed {seed}", shown=relative)
-        if resume is None:
-            return None
-        logging.info(f"--- {row} / seed {seed}: training{' (resumed)' if resume else ''}")
-        if zoo_process(*train, *resume, threads=args.threads).returncode != 0:
-            return None
-    evaluation = folder / "evaluation" / "metrics.json"
-    if not (evaluation.exists() and "calibration" in json.loads(evaluation.read_text())):
-        logging.info(f"--- {row} / seed {seed}: test figures and calibration of best.pt")
-        began = time.perf_counter()
-        if zoo_process(*evaluate, threads=args.threads).returncode != 0:
-            return None
-        result = json.loads(evaluation.read_text())
-        result["eval_minutes"] = (time.perf_counter() - began) / 60
-        evaluation.write_text(json.dumps(result, indent=2))
-    result = json.loads(evaluation.read_text())
-    metrics = json.loads(trained.read_text())
+    done = train_then_evaluate(
+        folder,
+        train,
+        evaluate,
+        f"{row} / seed {seed}",
+        source,
+        args.threads,
+        finished=("trained", "diverged"),
+        current=lambda result: "calibration" in result,
+        evaluating="test figures and calibration of best.pt",
+        shown=relative,
+    )
+    if done is None:
+        return None
+    metrics, result = done
     curve, valid_kind = learning_curve(folder)
     best_epoch = 1 + min(range(len(curve)), key=lambda i: curve[i][1]) if curve else None
     curve = [(minutes + earlier, figure) for minutes, figure in curve]  # on the clock of the whole recipe

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+import bench.common as common
 import bench.polyphonic as polyphonic
 
 
@@ -121,7 +122,7 @@ def processes(tmp_path, monkeypatch):
     monkeypatch.setattr(polyphonic, "RESULTS", tmp_path)
     started = []
     monkeypatch.setattr(
-        polyphonic, "zoo_process", lambda *command, threads: started.append(command) or SimpleNamespace(returncode=1)
+        common, "zoo_process", lambda *command, threads: started.append(command) or SimpleNamespace(returncode=1)
     )
     return started
 
@@ -157,7 +158,7 @@ def test_a_continued_cell_records_where_it_started(tmp_path, monkeypatch):
             (folder / "evaluation" / "metrics.json").write_text(json.dumps({"figures": [{"kind": "exact"}]}))
         return SimpleNamespace(returncode=0)
 
-    monkeypatch.setattr(polyphonic, "zoo_process", finish)
+    monkeypatch.setattr(common, "zoo_process", finish)
     cell = polyphonic.run_cell(continued_grid(), "musedata", "rnn_nade", 0)
     assert cell["commands"][0].endswith(f"hydra.run.dir={folder} train.resume={source}")
 

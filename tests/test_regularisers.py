@@ -320,13 +320,14 @@ def test_the_bench_refuses_to_mix_budgets_in_one_tag(tmp_path, monkeypatch):
 def processes(tmp_path, monkeypatch):
     """bench.regularisers on an empty results folder, the zoo commands its cells start recorded;
     each fails, so no cell goes on to evaluation."""
+    import bench.common as common
     import bench.regularisers as bench
 
     monkeypatch.setattr(bench, "RESULTS", tmp_path)
     monkeypatch.setattr(bench, "ROOT", tmp_path)
     started = []
     monkeypatch.setattr(
-        bench, "zoo_process", lambda *command, threads: started.append(command) or SimpleNamespace(returncode=1)
+        common, "zoo_process", lambda *command, threads: started.append(command) or SimpleNamespace(returncode=1)
     )
     return started
 
