@@ -9,6 +9,11 @@ Reads the best checkpoints under bench/results/ (run the benches first) and writ
     seq_vae_homotopy.png                            a homotopy, from bench.seq_autoencoders
     handwriting_sheet.png, handwriting_primed.png   strokes, from bench.handwriting
     seqgan_samples.txt                              lines after SeqGAN, from bench.seqgan --data shakespeare_lines
+    <model>_samples.png, <model>_samples-<i>.mid    srnn's and dmm's piano rolls, from the run folders
+                                                    bench/results/pictures/<model> of
+
+    python -m zoo.run model=<model> data=jsb_chorales train.max_minutes=10 sample.n=3 sample.length=64 \
+        hydra.run.dir=bench/results/pictures/<model>
 
 A picture whose checkpoint is missing is skipped with a note.
 """
@@ -73,6 +78,14 @@ def vrnn_rolls(args: dict) -> None:
     write_midi_files(rolls, IMAGES, "vrnn_samples", frame_beats=1.0)  # JSB: a frame per quarter note
 
 
+def run_samples(model: str) -> None:
+    """The piano rolls a zoo.run run folder drew at its end, and their MIDI files, as <model>_samples."""
+    folder = RESULTS / "pictures" / model
+    shutil.copy(folder / "samples.png", IMAGES / f"{model}_samples.png")
+    for midi in sorted(folder.glob("samples-*.mid")):
+        shutil.copy(midi, IMAGES / f"{model}_{midi.name}")
+
+
 def main():
     torch.manual_seed(0)
     IMAGES.mkdir(parents=True, exist_ok=True)
@@ -97,6 +110,7 @@ def main():
         "seqgan_samples.txt": lambda: shutil.copy(
             RESULTS / "seqgan_shakespeare_lines" / "samples.txt", IMAGES / "seqgan_samples.txt"
         ),
+        **{f"{model}_samples.png": lambda model=model: run_samples(model) for model in ("srnn", "dmm")},
     }
     for name, job in jobs.items():
         try:
