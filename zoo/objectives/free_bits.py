@@ -20,7 +20,7 @@ from torch.distributions import Independent, Normal, kl_divergence
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
-from zoo.training.sites import is_latent
+from zoo.estimators.sites import is_latent
 
 
 def normal_of(fn, name: str, side: str) -> Normal:

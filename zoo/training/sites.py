@@ -7,20 +7,11 @@ import torch
 
 from zoo.data.batch import Batch
 from zoo.errors import ZooError
+from zoo.estimators.sites import is_latent
 
 
 class GuideMismatch(ZooError):
     """The guide's sample sites are not the model's latent sites."""
-
-
-def is_latent(site: dict) -> bool:
-    """A site the guide must draw: a scored sample site that is neither observed nor a subsample index."""
-    return (
-        site["type"] == "sample"
-        and not site["is_observed"]
-        and not site["infer"].get("_do_not_score")
-        and not poutine.util.site_is_subsample(site)
-    )
 
 
 def latent_sites(program, batch: Batch) -> dict[str, tuple]:
