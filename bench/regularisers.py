@@ -22,7 +22,11 @@ Gal & Ghahramani's objective, as --weight-decay (AdamW's decoupled form). The ro
 bayes_lstm_mean_field_dropout puts the mean field on top of the dropout row's regulariser: the
 network draws Zaremba's masks in training (model.net.dropout) and none when it is evaluated, so
 its posterior predictive averages over w alone (as Gan et al. 2017 combine their weight samples
-with dropout).
+with dropout). The row char_lstm_weight_decay_swag is the weight decay row whose weights are
+collected over the last quarter of the budget into SWAG's q(w) (Maddox et al. 2019, guides.swag;
+train.swag_from), tested by the posterior predictive over its draws (zoo.evaluate swag=true),
+with the SWA mean in the posterior-mean column and the network itself beside; with
+--continue-from it continues the weight decay row's cell, the recipe it follows until then.
 The warm-started row, bayes_lstm_warm_start, is the mean field with q(w)'s means starting at the
 char_lstm cell's best.pt of the same seed (`train.init`; that grid's with `--warm-from TAG`),
 trained for what is left of the budget after that cell's whole run, early stopping included.
@@ -33,6 +37,8 @@ figure is computed at its best validation checkpoint:
     exact                      char_lstm rows: -log p(x), nats and bits per character
     posterior predictive (S,   char_lstm_variational_dropout: -log (1/S) sum_s p(x | z_s), S draws
     dropout masks)             of the masks z_s (its exact figure in the posterior-mean column)
+    posterior predictive (S,   char_lstm_weight_decay_swag: S draws w_s of SWAG's q(w) (the SWA
+    SWAG of n collections)     mean's exact figure in the posterior-mean column)
     posterior predictive (S)   bayes_lstm rows: -log (1/S) sum_s p(x | w_s), w_s ~ q(w)
     exact at the posterior     bayes_lstm rows, a column beside: -log p(x | w = E_q[w]), the one
     mean                       network at the guide's mean, to show what the average over w adds
@@ -92,6 +98,12 @@ def row_options(args) -> dict[str, list[str]]:
             f"train.weight_decay={args.weight_decay}",
         ],
         "char_lstm_weight_decay": ["model=char_lstm", f"train.weight_decay={args.weight_decay}"],
+        "char_lstm_weight_decay_swag": [  # the weight decay row, its last quarter collected into SWAG's q(w)
+            "model=char_lstm",
+            f"train.weight_decay={args.weight_decay}",
+            f"train.swag_from={round(args.minutes * (1 - SWAG_SHARE), 2)}",
+            f"train.swag_every={SWAG_EVERY}",
+        ],
         "bayes_lstm_mean_field": ["model=bayes_lstm", "weight_guide=mean_field"],
         "bayes_lstm_mean_field_dropout": [  # q(w) on top of Zaremba's dropout, on in training only
             "model=bayes_lstm",
@@ -116,14 +128,24 @@ def row_options(args) -> dict[str, list[str]]:
 EVALUATE = {
     "char_lstm_variational_dropout": ["mc_dropout=true"],
     "char_lstm_variational_dropout_weight_decay": ["mc_dropout=true"],
+    "char_lstm_weight_decay_swag": ["swag=true"],
 }
+
+# SWAG (guides.swag) collects the weights every SWAG_EVERY steps over the last SWAG_SHARE of the
+# budget: at about 35 steps a minute on 2 cores, 20 collections in the last half hour of two hours,
+# the rank K = 20 of train.swag_rank's default.
+SWAG_SHARE, SWAG_EVERY = 0.25, 50
+
+# Row -> the row whose cell of a --continue-from grid it continues: the SWAG row trains as the
+# weight decay row until its collection starts, so it continues that row's cell.
+CONTINUES = {"char_lstm_weight_decay_swag": "char_lstm_weight_decay"}
 
 # Row -> the deterministic row of the same seed whose best.pt gives the row's q(w) its means
 # (train.init): its cell trains first, and its whole training time counts in the row's budget.
 WARM_START = {"bayes_lstm_warm_start": "char_lstm"}
 
 
-ROWS = tuple(row_options(argparse.Namespace(dropout=0, weight_decay=0)))
+ROWS = tuple(row_options(argparse.Namespace(dropout=0, weight_decay=0, minutes=0)))
 
 # Published anchors, bits per character on Penn Treebank (Graves 2013, Table 1, test set).
 ANCHORS = {
@@ -234,7 +256,7 @@ def run_cell(args, row: str, seed: int) -> dict | None:
             return None
         start, earlier = found
     # a continued cell's recipe starts from the same cell of the other grid; it stays in its command
-    source = cell_dir(args.continue_from, row, seed) if args.continue_from else None
+    source = cell_dir(args.continue_from, CONTINUES.get(row, row), seed) if args.continue_from else None
     origin = [f"train.resume={relative(source)}"] if source else []
     settings = folder / "budget.json"
     if settings.exists() and json.loads(settings.read_text()) != budget(args):

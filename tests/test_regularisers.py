@@ -332,13 +332,13 @@ def processes(tmp_path, monkeypatch):
     return started
 
 
-def finished_grid(tmp_path, tag: str, minutes: float, **changes) -> None:
-    """The JSON of grid `tag`, as a bench with --minutes `minutes` leaves it, and its char_lstm seed-0 last.pt."""
+def finished_grid(tmp_path, tag: str, minutes: float, row: str = "char_lstm", **changes) -> None:
+    """The JSON of grid `tag`, as a bench with --minutes `minutes` leaves it, and its `row` seed-0 last.pt."""
     import bench.regularisers as bench
 
     args = argparse.Namespace(**{**DEFAULTS, "tag": tag, "minutes": minutes, **changes})
     (tmp_path / f"regularisers_{tag}.json").write_text(json.dumps({"results": {}, "budget": bench.budget(args)}))
-    folder = bench.cell_dir(tag, "char_lstm", 0)
+    folder = bench.cell_dir(tag, row, 0)
     folder.mkdir(parents=True)
     (folder / "last.pt").touch()
 
@@ -372,6 +372,31 @@ def test_a_continued_cell_resumes_the_same_cell_of_the_other_grid_then_itself(tm
     bench.main(arguments)
     assert "train.resume=regularisers/long/char_lstm/seed0" in processes[-1]
     assert "train.resume=regularisers/short/char_lstm/seed0" not in processes[-1]
+
+
+def test_the_swag_row_continues_the_weight_decay_cell_and_collects_over_the_last_quarter(tmp_path, processes):
+    """SWAG's row is the weight decay row until its collection starts at 3/4 of the budget, so it
+    continues that row's cell of the shorter grid; its test figure is SWAG's posterior predictive."""
+    import bench.regularisers as bench
+
+    finished_grid(tmp_path, "short", 60.0, row="char_lstm_weight_decay")
+    arguments = ["--tag", "long", "--continue-from", "short", "--minutes", "120", "--seeds", "0"]
+    bench.main([*arguments, "--rows", "char_lstm_weight_decay_swag"])
+    train = processes[-1]
+    assert "train.resume=regularisers/short/char_lstm_weight_decay/seed0" in train
+    assert "train.weight_decay=0.1" in train and "train.swag_from=90.0" in train and "train.swag_every=50" in train
+    (bench.cell_dir("long", "char_lstm_weight_decay_swag", 0) / "metrics.json").write_text('{"status": "trained"}')
+    bench.main([*arguments, "--rows", "char_lstm_weight_decay_swag"])
+    assert "swag=true" in processes[-1] and processes[-1][0] == "zoo.evaluate"
+    swag = {
+        "test": [
+            {"kind": "posterior predictive (S=10, SWAG of 20 collections)", "nats_per_step": 1.45},
+            {"kind": "exact at the posterior mean", "nats_per_step": 1.46},
+            {"kind": "exact", "nats_per_step": 1.47},
+        ]
+    }
+    assert bench.reported_figure(swag["test"])["nats_per_step"] == 1.45
+    assert bench.at_posterior_mean([swag]) == "1.460"
 
 
 def test_a_cell_with_nothing_to_continue_is_refused_without_training(tmp_path, processes, caplog):

@@ -4,7 +4,7 @@
                            [num_particles=100] [batch_size=256] [device=auto] [limit=null]
                            [export_weights=5] [oracle_samples=2000] [two_sample=0]
                            [two_sample_steps=600] [calibration=false] [calibration_bins=15]
-                           [mc_dropout=false] [data.<field>=...]
+                           [mc_dropout=false] [swag=false] [data.<field>=...]
 
 PATH is a run folder or a checkpoint file. Writes evaluation/metrics.json and
 evaluation/report.md beside the checkpoint: every figure with its kind, unit and standard
@@ -26,6 +26,10 @@ draws) and a reliability diagram, reliability.png. With mc_dropout=true, for a n
 dropout and an exact likelihood (char_lstm with model.net.dropout > 0), the posterior
 predictive over `num_samples` draws of its dropout masks (MC dropout, Gal & Ghahramani 2016),
 reported first, beside its exact figure without masks; calibration then reads the same average.
+With swag=true, for a network trained with train.swag_from (zoo.training.trainer), the posterior
+predictive over `num_samples` draws of SWAG's q(w) (guides.swag, Maddox et al. 2019) and the
+exact figure of its mean, the SWA network, reported first, beside the network's own; calibration
+then reads the SWAG average.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from zoo.evaluation.likelihood import (
     posterior_mean_nll,
 )
 from zoo.evaluation.plan import evaluation_plan
+from zoo.evaluation.swag import swag_nll, swag_posterior
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.options import build_record, check_at_least, check_choice, check_fields, unknown
 from zoo.reports.evaluation import markdown
@@ -88,6 +93,7 @@ class EvaluateOptions:
     calibration: bool = False  # ECE of the next-token predictions and a reliability diagram (softmax outputs)
     calibration_bins: int = 15  # equal-width confidence bins of the ECE (Guo et al. 2017 use 15)
     mc_dropout: bool = False  # a network with dropout: the posterior predictive over num_samples draws of its masks
+    swag: bool = False  # a network trained with train.swag_from: the posterior predictive over SWAG's q(w)
 
     def __post_init__(self):
         check_fields(self)
@@ -107,6 +113,8 @@ class EvaluateOptions:
         )
         check_choice(self, "split", ("train", "valid", "test"))
         check_device(self.device, "device")
+        if self.mc_dropout and self.swag:
+            raise ZooError("mc_dropout=true and swag=true are two posteriors of one network: choose one")
 
 
 TEXT = {"run", "checkpoint", "split", "device", "prime"}  # options taken as typed, never as YAML
@@ -173,6 +181,9 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         token_network(model)  # a model without next-token probabilities is refused before any figure
     if options["mc_dropout"]:
         check_mc_dropout(model)
+    swag_model, swag = None, None
+    if options["swag"]:
+        swag_model, swag = swag_posterior(model, state, cfg.train.get("swag_rank", 20))
     torch.manual_seed(options["seed"])
     split, kw = options["split"], {"batch_size": options["batch_size"], "device": device, "limit": options["limit"]}
     diagnostics, weights_table = None, None
@@ -186,11 +197,10 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
             model, guide, data, split, options["num_samples"], options["num_particles"], options["limit"]
         ).describe()
     )
-    if options["mc_dropout"]:
+    if options["mc_dropout"] or swag is not None:
         steps = options["num_samples"] * int(lengths_of(data, split, options["limit"]).sum())
-        log.info(
-            f"and the posterior predictive over S={options['num_samples']} draws of the dropout masks: {steps:,} steps"
-        )
+        draws = "the dropout masks" if options["mc_dropout"] else f"SWAG's q(w) ({swag.collected} collections)"
+        log.info(f"and the posterior predictive over S={options['num_samples']} draws of {draws}: {steps:,} steps")
     if has_weight_latents(model) or any(hasattr(model, a) for a in ("log_prob", "reconstruction_log_prob")):
         figures = held_out_figures(
             model,
@@ -207,6 +217,11 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
             figures.append(posterior_mean_nll(model, guide, data, split, progress=progress, **kw))
         if options["mc_dropout"]:  # the posterior predictive over the masks first, the network without them beside
             figures.insert(0, mc_dropout_nll(model, data, split, options["num_samples"], progress=progress, **kw))
+        if swag is not None:  # SWAG's posterior predictive and its mean first, the network itself beside
+            figures[:0] = [
+                swag_nll(swag_model, swag, data, split, options["num_samples"], progress=progress, **kw),
+                posterior_mean_nll(swag_model, swag, data, split, progress=progress, **kw),
+            ]
     else:
         log_w = latent_log_weights(model, guide, data, split, options["num_particles"], progress=progress, **kw)
         figures = latent_figures(log_w, lengths_of(data, split, options["limit"]))
@@ -230,7 +245,14 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
 
         log.info(f"calibration: next-step predictions on the {split} split, {options['calibration_bins']} bins")
         calibration = predictive_calibration(
-            model, guide, data, split, options["num_samples"], options["calibration_bins"], options["mc_dropout"], **kw
+            swag_model or model,
+            swag or guide,
+            data,
+            split,
+            options["num_samples"],
+            options["calibration_bins"],
+            options["mc_dropout"],
+            **kw,
         )
         plot_reliability(
             calibration,

@@ -276,16 +276,33 @@ def weight_posterior_nll(
 ) -> list[Figure]:
     """-ELBO (E_q[-log p(x, w)] for point masses) and posterior predictive NLL per step of a
     model p(w) p(x | w) under guide q(w)."""
+    log_p = weight_log_likelihoods(model, guide, data, split, num_samples, batch_size, device, limit, progress)
     lengths = lengths_of(data, split, limit)
-    log_p = []  # (S, N): log p(x_i | w_s)
+    return _weight_figures(model, guide, log_p, log_p, lengths, train_steps or data.num_steps("train"))
+
+
+@torch.no_grad()
+def weight_log_likelihoods(
+    model,
+    guide,
+    data: SequenceData,
+    split: str,
+    num_samples: int = 10,
+    batch_size: int = 256,
+    device="cpu",
+    limit=None,
+    progress: bool | tqdm = False,
+) -> torch.Tensor:
+    """log p(x_i | w_s) of every sequence i of the split under S draws w_s ~ q(w): (S, N)."""
+    lengths = lengths_of(data, split, limit)
+    log_p = []
     with progress_bar(progress, particle_steps(int(lengths.sum()), num_samples), split) as bar:
         for _ in range(num_samples):
             weights = guide()
             log_p.append(
                 _per_sequence(lambda b: model.log_prob(b, weights), data, split, batch_size, device, limit, bar)
             )
-    log_p = torch.stack(log_p)
-    return _weight_figures(model, guide, log_p, log_p, lengths, train_steps or data.num_steps("train"))
+    return torch.stack(log_p)
 
 
 def _weight_figures(model, guide, expected, bounds, lengths, train_steps: int, bound: str = "") -> list[Figure]:

@@ -21,6 +21,13 @@ parameters step. Started from a trained run (`train.init`), it refits the propos
 that no longer changes, so a bound of that model's NLL (-ELBO, -IWAE, -FIVO) can only tighten
 as the guide improves: the amortised guide of joint training is one point of the
 inference-suboptimality trade-off (Cremer, Li & Duvenaud 2018, arXiv 1801.03558).
+
+`swag_from` = M collects the network's weights every `swag_every` steps once training has run M
+minutes (the interrupted run's minutes included), into SWAG's q(w) (guides.swag, Maddox et al.
+2019): its moments travel in every checkpoint, and `python -m zoo.evaluate swag=true` gives the
+posterior predictive over its draws and the exact figure of the SWA mean beside the network's own.
+Validation, the step-size schedule, early stopping and best.pt follow the network as without it,
+so a run with SWAG trains exactly as one without.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import pyro
 import torch
 from tqdm.auto import tqdm
 
+from guides.swag import SwagWeights
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.errors import ZooError
 from zoo.evaluation.likelihood import held_out_figures, posterior_mean, posterior_mean_nll
@@ -94,6 +102,11 @@ class TrainOptions:
     progress: bool = True  # a progress bar with the loss, steps/s and ETA
     on_nonfinite: str = "stop"  # a NaN or inf loss or gradient: stop (naming where) | skip the step and count it
     fit: str = "all"  # all | guide: the guide's parameters alone, the model's fixed (see the module's docstring)
+    swag_from: float | None = (
+        None  # minutes of training after which SWAG collects the weights (guides.swag); None = off
+    )
+    swag_every: int = 50  # SWAG: steps between collections
+    swag_rank: int = 20  # SWAG: K, the last K deviations from the running mean that span q's low-rank part
 
     def __post_init__(self):
         check_fields(self, "train.")
@@ -111,6 +124,8 @@ class TrainOptions:
                 "lr_patience": 0,
                 "warmup_steps": 0,
                 "threads": 1,
+                "swag_every": 1,
+                "swag_rank": 2,
             },
             "train.",
         )
@@ -125,6 +140,8 @@ class TrainOptions:
                         else f" (or null for {'no limit' if name == 'max_minutes' else 'no clipping'})"
                     )
                 )
+        if self.swag_from is not None and not 0 <= self.swag_from < math.inf:
+            raise ZooError(f"train.swag_from={self.swag_from:g} must be a number of minutes >= 0 (or null for no SWAG)")
         if not 0 <= self.weight_decay < math.inf:
             raise ZooError(f"train.weight_decay={self.weight_decay:g} must be a number >= 0 (0 = no weight decay)")
         check_choice(self, "on_nonfinite", NONFINITE, "train.")
@@ -185,6 +202,21 @@ def check_valid_at_mean(model, guide, options: TrainOptions) -> None:
         )
 
 
+def swag_posterior(model, options: TrainOptions) -> SwagWeights | None:
+    """SWAG's q(w) over the model's weights when train.swag_from is set, else None. A model with
+    variational weights, or one held fixed (train.fit=guide), has no one trajectory of weights to
+    collect and is refused."""
+    if options.swag_from is None:
+        return None
+    if has_weight_latents(model) or options.fit == "guide":
+        why = "has variational weights already" if has_weight_latents(model) else "is not trained (train.fit=guide)"
+        raise ZooError(
+            f"train.swag_from={options.swag_from:g} collects the weights of a network as it trains, and this "
+            f"model {why}: train a deterministic network (model=char_lstm, ...), or leave train.swag_from=null"
+        )
+    return SwagWeights(model, options.swag_rank)
+
+
 class Trainer:
     """Fits (model, guide) to `data` by minimising objective(model, guide, batch) per training step.
 
@@ -241,6 +273,8 @@ class Trainer:
         self.untrained = math.nan  # the validation figure before the first step, to tell divergence by
         self.skipped = 0  # steps skipped for a non-finite loss or gradient (train.on_nonfinite=skip)
         self.diverged: dict | None = None  # epoch and figures of a validation that diverged
+        self.swag = swag_posterior(self.model, options)  # SWAG's q(w), collected along the way; None: off
+        self.started, self.minutes_before = time.monotonic(), 0.0  # this process's start, the resumed run's minutes
 
     def _schedule(self):
         o = self.options
@@ -270,6 +304,7 @@ class Trainer:
             "skipped": self.skipped,
             "history": self.history,
             "objective": self.objective.state_dict(),  # a discriminator, its optimiser, counters
+            "swag": self.swag.state_dict() if self.swag is not None and self.swag.collected else None,  # none yet: None
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "config": self.config,
@@ -309,6 +344,8 @@ class Trainer:
         self.untrained, self.skipped = state.get("untrained", math.nan), state.get("skipped", 0)
         self.history = list(state["history"])
         self.objective.load_state_dict(state.get("objective", {}))  # older checkpoints lack it
+        if self.swag is not None and state.get("swag"):  # a run without SWAG before starts it afresh
+            load_module_state(self.swag, state["swag"], "SWAG posterior")
         torch.set_rng_state(state["rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -360,6 +397,8 @@ class Trainer:
             if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
                 self.scheduler.step()
             self.step += 1
+            if self.swag is not None and self.step % o.swag_every == 0 and self.minutes() >= o.swag_from:
+                self.swag.collect(self.model)
             losses.append(loss.item())
             bar.update()
             bar.set_postfix(loss=f"{losses[-1]:.4f}", **self.objective.progress)
@@ -494,10 +533,10 @@ class Trainer:
             seed_everything(o.seed)
             self.untrained = self.validate().nats_per_step
         self.world.broadcast_modules(self.model, self.guide)
-        start = time.monotonic()
-        elapsed_before = self.history[-1]["minutes"] if self.history else 0.0
+        self.started = time.monotonic()
+        self.minutes_before = self.history[-1]["minutes"] if self.history else 0.0
         # the budget is the whole run's: a resumed run spends what the interrupted one left
-        deadline = start + 60 * (o.max_minutes - elapsed_before) if o.max_minutes else math.inf
+        deadline = self.started + 60 * (o.max_minutes - self.minutes_before) if o.max_minutes else math.inf
         while self.epoch < o.max_epochs and not (self.history and self.past(deadline)):
             self.epoch += 1
             # Distributions' argument checks cost a fifth of a small step; the guide check
@@ -522,7 +561,7 @@ class Trainer:
                 "valid_kind": valid.kind,
                 # the step size the next step takes: the schedule's, times the warmup's factor
                 "lr": self.optimizer.param_groups[0]["lr"] * warmup_factor(self.step, self.options.warmup_steps),
-                "minutes": elapsed_before + (time.monotonic() - start) / 60,
+                "minutes": self.minutes(),
             }
             monitored = self.monitored()
             self.history.append({**row, **monitored})
@@ -537,6 +576,10 @@ class Trainer:
             if (selecting and self.stalled()) or self.past(deadline):
                 break
         return self.history
+
+    def minutes(self) -> float:
+        """Minutes of training so far, those of the run it resumes included."""
+        return self.minutes_before + (time.monotonic() - self.started) / 60
 
     def monitored(self) -> dict[str, float]:
         """The monitor's figures of the model as it is after this epoch (rank 0 alone), drawn with

@@ -1,0 +1,44 @@
+"""The figures of SWAG's q(w) (guides.swag) collected while a deterministic network trained.
+
+    posterior predictive (S, SWAG)   -sum_i log (1/S) sum_s p(x_i | w_s), w_s ~ q(w)
+    exact at the posterior mean      -log p(x | theta_bar): the SWA network, no average over draws
+
+The network is wrapped as BayesianWeights(network), whose sites w.<name> the draws fill; its
+prior is never read, since SWAG's q(w) is not fitted by an ELBO and no ELBO is reported.
+"""
+
+from __future__ import annotations
+
+from guides.swag import SwagWeights
+from zoo.data.dataset import SequenceData
+from zoo.errors import ZooError
+from zoo.evaluation.likelihood import Figure, lengths_of, predictive_nll, weight_log_likelihoods
+from zoo.models.bayesian_weights import BayesianWeights, has_weight_latents
+
+
+def swag_posterior(network, state: dict, rank: int) -> tuple[BayesianWeights, SwagWeights]:
+    """(BayesianWeights(network), SWAG's q(w)) from a checkpoint `state` of a run trained with
+    train.swag_from; a ZooError when the run collected no weights."""
+    if has_weight_latents(network) or not hasattr(network, "log_prob"):
+        raise ZooError(
+            f"swag=true draws a deterministic network's weights from SWAG's q(w): {type(network).__name__} "
+            "is not one with an exact likelihood (char_lstm is); leave swag=false"
+        )
+    swag = SwagWeights(network, rank).to(next(network.parameters()).device)
+    if not state.get("swag") or not int(state["swag"]["count"]):
+        raise ZooError(
+            "swag=true reads SWAG's q(w) from the checkpoint, and this run collected no weights: train with "
+            "train.swag_from=M (the minute from which weights are collected) and train past it; leave swag=false"
+        )
+    swag.load_state_dict(state["swag"])
+    return BayesianWeights(network), swag
+
+
+def swag_nll(
+    model: BayesianWeights, swag: SwagWeights, data: SequenceData, split: str, num_samples: int = 10, **kw
+) -> Figure:
+    """The posterior predictive per step over S draws of SWAG's q(w), each sequence predicted by the
+    average of the draws' likelihoods; `kw` as weight_log_likelihoods'."""
+    log_p = weight_log_likelihoods(model, swag, data, split, num_samples, **kw)  # (S, N)
+    kind = f"posterior predictive (S={num_samples}, SWAG of {swag.collected} collections)"
+    return Figure.from_sequences(kind, predictive_nll(log_p), lengths_of(data, split, kw.get("limit")))
