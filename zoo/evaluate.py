@@ -245,8 +245,8 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
 
         log.info(f"calibration: next-step predictions on the {split} split, {options['calibration_bins']} bins")
         calibration = predictive_calibration(
-            swag_model or model,
-            swag or guide,
+            model if swag is None else swag_model,
+            guide if swag is None else swag,
             data,
             split,
             options["num_samples"],

@@ -8,12 +8,13 @@ import math
 from pyro.poutine.messenger import Messenger
 
 from zoo.errors import ZooError
+from zoo.estimators.sites import is_latent
 
 SHAPES = ("linear", "sigmoid")
 
 
 class ScaleLatents(Messenger):
-    """Multiply the log-density of every unobserved sample site by beta, in model and guide
+    """Multiply the log-density of every latent site (zoo.estimators.sites.is_latent) by beta, in model and guide
     alike, so log p(z) - log q(z) (the KL term) is weighted by beta and log p(x | z) is not."""
 
     def __init__(self, beta: float):
@@ -21,7 +22,7 @@ class ScaleLatents(Messenger):
         self.beta = beta
 
     def _process_message(self, msg):
-        if msg["type"] == "sample" and not msg["is_observed"] and not msg["infer"].get("_do_not_score"):
+        if is_latent(msg):
             msg["scale"] = msg["scale"] * self.beta
 
 
