@@ -27,7 +27,8 @@ minutes (the interrupted run's minutes included), into SWAG's q(w) (guides.swag,
 2019): its moments travel in every checkpoint, and `python -m zoo.evaluate swag=true` gives the
 posterior predictive over its draws and the exact figure of the SWA mean beside the network's own.
 Validation, the step-size schedule, early stopping and best.pt follow the network as without it,
-so a run with SWAG trains exactly as one without.
+so a run with SWAG takes the steps one without takes (writing the moments, a few hundred MB for
+a 2 x 512 LSTM, costs seconds per checkpoint under a time budget).
 """
 
 from __future__ import annotations
@@ -102,9 +103,7 @@ class TrainOptions:
     progress: bool = True  # a progress bar with the loss, steps/s and ETA
     on_nonfinite: str = "stop"  # a NaN or inf loss or gradient: stop (naming where) | skip the step and count it
     fit: str = "all"  # all | guide: the guide's parameters alone, the model's fixed (see the module's docstring)
-    swag_from: float | None = (
-        None  # minutes of training after which SWAG collects the weights (guides.swag); None = off
-    )
+    swag_from: float | None = None  # SWAG (guides.swag) collects the weights from this minute on; None = off
     swag_every: int = 50  # SWAG: steps between collections
     swag_rank: int = 20  # SWAG: K, the last K deviations from the running mean that span q's low-rank part
 
@@ -304,7 +303,7 @@ class Trainer:
             "skipped": self.skipped,
             "history": self.history,
             "objective": self.objective.state_dict(),  # a discriminator, its optimiser, counters
-            "swag": self.swag.state_dict() if self.swag is not None and self.swag.collected else None,  # none yet: None
+            "swag": self.swag.state_dict() if self.swag is not None and self.swag.collected else None,
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "config": self.config,
