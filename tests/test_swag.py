@@ -87,7 +87,7 @@ def test_a_swag_posterior_of_one_point_predicts_as_that_network():
     for _ in range(3):
         swag.collect(net)  # the same weights every time: no variance, no deviations
     state = {"swag": swag.state_dict()}
-    model, q = swag_posterior(net, state, rank=3)
+    model, q = swag_posterior(net, state)
     exact = exact_nll(net, data, "test").nats_per_step
     figure = swag_nll(model, q, data, "test", num_samples=4)
     assert figure.kind == "posterior predictive (S=4, SWAG of 3 collections)"
@@ -101,7 +101,7 @@ def test_the_predictive_averages_probabilities_not_log_probabilities_of_distinct
     net = CharLSTM(data.spec, hidden_size=4).eval()
     thetas = [3 * theta for theta in trajectory(net, 4, seed=2)]  # far apart: the draws disagree
     swag = collected(net, thetas, rank=3)
-    model, q = swag_posterior(net, {"swag": swag.state_dict()}, rank=3)
+    model, q = swag_posterior(net, {"swag": swag.state_dict()})
     torch.manual_seed(1)
     predictive = swag_nll(model, q, data, "test", num_samples=64).nats_per_step
     torch.manual_seed(1)
@@ -162,8 +162,7 @@ def test_evaluate_reports_swag_s_predictive_and_mean_first_beside_the_network(tm
 
 def test_swag_is_refused_where_there_is_no_one_trajectory_or_nothing_was_collected(tmp_path, capsys):
     from zoo.evaluate import main
-    from zoo.training.trainer import TrainOptions
-    from zoo.training.trainer import swag_posterior as trainer_swag
+    from zoo.training.trainer import TrainOptions, swag_collector
 
     run_in_process(tmp_path, "model=char_lstm", "data=shakespeare", *QUICK, "model.net.hidden_size=16")
     with pytest.raises(SystemExit):
@@ -174,7 +173,7 @@ def test_swag_is_refused_where_there_is_no_one_trajectory_or_nothing_was_collect
 
     bayes = BayesianWeights(CharLSTM(toy_text().spec, hidden_size=4))
     with pytest.raises(ZooError, match="train.swag_from=0 collects .* has variational weights already"):
-        trainer_swag(bayes, TrainOptions(swag_from=0))
+        swag_collector(bayes, TrainOptions(swag_from=0))
     with pytest.raises(ZooError, match="train.swag_rank=1 must be at least 2"):
         TrainOptions(swag_from=0, swag_rank=1)
     with pytest.raises(ZooError, match="train.swag_from=-1 must be a number of minutes >= 0"):

@@ -183,7 +183,7 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         check_mc_dropout(model)
     swag_model, swag = None, None
     if options["swag"]:
-        swag_model, swag = swag_posterior(model, state, cfg.train.get("swag_rank", 20))
+        swag_model, swag = swag_posterior(model, state)
     torch.manual_seed(options["seed"])
     split, kw = options["split"], {"batch_size": options["batch_size"], "device": device, "limit": options["limit"]}
     diagnostics, weights_table = None, None
@@ -244,15 +244,9 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         from zoo.reports.plots import plot_reliability
 
         log.info(f"calibration: next-step predictions on the {split} split, {options['calibration_bins']} bins")
+        predictor = (model, guide) if swag is None else (swag_model, swag)  # SWAG's average, when asked for
         calibration = predictive_calibration(
-            model if swag is None else swag_model,
-            guide if swag is None else swag,
-            data,
-            split,
-            options["num_samples"],
-            options["calibration_bins"],
-            options["mc_dropout"],
-            **kw,
+            *predictor, data, split, options["num_samples"], options["calibration_bins"], options["mc_dropout"], **kw
         )
         plot_reliability(
             calibration,

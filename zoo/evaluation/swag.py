@@ -16,20 +16,22 @@ from zoo.evaluation.likelihood import Figure, lengths_of, predictive_nll, weight
 from zoo.models.bayesian_weights import BayesianWeights, has_weight_latents
 
 
-def swag_posterior(network, state: dict, rank: int) -> tuple[BayesianWeights, SwagWeights]:
+def swag_posterior(network, state: dict) -> tuple[BayesianWeights, SwagWeights]:
     """(BayesianWeights(network), SWAG's q(w)) from a checkpoint `state` of a run trained with
-    train.swag_from; a ZooError when the run collected no weights."""
+    train.swag_from, at the rank its moments were collected with; a ZooError when the run
+    collected no weights (its checkpoints then hold none)."""
     if has_weight_latents(network) or not hasattr(network, "log_prob"):
         raise ZooError(
             f"swag=true draws a deterministic network's weights from SWAG's q(w): {type(network).__name__} "
             "is not one with an exact likelihood (char_lstm is); leave swag=false"
         )
-    swag = SwagWeights(network, rank).to(next(network.parameters()).device)
-    if not state.get("swag") or not int(state["swag"]["count"]):
+    if not state.get("swag"):
         raise ZooError(
             "swag=true reads SWAG's q(w) from the checkpoint, and this run collected no weights: train with "
             "train.swag_from=M (the minute from which weights are collected) and train past it; leave swag=false"
         )
+    rank = len(state["swag"]["deviations_0"])  # K rows of D_hat^T
+    swag = SwagWeights(network, rank).to(next(network.parameters()).device)
     swag.load_state_dict(state["swag"])
     return BayesianWeights(network), swag
 

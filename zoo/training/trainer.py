@@ -201,8 +201,8 @@ def check_valid_at_mean(model, guide, options: TrainOptions) -> None:
         )
 
 
-def swag_posterior(model, options: TrainOptions) -> SwagWeights | None:
-    """SWAG's q(w) over the model's weights when train.swag_from is set, else None. A model with
+def swag_collector(model, options: TrainOptions) -> SwagWeights | None:
+    """SWAG's q(w) to collect the model's weights into when train.swag_from is set, else None. A model with
     variational weights, or one held fixed (train.fit=guide), has no one trajectory of weights to
     collect and is refused."""
     if options.swag_from is None:
@@ -272,7 +272,7 @@ class Trainer:
         self.untrained = math.nan  # the validation figure before the first step, to tell divergence by
         self.skipped = 0  # steps skipped for a non-finite loss or gradient (train.on_nonfinite=skip)
         self.diverged: dict | None = None  # epoch and figures of a validation that diverged
-        self.swag = swag_posterior(self.model, options)  # SWAG's q(w), collected along the way; None: off
+        self.swag = swag_collector(self.model, options)  # SWAG's q(w), collected along the way; None: off
         self.started, self.minutes_before = time.monotonic(), 0.0  # this process's start, the resumed run's minutes
 
     def _schedule(self):
