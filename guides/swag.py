@@ -19,7 +19,8 @@ and a draw is
     z_1 ~ N(0, I_P), z_2 ~ N(0, I_K)
 
 with one z_2 for every tensor of the network, as Maddox et al. draw it: the low-rank part
-couples all the weights. With fewer than two collections the draw is theta_bar's alone.
+couples all the weights. Before K collections D_hat holds the n made so far (K = n in the
+formulas); with fewer than two the draw is theta_bar's alone.
 
 The draws feed what any weight guide's draws feed (zoo.models.bayesian_weights: the
 posterior predictive -log (1/S) sum_s p(x | w_s), its calibration); q's density is never
@@ -47,9 +48,10 @@ class SwagWeights(nn.Module):
         self.names = [f"w.{name}" for name, _ in network.named_parameters()]
         for j, (_, p) in enumerate(network.named_parameters()):
             numel = p.numel()
-            self.register_buffer(f"mean_{j}", torch.zeros(numel, device=p.device))  # theta_bar
-            self.register_buffer(f"square_mean_{j}", torch.zeros(numel, device=p.device))  # theta2_bar
-            self.register_buffer(f"deviations_{j}", torch.zeros(rank, numel, device=p.device))  # D_hat^T, a ring
+            like = {"device": p.device, "dtype": p.dtype}
+            self.register_buffer(f"mean_{j}", torch.zeros(numel, **like))  # theta_bar
+            self.register_buffer(f"square_mean_{j}", torch.zeros(numel, **like))  # theta2_bar
+            self.register_buffer(f"deviations_{j}", torch.zeros(rank, numel, **like))  # D_hat^T, a ring
         self.register_buffer("count", torch.zeros((), dtype=torch.long))  # n
 
     def _moments(self, j: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -81,7 +83,9 @@ class SwagWeights(nn.Module):
         if self.collected == 0:
             raise ZooError("SWAG's q(w) has no collected weights to draw from: train past train.swag_from")
         k = min(self.collected, self.rank)
-        z_2 = torch.randn(k, device=self.count.device) / (2 * (k - 1)) ** 0.5 if k >= 2 else None  # shared
+        z_2 = None
+        if k >= 2:  # one z_2 for every tensor
+            z_2 = torch.randn(k, dtype=self.mean_0.dtype, device=self.mean_0.device) / (2 * (k - 1)) ** 0.5
         draw = {}
         for j, name in enumerate(self.names):
             mean, square_mean, deviations = self._moments(j)

@@ -4,6 +4,7 @@ low-rank draw shared by every tensor, the collection inside the trainer (resumed
 and the figures zoo.evaluate reports."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from zoo.errors import ZooError
 from zoo.evaluation.likelihood import exact_nll, posterior_mean_nll
 from zoo.evaluation.swag import swag_nll, swag_posterior
 from zoo.models.char_lstm import CharLSTM
-from zoo.training.checkpoint import load_checkpoint
+from zoo.training.checkpoint import CheckpointError, load_checkpoint
 
 
 def trajectory(net: nn.Module, steps: int, seed: int = 0) -> list[torch.Tensor]:
@@ -79,6 +80,21 @@ def test_draws_have_swag_s_mean_and_covariance_with_tensors_coupled_by_the_low_r
     assert torch.cov(draws.T)[0, 4] == pytest.approx(float(covariance[0, 4]), abs=0.03)
 
 
+def test_before_k_collections_the_low_rank_part_has_the_n_made_so_far():
+    net = nn.Sequential(nn.Linear(2, 1), nn.Linear(1, 1))
+    thetas = trajectory(net, 3, seed=3)
+    swag = collected(net, thetas, rank=5)  # n = 3 < K = 5: D_hat holds three columns, divided by 2 (3 - 1)
+    stacked = torch.stack(thetas).double()
+    running = torch.cumsum(stacked, 0) / torch.arange(1, 4, dtype=torch.float64).unsqueeze(1)
+    d_hat = (stacked - running).T  # (P, 3)
+    mean = stacked.mean(0)
+    covariance = torch.diag((stacked.square().mean(0) - mean.square()) / 2) + d_hat @ d_hat.T / (2 * 2)
+    torch.manual_seed(0)
+    draws = torch.stack([flat_draw(swag) for _ in range(40_000)]).double()
+    assert torch.allclose(draws.mean(0), mean, atol=0.03)
+    assert torch.allclose(torch.cov(draws.T), covariance, atol=0.03)
+
+
 def test_a_swag_posterior_of_one_point_predicts_as_that_network():
     data = toy_text()
     torch.manual_seed(0)
@@ -106,14 +122,20 @@ def test_the_predictive_averages_probabilities_not_log_probabilities_of_distinct
     predictive = swag_nll(model, q, data, "test", num_samples=64).nats_per_step
     torch.manual_seed(1)
     draws = [flat_draw(q) for _ in range(64)]
-    per_draw = []
+    nll = []  # (S, N): each draw's nats on each test sequence
     for theta in draws:
         set_flat(net, theta)
-        per_draw.append(exact_nll(net, data, "test").nats_per_step)
-    assert predictive < sum(per_draw) / len(per_draw) - 0.05  # a mixture predicts better than its average member
+        figure = exact_nll(net, data, "test")
+        nll.append(figure.nll)
+    nll, steps = torch.stack(nll), float(figure.lengths.sum())
+    mixture = -(torch.logsumexp(-nll, 0) - math.log(64))  # -log (1/S) sum_s p(x_i | w_s)
+    assert predictive == pytest.approx(float(mixture.sum()) / steps, abs=1e-5)
+    assert predictive < float(nll.mean(0).sum()) / steps - 0.05  # the draws disagree: not one network's figure
 
 
-def test_the_trainer_collects_from_swag_from_every_swag_every_steps_and_a_resumed_run_keeps_them(tmp_path):
+def test_the_trainer_collects_from_swag_from_every_swag_every_steps_and_a_resumed_run_keeps_them(tmp_path, capsys):
+    from zoo.evaluate import main
+
     swag = ["train.swag_from=0", "train.swag_every=2", "train.swag_rank=2"]
     common = ["model=char_lstm", "data=shakespeare", *QUICK, "model.net.hidden_size=16", *swag]
     run_in_process(tmp_path / "a", *common, "train.max_epochs=1", "train.steps_per_epoch=4")
@@ -123,10 +145,18 @@ def test_the_trainer_collects_from_swag_from_every_swag_every_steps_and_a_resume
     )
     state = load_checkpoint(tmp_path / "b")
     assert state["step"] == 8 and int(state["swag"]["count"]) == 4  # the first run's two kept, two more
+    resumed = [*common, "train.max_epochs=3", "train.steps_per_epoch=4", f"train.resume={tmp_path / 'b'}"]
+    with pytest.raises(CheckpointError, match="SWAG's moments of 4 collections and this run has train.swag_from=null"):
+        run_in_process(tmp_path / "d", *resumed, "train.swag_from=null")
+    with pytest.raises(CheckpointError, match="collected with train.swag_rank=2, this run has 3"):
+        run_in_process(tmp_path / "d", *resumed, "train.swag_rank=3")
 
     late = ["train.swag_from=1000"]  # a minute never reached: nothing collected, swag=true refused
     run_in_process(tmp_path / "c", "model=char_lstm", "data=shakespeare", *QUICK, "model.net.hidden_size=16", *late)
     assert load_checkpoint(tmp_path / "c")["swag"] is None
+    with pytest.raises(SystemExit):
+        main([f"run={tmp_path / 'c'}", "limit=2", "swag=true"])
+    assert "written before minute train.swag_from (evaluate a later one" in capsys.readouterr().err
 
 
 def test_evaluate_reports_swag_s_predictive_and_mean_first_beside_the_network(tmp_path, capsys):
@@ -151,7 +181,7 @@ def test_evaluate_reports_swag_s_predictive_and_mean_first_beside_the_network(tm
         "exact at the posterior mean",
         "exact",
     ]
-    assert result["calibration"]["kind"] == "posterior predictive (S=3)"
+    assert result["calibration"]["kind"] == kinds[0]  # calibration reads SWAG's average too
     figures = [f["nats_per_step"] for f in result["figures"]]
     assert len(set(figures)) == 3  # three different predictors
 
@@ -167,13 +197,15 @@ def test_swag_is_refused_where_there_is_no_one_trajectory_or_nothing_was_collect
     run_in_process(tmp_path, "model=char_lstm", "data=shakespeare", *QUICK, "model.net.hidden_size=16")
     with pytest.raises(SystemExit):
         main([f"run={tmp_path}", "limit=2", "swag=true"])
-    assert "this run collected no weights: train with train.swag_from=M" in capsys.readouterr().err
+    assert "this one holds no collected weights" in capsys.readouterr().err
 
     from zoo.models.bayesian_weights import BayesianWeights
 
     bayes = BayesianWeights(CharLSTM(toy_text().spec, hidden_size=4))
     with pytest.raises(ZooError, match="train.swag_from=0 collects .* has variational weights already"):
         swag_collector(bayes, TrainOptions(swag_from=0))
+    with pytest.raises(ZooError, match="averages exact likelihoods, which Linear has not"):
+        swag_collector(nn.Linear(2, 2), TrainOptions(swag_from=0))
     with pytest.raises(ZooError, match="train.swag_rank=1 must be at least 2"):
         TrainOptions(swag_from=0, swag_rank=1)
     with pytest.raises(ZooError, match="train.swag_from=-1 must be a number of minutes >= 0"):

@@ -60,7 +60,7 @@ from zoo.evaluation.likelihood import (
     posterior_mean_nll,
 )
 from zoo.evaluation.plan import evaluation_plan
-from zoo.evaluation.swag import swag_nll, swag_posterior
+from zoo.evaluation.swag import swag_kind, swag_nll, swag_posterior
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.options import build_record, check_at_least, check_choice, check_fields, unknown
 from zoo.reports.evaluation import markdown
@@ -248,6 +248,8 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         calibration = predictive_calibration(
             *predictor, data, split, options["num_samples"], options["calibration_bins"], options["mc_dropout"], **kw
         )
+        if swag is not None:
+            calibration["kind"] = swag_kind(swag, options["num_samples"])
         plot_reliability(
             calibration,
             out / "reliability.png",

@@ -27,8 +27,9 @@ def swag_posterior(network, state: dict) -> tuple[BayesianWeights, SwagWeights]:
         )
     if not state.get("swag"):
         raise ZooError(
-            "swag=true reads SWAG's q(w) from the checkpoint, and this run collected no weights: train with "
-            "train.swag_from=M (the minute from which weights are collected) and train past it; leave swag=false"
+            "swag=true reads SWAG's q(w) from the checkpoint, and this one holds no collected weights: it was "
+            "written before minute train.swag_from (evaluate a later one, checkpoint=last.pt), or its run had "
+            "train.swag_from=null (train with train.swag_from=M, the minute collection starts); else leave swag=false"
         )
     rank = len(state["swag"]["deviations_0"])  # K rows of D_hat^T
     swag = SwagWeights(network, rank).to(next(network.parameters()).device)
@@ -42,5 +43,11 @@ def swag_nll(
     """The posterior predictive per step over S draws of SWAG's q(w), each sequence predicted by the
     average of the draws' likelihoods; `kw` as weight_log_likelihoods'."""
     log_p = weight_log_likelihoods(model, swag, data, split, num_samples, **kw)  # (S, N)
-    kind = f"posterior predictive (S={num_samples}, SWAG of {swag.collected} collections)"
-    return Figure.from_sequences(kind, predictive_nll(log_p), lengths_of(data, split, kw.get("limit")))
+    return Figure.from_sequences(
+        swag_kind(swag, num_samples), predictive_nll(log_p), lengths_of(data, split, kw.get("limit"))
+    )
+
+
+def swag_kind(swag: SwagWeights, num_samples: int) -> str:
+    """The kind of a figure averaged over S draws of SWAG's q(w), with the collections behind it."""
+    return f"posterior predictive (S={num_samples}, SWAG of {swag.collected} collections)"

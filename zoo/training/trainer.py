@@ -213,6 +213,11 @@ def swag_collector(model, options: TrainOptions) -> SwagWeights | None:
             f"train.swag_from={options.swag_from:g} collects the weights of a network as it trains, and this "
             f"model {why}: train a deterministic network (model=char_lstm, ...), or leave train.swag_from=null"
         )
+    if not hasattr(model, "log_prob"):
+        raise ZooError(
+            f"train.swag_from={options.swag_from:g}: SWAG's posterior predictive (zoo.evaluate swag=true) averages "
+            f"exact likelihoods, which {type(model).__name__} has not (char_lstm has); leave train.swag_from=null"
+        )
     return SwagWeights(model, options.swag_rank)
 
 
@@ -343,11 +348,29 @@ class Trainer:
         self.untrained, self.skipped = state.get("untrained", math.nan), state.get("skipped", 0)
         self.history = list(state["history"])
         self.objective.load_state_dict(state.get("objective", {}))  # older checkpoints lack it
-        if self.swag is not None and state.get("swag"):  # a run without SWAG before starts it afresh
-            load_module_state(self.swag, state["swag"], "SWAG posterior")
+        self.load_swag(state.get("swag"))
         torch.set_rng_state(state["rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def load_swag(self, moments: dict | None) -> None:
+        """SWAG's moments from a checkpoint: kept where this run collects at the same rank, refused
+        where it would drop them; a checkpoint without them starts the collection afresh."""
+        if not moments:
+            return
+        rank = len(moments["deviations_0"])  # K rows of D_hat^T
+        if self.swag is None:
+            raise CheckpointError(
+                f"the checkpoint holds SWAG's moments of {int(moments['count'])} collections and this run has "
+                "train.swag_from=null, which would drop them: resume with the run's own train.swag_from, or start "
+                "a new run from its weights with train.init"
+            )
+        if rank != self.swag.rank:
+            raise CheckpointError(
+                f"the checkpoint's SWAG moments were collected with train.swag_rank={rank}, this run has "
+                f"{self.swag.rank}: resume with train.swag_rank={rank}"
+            )
+        load_module_state(self.swag, moments, "SWAG posterior")
 
     def save(self, name: str) -> Path:
         """Write a checkpoint into the run folder (rank 0 alone writes)."""
