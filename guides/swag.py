@@ -54,6 +54,11 @@ class SwagWeights(nn.Module):
             self.register_buffer(f"deviations_{j}", torch.zeros(rank, numel, **like))  # D_hat^T, a ring
         self.register_buffer("count", torch.zeros((), dtype=torch.long))  # n
 
+    @staticmethod
+    def rank_of(moments: dict) -> int:
+        """K of a state_dict of SwagWeights: the rows of its first D_hat^T."""
+        return len(moments["deviations_0"])
+
     def _moments(self, j: int) -> tuple[Tensor, Tensor, Tensor]:
         return getattr(self, f"mean_{j}"), getattr(self, f"square_mean_{j}"), getattr(self, f"deviations_{j}")
 

@@ -31,8 +31,7 @@ def swag_posterior(network, state: dict) -> tuple[BayesianWeights, SwagWeights]:
             "written before minute train.swag_from (evaluate a later one, checkpoint=last.pt), or its run had "
             "train.swag_from=null (train with train.swag_from=M, the minute collection starts); else leave swag=false"
         )
-    rank = len(state["swag"]["deviations_0"])  # K rows of D_hat^T
-    swag = SwagWeights(network, rank).to(next(network.parameters()).device)
+    swag = SwagWeights(network, SwagWeights.rank_of(state["swag"])).to(next(network.parameters()).device)
     swag.load_state_dict(state["swag"])
     return BayesianWeights(network), swag
 

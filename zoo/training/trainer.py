@@ -358,7 +358,7 @@ class Trainer:
         where it would drop them; a checkpoint without them starts the collection afresh."""
         if not moments:
             return
-        rank = len(moments["deviations_0"])  # K rows of D_hat^T
+        rank = SwagWeights.rank_of(moments)
         if self.swag is None:
             raise CheckpointError(
                 f"the checkpoint holds SWAG's moments of {int(moments['count'])} collections and this run has "
