@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import statistics
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+GRID_SCRIPTS = ("regularisers", "polyphonic", "seqgan")  # benches that add cells (row, seed) to one JSON
 SKIP = {"train", "valid", "history", "anchors", "args", "references", "sample_statistics", "code"}
 DATA = {  # bench file -> data set, where the payload does not say
     "jsb": "jsb_chorales",
@@ -79,13 +82,65 @@ def data_of(name: str, payload: dict, model: str) -> str:
 
 
 def script_of(name: str) -> str:
-    return next((s for s in ("seq_autoencoders", "seqgan", "jsb") if name.startswith(s)), name)
+    return next((s for s in GRID_SCRIPTS + ("seq_autoencoders", "jsb") if name.startswith(s)), name)
+
+
+def seed_index(path: tuple) -> int | None:
+    """Where a grid cell's seed sits in a figure's path (results/<row>/<seed>/... or
+    results/<data>/<model>/<seed>/... or results/<row>/seeds/<seed>/...), None outside a grid."""
+    return next((i for i, key in enumerate(path) if i > 1 and key.isdigit()), None)
+
+
+def grid_rows(file: Path, payload: dict) -> list[dict]:
+    """One row per (data set, row of the grid, kind) of a bench JSON of cells (row, seed), as
+    bench.regularisers, bench.polyphonic and bench.seqgan write them: the mean and standard
+    deviation over the seeds, the cells' mean training minutes, and where each cell's own
+    commands are. Empty for a JSON of single runs."""
+    script = script_of(file.stem)
+    tag = file.stem.removeprefix(f"{script}_")
+    groups: dict[tuple[str, str, str], list[tuple[float, dict]]] = {}
+    for path, f in figures(payload):
+        i = seed_index(path)
+        if i is None or path[0] != "results":
+            continue
+        names = [key for key in path[1:i] if key != "seeds"]
+        data, names = (payload["data"], names) if payload.get("data") else (names[0], names[1:])
+        cell = payload
+        for key in path[: i + 1]:
+            cell = cell[key]
+        kind = re.sub(r" of \d+ collections", "", f["kind"])  # SWAG's count of collections differs by seed
+        groups.setdefault((data, " / ".join(names), kind), []).append((f["nats_per_step"], cell))
+    rows = []
+    for (data, model, kind), found in groups.items():
+        values = [nats for nats, _ in found]
+        minutes = [cell["minutes"] for _, cell in found if isinstance(cell.get("minutes"), (int, float))]
+        rows.append(
+            {
+                "data": data,
+                "model": f"{model} (grid {tag})",
+                "nats_per_step": statistics.fmean(values),
+                "spread": f" ± {statistics.stdev(values):.3f} (sd, {len(values)} seeds)"
+                if len(values) > 1
+                else " (1 seed)",
+                "kind": kind,
+                "minutes": statistics.fmean(minutes) if minutes else None,
+                "hardware": "; ".join(sorted({cell.get("hardware", "not recorded") for _, cell in found})),
+                "measured_by": f"`python -m bench.{script} ... --tag {tag}`: each cell's commands in bench/results/{file.name}",
+            }
+        )
+    return rows
 
 
 def bench_rows(file: Path) -> tuple[list[dict], list[dict]]:
     """Rows and anchors of one bench JSON."""
     payload = json.loads(file.read_text())
     name = file.stem
+    anchors = [
+        {"data": data_of(name, payload, ""), "name": k, "value": v} for k, v in (payload.get("anchors") or {}).items()
+    ]
+    grid = grid_rows(file, payload)
+    if grid:
+        return grid, anchors
     results = payload.get("results") if isinstance(payload.get("results"), dict) else {}
     rows = []
     for path, f in figures(payload):
@@ -109,13 +164,14 @@ def bench_rows(file: Path) -> tuple[list[dict], list[dict]]:
                 "kind": f["kind"],
                 "minutes": minutes,
                 "hardware": payload.get("hardware", "not recorded"),
-                "command": results.get(model.split(" ")[0], {}).get("command")
-                or payload.get("command", f"python -m bench.{script_of(name)} (arguments not recorded)"),
+                "measured_by": "`"
+                + (
+                    results.get(model.split(" ")[0], {}).get("command")
+                    or payload.get("command", f"python -m bench.{script_of(name)} (arguments not recorded)")
+                )
+                + "`",
             }
         )
-    anchors = [
-        {"data": data_of(name, payload, ""), "name": k, "value": v} for k, v in (payload.get("anchors") or {}).items()
-    ]
     return rows, anchors
 
 
@@ -131,7 +187,7 @@ def run_rows(folder: Path) -> list[dict]:
             "kind": f["kind"],
             "minutes": m.get("minutes"),
             "hardware": m.get("hardware", "not recorded"),
-            "command": f"python -m zoo.run (run folder {folder.name})",
+            "measured_by": f"`python -m zoo.run` (run folder {folder.name})",
         }
         for f in m.get("test", []) + m.get("oracle", [])
     ]
@@ -154,7 +210,9 @@ def page(rows: list[dict], anchors: list[dict]) -> str:
         "Figures of different kinds are not interchangeable: an exact NLL, a bound (-ELBO, -IWAE-K: "
         "the true NLL is at most this), a posterior predictive over S weight draws, a reconstruction "
         "(not a likelihood of x), NLL-oracle (the oracle's NLL of the model's samples). "
-        "See [Evaluation](evaluation.md).",
+        "See [Evaluation](evaluation.md). A single run's figure is given ± its standard error over the "
+        "test sequences; a row of a bench grid (named with its `--tag`) is the mean over the grid's "
+        "seeds of that row, ± their standard deviation.",
         "",
     ]
     for data in sorted({r["data"] for r in rows}):
@@ -168,8 +226,8 @@ def page(rows: list[dict], anchors: list[dict]) -> str:
             se = f" ± {r['stderr']:.3f}" if r.get("stderr") is not None else ""
             minutes = f"{r['minutes']:.1f}" if isinstance(r.get("minutes"), (int, float)) else "—"
             lines.append(
-                f"| {r['model']} | {r['nats_per_step']:.3f}{se} | {r['kind']} | {minutes} | "
-                f"{r['hardware']} | `{r['command']}` |"
+                f"| {r['model']} | {r['nats_per_step']:.3f}{r.get('spread', se)} | {r['kind']} | {minutes} | "
+                f"{r['hardware']} | {r['measured_by']} |"
             )
         lines.append("")
     if anchors:

@@ -90,6 +90,46 @@ def test_the_results_page_is_built_from_bench_files_and_run_folders(tmp_path, mo
     assert page.index("## jsb_chorales") < page.index("## oracle")
 
 
+def test_a_grid_of_cells_is_one_row_per_row_and_kind_with_the_spread_over_its_seeds(tmp_path, monkeypatch):
+    """bench.regularisers keeps results/<row>/<seed>, bench.polyphonic results/<data>/<model>/<seed>:
+    each (row, kind) is the mean over the seeds ± their standard deviation, whatever SWAG's count of
+    collections in each seed's kind."""
+    bench = tmp_path / "bench"
+    bench.mkdir()
+
+    def cell(minutes, *tests):
+        return {"test": list(tests), "minutes": minutes, "commands": ["python -m zoo.run ..."], "hardware": "CPU"}
+
+    swag = "posterior predictive (S=10, SWAG of {} collections)"
+    regularisers = {
+        "data": "tiny_shakespeare",
+        "results": {
+            "char_lstm_dropout_swag": {
+                "1": cell(60.0, figure("exact", 1.55), figure(swag.format(18), 1.528)),
+                "2": cell(62.0, figure("exact", 1.56), figure(swag.format(22), 1.532)),
+            }
+        },
+    }
+    polyphonic = {"results": {"nottingham": {"rnn_nade": {"0": cell(30.0, figure("exact", 2.37))}}}}
+    (bench / "regularisers_full512_swag.json").write_text(json.dumps(regularisers))
+    (bench / "polyphonic_long.json").write_text(json.dumps(polyphonic))
+    monkeypatch.setattr(results, "RESULTS", bench)
+    out = tmp_path / "results.md"
+    monkeypatch.setattr(sys, "argv", ["results", "--out", str(out)])
+    results.main()
+    page = out.read_text()
+    grid = "`python -m bench.regularisers ... --tag full512_swag`: each cell's commands in bench/results/regularisers_full512_swag.json"
+    assert (
+        f"| char_lstm_dropout_swag (grid full512_swag) | 1.555 ± 0.007 (sd, 2 seeds) | exact | 61.0 | CPU | {grid} |"
+        in page
+    )
+    assert (
+        "| char_lstm_dropout_swag (grid full512_swag) | 1.530 ± 0.003 (sd, 2 seeds) | posterior predictive (S=10, SWAG) |"
+        in page
+    )
+    assert "## nottingham" in page and "| rnn_nade (grid long) | 2.370 (1 seed) | exact | 30.0 |" in page
+
+
 def test_the_results_page_is_not_rewritten_without_figures_whose_source_is_gone(tmp_path, monkeypatch, capsys):
     """A bench JSON that is gone would silently drop its rows: the page stays until --drop-missing."""
     bench = tmp_path / "bench"
