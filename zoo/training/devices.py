@@ -3,7 +3,9 @@ under torchrun), how it is described beside measured figures, and the seeds of a
 
 from __future__ import annotations
 
+import platform
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,12 +46,26 @@ def resolve_device(name: str, world: World | None = None) -> torch.device:
 
 
 def describe_device(device: torch.device | str = "cpu") -> str:
-    """Where figures were measured: the GPU's name, or the CPU threads torch uses."""
+    """Where figures were measured: the GPU's name, or the CPU's with the threads torch uses (a
+    time budget buys another number of steps on another CPU)."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    threads = torch.get_num_threads()
-    return f"CPU, {threads} thread{'s' if threads > 1 else ''} ({available_cores()} cores)"
+    threads, name = torch.get_num_threads(), cpu_name()
+    return (
+        f"CPU{f' ({name})' if name else ''}, {threads} thread{'s' if threads > 1 else ''} ({available_cores()} cores)"
+    )
+
+
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The CPU's model name, as Linux's cpuinfo gives it, else as Python's platform module does
+    (None where neither says)."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        lines = []
+    name = next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), "")
+    return name or platform.processor() or None
 
 
 def seed_everything(seed: int) -> None:
