@@ -95,13 +95,14 @@ def grid_rows(file: Path, payload: dict) -> list[dict]:
     """One row per (data set, row of the grid, kind) of a bench JSON of cells (row, seed), as
     bench.regularisers, bench.polyphonic and bench.seqgan write them: the mean and standard
     deviation over the seeds, the cells' mean training minutes, and where each cell's own
-    commands are. Empty for a JSON of single runs."""
+    commands are; a cell's own figures only, not those of a sweep inside it (bench.seqgan's
+    temperatures). Empty for a JSON of single runs."""
     script = script_of(file.stem)
     tag = file.stem.removeprefix(f"{script}_")
     groups: dict[tuple[str, str, str], list[tuple[float, dict]]] = {}
     for path, f in figures(payload):
         i = seed_index(path)
-        if i is None or path[0] != "results":
+        if i is None or path[0] != "results" or len(path) > i + 2:  # deeper: a sweep inside a cell
             continue
         names = [key for key in path[1:i] if key != "seeds"]
         data, names = (payload["data"], names) if payload.get("data") else (names[0], names[1:])

@@ -397,7 +397,11 @@ def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, 
     from bench import results
 
     rows, anchors = results.bench_rows(tmp_path / "seqgan_random_t.json")
-    assert {(r["model"], r["kind"]) for r in rows} >= {("mle", "exact"), ("gumbel_gan", "NLL-oracle")}
+    assert {(r["model"], r["kind"]) for r in rows} >= {
+        ("mle (grid random_t)", "exact"),
+        ("gumbel_gan (grid random_t)", "NLL-oracle"),
+    }
+    assert all(r["spread"] == " (1 seed)" and r["data"].startswith("oracle, data.oracle=random") for r in rows)
     assert any(
         a["name"].startswith("RankGAN") and results.source(a["name"], a["data"]).startswith("Lin et al.")
         for a in anchors
