@@ -20,6 +20,14 @@ from zoo.compare import read_curve
 from zoo.training.checkpoint import load_checkpoint
 from zoo.training.devices import describe_device
 
+ROOT = Path(__file__).parents[1]  # zoo_process runs the commands here, so the paths they name are the repository's
+
+
+def relative(path: Path) -> str:
+    """A path as the commands name it: from the repository's root, so a record names no checkout;
+    whole when it lies outside the repository."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
 
 def time_steps(steps: dict, repeats: int = 7, inner: int = 5, warmup: int = 3) -> dict[str, float]:
     """Median seconds per call of each zero-argument step, the contenders interleaved so that
@@ -91,8 +99,7 @@ def zoo_process(*arguments: str, threads: int | None) -> subprocess.CompletedPro
     """`python -m <arguments>` (a zoo command) in its own process from the repository's root, on
     `threads` OpenMP threads when given; its error output goes to the log when it fails."""
     env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-    root = Path(__file__).parents[1]
-    result = subprocess.run([sys.executable, "-m", *arguments], env=env, capture_output=True, text=True, cwd=root)
+    result = subprocess.run([sys.executable, "-m", *arguments], env=env, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         logging.error(result.stderr[-2000:])
     return result

@@ -15,6 +15,9 @@ Reads the best checkpoints under bench/results/ (run the benches first) and writ
     python -m zoo.run model=<model> data=jsb_chorales train.max_minutes=10 sample.n=3 sample.length=64 \
         hydra.run.dir=bench/results/pictures/<model>
 
+    rnn_nade_nottingham_samples.png, -<i>.mid       RNN-NADE's, from the seed 0 cell of
+                                                    bench.polyphonic --tag long on Nottingham
+
 A picture whose checkpoint is missing is skipped with a note.
 """
 
@@ -37,7 +40,7 @@ from zoo.models.char_lstm import CharLSTM
 from zoo.models.vrnn import VRNN
 from zoo.reports.midi import write_midi_files
 from zoo.reports.plots import plot_piano_rolls
-from zoo.training.checkpoint import load_checkpoint
+from zoo.training.checkpoint import CheckpointError, load_checkpoint
 
 RESULTS = Path(__file__).parent / "results"
 IMAGES = Path(__file__).parents[1] / "docs" / "images"
@@ -78,12 +81,11 @@ def vrnn_rolls(args: dict) -> None:
     write_midi_files(rolls, IMAGES, "vrnn_samples", frame_beats=1.0)  # JSB: a frame per quarter note
 
 
-def run_samples(model: str) -> None:
-    """The piano rolls a zoo.run run folder drew at its end, and their MIDI files, as <model>_samples."""
-    folder = RESULTS / "pictures" / model
-    shutil.copy(folder / "samples.png", IMAGES / f"{model}_samples.png")
+def run_samples(name: str, folder: Path) -> None:
+    """The piano rolls a zoo.run run folder drew at its end, and their MIDI files, as <name>_samples."""
+    shutil.copy(folder / "samples.png", IMAGES / f"{name}_samples.png")
     for midi in sorted(folder.glob("samples-*.mid")):
-        shutil.copy(midi, IMAGES / f"{model}_{midi.name}")
+        shutil.copy(midi, IMAGES / f"{name}_{midi.name}")
 
 
 def main():
@@ -110,13 +112,19 @@ def main():
         "seqgan_samples.txt": lambda: shutil.copy(
             RESULTS / "seqgan_shakespeare_lines" / "samples.txt", IMAGES / "seqgan_samples.txt"
         ),
-        **{f"{model}_samples.png": lambda model=model: run_samples(model) for model in ("srnn", "dmm")},
+        **{
+            f"{model}_samples.png": lambda model=model: run_samples(model, RESULTS / "pictures" / model)
+            for model in ("srnn", "dmm")
+        },
+        "rnn_nade_nottingham_samples.png": lambda: run_samples(
+            "rnn_nade_nottingham", RESULTS / "polyphonic" / "long" / "nottingham" / "rnn_nade" / "seed0"
+        ),
     }
     for name, job in jobs.items():
         try:
             job()
             print(f"wrote docs/images/{name}")
-        except (FileNotFoundError, KeyError) as e:
+        except (FileNotFoundError, KeyError, CheckpointError) as e:
             print(f"skipped {name}: {e}")
 
 

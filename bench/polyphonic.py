@@ -43,6 +43,7 @@ from bench.common import (
     command_line,
     compose_config,
     options_for,
+    relative,
     spread,
     train_then_evaluate,
     update_json,
@@ -100,19 +101,19 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
         f"train.patience={args.patience}",
         "evaluate.num_particles=2",
         "evaluate.test_limit=2",
-        f"hydra.run.dir={folder}",
+        f"hydra.run.dir={relative(folder)}",
         *options_for(args.options, model),
     ]
     evaluate = [
         "zoo.evaluate",
-        f"run={folder}",
+        f"run={relative(folder)}",
         f"num_particles={args.particles}",
         f"num_samples={args.samples}",
         f"batch_size={args.eval_batch}",
     ]
     # a continued cell's recipe starts from the same cell of the other grid; it stays in its command
     source = cell_dir(args.continue_from, data, model, seed) if args.continue_from else None
-    origin = [f"train.resume={source}"] if source else []
+    origin = [f"train.resume={relative(source)}"] if source else []
     done = train_then_evaluate(
         folder,
         train,
@@ -123,6 +124,7 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
         current=lambda result: result.get("num_particles") == args.particles,
         stamp={"num_particles": args.particles},
         evaluating=f"evaluating with K={args.particles}",
+        shown=relative,
     )
     if done is None:
         return None

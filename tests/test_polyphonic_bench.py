@@ -144,9 +144,11 @@ def test_a_continued_cell_resumes_the_same_cell_of_the_other_grid_then_itself(pr
     assert f"train.resume={own}" in processes[-1] and f"train.resume={source}" not in processes[-1]
 
 
-def test_a_continued_cell_records_where_it_started(tmp_path, monkeypatch):
-    monkeypatch.setattr(polyphonic, "RESULTS", tmp_path)
-    source, folder = checkpoint("long", 0), polyphonic.cell_dir("long60", "musedata", "rnn_nade", 0)
+def test_a_continued_cell_records_where_it_started_from_the_repository_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(polyphonic, "RESULTS", tmp_path / "bench" / "results")
+    monkeypatch.setattr(common, "ROOT", tmp_path)  # the repository: a record names no checkout
+    checkpoint("long", 0)  # the cell it continues
+    folder = polyphonic.cell_dir("long60", "musedata", "rnn_nade", 0)
 
     def finish(*command, threads):
         """zoo.run and zoo.evaluate as far as run_cell reads them: their metrics files."""
@@ -160,7 +162,10 @@ def test_a_continued_cell_records_where_it_started(tmp_path, monkeypatch):
 
     monkeypatch.setattr(common, "zoo_process", finish)
     cell = polyphonic.run_cell(continued_grid(), "musedata", "rnn_nade", 0)
-    assert cell["commands"][0].endswith(f"hydra.run.dir={folder} train.resume={source}")
+    cells = "bench/results/polyphonic/long{}/musedata/rnn_nade/seed0"
+    assert cell["commands"][0].endswith(f"hydra.run.dir={cells.format(60)} train.resume={cells.format('')}")
+    assert cell["commands"][1].startswith(f"python -m zoo.evaluate run={cells.format(60)} ")
+    assert str(tmp_path) not in " ".join(cell["commands"])
 
 
 def test_a_cell_with_nothing_to_continue_is_refused_without_training(processes, caplog):

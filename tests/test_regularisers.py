@@ -324,7 +324,7 @@ def processes(tmp_path, monkeypatch):
     import bench.regularisers as bench
 
     monkeypatch.setattr(bench, "RESULTS", tmp_path)
-    monkeypatch.setattr(bench, "ROOT", tmp_path)
+    monkeypatch.setattr(common, "ROOT", tmp_path)
     started = []
     monkeypatch.setattr(
         common, "zoo_process", lambda *command, threads: started.append(command) or SimpleNamespace(returncode=1)
