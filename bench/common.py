@@ -113,18 +113,19 @@ def learning_curve(folder: Path) -> tuple[list[tuple[float, float]], str | None]
     return points, epochs[-1]["valid_kind"] if epochs else None
 
 
-def resume_options(folder: Path, source: Path | None, cell: str, shown=str) -> list[str] | None:
+def resume_options(folder: Path, source: Path | None, cell: str) -> list[str] | None:
     """The `train.resume=` of a cell's unfinished training: the cell's own last.pt when it was
     interrupted, else that of `source`, the cell of another grid that it continues (with that
     cell's optimiser, step-size schedule, history and elapsed minutes); [] for a fresh start.
-    None, logged with the cell's name, when `source` holds no last.pt. `shown` writes a path."""
+    None, logged with the cell's name, when `source` holds no last.pt. Paths are from the
+    repository's root (`relative`)."""
     start = folder if (folder / "last.pt").exists() else source
     if start is None:
         return []
     if not (start / "last.pt").exists():
-        logging.error(f"--- {cell}: {shown(start)} has no last.pt to continue; run that cell first")
+        logging.error(f"--- {cell}: {relative(start)} has no last.pt to continue; run that cell first")
         return None
-    return [f"train.resume={shown(start)}"]
+    return [f"train.resume={relative(start)}"]
 
 
 def train_then_evaluate(
@@ -139,7 +140,6 @@ def train_then_evaluate(
     current=lambda result: True,
     stamp: dict | None = None,
     evaluating: str = "evaluating best.pt",
-    shown=str,
 ) -> tuple[dict, dict] | None:
     """One bench cell in `folder`: `python -m zoo.run` unless its metrics.json has a status in
     `finished` (resuming it, or starting from the cell `source` of another grid), then `python -m
@@ -148,7 +148,7 @@ def train_then_evaluate(
     failed or there is nothing to resume."""
     trained = folder / "metrics.json"
     if not (trained.exists() and json.loads(trained.read_text()).get("status") in finished):
-        resume = resume_options(folder, source, cell, shown=shown)
+        resume = resume_options(folder, source, cell)
         if resume is None:
             return None
         logging.info(f"--- {cell}: training{' (resumed)' if resume else ''}")

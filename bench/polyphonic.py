@@ -124,7 +124,6 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
         current=lambda result: result.get("num_particles") == args.particles,
         stamp={"num_particles": args.particles},
         evaluating=f"evaluating with K={args.particles}",
-        shown=relative,
     )
     if done is None:
         return None

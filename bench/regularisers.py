@@ -305,7 +305,6 @@ def run_cell(args, row: str, seed: int) -> dict | None:
         finished=("trained", "diverged"),
         current=lambda result: "calibration" in result,
         evaluating="test figures and calibration of best.pt",
-        shown=relative,
     )
     if done is None:
         return None

@@ -85,6 +85,7 @@ from bench.common import (
     options_for,
     relative,
     reload_best,
+    resume_options,
     spread,
     update_json,
     write_json,
@@ -332,14 +333,10 @@ def train_cell(args, row: str, seed: int) -> bool:
         return False
     folder.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"overrides": overrides}, indent=2))
-    resume = [f"train.resume={relative(folder)}"] if (folder / "last.pt").exists() else []
+    resume = resume_options(folder, None, f"{row} / seed {seed}")  # its own last.pt, if interrupted
     logging.info(f"--- {row} / seed {seed}: training{' (resumed)' if resume else ''}")
-    return (
-        zoo_process(
-            "zoo.run", *overrides, f"hydra.run.dir={relative(folder)}", *resume, threads=args.threads
-        ).returncode
-        == 0
-    )
+    command = ["zoo.run", *overrides, f"hydra.run.dir={relative(folder)}", *resume]
+    return zoo_process(*command, threads=args.threads).returncode == 0
 
 
 # -- the measurement ----------------------------------------------------------------------------------
