@@ -2,7 +2,7 @@
 
     python -m bench.regularisers [--data tiny_shakespeare] [--hidden 512] [--layers 2] [--minutes 10]
                                  [--seeds 0 1 2] [--dropout 0.25] [--weight-decay 0.1]
-                                 [--rows char_lstm char_lstm_dropout ...] [--tag main]
+                                 [--rows char_lstm char_lstm_dropout ...] [--tag main] [--beside TAG ...]
 
 One table on one text data set: char_lstm with no regulariser, with Zaremba et al.'s dropout
 (`model.net.dropout`) and with AdamW's decoupled weight decay (`train.weight_decay`), against
@@ -52,7 +52,10 @@ whole test split. Cells live in bench/results/regularisers/<tag>/<row>/seed<k>/;
 cell is skipped and an interrupted one resumes, so the table accumulates over invocations in
 bench/results/regularisers_<tag>.json, with each cell's commands, budget and hardware. The
 validation figure against training minutes of every cell is drawn in
-bench/results/regularisers_<tag>.png. A tag holds one data set and one budget. `--continue-from
+bench/results/regularisers_<tag>.png. A tag holds one data set and one budget. `--beside TAG
+...` prints the rows of other grids of the same budget beside this one's, each named with its
+grid (their options may differ, as a SWAG grid's do), so rows run under several tags make one
+table; `--rows` with no row trains nothing and prints it. `--continue-from
 TAG` starts each new cell from the last checkpoint of the same cell in grid TAG (its optimiser,
 step-size schedule, history and elapsed minutes), so a finished grid's budget can grow without
 training its first minutes again: `--minutes` is the whole run's, and every other setting must
@@ -209,6 +212,28 @@ def continuation_refused(args) -> str | None:
     return None
 
 
+# What a grid shown --beside this one may set otherwise: its options and where its cells started.
+FREE_BESIDE = ("options", "continue_from", "warm_from")
+
+
+def beside_rows(args) -> tuple[dict, str | None]:
+    """({"row (grid TAG)": cells} of every grid TAG of --beside, None), or ({}, why not): each grid must
+    hold cells of this one's data, size, minutes, early stopping and evaluation."""
+    ours, shown = budget(args), {}
+    for tag in args.beside:
+        source = RESULTS / f"regularisers_{tag}.json"
+        if not source.exists():
+            return {}, f"--beside {tag}: there is no {relative(source)}"
+        held = json.loads(source.read_text())
+        theirs = held.get("budget") or {}
+        differ = sorted(k for k in ours.keys() | theirs.keys() if k not in FREE_BESIDE and ours.get(k) != theirs.get(k))
+        if differ:
+            what = ", ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
+            return {}, f"--beside {tag}: its cells were trained otherwise ({what}); show grids of one budget"
+        shown.update({f"{row} (grid {tag})": cells for row, cells in held["results"].items()})
+    return shown, None
+
+
 def reported_figure(figures: list[dict]) -> dict:
     """The row's test figure: the posterior predictive for variational weights, else the exact one."""
     return next((f for f in figures if f["kind"].startswith("posterior predictive")), figures[0])
@@ -336,13 +361,19 @@ def run_cell(args, row: str, seed: int) -> dict | None:
 
 
 def table(results: dict) -> list[str]:
-    """Markdown rows: per row, the test NLL of its reported kind, bits, ECE, minutes and epochs over seeds."""
+    """Markdown rows: per row, the test NLL of its reported kind, bits, ECE, minutes and epochs over
+    seeds; a row of another grid, "row (grid TAG)", beside the same row of this one."""
+
+    def order(label: str) -> tuple[int, str]:
+        row = label.split(" (grid ")[0]
+        return (ROWS.index(row) if row in ROWS else len(ROWS), label)
+
     lines = [
         "| row | test NLL (nats/char) | bits/char | kind | at the posterior mean (exact) | ECE | top-1 accuracy | "
         "training minutes | best / last epoch | seeds |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in [r for r in ROWS if r in results] + sorted(set(results) - set(ROWS)):
+    for row in sorted(results, key=order):
         cells = [c for c in results[row].values()]
         if not cells:
             continue
@@ -412,7 +443,9 @@ def main(argv: list[str] | None = None) -> dict:
         "weight_guide.dropout of bayes_lstm_bernoulli",
     )
     parser.add_argument("--weight-decay", type=float, default=0.1, help="train.weight_decay of the weight decay rows")
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument(
+        "--rows", nargs="*", default=list(ROWS), choices=ROWS, help="rows to train; none: print the table only"
+    )
     parser.add_argument("--steps-per-epoch", type=int, default=100, help="minibatches between validations")
     parser.add_argument("--patience", type=int, default=6, help="epochs without a better validation figure")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -432,6 +465,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="grid whose char_lstm cells start bayes_lstm_warm_start (default: this grid)",
     )
     parser.add_argument(
+        "--beside",
+        nargs="+",
+        default=[],
+        metavar="TAG",
+        help="print the rows of grids TAG beside this one's (the same budget; their options may differ)",
+    )
+    parser.add_argument(
         "--options",
         nargs="*",
         default=[],
@@ -448,6 +488,9 @@ def main(argv: list[str] | None = None) -> dict:
         refusal = continuation_refused(args)
         if refusal:
             parser.error(refusal)
+    shown, refusal = beside_rows(args)
+    if refusal:
+        parser.error(refusal)
     payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
     for row in args.rows:
         for seed in args.seeds:
@@ -461,7 +504,7 @@ def main(argv: list[str] | None = None) -> dict:
     title += f" (continuing grid {args.continue_from})" if args.continue_from else ""
     plot(payload["results"], out.with_suffix(".png"), title)
     print(f"\n{title}; test figures at the best validation checkpoint\n")
-    print("\n".join(table(payload["results"])))
+    print("\n".join(table({**payload["results"], **shown})))
     print("\n" + "\n".join(anchors_text()))
     print(f"\nwrote {relative(out)} and {relative(out.with_suffix('.png'))}")
     return payload

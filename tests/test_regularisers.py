@@ -399,6 +399,51 @@ def test_the_swag_row_continues_the_weight_decay_cell_and_collects_over_the_last
     assert bench.at_posterior_mean([swag]) == "1.460"
 
 
+def grid_with_cell(tmp_path, tag: str, row: str, nats: float, **changes) -> None:
+    """The JSON of grid `tag` with one finished seed-0 cell of `row` at `nats` (exact)."""
+    import bench.regularisers as bench
+
+    args = argparse.Namespace(**{**DEFAULTS, "tag": tag, "minutes": 60.0, **changes})
+    cells = {row: {"0": {**bench_cell(nats, "exact", 0.01), "curve": [[60.0, nats]]}}}
+    (tmp_path / f"regularisers_{tag}.json").write_text(json.dumps({"results": cells, "budget": bench.budget(args)}))
+
+
+def test_grids_of_one_budget_print_as_one_table_each_row_named_with_its_grid(tmp_path, processes, capsys):
+    """--beside shows the rows of other grids trained alike (options may differ) under this one's,
+    in the order of the rows; --rows with none trains nothing."""
+    import bench.regularisers as bench
+
+    grid_with_cell(tmp_path, "main", "bayes_lstm_mean_field", 1.6)
+    grid_with_cell(tmp_path, "drop", "char_lstm_dropout", 1.55)
+    grid_with_cell(tmp_path, "swag", "char_lstm_dropout_swag", 1.53, options=["char_lstm_dropout_swag:x=1"])
+    bench.main(["--tag", "main", "--minutes", "60", "--rows", "--beside", "drop", "swag"])
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split(" | ")[0] for line in lines if line.startswith("| ") and not line.startswith("| row |")]
+    assert processes == []
+    assert rows == [
+        "| char_lstm_dropout (grid drop)",
+        "| char_lstm_dropout_swag (grid swag)",
+        "| bayes_lstm_mean_field",
+    ]
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"hidden": 256}, "--beside other: its cells were trained otherwise (hidden 256 there, 512 here)"),
+        (None, "--beside other: there is no regularisers_other.json"),
+    ],
+)
+def test_a_grid_of_another_budget_is_refused_beside_before_any_cell(tmp_path, processes, capsys, changes, message):
+    import bench.regularisers as bench
+
+    if changes is not None:
+        grid_with_cell(tmp_path, "other", "char_lstm", 1.5, **changes)
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--tag", "main", "--minutes", "60", "--rows", "char_lstm", "--beside", "other"])
+    assert stop.value.code == 2 and message in capsys.readouterr().err and processes == []
+
+
 def test_a_cell_with_nothing_to_continue_is_refused_without_training(tmp_path, processes, caplog):
     import bench.regularisers as bench
 
