@@ -360,20 +360,26 @@ def run_cell(args, row: str, seed: int) -> dict | None:
     }
 
 
-def table(results: dict) -> list[str]:
-    """Markdown rows: per row, the test NLL of its reported kind, bits, ECE, minutes and epochs over
-    seeds; a row of another grid, "row (grid TAG)", beside the same row of this one."""
+def in_order(results: dict) -> list[str]:
+    """The rows of `results` in the order of ROWS, a row of another grid ("row (grid TAG)") after the
+    same row of this one, rows the bench no longer has last."""
 
-    def order(label: str) -> tuple[int, str]:
+    def key(label: str) -> tuple[int, str]:
         row = label.split(" (grid ")[0]
         return (ROWS.index(row) if row in ROWS else len(ROWS), label)
 
+    return sorted(results, key=key)
+
+
+def table(results: dict) -> list[str]:
+    """Markdown rows: per row, the test NLL of its reported kind, bits, ECE, minutes and epochs over
+    seeds; a row of another grid, "row (grid TAG)", beside the same row of this one."""
     lines = [
         "| row | test NLL (nats/char) | bits/char | kind | at the posterior mean (exact) | ECE | top-1 accuracy | "
         "training minutes | best / last epoch | seeds |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in sorted(results, key=order):
+    for row in in_order(results):
         cells = [c for c in results[row].values()]
         if not cells:
             continue
@@ -397,11 +403,12 @@ def anchors_text() -> list[str]:
 
 
 def plot(results: dict, path: Path, title: str) -> None:
-    """Validation figure against training minutes, one colour per row, one line per seed."""
+    """Validation figure against training minutes, one colour per row (those of grids shown beside
+    too), one line per seed."""
     from zoo.reports.plots import plot_learning_curves
 
     curves = {}
-    for row in [r for r in ROWS if r in results]:
+    for row in in_order(results):
         cells = list(results[row].values())
         kind = cells[0].get("valid_kind") or "validation"
         curves[f"{row} ({kind})"] = [[tuple(p) for p in c["curve"]] for c in cells]
@@ -502,9 +509,10 @@ def main(argv: list[str] | None = None) -> dict:
         return payload
     title = f"{args.data}: {args.layers} x {args.hidden} LSTM, {args.minutes:g} training minutes per cell"
     title += f" (continuing grid {args.continue_from})" if args.continue_from else ""
-    plot(payload["results"], out.with_suffix(".png"), title)
+    shown = {**payload["results"], **shown}
+    plot(shown, out.with_suffix(".png"), title)
     print(f"\n{title}; test figures at the best validation checkpoint\n")
-    print("\n".join(table({**payload["results"], **shown})))
+    print("\n".join(table(shown)))
     print("\n" + "\n".join(anchors_text()))
     print(f"\nwrote {relative(out)} and {relative(out.with_suffix('.png'))}")
     return payload

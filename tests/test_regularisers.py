@@ -410,7 +410,7 @@ def grid_with_cell(tmp_path, tag: str, row: str, nats: float, **changes) -> None
 
 def test_grids_of_one_budget_print_as_one_table_each_row_named_with_its_grid(tmp_path, processes, capsys):
     """--beside shows the rows of other grids trained alike (options may differ) under this one's,
-    in the order of the rows; --rows with none trains nothing."""
+    in the order of the rows, in the table and the picture; --rows with none trains nothing."""
     import bench.regularisers as bench
 
     grid_with_cell(tmp_path, "main", "bayes_lstm_mean_field", 1.6)
@@ -425,6 +425,7 @@ def test_grids_of_one_budget_print_as_one_table_each_row_named_with_its_grid(tmp
         "| char_lstm_dropout_swag (grid swag)",
         "| bayes_lstm_mean_field",
     ]
+    assert (tmp_path / "regularisers_main.png").exists()
 
 
 @pytest.mark.parametrize(
