@@ -191,6 +191,13 @@ def budget(args) -> dict:
     }
 
 
+def trained_otherwise(theirs: dict, ours: dict, free: tuple[str, ...]) -> str:
+    """Where budget `theirs` differs from `ours`, the settings in `free` aside: "key X there, Y here,
+    ..." ("" where nowhere)."""
+    differ = sorted(k for k in ours.keys() | theirs.keys() if k not in free and ours.get(k) != theirs.get(k))
+    return ", ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
+
+
 def continuation_refused(args) -> str | None:
     """Why grid `args.continue_from` cannot be continued into this one, or None: it must exist and
     differ from this grid's budget only in fewer minutes."""
@@ -198,12 +205,9 @@ def continuation_refused(args) -> str | None:
     if not source.exists():
         return f"--continue-from {args.continue_from}: there is no {relative(source)}; run that grid first"
     held = json.loads(source.read_text()).get("budget") or {}
-    ours = budget(args)
-    free = ("minutes", "continue_from")  # what a continuation changes
-    differ = sorted(k for k in ours.keys() | held.keys() if k not in free and ours.get(k) != held.get(k))
+    differ = trained_otherwise(held, budget(args), free=("minutes", "continue_from"))  # what a continuation changes
     if differ:
-        shown = ", ".join(f"{k} {held.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
-        return f"--continue-from {args.continue_from}: that grid was trained otherwise ({shown}); give its settings"
+        return f"--continue-from {args.continue_from}: that grid was trained otherwise ({differ}); give its settings"
     if held.get("minutes", 0) >= args.minutes:
         return (
             f"--continue-from {args.continue_from}: its cells trained {held.get('minutes')} minutes already; "
@@ -225,11 +229,9 @@ def beside_rows(args) -> tuple[dict, str | None]:
         if not source.exists():
             return {}, f"--beside {tag}: there is no {relative(source)}"
         held = json.loads(source.read_text())
-        theirs = held.get("budget") or {}
-        differ = sorted(k for k in ours.keys() | theirs.keys() if k not in FREE_BESIDE and ours.get(k) != theirs.get(k))
+        differ = trained_otherwise(held.get("budget") or {}, ours, free=FREE_BESIDE)
         if differ:
-            what = ", ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
-            return {}, f"--beside {tag}: its cells were trained otherwise ({what}); show grids of one budget"
+            return {}, f"--beside {tag}: its cells were trained otherwise ({differ}); show grids of one budget"
         shown.update({f"{row} (grid {tag})": cells for row, cells in held["results"].items()})
     return shown, None
 
