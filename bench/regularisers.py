@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> dict:
         refusal = continuation_refused(args)
         if refusal:
             parser.error(refusal)
-    shown, refusal = beside_rows(args)
+    beside, refusal = beside_rows(args)
     if refusal:
         parser.error(refusal)
     payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
@@ -511,7 +511,7 @@ def main(argv: list[str] | None = None) -> dict:
         return payload
     title = f"{args.data}: {args.layers} x {args.hidden} LSTM, {args.minutes:g} training minutes per cell"
     title += f" (continuing grid {args.continue_from})" if args.continue_from else ""
-    shown = {**payload["results"], **shown}
+    shown = {**payload["results"], **beside}
     plot(shown, out.with_suffix(".png"), title)
     print(f"\n{title}; test figures at the best validation checkpoint\n")
     print("\n".join(table(shown)))
