@@ -128,6 +128,13 @@ def resume_options(folder: Path, source: Path | None, cell: str) -> list[str] | 
     return [f"train.resume={relative(start)}"]
 
 
+def recorded_commands(train: list[str], evaluate: list[str], source: Path | None) -> list[str]:
+    """A cell's two commands as its record gives them: the training, with the `train.resume=` of
+    `source` where the cell continues another grid's (its recipe starts there), then the evaluation."""
+    origin = [f"train.resume={relative(source)}"] if source else []
+    return ["python -m " + " ".join([*train, *origin]), "python -m " + " ".join(evaluate)]
+
+
 def train_then_evaluate(
     folder: Path,
     train: list[str],

@@ -43,6 +43,7 @@ from bench.common import (
     command_line,
     compose_config,
     options_for,
+    recorded_commands,
     relative,
     spread,
     train_then_evaluate,
@@ -113,7 +114,6 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
     ]
     # a continued cell's recipe starts from the same cell of the other grid; it stays in its command
     source = cell_dir(args.continue_from, data, model, seed) if args.continue_from else None
-    origin = [f"train.resume={relative(source)}"] if source else []
     done = train_then_evaluate(
         folder,
         train,
@@ -138,7 +138,7 @@ def run_cell(args, data: str, model: str, seed: int) -> dict | None:
         "eval_minutes": result.get("eval_minutes"),
         "share_k_over_0.7": diagnostics.get("fraction_k_over_0.7"),
         "median_ess": statistics.median(ess) if ess else None,
-        "commands": ["python -m " + " ".join([*train, *origin]), "python -m " + " ".join(evaluate)],
+        "commands": recorded_commands(train, evaluate, source),
         "hardware": metrics.get("hardware"),
         **learning_curve(folder),
     }

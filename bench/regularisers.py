@@ -36,16 +36,17 @@ Every row has the same network (--hidden units, --layers layers), the same time 
 figure is computed at its best validation checkpoint:
 
     exact                      char_lstm rows: -log p(x), nats and bits per character
-    posterior predictive (S,   char_lstm_variational_dropout: -log (1/S) sum_s p(x | z_s), S draws
-    dropout masks)             of the masks z_s (its exact figure in the posterior-mean column)
-    posterior predictive (S,   char_lstm_weight_decay_swag: S draws w_s of SWAG's q(w) (the SWA
-    SWAG of n collections)     mean's exact figure in the posterior-mean column)
+    posterior predictive (S,   char_lstm_variational_dropout(_weight_decay): -log (1/S) sum_s
+    dropout masks)             p(x | z_s), S draws of the masks z_s (the network without them
+                               in the posterior-mean column)
+    posterior predictive (S,   char_lstm_weight_decay_swag, char_lstm_dropout_swag: S draws w_s of
+    SWAG of n collections)     SWAG's q(w) (the SWA mean's exact figure in the posterior-mean column)
     posterior predictive (S)   bayes_lstm rows: -log (1/S) sum_s p(x | w_s), w_s ~ q(w)
     exact at the posterior     bayes_lstm rows, a column beside: -log p(x | w = E_q[w]), the one
     mean                       network at the guide's mean, to show what the average over w adds
 
 with the expected calibration error of the next-character predictions (zoo.evaluation.calibration;
-the posterior predictive probabilities for bayes_lstm), training minutes, the best epoch, and
+the posterior predictive probabilities for every posterior predictive row), training minutes, the best epoch, and
 mean ± sd over seeds. Each cell (row, seed) is one `python -m zoo.run` (with a token test
 figure) followed by one `python -m zoo.evaluate ... calibration=true` of its best.pt on the
 whole test split. Cells live in bench/results/regularisers/<tag>/<row>/seed<k>/; a finished
@@ -77,7 +78,17 @@ import logging
 import math
 from pathlib import Path
 
-from bench.common import command_line, learning_curve, options_for, relative, spread, train_then_evaluate, update_json
+from bench.common import (
+    command_line,
+    learning_curve,
+    options_for,
+    recorded_commands,
+    relative,
+    spread,
+    train_then_evaluate,
+    update_json,
+)
+from zoo.evaluation.calibration import NUM_BINS
 from zoo.training.devices import describe_device
 
 RESULTS = Path(__file__).parent / "results"
@@ -132,7 +143,8 @@ def row_options(args) -> dict[str, list[str]]:
 
 
 # Row -> more zoo.evaluate options of its cells: dropout with masks per sequence is Gal & Ghahramani's
-# q(w), so its test figure is the posterior predictive over the masks (MC dropout).
+# q(w), so its test figure is the posterior predictive over the masks (MC dropout); a SWAG row's is
+# the posterior predictive over SWAG's q(w), collected along its training path.
 EVALUATE = {
     "char_lstm_variational_dropout": ["mc_dropout=true"],
     "char_lstm_variational_dropout_weight_decay": ["mc_dropout=true"],
@@ -191,20 +203,28 @@ def budget(args) -> dict:
     }
 
 
-def trained_otherwise(theirs: dict, ours: dict, free: tuple[str, ...]) -> str:
+def trained_otherwise(theirs: dict, ours: dict, free: tuple[str, ...] = ()) -> str:
     """Where budget `theirs` differs from `ours`, the settings in `free` aside: "key X there, Y here,
     ..." ("" where nowhere)."""
     differ = sorted(k for k in ours.keys() | theirs.keys() if k not in free and ours.get(k) != theirs.get(k))
     return ", ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
 
 
+def grid_record(tag: str, flag: str) -> tuple[dict, str | None]:
+    """(the record of grid `tag`, None), or ({}, why not, named with `flag`) where it has none."""
+    source = RESULTS / f"regularisers_{tag}.json"
+    if not source.exists():
+        return {}, f"{flag} {tag}: there is no {relative(source)}"
+    return json.loads(source.read_text()), None
+
+
 def continuation_refused(args) -> str | None:
     """Why grid `args.continue_from` cannot be continued into this one, or None: it must exist and
     differ from this grid's budget only in fewer minutes."""
-    source = RESULTS / f"regularisers_{args.continue_from}.json"
-    if not source.exists():
-        return f"--continue-from {args.continue_from}: there is no {relative(source)}; run that grid first"
-    held = json.loads(source.read_text()).get("budget") or {}
+    record, missing = grid_record(args.continue_from, "--continue-from")
+    if missing:
+        return f"{missing}; run that grid first"
+    held = record.get("budget") or {}
     differ = trained_otherwise(held, budget(args), free=("minutes", "continue_from"))  # what a continuation changes
     if differ:
         return f"--continue-from {args.continue_from}: that grid was trained otherwise ({differ}); give its settings"
@@ -225,10 +245,9 @@ def beside_rows(args) -> tuple[dict, str | None]:
     hold cells of this one's data, size, minutes, early stopping and evaluation."""
     ours, shown = budget(args), {}
     for tag in args.beside:
-        source = RESULTS / f"regularisers_{tag}.json"
-        if not source.exists():
-            return {}, f"--beside {tag}: there is no {relative(source)}"
-        held = json.loads(source.read_text())
+        held, missing = grid_record(tag, "--beside")
+        if missing:
+            return {}, missing
         differ = trained_otherwise(held.get("budget") or {}, ours, free=FREE_BESIDE)
         if differ:
             return {}, f"--beside {tag}: its cells were trained otherwise ({differ}); show grids of one budget"
@@ -285,10 +304,10 @@ def run_cell(args, row: str, seed: int) -> dict | None:
         start, earlier = found
     # a continued cell's recipe starts from the same cell of the other grid; it stays in its command
     source = cell_dir(args.continue_from, CONTINUES.get(row, row), seed) if args.continue_from else None
-    origin = [f"train.resume={relative(source)}"] if source else []
     settings = folder / "budget.json"
-    if settings.exists() and json.loads(settings.read_text()) != budget(args):
-        logging.error(f"{folder} was trained with {settings.read_text()}, not this budget: use another --tag")
+    differ = trained_otherwise(json.loads(settings.read_text()), budget(args)) if settings.exists() else ""
+    if differ:
+        logging.error(f"{relative(folder)} was trained otherwise ({differ}): use another --tag")
         return None
     folder.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps(budget(args), indent=2))
@@ -357,7 +376,7 @@ def run_cell(args, row: str, seed: int) -> dict | None:
         "eval_minutes": result.get("eval_minutes"),
         "curve": curve,
         "budget": budget(args),
-        "commands": ["python -m " + " ".join([*train, *origin]), "python -m " + " ".join(evaluate)],
+        "commands": recorded_commands(train, evaluate, source),
         "hardware": metrics.get("hardware"),
     }
 
@@ -382,9 +401,7 @@ def table(results: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in in_order(results):
-        cells = [c for c in results[row].values()]
-        if not cells:
-            continue
+        cells = list(results[row].values())
         figures = [reported_figure(c["test"]) for c in cells]
         nats = [f["nats_per_step"] for f in figures]
         epochs = ", ".join(f"{c['best_epoch']}/{c['epochs']}" for c in cells)
@@ -448,8 +465,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--dropout",
         type=float,
         default=0.25,
-        help="model.net.dropout of char_lstm_dropout and bayes_lstm_mean_field_dropout, "
-        "weight_guide.dropout of bayes_lstm_bernoulli",
+        help="model.net.dropout of every row with dropout, weight_guide.dropout of bayes_lstm_bernoulli",
     )
     parser.add_argument("--weight-decay", type=float, default=0.1, help="train.weight_decay of the weight decay rows")
     parser.add_argument(
@@ -458,8 +474,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps-per-epoch", type=int, default=100, help="minibatches between validations")
     parser.add_argument("--patience", type=int, default=6, help="epochs without a better validation figure")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--samples", type=int, default=10, help="S weight draws of the posterior predictive")
-    parser.add_argument("--bins", type=int, default=15, help="confidence bins of the ECE")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=10,
+        help="S draws (of q(w), the dropout masks or SWAG) of the posterior predictive",
+    )
+    parser.add_argument("--bins", type=int, default=NUM_BINS, help="confidence bins of the ECE")
     parser.add_argument("--eval-batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None, help="torch threads of each cell's process")
     parser.add_argument("--tag", default="main", help="names the grid: bench/results/regularisers_<tag>.json")
@@ -490,9 +511,9 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = RESULTS / f"regularisers_{args.tag}.json"
     if out.exists():
-        held = json.loads(out.read_text()).get("budget")
-        if held and held != budget(args):
-            parser.error(f"{out.name} holds cells of another budget ({held}); use another --tag")
+        differ = trained_otherwise(json.loads(out.read_text()).get("budget") or budget(args), budget(args))
+        if differ:
+            parser.error(f"{out.name} holds cells trained otherwise ({differ}); use another --tag")
     if args.continue_from:
         refusal = continuation_refused(args)
         if refusal:

@@ -445,6 +445,35 @@ def test_a_grid_of_another_budget_is_refused_beside_before_any_cell(tmp_path, pr
     assert stop.value.code == 2 and message in capsys.readouterr().err and processes == []
 
 
+def test_a_grid_of_another_budget_is_refused_naming_the_settings_that_differ(tmp_path, processes, capsys):
+    """A tag holds one budget: a bench of another budget under it stops before any cell, naming
+    what differs."""
+    import bench.regularisers as bench
+
+    grid_with_cell(tmp_path, "main", "char_lstm", 1.5)
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--tag", "main", "--minutes", "60", "--hidden", "256", "--rows", "char_lstm"])
+    error = capsys.readouterr().err
+    assert stop.value.code == 2 and processes == []
+    assert (
+        "regularisers_main.json holds cells trained otherwise (hidden 512 there, 256 here); use another --tag" in error
+    )
+
+
+def test_a_cell_folder_of_another_budget_is_left_as_it_is(tmp_path, processes, caplog):
+    """A cell whose folder was trained under other settings (its budget.json) is neither trained
+    nor overwritten: the error names the setting and asks for another tag."""
+    import bench.regularisers as bench
+
+    args = argparse.Namespace(**{**DEFAULTS, "tag": "main", "minutes": 60.0, "patience": 3})
+    folder = bench.cell_dir("main", "char_lstm", 0)
+    folder.mkdir(parents=True)
+    (folder / "budget.json").write_text(json.dumps(bench.budget(args)))
+    bench.main(["--tag", "main", "--minutes", "60", "--rows", "char_lstm", "--seeds", "0"])
+    assert processes == [] and json.loads((folder / "budget.json").read_text())["patience"] == 3
+    assert "was trained otherwise (patience 3 there, 6 here): use another --tag" in caplog.text
+
+
 def test_a_cell_with_nothing_to_continue_is_refused_without_training(tmp_path, processes, caplog):
     import bench.regularisers as bench
 

@@ -47,6 +47,7 @@ from omegaconf import OmegaConf
 from zoo.cli import check_key, check_targets, user_errors
 from zoo.data.dataset import DataSpec
 from zoo.errors import ZooError
+from zoo.evaluation.calibration import NUM_BINS
 from zoo.evaluation.diagnostics import importance_diagnostics
 from zoo.evaluation.likelihood import (
     check_mc_dropout,
@@ -91,7 +92,7 @@ class EvaluateOptions:
     two_sample: int = 0  # N drawn and N real sequences for the classifier two-sample test; 0 = off
     two_sample_steps: int = 600  # the test's classifier: Adam steps at most
     calibration: bool = False  # ECE of the next-token predictions and a reliability diagram (softmax outputs)
-    calibration_bins: int = 15  # equal-width confidence bins of the ECE (Guo et al. 2017 use 15)
+    calibration_bins: int = NUM_BINS  # equal-width confidence bins of the ECE (Guo et al. 2017 use 15)
     mc_dropout: bool = False  # a network with dropout: the posterior predictive over num_samples draws of its masks
     swag: bool = False  # a network trained with train.swag_from: the posterior predictive over SWAG's q(w)
 

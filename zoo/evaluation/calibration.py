@@ -29,6 +29,7 @@ from torch import Tensor
 from zoo.data.batch import collate
 from zoo.data.dataset import SequenceData
 from zoo.errors import ZooError
+from zoo.evaluation.likelihood import predictive_kind
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.models.char_lstm import dropout_on
 from zoo.nn.emissions import CategoricalEmitter
@@ -141,9 +142,9 @@ def predictive_calibration(
         correct.append(right[batch.mask].cpu())
     result = calibration_bins(torch.cat(confidences), torch.cat(correct), num_bins)
     if masks:
-        kind = f"posterior predictive (S={num_samples}, dropout masks)"
+        kind = predictive_kind(num_samples, "dropout masks")
     else:
-        kind = "exact" if draws is None else f"posterior predictive (S={num_samples})"
+        kind = "exact" if draws is None else predictive_kind(num_samples)
     return {"kind": kind, "split": split, **({"num_samples": num_samples} if draws or masks else {}), **result}
 
 

@@ -32,7 +32,7 @@ from zoo.data.batch import Batch
 from zoo.errors import ZooError
 from zoo.estimators.importance import iwae_bound
 from zoo.evaluation.diagnostics import chain_diagnostics
-from zoo.evaluation.likelihood import Figure
+from zoo.evaluation.likelihood import Figure, predictive_kind
 from zoo.objectives import ELBO
 
 # The small data set of the gold standard. p(x_t | x_{t-1}): each symbol mostly moves to the
@@ -149,7 +149,7 @@ def predictive_nll(model, draws: dict[str, np.ndarray], batch: Batch) -> tuple[F
     log_p = log_likelihoods(model, draws, batch)  # (C, S, B)
     num_draws = log_p.shape[0] * log_p.shape[1]
     nll = -iwae_bound(log_p.reshape(num_draws, -1))  # (B,)
-    figure = Figure.from_sequences(f"posterior predictive (S={num_draws})", nll, batch.lengths)
+    figure = Figure.from_sequences(predictive_kind(num_draws), nll, batch.lengths)
     return figure, log_p.sum(-1).numpy()
 
 

@@ -236,7 +236,7 @@ def mc_dropout_nll(
         for _ in range(num_samples):
             log_p.append(_per_sequence(model.log_prob, data, split, batch_size, device, limit, bar))
     predictive = predictive_nll(torch.stack(log_p))
-    return Figure.from_sequences(f"posterior predictive (S={num_samples}, dropout masks)", predictive, lengths)
+    return Figure.from_sequences(predictive_kind(num_samples, "dropout masks"), predictive, lengths)
 
 
 def predictive_nll(log_p: torch.Tensor) -> torch.Tensor:
@@ -305,6 +305,12 @@ def weight_log_likelihoods(
     return torch.stack(log_p)
 
 
+def predictive_kind(num_samples: int, drawn: str = "") -> str:
+    """The kind of a figure averaged over S draws: "posterior predictive (S=10)", with what was
+    drawn or what each draw's likelihood is after a comma ("dropout masks", "IWAE K=500")."""
+    return f"posterior predictive (S={num_samples}{', ' + drawn if drawn else ''})"
+
+
 def _weight_figures(model, guide, expected, bounds, lengths, train_steps: int, bound: str = "") -> list[Figure]:
     """The two figures of S draws w_s ~ q(w), from (S, N) per-sequence log-likelihoods: `expected`
     log p(x_i | w_s) (or its ELBO) averaged over the draws, plus KL(q(w) || p(w)) shared over the
@@ -315,7 +321,7 @@ def _weight_figures(model, guide, expected, bounds, lengths, train_steps: int, b
     figure = Figure.from_sequences(expected_kind(guide), -expected.mean(0), lengths)
     figure.nats_per_step += weight_kl(model, guide) / train_steps
     predictive = predictive_nll(bounds)  # (N,)
-    return [figure, Figure.from_sequences(f"posterior predictive (S={num_samples}{bound})", predictive, lengths)]
+    return [figure, Figure.from_sequences(predictive_kind(num_samples, bound), predictive, lengths)]
 
 
 def expected_kind(guide) -> str:
@@ -399,7 +405,7 @@ def weight_latent_nll(
                 )
             elbo.append(log_w.mean(0))
             iwae.append(iwae_bound(log_w))
-    bound = f", IWAE K={num_particles}" if num_particles > 1 else ""
+    bound = f"IWAE K={num_particles}" if num_particles > 1 else ""
     steps = train_steps or data.num_steps("train")
     figures = _weight_figures(model, guide, torch.stack(elbo), torch.stack(iwae), lengths, steps, bound)
     if hasattr(model.net, "reconstruction_log_prob"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from guides.swag import SwagWeights
 from zoo.data.dataset import SequenceData
 from zoo.errors import ZooError
-from zoo.evaluation.likelihood import Figure, lengths_of, predictive_nll, weight_log_likelihoods
+from zoo.evaluation.likelihood import Figure, lengths_of, predictive_kind, predictive_nll, weight_log_likelihoods
 from zoo.models.bayesian_weights import BayesianWeights, has_weight_latents
 
 
@@ -49,4 +49,4 @@ def swag_nll(
 
 def swag_kind(swag: SwagWeights, num_samples: int) -> str:
     """The kind of a figure averaged over S draws of SWAG's q(w), with the collections behind it."""
-    return f"posterior predictive (S={num_samples}, SWAG of {swag.collected} collections)"
+    return predictive_kind(num_samples, f"SWAG of {swag.collected} collections")

@@ -148,14 +148,13 @@ class BayesianWeights(nn.Module):
         """w ~ p(w) at the sites w.name; with `local_scale` and a batch, then theta ~ p(theta | w)
         at the sites theta.name, scaled as the minibatch's likelihood. Returns the parameter
         dict the network runs with (w, or theta)."""
-        weights = {}
-        for name, p in self.net.named_parameters():
-            weights[name] = pyro.sample(f"w.{name}", self.weight_prior(f"w.{name}"))  # phi, (numel,)
+        weights = {site: pyro.sample(site, self.weight_prior(site)) for site in self.shapes}  # phi, (numel,) each
         if self.local_scale is not None and batch is not None:
             with poutine.scale(scale=batch.dataset_size / batch.batch_size):  # N / B, as log p(x_b | theta)
-                for name, phi in weights.items():
-                    weights[name] = pyro.sample(self.local_site(f"w.{name}"), self.local_prior(phi))  # theta
-        return {name: w.reshape(p.shape) for (name, p), w in zip(self.net.named_parameters(), weights.values())}
+                weights = {
+                    site: pyro.sample(self.local_site(site), self.local_prior(phi)) for site, phi in weights.items()
+                }
+        return self.parameters_from_sites(weights)
 
     def forward(self, batch: Batch):
         """The Pyro model: w ~ p(w) (and theta ~ p(theta | w) with `local_scale`), then the
@@ -175,5 +174,6 @@ class BayesianWeights(nn.Module):
             return self.net.sample(*args, **kwargs)
 
     def parameters_from_sites(self, weights: dict[str, Tensor]) -> dict[str, Tensor]:
-        shapes = {name: p.shape for name, p in self.net.named_parameters()}
-        return {name: weights[f"w.{name}"].reshape(shape) for name, shape in shapes.items()}
+        """The parameters the network runs with, keyed by its own names and in its shapes, from
+        flat weights keyed by site (w.name, or theta.name's values under w.name)."""
+        return {site[2:]: weights[site].reshape(shape) for site, shape in self.shapes.items()}
