@@ -509,11 +509,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    out = RESULTS / f"regularisers_{args.tag}.json"
-    if out.exists():
-        differ = trained_otherwise(json.loads(out.read_text()).get("budget") or budget(args), budget(args))
-        if differ:
-            parser.error(f"{out.name} holds cells trained otherwise ({differ}); use another --tag")
+    out, ours = RESULTS / f"regularisers_{args.tag}.json", budget(args)
+    payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
+    differ = trained_otherwise(payload.get("budget") or ours, ours)  # a new grid holds no budget yet
+    if differ:
+        parser.error(f"{out.name} holds cells trained otherwise ({differ}); use another --tag")
     if args.continue_from:
         refusal = continuation_refused(args)
         if refusal:
@@ -521,7 +521,6 @@ def main(argv: list[str] | None = None) -> dict:
     beside, refusal = beside_rows(args)
     if refusal:
         parser.error(refusal)
-    payload = json.loads(out.read_text()) if out.exists() else {"results": {}}
     for row in args.rows:
         for seed in args.seeds:
             cell = run_cell(args, row, seed)
