@@ -67,8 +67,11 @@ def reload_best(trainer) -> None:
 
 
 def command_line() -> str:
-    """The command that is running, as `python -m bench.<script> <arguments>`."""
-    return "python -m " + " ".join([f"bench.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
+    """The command that is running, as `python -m bench.<script> <arguments>` (a package's
+    `__main__.py` named by its folder)."""
+    script = Path(sys.argv[0])
+    name = script.parent.name if script.stem == "__main__" else script.stem
+    return "python -m " + " ".join([f"bench.{name}", *sys.argv[1:]])
 
 
 def write_json(name: str, payload: dict) -> Path:

@@ -182,7 +182,7 @@ def test_the_seqgan_oracle_missing_at_the_command_line_says_where_to_put_it(tmp_
 
 
 def test_epochs_of_makes_exactly_the_steps_asked_for():
-    from bench.seqgan import epochs_of
+    from bench.seqgan.cells import epochs_of
 
     assert epochs_of(357, 40) == (21, 17)  # SeqGAN's 157-step warm-up + 200 generator steps
     assert epochs_of(30, 10) == (10, 3) and epochs_of(3, 10) == (3, 1)
@@ -193,7 +193,7 @@ def test_epochs_of_makes_exactly_the_steps_asked_for():
 def test_the_table_header_names_the_options_that_change_the_stated_schedule():
     from argparse import Namespace
 
-    from bench.seqgan import budget_lines
+    from bench.seqgan.table import budget_lines
 
     args = Namespace(
         mle_minutes=None, mle_schedule="paper", paper=False, adversarial_steps=10, adversarial_lr=0.01,
@@ -214,7 +214,8 @@ def test_the_papers_cells_run_what_experiment_seqgan_sets():
 
     from omegaconf import OmegaConf
 
-    from bench.seqgan import adversarial_overrides, mle_overrides, settle_defaults
+    from bench.seqgan.cells import adversarial_overrides, mle_overrides
+    from bench.seqgan.cli import settle_defaults
 
     args = settle_defaults(
         argparse.Namespace(
@@ -251,7 +252,7 @@ def test_the_critic_check_tells_a_discriminator_that_learnt_its_real_class_by_he
     """SeqGAN's CNN set by hand to call a sequence real iff it holds token 0: training sequences
     (D's real class) are all 0s, held-out ones never hold a 0, so D calls every training sequence
     real and no held-out one, and its accuracy is what it does with the drawn ones alone."""
-    from bench.seqgan import critic_check
+    from bench.seqgan.measure import critic_check
     from zoo.data.dataset import DataSpec, SequenceData
     from zoo.data.vocab import Vocabulary
     from zoo.objectives.critic import make_discriminator
@@ -281,11 +282,12 @@ def test_the_critic_check_tells_a_discriminator_that_learnt_its_real_class_by_he
 
 
 def run_bench(monkeypatch, capsys, results, *argv):
-    import bench.seqgan
+    import bench.seqgan.cells
+    import bench.seqgan.cli
 
-    monkeypatch.setattr(bench.seqgan, "RESULTS", results)
-    monkeypatch.setattr(sys, "argv", ["bench/seqgan.py", *argv])
-    bench.seqgan.main()
+    monkeypatch.setattr(bench.seqgan.cells, "RESULTS", results)
+    monkeypatch.setattr(sys, "argv", ["bench/seqgan/__main__.py", *argv])
+    bench.seqgan.cli.main()
     return capsys.readouterr().out
 
 
@@ -343,6 +345,7 @@ def test_the_bench_table_end_to_end_resumable_and_honest(tmp_path, monkeypatch, 
     out = run_bench(monkeypatch, capsys, tmp_path, *small)
     payload = json.loads((tmp_path / "seqgan_random_t.json").read_text())
     assert set(payload["results"]) == {"untrained", "mle", "seqgan_rnn", "gumbel_gan"}
+    assert payload["command"].startswith("python -m bench.seqgan --oracle random")  # the package, as it is run
     mle = payload["results"]["mle"]["seeds"]["0"]
     for row in ("seqgan_rnn", "gumbel_gan"):
         cell = payload["results"][row]["seeds"]["0"]
@@ -439,7 +442,8 @@ def test_an_adversarial_cell_is_judged_against_its_own_seeds_temperature_curve()
     """The curve's NLL-oracle at a cell's NLL-test, linear between traced temperatures on the
     branch up to the lowest NLL-test (tau = 1.1 here is worse on both and left out); a cell
     outside that range is named, a cell of a seed without a curve is left out."""
-    import bench.seqgan
+    from bench.seqgan.frontier import frontier_gains, frontier_table
+    from bench.seqgan.measure import settings
 
     def figure(value: float) -> dict:
         return {"nats_per_step": value}
@@ -452,7 +456,7 @@ def test_an_adversarial_cell_is_judged_against_its_own_seeds_temperature_curve()
 
     args = argparse.Namespace(temperatures=[0.8, 1.1, 0.9, 1.0], samples=10, bleu_samples=5, two_sample=0)
     args.two_sample_steps, args.test_limit = 4, None
-    kept = bench.seqgan.settings(args)
+    kept = settings(args)
     curve = traced([(0.8, 9.4, 8.4), (1.1, 8.65, 9.3), (0.9, 9.0, 8.7), (1.0, 8.6, 9.0)])
     payload = {
         "results": {
@@ -461,10 +465,10 @@ def test_an_adversarial_cell_is_judged_against_its_own_seeds_temperature_curve()
             "gumbel_gan": {"seeds": {"0": cell(8.5, 8.0)}},  # a lower NLL-test than any tau gives
         }
     }
-    gains = bench.seqgan.frontier_gains(payload, args)
+    gains = frontier_gains(payload, args)
     assert list(gains["seqgan_cnn"]) == ["0"] and gains["gumbel_gan"] == {"0": (8.5, 8.0, None)}
     test, oracle, at = gains["seqgan_cnn"]["0"]
     assert (test, oracle) == (8.7, 8.8) and at == pytest.approx(9.0 - 0.3 * (8.7 - 8.6) / 0.4)  # not via tau 1.1
-    lines = bench.seqgan.frontier_table(payload, args)
+    lines = frontier_table(payload, args)
     assert "| MLE + SeqGAN, CNN critic | 8.700 | 8.800 | 8.925 | -0.125 | 0 |" in lines
     assert "NLL-test range: MLE + Gumbel-softmax GAN (RSGAN), seed 0 (NLL-test 8.500)." in lines[-1]

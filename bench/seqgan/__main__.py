@@ -1,0 +1,3 @@
+from bench.seqgan.cli import main
+
+main()
