@@ -19,6 +19,8 @@ Zaremba's connections with one mask per sequence held over its steps
 dropout, zoo.evaluate mc_dropout=true) beside the network without them;
 char_lstm_variational_dropout_weight_decay adds the L2 term that q(w)'s Gaussian prior puts in
 Gal & Ghahramani's objective, as --weight-decay (AdamW's decoupled form). The row
+bayes_lstm_mean_field_4_draws is the mean field with four draws of w per minibatch, each scoring
+a quarter of its sequences (model.weights.draws=4), against one draw for all. The row
 bayes_lstm_mean_field_dropout puts the mean field on top of the dropout row's regulariser: the
 network draws Zaremba's masks in training (model.net.dropout) and none when it is evaluated, so
 its posterior predictive averages over w alone (as Gan et al. 2017 combine their weight samples
@@ -124,6 +126,11 @@ def row_options(args) -> dict[str, list[str]]:
         ],
         "char_lstm_dropout_swag": ["model=char_lstm", f"model.net.dropout={args.dropout}", *swag_options(args)],
         "bayes_lstm_mean_field": ["model=bayes_lstm", "weight_guide=mean_field"],
+        "bayes_lstm_mean_field_4_draws": [  # four draws of w per minibatch, each for 16 of its 64 sequences
+            "model=bayes_lstm",
+            "weight_guide=mean_field",
+            "model.weights.draws=4",
+        ],
         "bayes_lstm_mean_field_dropout": [  # q(w) on top of Zaremba's dropout, on in training only
             "model=bayes_lstm",
             "weight_guide=mean_field",

@@ -14,9 +14,10 @@ of connection its own probability (their p_U for the recurrent units).
 A draw of w is one network for the whole sequence, so a dropped unit stays dropped at every t:
 Gal & Ghahramani's tied masks, on the recurrent connections too, where Zaremba et al.'s dropout
 (model.net.dropout) draws fresh masks at every step and never drops h_{t-1}. As every weight
-guide of the zoo, one draw serves a whole minibatch; a draw per sequence, as Gal & Ghahramani
-draw it, is char_lstm's dropout with model.net.dropout_masks=sequence (without the recurrent
-masks), whose posterior predictive zoo.evaluate gives with mc_dropout=true.
+guide of the zoo, one draw serves a whole minibatch, or with model.weights.draws = K each of K
+draws a K-th of it; a draw per sequence, as Gal & Ghahramani draw it, is also char_lstm's
+dropout with model.net.dropout_masks=sequence (without the recurrent masks), whose posterior
+predictive zoo.evaluate gives with mc_dropout=true.
 
 The ELBO. q is a mixture of point masses, so its entropy is -infinity; Gal & Ghahramani
 approximate each point by a narrow Gaussian, whose entropy does not depend on M, and are left with
@@ -89,11 +90,11 @@ class BernoulliWeights(WeightGuide):
             masked = columns is not None and p > 0
             self.masked.append((model.shapes[name].numel() // columns, columns, p) if masked else None)
 
-    def distribution(self, j: int) -> dist.Distribution:
+    def distribution(self, j: int, batch_shape: tuple[int, ...] = ()) -> dist.Distribution:
         mu, masked = self.loc[j], self.masked[j]
         if masked is None:
-            return dist.Delta(mu, event_dim=1)
+            return dist.Delta(mu, event_dim=1).expand(batch_shape)
         rows, columns, p = masked
-        keep = torch.bernoulli(mu.new_full((columns,), 1 - p))  # z_j: (columns,)
-        w = mu.view(rows, columns) * (keep / (1 - p))  # M_j diag(z_j) / (1 - p_j)
-        return dist.Delta(w.reshape(-1), event_dim=1)
+        keep = torch.bernoulli(mu.new_full((*batch_shape, 1, columns), 1 - p))  # z_j: (..., 1, columns)
+        w = mu.view(rows, columns) * (keep / (1 - p))  # M_j diag(z_j) / (1 - p_j): (..., rows, columns)
+        return dist.Delta(w.reshape(*batch_shape, -1), event_dim=1)

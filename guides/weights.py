@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import pyro
 import pyro.distributions as dist
+import pyro.poutine as poutine
 import torch
 from torch import Tensor, nn
 from torch.nn.functional import softplus
@@ -74,11 +75,19 @@ class WeightGuide(nn.Module):
         self.names = list(sites)
         self.loc = nn.ParameterList([nn.Parameter(w.clone()) for w in sites.values()])
 
-    def distribution(self, j: int) -> dist.Distribution:
+    def distribution(self, j: int, batch_shape: tuple[int, ...] = ()) -> dist.Distribution:
+        """q(w_j) of the flat weight tensor j (event shape (numel,)); with batch_shape (K,), K
+        independent draws of it."""
         raise NotImplementedError
 
-    def forward(self, batch=None) -> dict[str, Tensor]:
-        return {name: pyro.sample(name, self.distribution(j)) for j, name in enumerate(self.names)}
+    def forward(self, batch=None, draws: int = 1) -> dict[str, Tensor]:
+        """w ~ q(w): {site: (numel,)}; with draws = K > 1, K independent draws {site: (K, numel)}
+        in the plate `draws` weighted 1 / K, as the model's K draws of a training minibatch are
+        (zoo.models.bayesian_weights)."""
+        if draws == 1:
+            return {name: pyro.sample(name, self.distribution(j)) for j, name in enumerate(self.names)}
+        with pyro.plate("draws", draws), poutine.scale(scale=1 / draws):
+            return {name: pyro.sample(name, self.distribution(j, (draws,))) for j, name in enumerate(self.names)}
 
     @torch.no_grad()
     def start_means_at(self, weights: dict[str, Tensor]) -> None:
@@ -110,8 +119,8 @@ class MeanFieldWeights(_GaussianWeightGuide):
     def __init__(self, model: nn.Module, init_scale: float | Sequence[float] = 1e-3):
         super().__init__(model, init_scale)
 
-    def distribution(self, j: int) -> dist.Distribution:
-        return dist.Normal(self.loc[j], softplus(self.rho[j])).to_event(1)
+    def distribution(self, j: int, batch_shape: tuple[int, ...] = ()) -> dist.Distribution:
+        return dist.Normal(self.loc[j], softplus(self.rho[j])).to_event(1).expand(batch_shape)
 
 
 class LowRankWeights(_GaussianWeightGuide):
@@ -125,5 +134,6 @@ class LowRankWeights(_GaussianWeightGuide):
             [nn.Parameter(spread * torch.randn(len(mu), rank) / rank**0.5) for mu in self.loc]
         )
 
-    def distribution(self, j: int) -> dist.Distribution:
-        return dist.LowRankMultivariateNormal(self.loc[j], self.factor[j], softplus(self.rho[j]) ** 2)
+    def distribution(self, j: int, batch_shape: tuple[int, ...] = ()) -> dist.Distribution:
+        q = dist.LowRankMultivariateNormal(self.loc[j], self.factor[j], softplus(self.rho[j]) ** 2)
+        return q.expand(batch_shape)

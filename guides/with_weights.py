@@ -18,7 +18,8 @@ from zoo.nn.swap import swap_parameters
 
 
 class WeightsThenLatents(nn.Module):
-    """q(w) then q(z | x, w). Called without a batch it draws w alone: {site: (numel,)}."""
+    """q(w) then q(z | x, w). Called without a batch it draws w alone: {site: (numel,)}; for a
+    training minibatch of a model with K > 1 draws, K of them: {site: (K, numel)}."""
 
     def __init__(self, model: nn.Module, weights: nn.Module, latents: nn.Module):
         super().__init__()
@@ -26,7 +27,8 @@ class WeightsThenLatents(nn.Module):
         self.weights, self.latents = weights, latents
 
     def forward(self, batch: Batch | None = None) -> dict[str, Tensor]:
-        w = self.weights(batch)
+        K = self.model.draws_for(batch)  # the model's draws of w for this batch: {site: (K, numel)} when K > 1
+        w = self.weights(batch) if K == 1 else self.weights(batch, draws=K)
         if batch is not None and not isinstance(self.latents, NoLatents):
             with swap_parameters(self.model.net, self.model.parameters_from_sites(w)):
                 self.latents(batch)

@@ -50,6 +50,13 @@ class Batch:
         index = None if self.index is None else self.index.repeat(k)
         return Batch(self.x.repeat(reps), self.lengths.repeat(k), self.mask.repeat(k, 1), k * self.batch_size, index)
 
+    def split(self, k: int) -> list[Batch]:
+        """k groups of consecutive sequences, their sizes differing by at most one, each still a
+        minibatch of the same data set (dataset_size kept)."""
+        index = [None] * k if self.index is None else self.index.tensor_split(k)
+        parts = zip(self.x.tensor_split(k), self.lengths.tensor_split(k), self.mask.tensor_split(k), index)
+        return [Batch(x, lengths, mask, self.dataset_size, i) for x, lengths, mask, i in parts]
+
     def to(self, device) -> Batch:
         return Batch(self.x.to(device), self.lengths.to(device), self.mask.to(device), self.dataset_size, self.index)
 

@@ -33,6 +33,20 @@ KL weight or per-epoch C is needed to train as they do; plain SGD would need its
 divided by C, and `train.clip_norm` applies to the gradient of the loss per step. A last
 minibatch of B' < B sequences is scaled by N / B', still an unbiased estimate.
 
+K draws per minibatch (`draws` = K > 1, in training): the minibatch's B sequences are split
+into K consecutive groups G_k, each run with its own w_k ~ q(w), and the -ELBO estimate is
+
+    (N / B) sum_k sum_{n in G_k} -log p(x_n | w_k) + (1 / K) sum_k [log q(w_k) - log p(w_k)]
+
+unbiased as the one-draw estimate is, with the likelihood's gradient averaged over K
+independent weights instead of one: what makes one draw per minibatch noisy is that all B
+sequences share it (Kingma et al. 2015 and Wen et al. 2018 draw per sequence; this is the
+middle way that keeps the network's fused recurrence). The draws sit in a plate `draws` of
+size K under a scale 1 / K, in the model and in the weight guide; validation and test draw
+one w per minibatch as before. The K groups meet in one factor `x` per sequence, the
+network's exact log p(x_n | w_k), so a network with latents of its own takes one draw, as does
+posterior sharpening (one theta per minibatch, around one gradient step).
+
 Posterior sharpening (Fortunato et al. 2017, section 4) adds a hierarchical prior: with
 `local_scale` = sigma_0 the global weights phi are the sites `w.name` and each minibatch has
 weights theta of its own, at the sites `theta.name`, which the network runs with:
@@ -80,6 +94,7 @@ class BayesianWeights(nn.Module):
         mixture_scales: tuple[float, float] = (1.0, math.exp(-6)),
         mixture_weight: float = 0.5,
         local_scale: float | None = None,
+        draws: int = 1,
     ):
         super().__init__()
         if prior not in PRIORS:
@@ -102,12 +117,28 @@ class BayesianWeights(nn.Module):
                 "the hierarchical prior p(theta | phi) = N(phi, sigma_0^2 I), which weight_guide=sharpened "
                 "takes from weight_guide.local_scale"
             )
+        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+            raise ZooError(
+                f"model.weights.draws={draws!r} must be a whole number >= 1: the draws of w per training "
+                "minibatch, each serving its share of the sequences"
+            )
+        if draws > 1 and not hasattr(net, "log_prob"):
+            raise ZooError(
+                f"model.weights.draws={draws} splits a minibatch among draws of w, which needs the exact "
+                f"log p(x | w) of the network; {type(net).__name__} has latents of its own: set model.weights.draws=1"
+            )
+        if draws > 1 and local_scale is not None:
+            raise ZooError(
+                f"model.weights.draws={draws} with posterior sharpening: its theta is one step from phi along "
+                "the whole minibatch's gradient, so it takes one draw per minibatch; set model.weights.draws=1"
+            )
         self.net = net.requires_grad_(False)  # its values are only the guide's initial means
         self.prior = prior
         self.prior_scale = prior_scale
         self.mixture_scales = tuple(mixture_scales)
         self.mixture_weight = mixture_weight
         self.local_scale = local_scale  # sigma_0 of p(theta | phi); None: no per-minibatch weights
+        self.draws = draws  # K: draws of w per training minibatch
         self.shapes = {f"w.{name}": p.shape for name, p in net.named_parameters()}
         self.index = {site: j for j, site in enumerate(self.shapes)}
         if prior == "adaptive":  # Graves 2011: one sigma_j per weight tensor, fitted by the ELBO
@@ -156,11 +187,28 @@ class BayesianWeights(nn.Module):
                 }
         return self.parameters_from_sites(weights)
 
+    def draws_for(self, batch: Batch | None) -> int:
+        """K, the draws of w that serve `batch`: `draws` in training (at most one per sequence), else 1."""
+        return min(self.draws, batch.batch_size) if self.training and batch is not None else 1
+
     def forward(self, batch: Batch):
         """The Pyro model: w ~ p(w) (and theta ~ p(theta | w) with `local_scale`), then the
-        network's model of x given the weights it runs with."""
-        with swap_parameters(self.net, self.sample_weights(batch)):
-            return self.net(batch)
+        network's model of x given the weights it runs with; with K draws, group k of the
+        minibatch given w_k."""
+        K = self.draws_for(batch)
+        if K == 1:
+            with swap_parameters(self.net, self.sample_weights(batch)):
+                return self.net(batch)
+        with pyro.plate("draws", K), poutine.scale(scale=1 / K):
+            weights = {site: pyro.sample(site, self.weight_prior(site)) for site in self.shapes}  # (K, numel) each
+        log_p = torch.cat(
+            [
+                self.log_prob(group, {site: w[k] for site, w in weights.items()})
+                for k, group in enumerate(batch.split(K))
+            ]
+        )  # (B,): log p(x_n | w_k) of each sequence n of group k
+        with pyro.plate("sequences", batch.dataset_size, subsample_size=batch.batch_size):  # scaled by N / B
+            pyro.factor("x", log_p)
 
     def log_prob(self, batch: Batch, weights: dict[str, Tensor]) -> Tensor:
         """log p(x | w) per sequence, (B,), for weights keyed by site name."""
