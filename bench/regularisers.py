@@ -430,15 +430,19 @@ def anchors_text() -> list[str]:
 
 def plot(results: dict, path: Path, title: str) -> None:
     """Validation figure against training minutes, one colour per row (those of grids shown beside
-    too), one line per seed."""
-    from zoo.reports.plots import plot_learning_curves
+    too), one line per seed, and one panel per kind of validation figure: the exact NLL of the
+    char_lstm rows beside the -ELBO of the bayes_lstm rows, which is mostly the weights' KL."""
+    from zoo.reports.plots import plot_learning_curve_panels
 
-    curves = {}
+    panels = {}
     for row in in_order(results):
         cells = list(results[row].values())
-        kind = cells[0].get("valid_kind") or "validation"
-        curves[f"{row} ({kind})"] = [[tuple(p) for p in c["curve"]] for c in cells]
-    plot_learning_curves(curves, path, "validation NLL, nats per character", title)
+        kind = cells[0].get("valid_kind") or "exact"
+        label = "NLL (exact)" if kind == "exact" else kind
+        panels.setdefault(f"validation {label}, nats per character", {})[row] = [
+            [tuple(p) for p in c["curve"]] for c in cells
+        ]
+    plot_learning_curve_panels(panels, path, title)
 
 
 def add_cell(out: Path, args, row: str, seed: int, cell: dict) -> dict:

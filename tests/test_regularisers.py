@@ -428,6 +428,24 @@ def test_grids_of_one_budget_print_as_one_table_each_row_named_with_its_grid(tmp
     assert (tmp_path / "regularisers_main.png").exists()
 
 
+def test_the_picture_gives_each_kind_of_validation_figure_its_own_panel(tmp_path):
+    """The exact NLL of char_lstm and the -ELBO of bayes_lstm (mostly the weights' KL, nats above
+    it) on one axis would flatten the first: one panel per kind, side by side."""
+    import matplotlib.image
+
+    import bench.regularisers as bench
+
+    def cell(kind: str, figures: list[float]) -> dict:
+        return {"valid_kind": kind, "curve": [[m, f] for m, f in zip((20.0, 40.0, 60.0), figures)]}
+
+    exact = {"char_lstm": {"0": cell("exact", [1.7, 1.6, 1.55])}}
+    both = {**exact, "bayes_lstm_mean_field": {"0": cell("-ELBO", [6.0, 3.0, 2.2])}}
+    for name, results in (("one", exact), ("two", both)):
+        bench.plot(results, tmp_path / f"{name}.png", "title")
+    widths = [matplotlib.image.imread(tmp_path / f"{name}.png").shape[1] for name in ("one", "two")]
+    assert widths == [700, 1200]  # 7 inches for one panel, 6 for each of two, at 100 dpi
+
+
 @pytest.mark.parametrize(
     "changes,message",
     [

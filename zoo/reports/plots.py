@@ -147,26 +147,43 @@ def plot_learning_curves(
     """Validation figures against training time: per name one colour, and one line of
     (minutes, figure) points, or (step, figure) with xlabel="training step", for each of its
     runs (seeds)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, (name, runs) in enumerate(curves.items()):
-        for j, points in enumerate(r for r in runs if r):
-            minutes, figures = zip(*points)
-            ax.plot(
-                minutes,
-                figures,
-                marker="o",
-                markersize=markersize,
-                color=f"C{i % 10}",
-                alpha=0.9 if j == 0 else 0.5,
-                label=name if j == 0 else None,
-            )
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize=10)
-    if curves:
-        ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    plot_learning_curve_panels({ylabel: curves}, path, title, xlabel, markersize)
+
+
+def plot_learning_curve_panels(
+    panels: dict[str, dict[str, list[list[tuple[float, float]]]]],
+    path: Path,
+    title: str | None = None,
+    xlabel: str = "training minutes",
+    markersize: float = 3,
+) -> None:
+    """plot_learning_curves with one panel per kind of figure, side by side, each named by its y
+    label (exact NLL beside -ELBO, whose scale would flatten it): a name keeps its colour in
+    every panel."""
+    colour = {name: f"C{i % 10}" for i, name in enumerate(dict.fromkeys(n for c in panels.values() for n in c))}
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 if len(panels) == 1 else 6 * len(panels), 4.5), squeeze=False)
+    for ax, (ylabel, curves) in zip(axes[0], panels.items()):
+        for name, runs in curves.items():
+            for j, points in enumerate(r for r in runs if r):
+                minutes, figures = zip(*points)
+                ax.plot(
+                    minutes,
+                    figures,
+                    marker="o",
+                    markersize=markersize,
+                    color=colour[name],
+                    alpha=0.9 if j == 0 else 0.5,
+                    label=name if j == 0 else None,
+                )
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if curves:
+            ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    if title and len(panels) == 1:
+        axes[0][0].set_title(title, fontsize=10)
+    elif title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
