@@ -532,11 +532,12 @@ def main(argv: list[str] | None = None) -> dict:
     beside, refusal = beside_rows(args)
     if refusal:
         parser.error(refusal)
+    added = False
     for row in args.rows:
         for seed in args.seeds:
             cell = run_cell(args, row, seed)
             if cell is not None:
-                payload = add_cell(out, args, row, seed, cell)
+                payload, added = add_cell(out, args, row, seed, cell), True
     if not payload["results"]:
         logging.error("no cell finished")
         return payload
@@ -547,7 +548,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\n{title}; test figures at the best validation checkpoint\n")
     print("\n".join(table(shown)))
     print("\n" + "\n".join(anchors_text()))
-    print(f"\nwrote {relative(out)} and {relative(out.with_suffix('.png'))}")
+    written = f"{relative(out)} and " if added else ""  # the record changes only when a cell is added
+    print(f"\nwrote {written}{relative(out.with_suffix('.png'))}")
     return payload
 
 
