@@ -30,40 +30,46 @@ from bench.common import compose_config, time_steps, write_json
 from zoo.objectives import ELBO
 
 
-def build(args, draws: int):
-    """(model, guide, data) with K = draws: from --run's checkpoint, or fresh at --hidden x --layers."""
+def shared(args):
+    """(config, checkpoint state or None, data) that every K shares, read once: --run's, or a
+    fresh q(w) of --hidden x --layers on --data."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from zoo.run import build_guide, build_model
-    from zoo.training.checkpoint import load_checkpoint, load_module_state
+    from zoo.training.checkpoint import load_checkpoint
 
     if args.run:
         state = load_checkpoint(args.run, "best.pt")
         cfg = OmegaConf.create(state["config"])
-        cfg.model.weights.draws = draws
     else:
-        state, cfg = (
-            None,
-            compose_config(
-                [
-                    "model=bayes_lstm",
-                    "weight_guide=mean_field",
-                    f"data={args.data}",
-                    f"model.net.hidden_size={args.hidden}",
-                    f"model.net.num_layers={args.layers}",
-                    f"model.weights.draws={draws}",
-                ]
-            ),
+        state = None
+        cfg = compose_config(
+            [
+                "model=bayes_lstm",
+                "weight_guide=mean_field",
+                f"data={args.data}",
+                f"model.net.hidden_size={args.hidden}",
+                f"model.net.num_layers={args.layers}",
+            ]
         )
-    data = instantiate(cfg.data)
+    return cfg, state, instantiate(cfg.data)
+
+
+def build(cfg, state: dict | None, data, draws: int):
+    """(model, guide) with K = draws, at the checkpoint's q(w) or a fresh one."""
+    from omegaconf import OmegaConf
+
+    from zoo.run import build_guide, build_model
+    from zoo.training.checkpoint import load_module_state
+
+    cfg = OmegaConf.merge(cfg, {"model": {"weights": {"draws": draws}}})
     torch.manual_seed(0)
     model = build_model(cfg, data.spec)
     guide = build_guide(cfg, model)
     if state is not None:
         load_module_state(model, state["model"], "model")
         load_module_state(guide, state["guide"], "guide")
-    return model.train(), guide.train(), data
+    return model.train(), guide.train()
 
 
 def gradient_noise(model, guide, batch, repeats: int) -> tuple[float, float]:
@@ -104,8 +110,8 @@ def main():
         parser.error("--repeats must be at least 2: the gradient's variance needs two draws")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
-    built = {K: build(args, K) for K in args.draws}
-    data = built[1][2]
+    cfg, state, data = shared(args)
+    built = {K: build(cfg, state, data, K) for K in args.draws}
     batch = next(iter(data.batches("train", args.batch, shuffle=True, seed=0)))
 
     def step(model, guide):
@@ -114,9 +120,9 @@ def main():
 
         return run
 
-    seconds = time_steps({K: step(m, g) for K, (m, g, _) in built.items()}, repeats=5, inner=2, warmup=1)
+    seconds = time_steps({K: step(m, g) for K, (m, g) in built.items()}, repeats=5, inner=2, warmup=1)
     rows = {}
-    for K, (model, guide, _) in built.items():
+    for K, (model, guide) in built.items():
         noise, signal = gradient_noise(model, guide, batch, args.repeats)
         rows[K] = {"seconds_per_step": seconds[K], "gradient_noise": noise, "signal_to_noise": signal / noise}
     one = rows[1]
