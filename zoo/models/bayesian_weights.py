@@ -44,8 +44,8 @@ sequences share it (Kingma et al. 2015 and Wen et al. 2018 draw per sequence; th
 middle way that keeps the network's fused recurrence). The draws sit in a plate `draws` of
 size K under a scale 1 / K, in the model and in the weight guide; validation and test draw
 one w per minibatch as before. The K groups meet in one factor `x` per sequence, the
-network's exact log p(x_n | w_k), so a network with latents of its own takes one draw, as does
-posterior sharpening (one theta per minibatch, around one gradient step).
+network's exact log p(x_n | w_k), so K > 1 is refused for a network without one (latents of its
+own, or a code), and for posterior sharpening (one theta per minibatch, around one gradient step).
 
 Posterior sharpening (Fortunato et al. 2017, section 4) adds a hierarchical prior: with
 `local_scale` = sigma_0 the global weights phi are the sites `w.name` and each minibatch has
@@ -125,7 +125,7 @@ class BayesianWeights(nn.Module):
         if draws > 1 and not hasattr(net, "log_prob"):
             raise ZooError(
                 f"model.weights.draws={draws} splits a minibatch among draws of w, which needs the exact "
-                f"log p(x | w) of the network; {type(net).__name__} has latents of its own: set model.weights.draws=1"
+                f"log p(x | w) of the network (log_prob), which {type(net).__name__} has not: set model.weights.draws=1"
             )
         if draws > 1 and local_scale is not None:
             raise ZooError(

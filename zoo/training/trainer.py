@@ -201,6 +201,23 @@ def check_valid_at_mean(model, guide, options: TrainOptions) -> None:
         )
 
 
+def check_draws(model, options: TrainOptions, world: World) -> None:
+    """K > 1 draws of w per minibatch (model.weights.draws) are drawn while the model trains, in
+    one process: the model's training mode is what turns them on, and ranks that each split their
+    own shard among the same K draws would not be one process's estimate."""
+    K = getattr(model, "draws", 1) if has_weight_latents(model) else 1
+    if K > 1 and options.fit == "guide":
+        raise ZooError(
+            f"model.weights.draws={K} draws w per training minibatch of the model, and train.fit=guide holds the "
+            "model fixed (in evaluation mode, one draw): set model.weights.draws=1, or train.fit=all"
+        )
+    if K > 1 and world.distributed:
+        raise ZooError(
+            f"model.weights.draws={K} splits each minibatch among {K} draws of w, and with {world.size} processes "
+            "each would split its own shard among the same draws: set model.weights.draws=1, or train in one process"
+        )
+
+
 def swag_collector(model, options: TrainOptions) -> SwagWeights | None:
     """SWAG's q(w) to collect the model's weights into when train.swag_from is set, else None. A model with
     variational weights, or one held fixed (train.fit=guide), has no one trajectory of weights to
@@ -253,6 +270,7 @@ class Trainer:
         self.world = world or current_world()
         if self.world.distributed:
             check_splits_by_sequence(objective)
+        check_draws(model, options, self.world)
         self.device = resolve_device(options.device, self.world)
         self.model, self.guide = model.to(self.device), guide.to(self.device)
         self.objective, self.data = objective, data
