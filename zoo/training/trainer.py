@@ -205,7 +205,7 @@ def check_draws(model, options: TrainOptions, world: World) -> None:
     """K > 1 draws of w per minibatch (model.weights.draws) are drawn while the model trains, in
     one process: the model's training mode is what turns them on, and ranks that each split their
     own shard among the same K draws would not be one process's estimate."""
-    K = getattr(model, "draws", 1) if has_weight_latents(model) else 1
+    K = model.draws if has_weight_latents(model) else 1
     if K > 1 and options.fit == "guide":
         raise ZooError(
             f"model.weights.draws={K} draws w per training minibatch of the model, and train.fit=guide holds the "
