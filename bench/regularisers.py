@@ -11,8 +11,7 @@ adaptive prior (one sigma per weight tensor fitted by the ELBO: adaptive weight 
 anchor's row), with the low-rank and posterior-sharpening (Fortunato et al. 2017) guides, and
 with Gal & Ghahramani's (2016) Bernoulli q(w), dropout as variational inference: --dropout's
 share of the input units of every weight matrix dropped for a whole sequence, the recurrent
-ones too (weight_guide=bernoulli, best.pt chosen by the network at q's mean; one draw of w per
-minibatch, as every weight guide draws it). The row char_lstm_variational_dropout is the same
+ones too (weight_guide=bernoulli; one draw of w per minibatch, as every weight guide draws it). The row char_lstm_variational_dropout is the same
 q(w) without the recurrent masks, drawn per sequence as Gal & Ghahramani draw it: dropout on
 Zaremba's connections with one mask per sequence held over its steps
 (model.net.dropout_masks=sequence), tested by the posterior predictive over the masks (MC
@@ -35,7 +34,10 @@ char_lstm cell's best.pt of the same seed (`train.init`; that grid's with `--war
 trained for what is left of the budget after that cell's whole run, early stopping included.
 Every row has the same network (--hidden units, --layers layers), the same time budget
 (--minutes of training) and early stopping on the validation split (train.patience); its test
-figure is computed at its best validation checkpoint:
+figure is computed at its best validation checkpoint. The bayes_lstm rows are validated (best.pt,
+early stopping, the step-size schedule) by the exact NLL of the network at q's mean, bayes_lstm's
+default; grids recorded before it became the default were validated by their -ELBO, and
+`--options train.valid_at_mean=false` trains them so again:
 
     exact                      char_lstm rows: -log p(x), nats and bits per character
     posterior predictive (S,   char_lstm_variational_dropout(_weight_decay): -log (1/S) sum_s
@@ -139,11 +141,10 @@ def row_options(args) -> dict[str, list[str]]:
         "bayes_lstm_adaptive_prior": ["model=bayes_lstm", "weight_guide=mean_field", "model.weights.prior=adaptive"],
         "bayes_lstm_low_rank": ["model=bayes_lstm", "weight_guide=low_rank"],
         "bayes_lstm_sharpened": ["model=bayes_lstm", "weight_guide=sharpened"],
-        "bayes_lstm_bernoulli": [  # Gal & Ghahramani's q(w), validated as dropout is: the network at q's mean
+        "bayes_lstm_bernoulli": [  # Gal & Ghahramani's q(w)
             "model=bayes_lstm",
             "weight_guide=bernoulli",
             f"weight_guide.dropout={args.dropout}",
-            "train.valid_at_mean=true",
         ],
         "bayes_lstm_warm_start": ["model=bayes_lstm", "weight_guide=mean_field"],
     }
@@ -431,7 +432,8 @@ def anchors_text() -> list[str]:
 def plot(results: dict, path: Path, title: str) -> None:
     """Validation figure against training minutes, one colour per row (those of grids shown beside
     too), one line per seed, and one panel per kind of validation figure: the exact NLL of the
-    char_lstm rows beside the -ELBO of the bayes_lstm rows, which is mostly the weights' KL."""
+    char_lstm rows beside the bayes_lstm rows' figure (at q's mean, or in older grids the -ELBO,
+    which is mostly the weights' KL)."""
     from zoo.reports.plots import plot_learning_curve_panels
 
     panels = {}

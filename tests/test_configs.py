@@ -18,6 +18,15 @@ def test_bayes_lstm_is_char_lstm_with_variational_weights():
     assert bayes.weight_guide._target_ == "guides.weights.MeanFieldWeights"
 
 
+def test_bayes_lstm_validates_at_q_mean_and_other_models_as_their_objective():
+    """model=bayes_lstm chooses best.pt by the network at q's mean (its -ELBO is mostly a KL that
+    falls every epoch); a hybrid's weights and every other model keep their objective's figure."""
+    assert composed("model=bayes_lstm").train.valid_at_mean
+    assert not composed("model=bayes_lstm", "train.valid_at_mean=false").train.valid_at_mean
+    for model in ("char_lstm", "vrnn", "seq_vae model.bayesian_weights=true"):
+        assert not composed(*f"model={model}".split()).train.valid_at_mean
+
+
 @pytest.mark.parametrize(
     "model,guide,data",
     [

@@ -551,15 +551,13 @@ def test_a_warm_start_without_its_char_lstm_cell_or_budget_is_refused_without_tr
     assert processes == [] and "trained 61.0 of the 60.0 minutes" in caplog.text
 
 
-def test_the_bernoulli_row_drops_the_bench_dropout_share_and_validates_at_the_mean(tmp_path, processes):
-    """The Bernoulli q(w) row drops as many units as the dropout row (--dropout) and chooses its
-    best.pt by the network at q's mean, as dropout's network is validated."""
+def test_the_bernoulli_row_drops_the_bench_dropout_share(tmp_path, processes):
+    """The Bernoulli q(w) row drops as many units as the dropout row (--dropout)."""
     import bench.regularisers as bench
 
     bench.main(["--tag", "g", "--rows", "bayes_lstm_bernoulli", "--seeds", "0", "--dropout", "0.4"])
     train = processes[0]
-    assert "weight_guide=bernoulli" in train and "weight_guide.dropout=0.4" in train
-    assert "train.valid_at_mean=true" in train and "model=bayes_lstm" in train
+    assert "weight_guide=bernoulli" in train and "weight_guide.dropout=0.4" in train and "model=bayes_lstm" in train
 
 
 def test_the_mean_field_dropout_row_adds_zarembas_dropout_to_the_mean_field(tmp_path, processes):

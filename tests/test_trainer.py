@@ -186,7 +186,11 @@ def test_valid_at_mean_selects_by_the_exact_nll_of_the_lstm_loaded_with_the_guid
     "bayesian,options,message",
     [
         (False, {}, r"train.valid_at_mean=true .* this model has none .*: use model=bayes_lstm"),
-        (True, {"valid_samples": 3}, r"train.valid_at_mean=true and train.valid_samples=3 choose two"),
+        (
+            True,
+            {"valid_samples": 3},
+            r"train.valid_at_mean=true \(model=bayes_lstm's default\) and train.valid_samples=3 .* add train.valid_at_mean=false",
+        ),
     ],
 )
 def test_valid_at_mean_that_cannot_apply_is_one_clear_line(tmp_path, bayesian, options, message):

@@ -196,8 +196,8 @@ def check_valid_at_mean(model, guide, options: TrainOptions) -> None:
         )
     if options.valid_samples > 1:
         raise ZooError(
-            f"train.valid_at_mean=true and train.valid_samples={options.valid_samples} choose two validation "
-            "figures: keep one (the network at the mean, or the posterior predictive)"
+            f"train.valid_at_mean=true (model=bayes_lstm's default) and train.valid_samples={options.valid_samples} "
+            "choose two validation figures: add train.valid_at_mean=false to validate by the posterior predictive"
         )
 
 
