@@ -36,8 +36,10 @@ Every row has the same network (--hidden units, --layers layers), the same time 
 (--minutes of training) and early stopping on the validation split (train.patience); its test
 figure is computed at its best validation checkpoint. The bayes_lstm rows are validated (best.pt,
 early stopping, the step-size schedule) by the exact NLL of the network at q's mean, bayes_lstm's
-default; grids recorded before it became the default were validated by their -ELBO, and
-`--options train.valid_at_mean=false` trains them so again:
+default. Grids recorded before it became the default were validated by their -ELBO:
+`--options train.valid_at_mean=false` under a new --tag trains so again, and their bayes_lstm
+cells are not continued under the new default (a resumed run is refused when it would compare
+two kinds of validation figure):
 
     exact                      char_lstm rows: -log p(x), nats and bits per character
     posterior predictive (S,   char_lstm_variational_dropout(_weight_decay): -log (1/S) sum_s

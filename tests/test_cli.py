@@ -1,5 +1,6 @@
 """End-to-end runs of `python -m zoo.run` on small slices, and its answers to bad input."""
 
+import csv
 import json
 
 import pytest
@@ -14,6 +15,8 @@ def test_bayes_lstm_on_shakespeare_end_to_end(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     kinds = [f["kind"] for f in metrics["test"]]
     assert kinds == ["-ELBO", "posterior predictive (S=3)"]
+    validated = {row["valid_kind"] for row in csv.DictReader((tmp_path / "metrics.csv").open())}
+    assert validated == {"exact at the posterior mean"}  # bayes_lstm's default: the network at q's mean
     assert all(f["nats_per_step"] > 0 for f in metrics["test"])
     assert 0 < metrics["sample_statistics"]["js_2gram_nats"] < 0.7
     text = (tmp_path / "samples.txt").read_text()

@@ -198,6 +198,22 @@ def test_valid_at_mean_that_cannot_apply_is_one_clear_line(tmp_path, bayesian, o
         make_trainer(tmp_path, bayesian, valid_at_mean=True, **options)
 
 
+@pytest.mark.parametrize("before,after", [(False, True), (True, False)])
+def test_a_run_resumed_with_another_validation_figure_is_refused_naming_the_one_it_had(tmp_path, before, after):
+    """best.pt, the step-size schedule and early stopping of a resumed run compare its figures
+    with the history's: a resumed run validated otherwise (-ELBO against the network at q's
+    mean) is refused before anything is loaded, naming the setting that resumes it."""
+    make_trainer(tmp_path / "a", bayesian=True, max_epochs=1, valid_at_mean=before).fit()
+    resumed = make_trainer(tmp_path / "b", bayesian=True, max_epochs=2, valid_at_mean=after)
+    with pytest.raises(
+        CheckpointError, match=rf"compare two figures; resume with train.valid_at_mean={str(before).lower()}"
+    ):
+        resumed.fit(resume=tmp_path / "a")
+    assert not (tmp_path / "b" / "last.pt").exists()
+    again = make_trainer(tmp_path / "c", bayesian=True, max_epochs=2, valid_at_mean=before).fit(resume=tmp_path / "a")
+    assert [h["epoch"] for h in again] == [1, 2]
+
+
 def test_valid_at_mean_with_a_guide_without_a_mean_is_one_clear_line(tmp_path):
     data = toy_text(num_sequences=24)
     model = BayesianWeights(CharLSTM(data.spec, hidden_size=8), prior_scale=0.3)

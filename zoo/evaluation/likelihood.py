@@ -342,12 +342,15 @@ def posterior_mean(guide) -> dict[str, torch.Tensor] | None:
     return weights.posterior_mean() if hasattr(weights, "posterior_mean") else None
 
 
+AT_POSTERIOR_MEAN = "exact at the posterior mean"  # the kind of posterior_mean_nll's figure
+
+
 @torch.no_grad()
 def posterior_mean_nll(model, guide, data: SequenceData, split: str, **kw) -> Figure:
     """-log p(x | w = E_q[w]) per step, exact: the plug-in network of a guide with a posterior
     mean, for a model p(w) p(x | w) with no other latents; `kw` as deterministic_nll's."""
     weights = posterior_mean(guide)
-    return deterministic_nll(lambda b: model.log_prob(b, weights), "exact at the posterior mean", data, split, **kw)
+    return deterministic_nll(lambda b: model.log_prob(b, weights), AT_POSTERIOR_MEAN, data, split, **kw)
 
 
 @torch.no_grad()

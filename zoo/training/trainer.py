@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 from guides.swag import SwagWeights
 from zoo.data.dataset import DataSpec, SequenceData
 from zoo.errors import ZooError
-from zoo.evaluation.likelihood import held_out_figures, posterior_mean, posterior_mean_nll
+from zoo.evaluation.likelihood import AT_POSTERIOR_MEAN, held_out_figures, posterior_mean, posterior_mean_nll
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.objectives.base import TrainingObjective, check_objective
 from zoo.options import check_at_least, check_choice, check_fields
@@ -347,6 +347,7 @@ class Trainer:
                 f"the checkpoint was trained with data.frame_repeat={saved_repeat}, this run has {repeat}: its "
                 "figures would be on another frame rate; resume with the same data.frame_repeat"
             )
+        self.check_validated_as(state["history"])
         load_module_state(self.model, state["model"], "model")
         load_module_state(self.guide, state["guide"], "guide")
         saved_groups = state["optimizer"]["param_groups"]
@@ -370,6 +371,20 @@ class Trainer:
         torch.set_rng_state(state["rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def check_validated_as(self, history: list[dict]) -> None:
+        """A resumed run validates as the run it continues did: its best figure, step-size schedule
+        and early stopping compare this run's figures with the ones in `history`."""
+        if not history:
+            return
+        saved = history[-1]["valid_kind"] == AT_POSTERIOR_MEAN
+        if saved != self.options.valid_at_mean:
+            raise CheckpointError(
+                f"the checkpoint's run chose its best epoch by its {history[-1]['valid_kind']} figure, and this "
+                f"one would choose by {AT_POSTERIOR_MEAN if self.options.valid_at_mean else 'its objective'}: best.pt, "
+                "the step-size schedule and early stopping would compare two figures; resume with "
+                f"train.valid_at_mean={str(saved).lower()}"
+            )
 
     def load_swag(self, moments: dict | None) -> None:
         """SWAG's moments from a checkpoint: kept where this run collects at the same rank, refused
