@@ -11,9 +11,10 @@ adaptive prior (one sigma per weight tensor fitted by the ELBO: adaptive weight 
 anchor's row), with the low-rank and posterior-sharpening (Fortunato et al. 2017) guides, and
 with Gal & Ghahramani's (2016) Bernoulli q(w), dropout as variational inference: --dropout's
 share of the input units of every weight matrix dropped for a whole sequence, the recurrent
-ones too (weight_guide=bernoulli; one draw of w per minibatch, as every weight guide draws it). The row char_lstm_variational_dropout is the same
-q(w) without the recurrent masks, drawn per sequence as Gal & Ghahramani draw it: dropout on
-Zaremba's connections with one mask per sequence held over its steps
+ones too (weight_guide=bernoulli; one draw of w per minibatch, as every weight guide draws
+it). The row char_lstm_variational_dropout is the same q(w) without the recurrent masks,
+drawn per sequence as Gal & Ghahramani draw it: dropout on Zaremba's connections with one mask
+per sequence held over its steps
 (model.net.dropout_masks=sequence), tested by the posterior predictive over the masks (MC
 dropout, zoo.evaluate mc_dropout=true) beside the network without them;
 char_lstm_variational_dropout_weight_decay adds the L2 term that q(w)'s Gaussian prior puts in
