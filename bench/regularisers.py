@@ -96,6 +96,7 @@ from bench.common import (
     update_json,
 )
 from zoo.evaluation.calibration import NUM_BINS
+from zoo.evaluation.likelihood import AT_POSTERIOR_MEAN
 from zoo.training.devices import describe_device
 
 RESULTS = Path(__file__).parent / "results"
@@ -274,7 +275,7 @@ def reported_figure(figures: list[dict]) -> dict:
 def at_posterior_mean(cells: list[dict]) -> str:
     """The exact test NLL of the network at the guide's mean, over seeds, or - where a cell has none:
     for MC dropout, the network without masks (dropout's weight scaling, the mean of Gal's q(w))."""
-    means = ("exact at the posterior mean", "exact")
+    means = (AT_POSTERIOR_MEAN, "exact")
     nats = [
         next((f["nats_per_step"] for f in c["test"] if f["kind"] in means), None)
         if reported_figure(c["test"])["kind"].startswith("posterior predictive")
