@@ -193,12 +193,24 @@ def test_negative_weight_decay_is_one_clear_line():
         TrainOptions(weight_decay=-0.1)
 
 
-def test_weight_decay_is_refused_for_variational_weights(tmp_path):
+def test_weight_decay_of_variational_weights_shrinks_the_means_of_matrices_alone(tmp_path):
+    """With weight latents AdamW decays q's means at the sites of matrices by 1 - lr * decay a
+    step, and leaves the means of biases and every scale of q as Adam moves them (not at all,
+    with zero gradients)."""
     data = toy_text(num_sequences=24)
+    torch.manual_seed(0)
     model = BayesianWeights(CharLSTM(data.spec, hidden_size=8), prior_scale=0.3)
     guide = MeanFieldWeights(model, init_scale=0.01)
-    with pytest.raises(ZooError, match="model.bayesian_weights=true .* set train.weight_decay=0"):
-        Trainer(model, guide, ELBO(), data, TrainOptions(**{**OPTIONS, "weight_decay": 0.1}), tmp_path)
+    trainer = Trainer(model, guide, ELBO(), data, TrainOptions(**{**OPTIONS, "weight_decay": 0.5}), tmp_path)
+    before = {id(p): p.detach().clone() for p in trainer.params}
+    for p in trainer.params:
+        p.grad = torch.zeros_like(p)
+    trainer.optimizer.step()
+    matrices = {id(guide.loc[j]) for j, site in enumerate(guide.names) if len(model.shapes[site]) >= 2}
+    assert matrices and len(matrices) < len(guide.names)  # the LSTM's and output's matrices; their biases
+    for p in trainer.params:
+        factor = 1 - OPTIONS["lr"] * 0.5 if id(p) in matrices else 1.0
+        torch.testing.assert_close(p.detach(), factor * before[id(p)], rtol=1e-6, atol=0)
 
 
 def test_resuming_with_another_weight_decay_is_refused(tmp_path):

@@ -11,9 +11,12 @@ Adam's own update. An L2 penalty added to the loss would instead pass through Ad
 per-weight scaling, so weights with large past gradients would be decayed less than the others,
 and the penalty would not be the weight decay it is named after (the paper's section 2). Only
 matrices (parameters of two or more dimensions: the input, recurrent and output weights,
-embeddings) decay; biases and other vectors do not. A model with variational weights
-(`model.bayesian_weights=true`) refuses it: its prior p(w) regularises the weights already, and
-decaying q(w)'s means and scales toward 0 would be a second, different prior.
+embeddings) decay; biases and other vectors do not. With variational weights
+(`model.bayesian_weights=true`) the means of q(w) at the sites of matrices decay, as the
+network's matrices would, and nothing else: not q's scales, nor the prior. The decay is then a
+regulariser beside the ELBO, not part of it (as dropout is beside q(w) in a network that draws
+its masks in training): the prior's own pull on the means, the KL's gradient divided by the
+training set's size and scaled by Adam, is far weaker on a large text.
 
 `fit="guide"` trains the guide alone: the model's weights stay as they are (no gradient is
 taken for them, and the model stays in evaluation mode, so dropout is off) and only the guide's
@@ -161,19 +164,24 @@ def frame_repeat_of(config: dict | None) -> int:
     return ((config or {}).get("data") or {}).get("frame_repeat") or 1
 
 
-def make_optimizer(model, params: list, options: TrainOptions) -> torch.optim.Optimizer:
-    """Adam over `params`; with options.weight_decay > 0, AdamW decaying the matrices among them
-    (see the module's docstring), refused for a model with variational weights."""
+def decayed_matrices(model, guide, params: list) -> list:
+    """What AdamW decays among `params`: the matrices (two or more dimensions) and, with
+    variational weights, the means mu_j of q(w) at the sites of matrices (flat, one dimension)."""
+    decayed = [p for p in params if p.dim() >= 2]
+    if has_weight_latents(model):
+        trained = {id(p) for p in params}
+        means = posterior_mean(guide) or {}
+        decayed += [mu for site, mu in means.items() if len(model.shapes[site]) >= 2 and id(mu) in trained]
+    return decayed
+
+
+def make_optimizer(model, guide, params: list, options: TrainOptions) -> torch.optim.Optimizer:
+    """Adam over `params`; with options.weight_decay > 0, AdamW decaying decayed_matrices (see
+    the module's docstring)."""
     if not options.weight_decay:
         return torch.optim.Adam(params, lr=options.lr)
-    if has_weight_latents(model):
-        raise ZooError(
-            f"train.weight_decay={options.weight_decay:g} decays deterministic weights, but "
-            "model.bayesian_weights=true makes them latent with the prior p(w) as their regulariser "
-            "(model.weights.prior, model.weights.prior_scale): set train.weight_decay=0"
-        )
-    decayed = [p for p in params if p.dim() >= 2]
-    kept = [p for p in params if p.dim() < 2]
+    decayed = decayed_matrices(model, guide, params)
+    kept = [p for p in params if id(p) not in {id(d) for d in decayed}]
     groups = [{"params": decayed, "weight_decay": options.weight_decay}, {"params": kept, "weight_decay": 0.0}]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=options.lr)
 
@@ -288,7 +296,7 @@ class Trainer:
                 if options.fit == "guide"
                 else "the model and guide have no trainable parameters"
             )
-        self.optimizer = make_optimizer(self.model, self.params, options)
+        self.optimizer = make_optimizer(self.model, self.guide, self.params, options)
         self.scheduler = self._schedule()
         self.epoch, self.step, self.history = 0, 0, []
         self.best = math.inf
