@@ -243,8 +243,9 @@ def test_a_run_with_weight_decay_resumes_onto_the_uninterrupted_curve(tmp_path):
     assert history[-1]["valid_nats_per_step"] == pytest.approx(straight[-1]["valid_nats_per_step"], rel=1e-6)
 
 
-def test_the_command_line_option_reaches_the_optimiser(tmp_path):
-    cfg = composed("model=char_lstm", "train.weight_decay=0.01", "model.net.hidden_size=8")
+@pytest.mark.parametrize("name", ["char_lstm", "bayes_lstm"])
+def test_the_command_line_option_reaches_the_optimiser(tmp_path, name):
+    cfg = composed(f"model={name}", "train.weight_decay=0.01", "model.net.hidden_size=8")
     data, model, guide, objective = build(cfg)
     fields = {f.name for f in dataclasses.fields(TrainOptions)}
     options = TrainOptions(**{k: v for k, v in cfg.train.items() if k in fields})
