@@ -181,7 +181,8 @@ def make_optimizer(model, guide, params: list, options: TrainOptions) -> torch.o
     if not options.weight_decay:
         return torch.optim.Adam(params, lr=options.lr)
     decayed = decayed_matrices(model, guide, params)
-    kept = [p for p in params if id(p) not in {id(d) for d in decayed}]
+    decayed_ids = {id(p) for p in decayed}
+    kept = [p for p in params if id(p) not in decayed_ids]
     groups = [{"params": decayed, "weight_decay": options.weight_decay}, {"params": kept, "weight_decay": 0.0}]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=options.lr)
 
