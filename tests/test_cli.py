@@ -15,7 +15,8 @@ def test_bayes_lstm_on_shakespeare_end_to_end(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     kinds = [f["kind"] for f in metrics["test"]]
     assert kinds == ["-ELBO", "posterior predictive (S=3)"]
-    validated = {row["valid_kind"] for row in csv.DictReader((tmp_path / "metrics.csv").open())}
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        validated = {row["valid_kind"] for row in csv.DictReader(f)}
     assert validated == {"exact at the posterior mean"}  # bayes_lstm's default: the network at q's mean
     assert all(f["nats_per_step"] > 0 for f in metrics["test"])
     assert 0 < metrics["sample_statistics"]["js_2gram_nats"] < 0.7
