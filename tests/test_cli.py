@@ -1,12 +1,12 @@
 """End-to-end runs of `python -m zoo.run` on small slices, and its answers to bad input."""
 
-import csv
 import json
 
 import pytest
 import torch
 
 from tests.helpers import QUICK, command, run_in_process, run_zoo
+from zoo.compare import read_curve
 
 
 def test_bayes_lstm_on_shakespeare_end_to_end(tmp_path):
@@ -15,8 +15,7 @@ def test_bayes_lstm_on_shakespeare_end_to_end(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     kinds = [f["kind"] for f in metrics["test"]]
     assert kinds == ["-ELBO", "posterior predictive (S=3)"]
-    with open(tmp_path / "metrics.csv", newline="") as f:
-        validated = {row["valid_kind"] for row in csv.DictReader(f)}
+    validated = {row["valid_kind"] for row in read_curve(tmp_path / "metrics.csv")}
     assert validated == {"exact at the posterior mean"}  # bayes_lstm's default: the network at q's mean
     assert all(f["nats_per_step"] > 0 for f in metrics["test"])
     assert 0 < metrics["sample_statistics"]["js_2gram_nats"] < 0.7
