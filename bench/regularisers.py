@@ -27,8 +27,9 @@ its posterior predictive averages over w alone (as Gan et al. 2017 combine their
 with dropout). The row bayes_lstm_mean_field_weight_decay puts the mean field on top of the
 weight decay row's regulariser: AdamW shrinks q's means of the weight matrices by --weight-decay
 per unit step size, beside the ELBO (zoo.training.trainer). The row char_lstm_weight_decay_swag
-is the weight decay row whose weights are collected over the last quarter of the budget into SWAG's q(w) (Maddox et al. 2019, guides.swag;
-train.swag_from), tested by the posterior predictive over its draws (zoo.evaluate swag=true),
+is the weight decay row whose weights are collected over the last quarter of the budget into
+SWAG's q(w) (Maddox et al. 2019, guides.swag; train.swag_from), tested by the posterior
+predictive over its draws (zoo.evaluate swag=true),
 with the SWA mean in the posterior-mean column and the network itself beside; with
 --continue-from it continues the weight decay row's cell, the recipe it follows until then.
 char_lstm_dropout_swag is the same on top of the dropout row.
