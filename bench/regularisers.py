@@ -32,7 +32,11 @@ SWAG's q(w) (Maddox et al. 2019, guides.swag; train.swag_from), tested by the po
 predictive over its draws (zoo.evaluate swag=true),
 with the SWA mean in the posterior-mean column and the network itself beside; with
 --continue-from it continues the weight decay row's cell, the recipe it follows until then.
-char_lstm_dropout_swag is the same on top of the dropout row.
+char_lstm_dropout_swag is the same on top of the dropout row. The row
+bayes_lstm_mean_field_weight_decay_averaged is bayes_lstm_mean_field_weight_decay with q's
+parameters (its means and scales) averaged over the same last quarter, every step SWAG collects
+at (train.average_from, zoo.training.averaging): its figures are q's at the averaged parameters
+(zoo.evaluate averaged=true), beside the last iterate's in its cell's evaluation.
 The warm-started row, bayes_lstm_warm_start, is the mean field with q(w)'s means starting at the
 char_lstm cell's best.pt of the same seed (`train.init`; that grid's with `--warm-from TAG`),
 trained for what is left of the budget after that cell's whole run, early stopping included.
@@ -111,6 +115,11 @@ def swag_options(args) -> list[str]:
     return [f"train.swag_from={round(args.minutes * (1 - SWAG_SHARE), 2)}", f"train.swag_every={SWAG_EVERY}"]
 
 
+def average_options(args) -> list[str]:
+    """Iterate averaging over the same last SWAG_SHARE of the budget, every SWAG_EVERY steps, as SWAG's mean."""
+    return [f"train.average_from={round(args.minutes * (1 - SWAG_SHARE), 2)}", f"train.average_every={SWAG_EVERY}"]
+
+
 def row_options(args) -> dict[str, list[str]]:
     """Row name -> the zoo.run options that make it (beside the shared size, budget and seed)."""
     return {
@@ -150,6 +159,12 @@ def row_options(args) -> dict[str, list[str]]:
             "weight_guide=mean_field",
             f"train.weight_decay={args.weight_decay}",
         ],
+        "bayes_lstm_mean_field_weight_decay_averaged": [  # the same, q's parameters averaged over the last quarter
+            "model=bayes_lstm",
+            "weight_guide=mean_field",
+            f"train.weight_decay={args.weight_decay}",
+            *average_options(args),
+        ],
         "bayes_lstm_adaptive_prior": ["model=bayes_lstm", "weight_guide=mean_field", "model.weights.prior=adaptive"],
         "bayes_lstm_low_rank": ["model=bayes_lstm", "weight_guide=low_rank"],
         "bayes_lstm_sharpened": ["model=bayes_lstm", "weight_guide=sharpened"],
@@ -170,6 +185,7 @@ EVALUATE = {
     "char_lstm_variational_dropout_weight_decay": ["mc_dropout=true"],
     "char_lstm_weight_decay_swag": ["swag=true"],
     "char_lstm_dropout_swag": ["swag=true"],
+    "bayes_lstm_mean_field_weight_decay_averaged": ["averaged=true"],
 }
 
 # SWAG (guides.swag) collects the weights every SWAG_EVERY steps over the last SWAG_SHARE of the
@@ -178,8 +194,13 @@ EVALUATE = {
 SWAG_SHARE, SWAG_EVERY = 0.25, 50
 
 # Row -> the row whose cell of a --continue-from grid it continues: a SWAG row trains as its
-# deterministic row until its collection starts, so it continues that row's cell.
-CONTINUES = {"char_lstm_weight_decay_swag": "char_lstm_weight_decay", "char_lstm_dropout_swag": "char_lstm_dropout"}
+# deterministic row until its collection starts, and an averaged row as its row without averaging
+# (averaging changes no step), so each continues that row's cell.
+CONTINUES = {
+    "char_lstm_weight_decay_swag": "char_lstm_weight_decay",
+    "char_lstm_dropout_swag": "char_lstm_dropout",
+    "bayes_lstm_mean_field_weight_decay_averaged": "bayes_lstm_mean_field_weight_decay",
+}
 
 # Row -> the deterministic row of the same seed whose best.pt gives the row's q(w) its means
 # (train.init): its cell trains first, and its whole training time counts in the row's budget.

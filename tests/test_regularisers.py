@@ -412,6 +412,33 @@ def test_the_swag_row_continues_the_weight_decay_cell_and_collects_over_the_last
     assert bench.at_posterior_mean([swag]) == "1.460"
 
 
+def test_the_averaged_row_continues_the_mean_field_weight_decay_cell_and_is_tested_at_the_average(tmp_path, processes):
+    """Averaging changes no step, so the averaged row continues its row's cell of the shorter grid,
+    averages over the last quarter and reports the figures of q at the averaged parameters."""
+    import bench.regularisers as bench
+
+    finished_grid(tmp_path, "short", 60.0, row="bayes_lstm_mean_field_weight_decay")
+    arguments = ["--tag", "long", "--continue-from", "short", "--minutes", "120", "--seeds", "0"]
+    bench.main([*arguments, "--rows", "bayes_lstm_mean_field_weight_decay_averaged"])
+    train = processes[-1]
+    assert "train.resume=regularisers/short/bayes_lstm_mean_field_weight_decay/seed0" in train
+    assert "train.average_from=90.0" in train and "train.average_every=50" in train
+    cell = bench.cell_dir("long", "bayes_lstm_mean_field_weight_decay_averaged", 0)
+    (cell / "metrics.json").write_text('{"status": "trained"}')
+    bench.main([*arguments, "--rows", "bayes_lstm_mean_field_weight_decay_averaged"])
+    assert "averaged=true" in processes[-1] and processes[-1][0] == "zoo.evaluate"
+    averaged = {
+        "test": [
+            {"kind": "posterior predictive (S=10)", "nats_per_step": 1.47},
+            {"kind": "exact at the posterior mean", "nats_per_step": 1.48},
+            {"kind": "posterior predictive (S=10) (iterate)", "nats_per_step": 1.49},
+            {"kind": "exact at the posterior mean (iterate)", "nats_per_step": 1.50},
+        ]
+    }
+    assert bench.reported_figure(averaged["test"])["nats_per_step"] == 1.47
+    assert bench.at_posterior_mean([averaged]) == "1.480"
+
+
 def grid_with_cell(tmp_path, tag: str, row: str, nats: float, **changes) -> None:
     """The JSON of grid `tag` with one finished seed-0 cell of `row` at `nats` (exact)."""
     import bench.regularisers as bench

@@ -4,7 +4,7 @@
                            [num_particles=100] [batch_size=256] [device=auto] [limit=null]
                            [export_weights=5] [oracle_samples=2000] [two_sample=0]
                            [two_sample_steps=600] [calibration=false] [calibration_bins=15]
-                           [mc_dropout=false] [swag=false] [data.<field>=...]
+                           [mc_dropout=false] [swag=false] [averaged=false] [data.<field>=...]
 
 PATH is a run folder or a checkpoint file. Writes evaluation/metrics.json and
 evaluation/report.md beside the checkpoint: every figure with its kind, unit and standard
@@ -29,7 +29,10 @@ reported first, beside its exact figure without masks; calibration then reads th
 With swag=true, for a network trained with train.swag_from (zoo.training.trainer), the posterior
 predictive over `num_samples` draws of SWAG's q(w) (guides.swag, Maddox et al. 2019) and the
 exact figure of its mean, the SWA network, reported first, beside the network's own; calibration
-then reads the SWAG average.
+then reads the SWAG average. With averaged=true, for a run trained with train.average_from
+(zoo.training.averaging), every figure, the calibration and the weight draws are of the model
+and guide at the average of the parameters they passed through; the checkpoint's own
+parameters' figures follow, marked (iterate), computed with the same random draws.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from zoo.options import build_record, check_at_least, check_choice, check_fields
 from zoo.reports.evaluation import markdown
 from zoo.reports.figures import write_sequences  # each sequence's figures, as a run folder's test_sequences.npz
 from zoo.reports.weights import write_weight_draws
+from zoo.training.averaging import averaged_states
 from zoo.training.checkpoint import load_checkpoint, load_module_state, resolve_checkpoint
 from zoo.training.devices import check_device, resolve_device
 
@@ -95,6 +99,7 @@ class EvaluateOptions:
     calibration_bins: int = NUM_BINS  # equal-width confidence bins of the ECE (Guo et al. 2017 use 15)
     mc_dropout: bool = False  # a network with dropout: the posterior predictive over num_samples draws of its masks
     swag: bool = False  # a network trained with train.swag_from: the posterior predictive over SWAG's q(w)
+    averaged: bool = False  # a run trained with train.average_from: the figures at its averaged parameters
 
     def __post_init__(self):
         check_fields(self)
@@ -116,6 +121,11 @@ class EvaluateOptions:
         check_device(self.device, "device")
         if self.mc_dropout and self.swag:
             raise ZooError("mc_dropout=true and swag=true are two posteriors of one network: choose one")
+        if self.swag and self.averaged:
+            raise ZooError(
+                "swag=true and averaged=true: SWAG's mean is the average of the weights already, reported with "
+                "swag=true (its posterior-mean figure); choose one"
+            )
 
 
 TEXT = {"run", "checkpoint", "split", "device", "prime"}  # options taken as typed, never as YAML
@@ -172,36 +182,15 @@ def load_run(path: str, checkpoint: str = "best.pt", overrides: list[str] = (), 
     return cfg, data, model, guide, state
 
 
-def evaluate(options: dict, overrides: list[str]) -> dict:
-    device = resolve_device(options["device"])
-    ckpt = resolve_checkpoint(options["run"], options["checkpoint"])
-    cfg, data, model, guide, state = load_run(str(ckpt), overrides=overrides, device=device)
-    if options["calibration"]:
-        from zoo.evaluation.calibration import token_network
+ITERATE = "(iterate)"  # marks, with averaged=true, a figure of the checkpoint's own parameters
 
-        token_network(model)  # a model without next-token probabilities is refused before any figure
-    if options["mc_dropout"]:
-        check_mc_dropout(model)
-    swag_model, swag = None, None
-    if options["swag"]:
-        swag_model, swag = swag_posterior(model, state)
-    torch.manual_seed(options["seed"])
-    split, kw = options["split"], {"batch_size": options["batch_size"], "device": device, "limit": options["limit"]}
-    diagnostics, weights_table = None, None
-    out = ckpt.parent / "evaluation"
-    out.mkdir(exist_ok=True)
-    if has_weight_latents(model) and options["export_weights"]:
-        weights_table = write_weight_draws(guide, options["num_samples"], options["export_weights"], out)
-    progress = cfg.train.get("progress", True)  # the run's train.progress: a bar with the time left
-    log.info(
-        evaluation_plan(
-            model, guide, data, split, options["num_samples"], options["num_particles"], options["limit"]
-        ).describe()
-    )
-    if options["mc_dropout"] or swag is not None:
-        steps = options["num_samples"] * int(lengths_of(data, split, options["limit"]).sum())
-        draws = "the dropout masks" if options["mc_dropout"] else f"SWAG's q(w) ({swag.collected} collections)"
-        log.info(f"and the posterior predictive over S={options['num_samples']} draws of {draws}: {steps:,} steps")
+
+def likelihood_figures(options: dict, data, model, guide, swag_model, swag, progress: bool, kw: dict):
+    """(the held-out figures of (model, guide) on the split, the importance diagnostics or None):
+    exact, posterior predictive and at the posterior mean where the model has an exact
+    likelihood, with MC dropout's or SWAG's figures first when asked for; else -ELBO, -IWAE and
+    -FIVO from the guide's importance weights, with their Pareto k."""
+    split = options["split"]
     if has_weight_latents(model) or any(hasattr(model, a) for a in ("log_prob", "reconstruction_log_prob")):
         figures = held_out_figures(
             model,
@@ -223,11 +212,64 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
                 swag_nll(swag_model, swag, data, split, options["num_samples"], progress=progress, **kw),
                 posterior_mean_nll(swag_model, swag, data, split, progress=progress, **kw),
             ]
-    else:
-        log_w = latent_log_weights(model, guide, data, split, options["num_particles"], progress=progress, **kw)
-        figures = latent_figures(log_w, lengths_of(data, split, options["limit"]))
-        figures += fivo_figures(model, guide, data, split, options["num_particles"], progress=progress, **kw)
-        diagnostics = importance_diagnostics(log_w)
+        return figures, None
+    log_w = latent_log_weights(model, guide, data, split, options["num_particles"], progress=progress, **kw)
+    figures = latent_figures(log_w, lengths_of(data, split, options["limit"]))
+    figures += fivo_figures(model, guide, data, split, options["num_particles"], progress=progress, **kw)
+    return figures, importance_diagnostics(log_w)
+
+
+def averaged_note(cfg, state: dict) -> str:
+    """What averaged=true evaluated, for metrics.json and report.md."""
+    train = cfg.train
+    return (
+        f"every figure not marked {ITERATE} is of the model and guide at the average of their parameters over "
+        f"{state['average']['count']} collections, one every {train.get('average_every')} steps from minute "
+        f"{train.get('average_from')} (train.average_from); {ITERATE} marks the checkpoint's own parameters"
+    )
+
+
+def evaluate(options: dict, overrides: list[str]) -> dict:
+    device = resolve_device(options["device"])
+    ckpt = resolve_checkpoint(options["run"], options["checkpoint"])
+    cfg, data, model, guide, state = load_run(str(ckpt), overrides=overrides, device=device)
+    if options["calibration"]:
+        from zoo.evaluation.calibration import token_network
+
+        token_network(model)  # a model without next-token probabilities is refused before any figure
+    if options["mc_dropout"]:
+        check_mc_dropout(model)
+    swag_model, swag = None, None
+    if options["swag"]:
+        swag_model, swag = swag_posterior(model, state)
+    averaged = averaged_states(state) if options["averaged"] else None  # refused first where there is none
+    split, kw = options["split"], {"batch_size": options["batch_size"], "device": device, "limit": options["limit"]}
+    progress = cfg.train.get("progress", True)  # the run's train.progress: a bar with the time left
+    log.info(
+        evaluation_plan(
+            model, guide, data, split, options["num_samples"], options["num_particles"], options["limit"]
+        ).describe()
+    )
+    if options["mc_dropout"] or swag is not None:
+        steps = options["num_samples"] * int(lengths_of(data, split, options["limit"]).sum())
+        draws = "the dropout masks" if options["mc_dropout"] else f"SWAG's q(w) ({swag.collected} collections)"
+        log.info(f"and the posterior predictive over S={options['num_samples']} draws of {draws}: {steps:,} steps")
+    iterate = []  # averaged=true: the figures of the checkpoint's own parameters, reported after the average's
+    if averaged is not None:
+        log.info(f"of the checkpoint's parameters first, then of their average over {state['average']['count']} steps")
+        torch.manual_seed(options["seed"])
+        figures, _ = likelihood_figures(options, data, model, guide, swag_model, swag, progress, kw)
+        iterate = [dataclasses.replace(f, kind=f"{f.kind} {ITERATE}") for f in figures]
+        load_module_state(model, averaged["model"], "model")
+        load_module_state(guide, averaged["guide"], "guide")
+    torch.manual_seed(options["seed"])  # with averaged=true, the same draws as the iterate's: paired figures
+    weights_table = None
+    out = ckpt.parent / "evaluation"
+    out.mkdir(exist_ok=True)
+    if has_weight_latents(model) and options["export_weights"]:
+        weights_table = write_weight_draws(guide, options["num_samples"], options["export_weights"], out)
+    figures, diagnostics = likelihood_figures(options, data, model, guide, swag_model, swag, progress, kw)
+    figures += iterate
     from zoo.run import oracle_report  # NLL-oracle as the run reported it, when the data have an oracle
 
     oracle = oracle_report(model, guide, data, options["oracle_samples"], option="oracle_samples")
@@ -265,6 +307,7 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         "figures": [f.as_dict() for f in figures],
         "diagnostics": diagnostics,
         "weights_table": weights_table,
+        **({"averaged": averaged_note(cfg, state)} if averaged is not None else {}),
         **({"oracle": [f.as_dict() for f in oracle]} if oracle else {}),
         **({"two_sample": two_sample} if two_sample else {}),
         **({"calibration": calibration} if calibration else {}),

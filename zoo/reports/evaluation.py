@@ -17,6 +17,7 @@ def markdown(result: dict) -> str:
         "",
         f"Checkpoint: `{result['run']}`",
         "",
+        *([f"Parameters: {result['averaged']}.", ""] if result.get("averaged") else []),
         "| kind | nats/step | ± s.e. | bits/step | nats/sequence | steps | sequences |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -32,6 +32,12 @@ posterior predictive over its draws and the exact figure of the SWA mean beside 
 Validation, the step-size schedule, early stopping and best.pt follow the network as without it,
 so a run with SWAG takes the steps one without takes (writing the moments, a few hundred MB for
 a 2 x 512 LSTM, costs seconds per checkpoint under a time budget).
+
+`average_from` = M likewise collects every `average_every` steps from minute M the parameters of
+the model and the guide, whatever they are (a network's weights, the means and scales of q(w)),
+into their running mean (zoo.training.averaging): it travels in every checkpoint, training follows
+the iterates as without it, and `python -m zoo.evaluate averaged=true` gives the figures of
+(model, guide) at the average.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from zoo.evaluation.likelihood import AT_POSTERIOR_MEAN, held_out_figures, poste
 from zoo.models.bayesian_weights import has_weight_latents
 from zoo.objectives.base import TrainingObjective, check_objective
 from zoo.options import check_at_least, check_choice, check_fields
+from zoo.training.averaging import IterateAverage
 from zoo.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -109,6 +116,8 @@ class TrainOptions:
     swag_from: float | None = None  # SWAG (guides.swag) collects the weights from this minute on; None = off
     swag_every: int = 50  # SWAG: steps between collections
     swag_rank: int = 20  # SWAG: K, the last K deviations from the running mean that span q's low-rank part
+    average_from: float | None = None  # average the model's and guide's parameters from this minute on; None = off
+    average_every: int = 50  # iterate averaging: steps between collections
 
     def __post_init__(self):
         check_fields(self, "train.")
@@ -128,6 +137,7 @@ class TrainOptions:
                 "threads": 1,
                 "swag_every": 1,
                 "swag_rank": 2,
+                "average_every": 1,
             },
             "train.",
         )
@@ -142,8 +152,10 @@ class TrainOptions:
                         else f" (or null for {'no limit' if name == 'max_minutes' else 'no clipping'})"
                     )
                 )
-        if self.swag_from is not None and not 0 <= self.swag_from < math.inf:
-            raise ZooError(f"train.swag_from={self.swag_from:g} must be a number of minutes >= 0 (or null for no SWAG)")
+        for name in ("swag_from", "average_from"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < math.inf:
+                raise ZooError(f"train.{name}={value:g} must be a number of minutes >= 0 (or null for none)")
         if not 0 <= self.weight_decay < math.inf:
             raise ZooError(f"train.weight_decay={self.weight_decay:g} must be a number >= 0 (0 = no weight decay)")
         check_choice(self, "on_nonfinite", NONFINITE, "train.")
@@ -305,6 +317,7 @@ class Trainer:
         self.skipped = 0  # steps skipped for a non-finite loss or gradient (train.on_nonfinite=skip)
         self.diverged: dict | None = None  # epoch and figures of a validation that diverged
         self.swag = swag_collector(self.model, options)  # SWAG's q(w), collected along the way; None: off
+        self.average = IterateAverage() if options.average_from is not None else None  # theta_bar; None: off
         self.started, self.minutes_before = time.monotonic(), 0.0  # this process's start, the resumed run's minutes
 
     def _schedule(self):
@@ -336,6 +349,7 @@ class Trainer:
             "history": self.history,
             "objective": self.objective.state_dict(),  # a discriminator, its optimiser, counters
             "swag": self.swag.state_dict() if self.swag is not None and self.swag.collected else None,
+            "average": self.average.state_dict() if self.average is not None and self.average.count else None,
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "config": self.config,
@@ -377,6 +391,7 @@ class Trainer:
         self.history = list(state["history"])
         self.objective.load_state_dict(state.get("objective", {}))  # older checkpoints lack it
         self.load_swag(state.get("swag"))
+        self.load_average(state.get("average"))
         torch.set_rng_state(state["rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -413,6 +428,19 @@ class Trainer:
                 f"{self.swag.rank}: resume with train.swag_rank={rank}"
             )
         load_module_state(self.swag, moments, "SWAG posterior")
+
+    def load_average(self, average: dict | None) -> None:
+        """The iterate average of a checkpoint: kept where this run averages too, refused where it
+        would drop it; a checkpoint without one starts the average afresh."""
+        if not average:
+            return
+        if self.average is None:
+            raise CheckpointError(
+                f"the checkpoint holds the average of {int(average['count'])} collections of the parameters and "
+                "this run has train.average_from=null, which would drop it: resume with the run's own "
+                "train.average_from, or start a new run from its weights with train.init"
+            )
+        self.average.load_state_dict(average)
 
     def save(self, name: str) -> Path:
         """Write a checkpoint into the run folder (rank 0 alone writes)."""
@@ -463,6 +491,8 @@ class Trainer:
             self.step += 1
             if self.swag is not None and self.step % o.swag_every == 0 and self.minutes() >= o.swag_from:
                 self.swag.collect(self.model)
+            if self.average is not None and self.step % o.average_every == 0 and self.minutes() >= o.average_from:
+                self.average.collect(self.model, self.guide)
             losses.append(loss.item())
             bar.update()
             bar.set_postfix(loss=f"{losses[-1]:.4f}", **self.objective.progress)
