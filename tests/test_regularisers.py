@@ -387,20 +387,29 @@ def test_a_continued_cell_resumes_the_same_cell_of_the_other_grid_then_itself(tm
     assert "train.resume=regularisers/short/char_lstm/seed0" not in processes[-1]
 
 
+def continued_then_evaluated(tmp_path, processes, row: str) -> tuple[list[str], list[str]]:
+    """(the training command, the evaluation command) of `row`'s seed-0 cell in a 120-minute grid
+    continuing a finished 60-minute grid that holds the cell of the row it continues."""
+    import bench.regularisers as bench
+
+    finished_grid(tmp_path, "short", 60.0, row=bench.CONTINUES[row])
+    arguments = ["--tag", "long", "--continue-from", "short", "--minutes", "120", "--seeds", "0", "--rows", row]
+    bench.main(arguments)
+    train = processes[-1]
+    (bench.cell_dir("long", row, 0) / "metrics.json").write_text('{"status": "trained"}')
+    bench.main(arguments)
+    return train, processes[-1]
+
+
 def test_the_swag_row_continues_the_weight_decay_cell_and_collects_over_the_last_quarter(tmp_path, processes):
     """SWAG's row is the weight decay row until its collection starts at 3/4 of the budget, so it
     continues that row's cell of the shorter grid; its test figure is SWAG's posterior predictive."""
     import bench.regularisers as bench
 
-    finished_grid(tmp_path, "short", 60.0, row="char_lstm_weight_decay")
-    arguments = ["--tag", "long", "--continue-from", "short", "--minutes", "120", "--seeds", "0"]
-    bench.main([*arguments, "--rows", "char_lstm_weight_decay_swag"])
-    train = processes[-1]
+    train, evaluate = continued_then_evaluated(tmp_path, processes, "char_lstm_weight_decay_swag")
     assert "train.resume=regularisers/short/char_lstm_weight_decay/seed0" in train
     assert "train.weight_decay=0.1" in train and "train.swag_from=90.0" in train and "train.swag_every=50" in train
-    (bench.cell_dir("long", "char_lstm_weight_decay_swag", 0) / "metrics.json").write_text('{"status": "trained"}')
-    bench.main([*arguments, "--rows", "char_lstm_weight_decay_swag"])
-    assert "swag=true" in processes[-1] and processes[-1][0] == "zoo.evaluate"
+    assert "swag=true" in evaluate and evaluate[0] == "zoo.evaluate"
     swag = {
         "test": [
             {"kind": "posterior predictive (S=10, SWAG of 20 collections)", "nats_per_step": 1.45},
@@ -417,16 +426,10 @@ def test_the_averaged_row_continues_the_mean_field_weight_decay_cell_and_is_test
     averages over the last quarter and reports the figures of q at the averaged parameters."""
     import bench.regularisers as bench
 
-    finished_grid(tmp_path, "short", 60.0, row="bayes_lstm_mean_field_weight_decay")
-    arguments = ["--tag", "long", "--continue-from", "short", "--minutes", "120", "--seeds", "0"]
-    bench.main([*arguments, "--rows", "bayes_lstm_mean_field_weight_decay_averaged"])
-    train = processes[-1]
+    train, evaluate = continued_then_evaluated(tmp_path, processes, "bayes_lstm_mean_field_weight_decay_averaged")
     assert "train.resume=regularisers/short/bayes_lstm_mean_field_weight_decay/seed0" in train
     assert "train.average_from=90.0" in train and "train.average_every=50" in train
-    cell = bench.cell_dir("long", "bayes_lstm_mean_field_weight_decay_averaged", 0)
-    (cell / "metrics.json").write_text('{"status": "trained"}')
-    bench.main([*arguments, "--rows", "bayes_lstm_mean_field_weight_decay_averaged"])
-    assert "averaged=true" in processes[-1] and processes[-1][0] == "zoo.evaluate"
+    assert "averaged=true" in evaluate and evaluate[0] == "zoo.evaluate"
     averaged = {
         "test": [
             {"kind": "posterior predictive (S=10)", "nats_per_step": 1.47},

@@ -256,7 +256,9 @@ def evaluate(options: dict, overrides: list[str]) -> dict:
         log.info(f"and the posterior predictive over S={options['num_samples']} draws of {draws}: {steps:,} steps")
     iterate = []  # averaged=true: the figures of the checkpoint's own parameters, reported after the average's
     if averaged is not None:
-        log.info(f"of the checkpoint's parameters first, then of their average over {state['average']['count']} steps")
+        log.info(
+            f"of the checkpoint's parameters first, then of their average over {state['average']['count']} collections"
+        )
         torch.manual_seed(options["seed"])
         figures, _ = likelihood_figures(options, data, model, guide, swag_model, swag, progress, kw)
         iterate = [dataclasses.replace(f, kind=f"{f.kind} {ITERATE}") for f in figures]

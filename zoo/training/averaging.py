@@ -57,13 +57,13 @@ class IterateAverage:
         self.means = {name: {k: v.clone() for k, v in state[name].items()} for name in MODULES}
 
 
-def averaged_states(state: dict, option: str = "averaged=true") -> dict[str, dict[str, Tensor]]:
+def averaged_states(state: dict) -> dict[str, dict[str, Tensor]]:
     """The model's and guide's state dicts of a checkpoint `state`, their parameters replaced by
-    the iterate average it holds; a ZooError naming `option` when it holds none."""
+    the iterate average it holds; a ZooError naming zoo.evaluate's averaged=true when it holds none."""
     average = state.get("average")
     if not average:
         raise ZooError(
-            f"{option} reads the average of the parameters from the checkpoint, and this one holds none: it was "
+            "averaged=true reads the average of the parameters from the checkpoint, and this one holds none: it was "
             "written before minute train.average_from (evaluate a later one, checkpoint=last.pt), or its run had "
             "train.average_from=null (train with train.average_from=M, the minute averaging starts)"
         )
