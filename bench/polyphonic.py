@@ -68,6 +68,7 @@ MODELS = {
     "srnn": ["model=srnn", "guide=srnn_smoothing"],
     "srnn_nade": ["model=srnn", "guide=srnn_smoothing", "model.net.emission=nade"],
     "dmm": ["model=dmm", "guide=dmm"],
+    "dmm_iaf1": ["model=dmm", "guide=dmm", "guide.flows=1"],
     "dmm_iaf": ["model=dmm", "guide=dmm", "guide.flows=2"],
 }
 
@@ -207,10 +208,16 @@ def standings(payloads: list[dict]) -> list[str]:
     return lines
 
 
+def in_table_order(model: str) -> tuple[int, str]:
+    """Sort key of a model's row: MODELS' order (a grid may hold models no longer listed last)."""
+    order = list(MODELS)
+    return (order.index(model) if model in order else len(order), model)
+
+
 def table(results: dict, sets) -> list[str]:
     """Markdown rows: each model's tightest test figure per set, mean ± sd over seeds."""
     lines = ["| model | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
-    models = sorted({m for s in results.values() for m in s})
+    models = sorted({m for s in results.values() for m in s}, key=in_table_order)
     for model in models:
         cells = []
         for data in sets:
@@ -247,7 +254,7 @@ def plot_curves(results: dict, tag: str, data: str) -> Path | None:
     from zoo.reports.plots import plot_learning_curves
 
     curves = {}
-    for model, seeds in sorted(results.get(data, {}).items()):
+    for model, seeds in sorted(results.get(data, {}).items(), key=lambda item: in_table_order(item[0])):
         for seed, row in seeds.items():
             found = row if "curve" in row else learning_curve(cell_dir(tag, data, model, int(seed)))
             if found.get("curve"):
