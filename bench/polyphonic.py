@@ -209,7 +209,8 @@ def standings(payloads: list[dict]) -> list[str]:
 
 
 def in_table_order(model: str) -> tuple[int, str]:
-    """Sort key of a model's row: MODELS' order (a grid may hold models no longer listed last)."""
+    """Sort key of a model's row: MODELS' order; a model a grid holds but MODELS no longer lists
+    comes after them, by name."""
     order = list(MODELS)
     return (order.index(model) if model in order else len(order), model)
 
